@@ -1,0 +1,86 @@
+//! Parse error codes and the one error type every layer returns to its caller.
+//!
+//! This is the only list of Parse codes in the codebase. HTTP statuses are chosen in
+//! basalt-server's `error.rs`.
+
+use std::fmt;
+
+/// A Parse error code, as the SDKs know it (PARSE_API.md §20.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    OtherCause = -1,
+    InternalServerError = 1,
+    ObjectNotFound = 101,
+    InvalidQuery = 102,
+    InvalidClassName = 103,
+    MissingObjectId = 104,
+    InvalidKeyName = 105,
+    InvalidPointer = 106,
+    InvalidJson = 107,
+    CommandUnavailable = 108,
+    IncorrectType = 111,
+    ObjectTooLarge = 116,
+    OperationForbidden = 119,
+    InvalidNestedKey = 121,
+    InvalidAcl = 123,
+    Timeout = 124,
+    ChangedImmutableField = 136,
+    DuplicateValue = 137,
+    ScriptFailed = 141,
+    ValidationError = 142,
+    InvalidSessionToken = 209,
+    InvalidSchemaOperation = 255,
+}
+
+impl ErrorCode {
+    /// The number the wire carries.
+    pub fn as_i32(self) -> i32 {
+        self as i32
+    }
+}
+
+/// An error a client may see: a Parse code and a message.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ParseError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+/// The result type of everything that can fail with a Parse error.
+pub type ParseResult<T> = Result<T, ParseError>;
+
+impl ParseError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ParseError { code, message: message.into() }
+    }
+
+    /// An internal failure. The message is logged by the server, never sent to the client.
+    pub fn internal(message: impl fmt::Display) -> Self {
+        ParseError::new(ErrorCode::InternalServerError, message.to_string())
+    }
+
+    pub fn object_not_found() -> Self {
+        ParseError::new(ErrorCode::ObjectNotFound, "Object not found.")
+    }
+
+    pub fn invalid_query(message: impl Into<String>) -> Self {
+        ParseError::new(ErrorCode::InvalidQuery, message)
+    }
+
+    pub fn invalid_json(message: impl Into<String>) -> Self {
+        ParseError::new(ErrorCode::InvalidJson, message)
+    }
+
+    pub fn incorrect_type(message: impl Into<String>) -> Self {
+        ParseError::new(ErrorCode::IncorrectType, message)
+    }
+
+    pub fn invalid_key_name(message: impl Into<String>) -> Self {
+        ParseError::new(ErrorCode::InvalidKeyName, message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        ParseError::new(ErrorCode::OperationForbidden, message)
+    }
+}

@@ -1,0 +1,49 @@
+//! Every limit Basalt enforces, in one place. Parse Server leaves most complexity limits off;
+//! Basalt turns them on with values generous enough for real apps and small enough that one
+//! request cannot take the server down. Each is enforced at the edge with a Parse error.
+
+/// The limits in force for one server. Flags may override the defaults.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Largest request body accepted. Parse Server's `maxUploadSize` default is 20 MiB.
+    pub body_bytes_max: usize,
+    /// Results a query returns when it gives no `limit`. Parse Server's `defaultLimit`.
+    pub find_limit_default: usize,
+    /// Largest `limit` a query may ask for; more is answered with 102 rather than an unbounded
+    /// page held in memory. Ten thousand covers dashboards and exports in pages.
+    pub find_limit_max: usize,
+    /// Nesting of `$or`/`$and`/`$nor` and sub-queries. Real apps nest two or three deep; the bound
+    /// keeps the compiled SQL and the recursion of the parser small.
+    pub query_depth_max: usize,
+    /// Branches in one `$or`/`$and`/`$nor`, and elements of one `$in`/`$nin`/`$all` list.
+    /// SQLite binds at most 32766 parameters per statement; this keeps every query far below.
+    pub query_list_max: usize,
+    /// Include paths in one query; each costs a query per page.
+    pub include_count_max: usize,
+    /// Dots in one include path.
+    pub include_depth_max: usize,
+    /// Sub-requests in one `/batch`. Parse Server's default is unlimited; the JS SDK sends 20.
+    pub batch_requests_max: usize,
+    /// Length of a `$regex` pattern. The regex engine runs in linear time; this bounds its
+    /// compile cost and memory.
+    pub regex_bytes_max: usize,
+    /// Compiled size of a `$regex`, in bytes (the regex crate's `size_limit`).
+    pub regex_compiled_bytes_max: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            body_bytes_max: 20 * 1024 * 1024,
+            find_limit_default: 100,
+            find_limit_max: 10_000,
+            query_depth_max: 8,
+            query_list_max: 1_000,
+            include_count_max: 20,
+            include_depth_max: 5,
+            batch_requests_max: 1_000,
+            regex_bytes_max: 1_024,
+            regex_compiled_bytes_max: 1024 * 1024,
+        }
+    }
+}

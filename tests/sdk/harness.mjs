@@ -1,0 +1,210 @@
+// Starts the server a test file talks to and points the Parse JS SDK at it.
+//
+// Two modes:
+// - `PARSE_SERVER_URL` set (with `PARSE_APP_ID`, `PARSE_MASTER_KEY`, optional
+//   `PARSE_JAVASCRIPT_KEY`): use that running server. This is how the suite is
+//   validated against a real Parse Server. Class names get a random suffix so
+//   reruns against the same database do not collide.
+// - otherwise: spawn `basalt serve --port 0` (binary from `BASALT_BIN`, default
+//   `<repo>/target/debug/basalt`) on a fresh data directory and wait for the
+//   `basalt listening on http://127.0.0.1:PORT/parse` line on its stdout.
+//
+// Each test file runs in its own process (node --test), so the SDK's global
+// configuration belongs to that file alone.
+
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import Parse from 'parse/node';
+
+export { Parse };
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** Upper bound for the binary to print its listening line; only a failure bound, never a wait. */
+const startTimeoutMs = 20_000;
+/** Upper bound for the child to exit after SIGTERM before it gets SIGKILL. */
+const stopTimeoutMs = 5_000;
+/** Lines of server output kept to explain a failed start. */
+const outputLinesMax = 50;
+
+const listeningLine = /^basalt listening on (http:\/\/127\.0\.0\.1:\d+\/parse)\s*$/;
+
+/**
+ * Starts (or attaches to) a server and initialises the SDK against it.
+ *
+ * @returns {Promise<{serverURL: string, appId: string, masterKey: string, javascriptKey: string,
+ *   isExternal: boolean, className: (base: string) => string,
+ *   rest: (method: string, route: string, options?: RestOptions) => Promise<RestResponse>,
+ *   stop: () => Promise<void>}>}
+ */
+export async function startServer() {
+  const external = process.env.PARSE_SERVER_URL;
+  const config = external ? externalConfig(external) : await spawnBasalt();
+
+  Parse.initialize(config.appId, config.javascriptKey, config.masterKey);
+  Parse.serverURL = config.serverURL;
+
+  // Reruns against one external database must not see each other's classes.
+  const suffix = external ? `_${randomBytes(4).toString('hex')}` : '';
+  return {
+    ...config,
+    isExternal: Boolean(external),
+    className: (base) => `${base}${suffix}`,
+    rest: (method, route, options) => rest(config, method, route, options),
+  };
+}
+
+function externalConfig(serverURL) {
+  return {
+    serverURL: serverURL.replace(/\/$/, ''),
+    appId: requiredEnv('PARSE_APP_ID'),
+    masterKey: requiredEnv('PARSE_MASTER_KEY'),
+    javascriptKey: process.env.PARSE_JAVASCRIPT_KEY ?? 'test-js',
+    stop: async () => {},
+  };
+}
+
+function requiredEnv(name) {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} must be set when PARSE_SERVER_URL is set`);
+  return value;
+}
+
+async function spawnBasalt() {
+  const bin = process.env.BASALT_BIN ?? path.join(repoRoot, 'target', 'debug', 'basalt');
+  const appId = 'test-app';
+  const masterKey = 'test-master';
+  const javascriptKey = 'test-js';
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'basalt-sdk-'));
+  const child = spawn(
+    bin,
+    ['serve', '--port', '0', '--data-dir', dataDir, '--app-id', appId,
+      '--master-key', masterKey, '--javascript-key', javascriptKey],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  // A test file that crashes before `after` must not leave a server behind.
+  const killOnExit = () => child.kill('SIGKILL');
+  process.on('exit', killOnExit);
+
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const stop = async () => {
+    process.off('exit', killOnExit);
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), stopTimeoutMs);
+      await exited;
+      clearTimeout(timer);
+    }
+    await rm(dataDir, { recursive: true, force: true });
+  };
+
+  try {
+    const serverURL = await waitForListening(child, exited, bin);
+    return { serverURL, appId, masterKey, javascriptKey, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/** Resolves with the URL from the listening line; rejects if the child dies or stays silent too long. */
+function waitForListening(child, exited, bin) {
+  const output = [];
+  const remember = (stream) => (line) => {
+    output.push(`${stream}: ${line}`);
+    if (output.length > outputLinesMax) output.shift();
+    if (process.env.BASALT_LOG) process.stderr.write(`[basalt ${stream}] ${line}\n`);
+  };
+  // Both streams are drained for the child's whole life so it never blocks on a full pipe.
+  const stdout = readline.createInterface({ input: child.stdout });
+  readline.createInterface({ input: child.stderr }).on('line', remember('stderr'));
+  const explain = (what) => new Error(`${what}\n${bin}\n--- last server output ---\n${output.join('\n')}`);
+
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(explain(`no "basalt listening on" line within ${startTimeoutMs} ms`)),
+      startTimeoutMs,
+    );
+    const settle = (fn, value) => {
+      clearTimeout(timer);
+      fn(value);
+    };
+    stdout.on('line', (line) => {
+      remember('stdout')(line);
+      const match = listeningLine.exec(line);
+      if (match) settle(resolve, match[1]);
+    });
+    child.once('error', (error) =>
+      settle(reject, explain(`cannot start basalt (${error.code ?? error.message}); build it with cargo build or set BASALT_BIN`)));
+    exited.then(({ code, signal }) =>
+      settle(reject, explain(`basalt exited (code ${code}, signal ${signal}) before listening`)));
+  });
+}
+
+/**
+ * @typedef {{body?: unknown, query?: Record<string, unknown>, master?: boolean,
+ *   headers?: Record<string, string>, appId?: string}} RestOptions
+ * @typedef {{status: number, body: any}} RestResponse
+ */
+
+/**
+ * Plain REST call for what the SDK cannot express (raw types, malformed queries, bad keys).
+ * Query values are JSON-encoded unless they are strings, as the REST guide does.
+ */
+async function rest(config, method, route, { body, query, master = false, headers = {}, appId } = {}) {
+  const url = new URL(`${config.serverURL}/${route.replace(/^\//, '')}`);
+  for (const [key, value] of Object.entries(query ?? {})) {
+    url.searchParams.set(key, typeof value === 'string' ? value : JSON.stringify(value));
+  }
+  const response = await fetch(url, {
+    method,
+    headers: {
+      'X-Parse-Application-Id': appId ?? config.appId,
+      'X-Parse-Javascript-Key': config.javascriptKey,
+      ...(master ? { 'X-Parse-Master-Key': config.masterKey } : {}),
+      ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
+      ...headers,
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  let parsed;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = text;
+  }
+  return { status: response.status, body: parsed };
+}
+
+/**
+ * Creates empty classes with the master key. Clients cannot create classes by saving
+ * (9.x default `allowClientClassCreation: false`), but they may add fields to existing ones.
+ */
+export async function createClasses(...classNames) {
+  for (const className of classNames) {
+    await new Parse.Schema(className).save();
+  }
+}
+
+/**
+ * Runs `promise` expecting a Parse error with `code`; returns the error for further checks.
+ * Clearer failures than assert.rejects when the promise resolves or fails with another code.
+ */
+export async function expectParseError(promise, code) {
+  let result;
+  try {
+    result = await promise;
+  } catch (error) {
+    if (error?.code !== code) {
+      throw new Error(`expected Parse error ${code}, got ${error?.code}: ${error?.message}`, { cause: error });
+    }
+    return error;
+  }
+  throw new Error(`expected Parse error ${code}, but the call succeeded with ${JSON.stringify(result)}`);
+}
