@@ -15,6 +15,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -22,6 +23,13 @@ import { fileURLToPath } from 'node:url';
 import Parse from 'parse/node';
 
 export { Parse };
+
+/**
+ * True when the suite runs against an external server (the reference Parse Server on Postgres).
+ * Used only to skip the few tests where Parse on Postgres is known to break behaviour that Parse
+ * on Mongo and the REST guide agree on; each such skip names the gap.
+ */
+export const isExternalServer = Boolean(process.env.PARSE_SERVER_URL);
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -32,13 +40,14 @@ const stopTimeoutMs = 5_000;
 /** Lines of server output kept to explain a failed start. */
 const outputLinesMax = 50;
 
-const listeningLine = /^basalt listening on (http:\/\/127\.0\.0\.1:\d+\/parse)\s*$/;
+/** Printed by `basalt serve` on stdout once it accepts requests, e.g. `http://127.0.0.1:41235/parse`. */
+const listeningLine = /^basalt listening on (http:\/\/\S+)\s*$/;
 
 /**
  * Starts (or attaches to) a server and initialises the SDK against it.
  *
  * @returns {Promise<{serverURL: string, appId: string, masterKey: string, javascriptKey: string,
- *   isExternal: boolean, className: (base: string) => string,
+ *   className: (base: string) => string,
  *   rest: (method: string, route: string, options?: RestOptions) => Promise<RestResponse>,
  *   stop: () => Promise<void>}>}
  */
@@ -48,12 +57,18 @@ export async function startServer() {
 
   Parse.initialize(config.appId, config.javascriptKey, config.masterKey);
   Parse.serverURL = config.serverURL;
+  if (!external) {
+    // The SDK retries a 5xx answer (and a dropped connection) up to 4 times with backoff, seconds
+    // per call. From Basalt a 5xx is a failure to report at once: waiting it out would hide it
+    // and slow the run. Against Parse the default stays, since Parse drops the connection after
+    // some error answers and the retry is what carries the SDK's next pooled request over it.
+    Parse.CoreManager.set('REQUEST_ATTEMPT_LIMIT', 1);
+  }
 
   // Reruns against one external database must not see each other's classes.
   const suffix = external ? `_${randomBytes(4).toString('hex')}` : '';
   return {
     ...config,
-    isExternal: Boolean(external),
     className: (base) => `${base}${suffix}`,
     rest: (method, route, options) => rest(config, method, route, options),
   };
@@ -148,38 +163,54 @@ function waitForListening(child, exited, bin) {
 
 /**
  * @typedef {{body?: unknown, query?: Record<string, unknown>, master?: boolean,
- *   headers?: Record<string, string>, appId?: string}} RestOptions
- * @typedef {{status: number, body: any}} RestResponse
+ *   headers?: Record<string, string | undefined>, appId?: string}} RestOptions
+ *   `body` is sent as JSON unless it is already a string; a header set to undefined is left out.
+ * @typedef {{status: number, headers: import('node:http').IncomingHttpHeaders, body: any}} RestResponse
+ *   `body` is the parsed JSON, or the text when it is not JSON.
  */
 
 /**
  * Plain REST call for what the SDK cannot express (raw types, malformed queries, bad keys).
  * Query values are JSON-encoded unless they are strings, as the REST guide does.
+ *
+ * Each call uses its own connection (`agent: false`), apart from the SDK's pooled ones: Parse
+ * Server destroys the socket after some error responses while announcing keep-alive, and a
+ * pooled connection reused after that fails with "other side closed".
  */
 async function rest(config, method, route, { body, query, master = false, headers = {}, appId } = {}) {
   const url = new URL(`${config.serverURL}/${route.replace(/^\//, '')}`);
   for (const [key, value] of Object.entries(query ?? {})) {
     url.searchParams.set(key, typeof value === 'string' ? value : JSON.stringify(value));
   }
-  const response = await fetch(url, {
-    method,
-    headers: {
-      'X-Parse-Application-Id': appId ?? config.appId,
-      'X-Parse-Javascript-Key': config.javascriptKey,
-      ...(master ? { 'X-Parse-Master-Key': config.masterKey } : {}),
-      ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
-      ...headers,
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
+  const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+  const requestHeaders = {
+    'X-Parse-Application-Id': appId ?? config.appId,
+    'X-Parse-Javascript-Key': config.javascriptKey,
+    ...(master ? { 'X-Parse-Master-Key': config.masterKey } : {}),
+    ...(payload === undefined ? {} : { 'Content-Type': 'application/json' }),
+    ...headers,
+  };
+  for (const [name, value] of Object.entries(requestHeaders)) {
+    if (value === undefined) delete requestHeaders[name];
+  }
+  const { status, headers: responseHeaders, text } = await new Promise((resolve, reject) => {
+    const request = http.request(url, { method, headers: requestHeaders, agent: false }, (response) => {
+      response.setEncoding('utf8');
+      let text = '';
+      response.on('data', (chunk) => (text += chunk));
+      response.on('end', () => resolve({ status: response.statusCode, headers: response.headers, text }));
+      response.on('error', reject);
+    });
+    request.on('error', reject);
+    request.end(payload);
   });
-  const text = await response.text();
   let parsed;
   try {
     parsed = JSON.parse(text);
   } catch {
     parsed = text;
   }
-  return { status: response.status, body: parsed };
+  return { status, headers: responseHeaders, body: parsed };
 }
 
 /**

@@ -24,6 +24,8 @@ pub enum ErrorCode {
     InvalidNestedKey = 121,
     InvalidAcl = 123,
     Timeout = 124,
+    /// Parse Server's code for a missing class name in `POST /schemas` (no SDK name).
+    ClassNameMissing = 135,
     ChangedImmutableField = 136,
     DuplicateValue = 137,
     ScriptFailed = 141,

@@ -1,1 +1,97 @@
-//! placeholder
+//! The HTTP face of Basalt: Parse Server's REST API under a mount path, on axum.
+//!
+//! A request passes `request::prepare` first (before routing, because the JS SDK tunnels the real
+//! method inside a POST body): CORS preflight, body parsing, key checks, the caller's identity.
+//! Routes then call the engine and turn its answers into Parse's JSON.
+
+mod cors;
+mod error;
+mod request;
+mod routes;
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+
+use axum::Router;
+use axum::extract::Request;
+use basalt_engine::Engine;
+use tokio::net::TcpListener;
+use tower::Layer;
+use tower_http::catch_panic::CatchPanicLayer;
+
+pub use error::ApiError;
+
+/// The keys and addresses a server accepts.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub app_id: String,
+    pub master_key: String,
+    /// Client keys; when none is set, clients need no key (Parse Server's rule).
+    pub rest_api_key: Option<String>,
+    pub javascript_key: Option<String>,
+    pub client_key: Option<String>,
+    pub windows_key: Option<String>,
+    /// Addresses the master key is accepted from (Parse Server 9: loopback only).
+    pub master_key_ips: Vec<IpAddr>,
+    /// Where the API is mounted, e.g. `/parse` (no trailing slash).
+    pub mount_path: String,
+    /// The URL clients reach the API at, e.g. `http://localhost:1337/parse`.
+    pub public_server_url: String,
+}
+
+impl ServerConfig {
+    fn client_keys(&self) -> impl Iterator<Item = &str> {
+        [&self.rest_api_key, &self.javascript_key, &self.client_key, &self.windows_key]
+            .into_iter()
+            .filter_map(|key| key.as_deref())
+    }
+}
+
+/// The state every handler sees.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) engine: Engine,
+    pub(crate) config: std::sync::Arc<ServerConfig>,
+}
+
+/// The whole application: the API under the mount path, with request preparation in front.
+pub fn app(engine: Engine, config: ServerConfig) -> axum::routing::RouterIntoService<axum::body::Body> {
+    let state = AppState { engine, config: std::sync::Arc::new(config) };
+    let api = Router::new()
+        .merge(routes::health::router()) // /health
+        .merge(routes::classes::router()) // /classes/:className[/:objectId]
+        .merge(routes::schemas::router()) // /schemas[/:className], /purge/:className
+        .merge(routes::batch::router()) // /batch
+        .merge(routes::aggregate::router()) // /aggregate/:className
+        .merge(routes::server_info::router()) // /serverInfo
+        .fallback(routes::not_found);
+    let mount = state.config.mount_path.clone();
+    let router = if mount.is_empty() || mount == "/" {
+        api
+    } else {
+        Router::new().nest(&mount, api).merge(routes::health::router()).fallback(routes::not_found)
+    };
+    router.with_state(state).into_service()
+}
+
+/// Serves `app` on `listener` until `shutdown` completes.
+///
+/// # Errors
+/// When accepting connections fails.
+pub async fn serve(
+    listener: TcpListener,
+    engine: Engine,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let state = AppState { engine: engine.clone(), config: std::sync::Arc::new(config.clone()) };
+    let routed = app(engine, config);
+    let prepared = axum::middleware::from_fn_with_state(state, request::prepare).layer(routed);
+    let service = tower::ServiceBuilder::new()
+        .map_response(|response: axum::http::Response<_>| response.map(axum::body::Body::new))
+        .layer(CatchPanicLayer::custom(error::panic_response))
+        .service(prepared);
+    axum::serve(listener, axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(service))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,1 +1,152 @@
-//! placeholder
+//! Storage of Parse classes and objects behind one `Store` trait. Handlers and the engine never
+//! see SQL: they hand the store typed queries (`basalt_core::query`) and typed writes
+//! (`WriteOp`), and get back `ObjectRecord`s in Parse's canonical value encoding.
+//!
+//! Adapters: `sqlite` (embedded, the default). The `sql` module compiles queries per dialect.
+
+pub mod error;
+pub mod sql;
+pub mod sqlite;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use basalt_core::acl::{Access, Acl};
+use basalt_core::query::{Condition, FieldPath, OrderKey};
+use basalt_core::update::UpdateOp;
+use basalt_core::{ClassName, ClassSchema, FieldName, FieldSpec};
+use serde_json::{Map, Value};
+
+pub use error::{StoreError, StoreErrorKind, StoreResult};
+
+/// Every class schema at one moment, by class name. Queries compile against one snapshot.
+pub type Schemas = HashMap<ClassName, Arc<ClassSchema>>;
+
+/// An object as stored: its system fields, its ACL and its field values (canonical encoding;
+/// unset fields are absent; Relation fields are not stored here).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObjectRecord {
+    pub object_id: String,
+    /// ISO-8601 (`time::format_iso`).
+    pub created_at: String,
+    pub updated_at: String,
+    /// `None`: no ACL, public read and write.
+    pub acl: Option<Acl>,
+    pub fields: Map<String, Value>,
+}
+
+/// A query on one class.
+#[derive(Clone, Debug)]
+pub struct FindQuery {
+    pub class_name: ClassName,
+    pub condition: Condition,
+    pub order: Vec<OrderKey>,
+    /// `None`: no limit (the engine bounds what clients ask for).
+    pub limit: Option<usize>,
+    pub skip: usize,
+    /// Top-level fields to return besides the system fields; `None` = all.
+    pub fields: Option<Vec<String>>,
+    pub access: Access,
+}
+
+/// One write. Writes are applied in one transaction per `Store::write` call when it is atomic.
+#[derive(Clone, Debug)]
+pub enum WriteOp {
+    Insert {
+        class_name: ClassName,
+        object_id: String,
+        created_at: String,
+        acl: Option<Acl>,
+        /// Field updates; on insert the ops apply to an empty object.
+        updates: Vec<FieldUpdate>,
+    },
+    Update {
+        class_name: ClassName,
+        object_id: String,
+        updated_at: String,
+        /// The caller must hold write permission under the object's current ACL.
+        access: Access,
+        /// `Some(acl)` replaces the ACL (`Some(None)` removes it).
+        acl: Option<Option<Acl>>,
+        updates: Vec<FieldUpdate>,
+    },
+    Delete {
+        class_name: ClassName,
+        object_id: String,
+        access: Access,
+    },
+}
+
+/// One written key: a field (or a path inside an Object field) and what happens to it.
+#[derive(Clone, Debug)]
+pub struct FieldUpdate {
+    pub path: FieldPath,
+    pub op: UpdateOp,
+}
+
+/// What a write did. Inserts and updates return the object as it now is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum WriteOutcome {
+    Written(ObjectRecord),
+    Deleted,
+}
+
+/// A change to a class schema through `/schemas`.
+#[derive(Clone, Debug, Default)]
+pub struct SchemaChange {
+    pub add_fields: Vec<(FieldName, FieldSpec)>,
+    pub delete_fields: Vec<FieldName>,
+    pub class_level_permissions: Option<Value>,
+    /// Index name -> field name -> 1 | -1 | "text".
+    pub add_indexes: Vec<(String, Vec<(FieldName, Value)>)>,
+    pub delete_indexes: Vec<String>,
+}
+
+/// The storage of Parse data. Implementations keep blocking work off the async threads.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Every class schema in the database.
+    async fn load_schemas(&self) -> StoreResult<Vec<ClassSchema>>;
+
+    /// Creates a class with its fields.
+    ///
+    /// # Errors
+    /// 103 "Class X already exists." when it does.
+    async fn create_class(&self, schema: ClassSchema) -> StoreResult<ClassSchema>;
+
+    /// Adds the fields (creating the class when `create_class` allows) unless they exist with
+    /// the same type; returns the schema as it now is.
+    ///
+    /// # Errors
+    /// 111 on a type conflict (also one raced in by another writer), 103 when the class is
+    /// missing and may not be created.
+    async fn ensure_fields(
+        &self,
+        class_name: &ClassName,
+        fields: Vec<(FieldName, basalt_core::FieldType)>,
+        create_class: bool,
+    ) -> StoreResult<ClassSchema>;
+
+    /// Applies a `/schemas` change.
+    async fn update_class(&self, class_name: &ClassName, change: SchemaChange) -> StoreResult<ClassSchema>;
+
+    /// Drops an empty class.
+    ///
+    /// # Errors
+    /// 255 when it still holds objects.
+    async fn delete_class(&self, class_name: &ClassName) -> StoreResult<()>;
+
+    /// Deletes every object of the class, keeping the schema.
+    async fn purge_class(&self, class_name: &ClassName) -> StoreResult<()>;
+
+    /// Runs the writes, in order. With `atomic`, all of them commit or none does and the first
+    /// failure is returned for the whole call; without, each succeeds or fails on its own.
+    /// Returned only after commit, so an acknowledged write is durable.
+    async fn write(&self, schemas: Arc<Schemas>, ops: Vec<WriteOp>, atomic: bool) -> StoreResult<Vec<StoreResult<WriteOutcome>>>;
+
+    /// Objects matching the query.
+    async fn find(&self, schemas: Arc<Schemas>, query: FindQuery) -> StoreResult<Vec<ObjectRecord>>;
+
+    /// How many objects match the query (ignoring order, limit, skip).
+    async fn count(&self, schemas: Arc<Schemas>, query: FindQuery) -> StoreResult<u64>;
+}

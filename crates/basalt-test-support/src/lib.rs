@@ -1,1 +1,140 @@
-//! placeholder
+//! A real Basalt server for tests: temporary data directory, port 0, real HTTP. Every test owns
+//! its server; they run in parallel.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use basalt_engine::{Engine, EngineConfig};
+use basalt_server::ServerConfig;
+use basalt_store::sqlite::{SqliteOptions, SqliteStore};
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+pub const APP_ID: &str = "test-app";
+pub const MASTER_KEY: &str = "test-master";
+
+/// Options a test may change.
+#[derive(Clone, Debug, Default)]
+pub struct TestOptions {
+    pub allow_client_class_creation: bool,
+    pub javascript_key: Option<String>,
+    pub limits: Option<basalt_core::Limits>,
+}
+
+/// A running server; stops when dropped.
+pub struct TestServer {
+    pub address: SocketAddr,
+    pub base_url: String,
+    pub client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    _data_dir: tempfile::TempDir,
+}
+
+/// A response: status and JSON body (`Value::Null` when the body is not JSON).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        TestServer::start_with(TestOptions::default()).await
+    }
+
+    /// # Panics
+    /// When the server cannot start (a test failure).
+    pub async fn start_with(options: TestOptions) -> TestServer {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open(SqliteOptions::new(data_dir.path().join("basalt.sqlite3"))).expect("open store");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let base_url = format!("http://{address}/parse");
+        let engine = Engine::start(
+            Arc::new(store),
+            EngineConfig {
+                allow_client_class_creation: options.allow_client_class_creation,
+                files_url_prefix: format!("{base_url}/files/{APP_ID}/"),
+                limits: options.limits.unwrap_or_default(),
+            },
+        )
+        .await
+        .expect("engine");
+        let config = ServerConfig {
+            app_id: APP_ID.into(),
+            master_key: MASTER_KEY.into(),
+            rest_api_key: None,
+            javascript_key: options.javascript_key,
+            client_key: None,
+            windows_key: None,
+            master_key_ips: vec!["127.0.0.1".parse().expect("ip"), "::1".parse().expect("ip")],
+            mount_path: "/parse".into(),
+            public_server_url: base_url.clone(),
+        };
+        let (shutdown, shutdown_signal) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let signal = async {
+                let _ = shutdown_signal.await;
+            };
+            let _ = basalt_server::serve(listener, engine, config, signal).await;
+        });
+        TestServer { address, base_url, client: reqwest::Client::new(), shutdown: Some(shutdown), _data_dir: data_dir }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply { status, body, headers }
+    }
+
+    /// A request with the app id (and the master key when `master`).
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>, master: bool) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = self.client.request(method, self.url(path)).header("X-Parse-Application-Id", APP_ID);
+        if master {
+            request = request.header("X-Parse-Master-Key", MASTER_KEY);
+        }
+        if let Some(body) = body {
+            request = request.header("Content-Type", "application/json").body(body.to_string());
+        }
+        self.send(request).await
+    }
+
+    /// A raw request: any headers and body.
+    pub async fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = self.client.request(method, self.url(path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.body(body.to_owned());
+        }
+        self.send(request).await
+    }
+
+    pub async fn master(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
+        self.call(method, path, body, true).await
+    }
+
+    pub async fn client_call(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
+        self.call(method, path, body, false).await
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}

@@ -1,1 +1,113 @@
-fn main() {}
+//! The `basalt` binary: command line and environment, logging, the data directory, and wiring
+//! the store, engine and server together. Thin by design.
+
+mod cli;
+mod credentials;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use basalt_engine::{Engine, EngineConfig};
+use basalt_server::ServerConfig;
+use basalt_store::sqlite::{SqliteOptions, SqliteStore};
+use clap::Parser;
+use tokio::net::TcpListener;
+
+use crate::cli::{Cli, Command, ServeArgs};
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Serve(args) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+            runtime.block_on(serve(*args))
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    if args.cloud.is_some() {
+        bail!("--cloud: cloud code is not available in this version of Basalt yet");
+    }
+    std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
+    let database_path = match args.database_uri.as_deref() {
+        None => args.data_dir.join("basalt.sqlite3"),
+        Some(uri) if uri.starts_with("sqlite://") => uri.trim_start_matches("sqlite://").into(),
+        Some(uri) if uri.starts_with("postgres://") || uri.starts_with("postgresql://") => {
+            bail!("--database-uri: PostgreSQL is not available in this version of Basalt yet; use sqlite://PATH or the default")
+        }
+        Some(other) => bail!("--database-uri: unsupported database URI {other:?} (expected sqlite://PATH)"),
+    };
+    if args.live_query_classes.is_some() {
+        tracing::warn!("--live-query-classes: LiveQuery is not available in this version yet; the flag has no effect");
+    }
+    let credentials = credentials::resolve(&args.data_dir, args.app_id.clone(), args.master_key.clone())?;
+    let mount_path = cli::normalize_mount_path(&args.mount_path);
+
+    let listener = TcpListener::bind((args.host.as_str(), args.port))
+        .await
+        .with_context(|| format!("binding {}:{}", args.host, args.port))?;
+    let address: SocketAddr = listener.local_addr().context("reading the bound address")?;
+    let public_server_url = args.public_server_url.clone().unwrap_or_else(|| format!("http://{address}{mount_path}"));
+
+    let mut options = SqliteOptions::new(&database_path);
+    if args.sync_full {
+        options.durability = basalt_store::sqlite::Durability::Full;
+    }
+    let store = SqliteStore::open(options).map_err(|error| anyhow::anyhow!("opening {}: {error}", database_path.display()))?;
+    let mut limits = basalt_core::Limits::default();
+    if let Some(body_bytes_max) = args.max_body_size {
+        limits.body_bytes_max = body_bytes_max;
+    }
+    let engine_config = EngineConfig {
+        allow_client_class_creation: args.allow_client_class_creation,
+        files_url_prefix: format!("{}/files/{}/", public_server_url.trim_end_matches('/'), credentials.app_id),
+        limits,
+    };
+    let engine = Engine::start(Arc::new(store), engine_config)
+        .await
+        .map_err(|error| anyhow::anyhow!("loading schemas: {error}"))?;
+    let server_config = ServerConfig {
+        app_id: credentials.app_id,
+        master_key: credentials.master_key,
+        rest_api_key: args.rest_api_key,
+        javascript_key: args.javascript_key,
+        client_key: args.client_key,
+        windows_key: None,
+        master_key_ips: args.master_key_ips,
+        mount_path: mount_path.clone(),
+        public_server_url,
+    };
+    println!("basalt listening on http://{address}{mount_path}");
+    basalt_server::serve(listener, engine, server_config, shutdown_signal()).await.context("serving")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,38 @@
+//! Who is calling: the identity the server resolved from keys and session token.
+
+use basalt_core::acl::Access;
+
+/// The caller of an engine operation.
+#[derive(Clone, Debug, Default)]
+pub struct Caller {
+    /// Holds the master key: bypasses ACLs and class-level permissions.
+    pub is_master: bool,
+    /// The logged-in user's objectId.
+    pub user_id: Option<String>,
+    /// `role:<name>` for every role the user has.
+    pub roles: Vec<String>,
+    pub installation_id: Option<String>,
+}
+
+impl Caller {
+    pub fn master() -> Caller {
+        Caller { is_master: true, ..Caller::default() }
+    }
+
+    pub fn anonymous() -> Caller {
+        Caller::default()
+    }
+
+    /// The ACL permission keys of this caller.
+    pub fn access(&self) -> Access {
+        if self.is_master {
+            return Access::Master;
+        }
+        let mut keys = vec!["*".to_owned()];
+        if let Some(user_id) = &self.user_id {
+            keys.push(user_id.clone());
+        }
+        keys.extend(self.roles.iter().cloned());
+        Access::Keys(keys)
+    }
+}

@@ -1,0 +1,363 @@
+//! Creating, updating and deleting objects: checking the body against Parse's rules and the
+//! class schema, growing the schema when a write brings new fields, and building the store's
+//! `WriteOp`s and the responses Parse Server gives.
+
+use std::sync::Arc;
+
+use basalt_core::acl::Acl;
+use basalt_core::names::is_valid_nested_key;
+use basalt_core::query::FieldPath;
+use basalt_core::schema::infer_type;
+use basalt_core::update::{UpdateOp, parse_op};
+use basalt_core::value::{normalize_field_value, normalize_nested, schema_mismatch};
+use basalt_core::{ClassName, ClassSchema, ErrorCode, FieldName, FieldType, ParseError, ParseResult, time};
+use basalt_store::{FieldUpdate, ObjectRecord, WriteOp, WriteOutcome};
+use serde_json::{Map, Value};
+
+use crate::output::field_json;
+use crate::{Caller, Engine};
+
+/// What kind of write, for permission messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WriteKind {
+    Create,
+    Update,
+    Delete,
+}
+
+/// A checked write, ready for the store, with what its response needs.
+pub(crate) struct PreparedWrite {
+    pub(crate) kind: WriteKind,
+    pub(crate) op: WriteOp,
+    /// Top-level fields whose new value the response echoes (results of Increment, Add, …).
+    pub(crate) echo: Vec<String>,
+}
+
+/// A written body, checked: the updates, the ACL change and the fields the schema lacks.
+struct CheckedBody {
+    updates: Vec<FieldUpdate>,
+    acl: Option<Option<Acl>>,
+    new_fields: Vec<(FieldName, FieldType)>,
+    echo: Vec<String>,
+}
+
+/// Refuses classes the caller may not write through the generic object routes.
+pub(crate) fn check_class_access(caller: &Caller, class_name: &ClassName, verb: &str) -> ParseResult<()> {
+    if class_name.is_master_only() && !caller.is_master {
+        return Err(ParseError::forbidden(format!(
+            "Clients aren't allowed to perform the {verb} operation on the {class_name} collection."
+        )));
+    }
+    Ok(())
+}
+
+/// `_User` and `_Session` objects carry passwords and tokens; they are written only through the
+/// user and session routes, never the generic ones.
+fn check_generic_write(class_name: &ClassName) -> ParseResult<()> {
+    if matches!(class_name.as_str(), "_User" | "_Session") {
+        return Err(ParseError::forbidden(format!(
+            "{class_name} objects are written through the users and sessions API, not /classes/{class_name}."
+        )));
+    }
+    Ok(())
+}
+
+/// The type a written op gives its field (`None`: no type, e.g. null or Delete).
+fn implied_type(op: &UpdateOp, written: &Value) -> ParseResult<Option<FieldType>> {
+    Ok(match op {
+        UpdateOp::Set(value) => infer_type(value)?,
+        UpdateOp::SetOnInsert(value) => infer_type(value)?,
+        UpdateOp::Delete => None,
+        UpdateOp::Increment(_) => Some(FieldType::Number),
+        UpdateOp::Add(_) | UpdateOp::AddUnique(_) | UpdateOp::Remove(_) => Some(FieldType::Array),
+        UpdateOp::Relation { target: Some(target), .. } => Some(FieldType::Relation(target.clone())),
+        UpdateOp::Relation { target: None, .. } => infer_type(written)?,
+    })
+}
+
+fn same_type(existing: &FieldType, implied: &FieldType) -> bool {
+    existing == implied
+}
+
+fn check_body(
+    schema: Option<&ClassSchema>,
+    class_name: &ClassName,
+    body: &Map<String, Value>,
+    existing_object_id: Option<&str>,
+) -> ParseResult<CheckedBody> {
+    let mut checked = CheckedBody { updates: Vec::new(), acl: None, new_fields: Vec::new(), echo: Vec::new() };
+    let mut seen_fields: Vec<String> = Vec::new();
+    for (key, written) in body {
+        match key.as_str() {
+            "objectId" | "id" => match (existing_object_id, written.as_str()) {
+                (Some(existing), Some(given)) if existing == given => continue,
+                _ => return Err(ParseError::invalid_key_name(format!("{key} is an invalid field name."))),
+            },
+            // Parse compat: clients cannot set these; Parse replaces them with server time.
+            "createdAt" | "updatedAt" => continue,
+            "ACL" => {
+                checked.acl = Some(match written {
+                    Value::Null => None,
+                    acl => Some(Acl::from_json(acl)?),
+                });
+                continue;
+            }
+            _ => {}
+        }
+        let mut parts = key.split('.');
+        let field = parts.next().unwrap_or_default();
+        let sub_keys: Vec<String> = parts.map(str::to_owned).collect();
+        let field_name = FieldName::parse(field)?;
+        if sub_keys.iter().any(|sub| sub.is_empty() || !is_valid_nested_key(sub)) {
+            return Err(ParseError::invalid_key_name(format!("Invalid field name: {key}.")));
+        }
+        if matches!(field, "objectId" | "createdAt" | "updatedAt" | "ACL") {
+            return Err(ParseError::invalid_key_name(format!("Invalid field name: {key}.")));
+        }
+        if !sub_keys.is_empty() && class_name.as_str() == "_User" && field == "authData" {
+            return Err(ParseError::invalid_key_name(format!("Invalid field name: {key}.")));
+        }
+        let op = parse_op(written)?;
+        let existing = schema.and_then(|schema| schema.field_type(field)).cloned();
+        let pending = checked.new_fields.iter().find(|(name, _)| name.as_str() == field).map(|(_, t)| t.clone());
+        let known = existing.clone().or(pending);
+        let op = if sub_keys.is_empty() {
+            let implied = implied_type(&op, written)?;
+            match (&known, &implied) {
+                (Some(known), Some(implied)) if !same_type(known, implied) => {
+                    return Err(schema_mismatch(class_name, field, known, implied));
+                }
+                (None, Some(implied)) => checked.new_fields.push((field_name.clone(), implied.clone())),
+                _ => {}
+            }
+            match op {
+                UpdateOp::Set(value) => {
+                    let field_type = known.or(implied);
+                    match field_type {
+                        Some(field_type) => UpdateOp::Set(normalize_field_value(class_name, field, &field_type, &value)?),
+                        None => UpdateOp::Set(Value::Null),
+                    }
+                }
+                UpdateOp::SetOnInsert(value) => {
+                    let field_type = known.or(implied);
+                    match field_type {
+                        Some(field_type) => UpdateOp::SetOnInsert(normalize_field_value(class_name, field, &field_type, &value)?),
+                        None => UpdateOp::SetOnInsert(Value::Null),
+                    }
+                }
+                UpdateOp::Relation { target: None, add, remove } => match &known {
+                    Some(FieldType::Relation(target)) => UpdateOp::Relation { target: Some(target.clone()), add, remove },
+                    _ => continue,
+                },
+                other => other,
+            }
+        } else {
+            match &known {
+                Some(FieldType::Object) => {}
+                Some(other) => return Err(schema_mismatch(class_name, field, other, &FieldType::Object)),
+                None => checked.new_fields.push((field_name.clone(), FieldType::Object)),
+            }
+            match op {
+                UpdateOp::Set(value) => UpdateOp::Set(normalize_nested(&value)?),
+                UpdateOp::Relation { .. } => {
+                    return Err(ParseError::invalid_key_name(format!("Invalid field name: {key}.")));
+                }
+                other => other,
+            }
+        };
+        if op.echoes_result() && !seen_fields.contains(&field.to_owned()) {
+            checked.echo.push(field.to_owned());
+        }
+        seen_fields.push(field.to_owned());
+        checked.updates.push(FieldUpdate { path: FieldPath { field: field.to_owned(), sub_keys }, op });
+    }
+    Ok(checked)
+}
+
+impl Engine {
+    /// Makes sure the class exists (creating it when the caller may) and has the new fields.
+    async fn grow_schema(
+        &self,
+        caller: &Caller,
+        class_name: &ClassName,
+        schema: Option<Arc<ClassSchema>>,
+        new_fields: Vec<(FieldName, FieldType)>,
+    ) -> ParseResult<Arc<ClassSchema>> {
+        match schema {
+            Some(schema) if new_fields.is_empty() => Ok(schema),
+            Some(_) => {
+                let grown = self.store().ensure_fields(class_name, new_fields, false).await.map_err(ParseError::from)?;
+                Ok(self.schemas().put(grown))
+            }
+            None => {
+                if !caller.is_master && !self.config().allow_client_class_creation {
+                    return Err(ParseError::forbidden(format!(
+                        "This user is not allowed to access non-existent class: {class_name}"
+                    )));
+                }
+                let grown = self.store().ensure_fields(class_name, new_fields, true).await.map_err(ParseError::from)?;
+                Ok(self.schemas().put(grown))
+            }
+        }
+    }
+
+    pub(crate) async fn prepare_create(&self, caller: &Caller, class_name: &str, body: &Map<String, Value>) -> ParseResult<PreparedWrite> {
+        let class_name = ClassName::parse(class_name)?;
+        check_class_access(caller, &class_name, "create")?;
+        check_generic_write(&class_name)?;
+        let schema = self.schemas().get(&class_name);
+        let mut checked = check_body(schema.as_deref(), &class_name, body, None)?;
+        let schema = self.grow_schema(caller, &class_name, schema, std::mem::take(&mut checked.new_fields)).await?;
+        apply_defaults_and_required(&schema, &mut checked.updates)?;
+        let op = WriteOp::Insert {
+            class_name,
+            object_id: crate::object_id::new_object_id(),
+            created_at: time::format_iso(time::now_millis()),
+            acl: checked.acl.flatten(),
+            updates: checked.updates,
+        };
+        Ok(PreparedWrite { kind: WriteKind::Create, op, echo: checked.echo })
+    }
+
+    pub(crate) async fn prepare_update(
+        &self,
+        caller: &Caller,
+        class_name: &str,
+        object_id: &str,
+        body: &Map<String, Value>,
+    ) -> ParseResult<PreparedWrite> {
+        let class_name = ClassName::parse(class_name)?;
+        check_class_access(caller, &class_name, "update")?;
+        check_generic_write(&class_name)?;
+        let Some(schema) = self.schemas().get(&class_name) else {
+            if !caller.is_master && !self.config().allow_client_class_creation {
+                return Err(ParseError::forbidden(format!(
+                    "This user is not allowed to access non-existent class: {class_name}"
+                )));
+            }
+            return Err(ParseError::object_not_found());
+        };
+        let mut checked = check_body(Some(&schema), &class_name, body, Some(object_id))?;
+        for update in &checked.updates {
+            if let Some(spec) = schema.field(&update.path.field) {
+                if spec.required && matches!(update.op, UpdateOp::Delete | UpdateOp::Set(Value::Null)) {
+                    return Err(ParseError::new(ErrorCode::ValidationError, format!("{} is required", update.path.field)));
+                }
+            }
+        }
+        self.grow_schema(caller, &class_name, Some(schema), std::mem::take(&mut checked.new_fields)).await?;
+        let op = WriteOp::Update {
+            class_name,
+            object_id: object_id.to_owned(),
+            updated_at: time::format_iso(time::now_millis()),
+            access: caller.access(),
+            acl: checked.acl,
+            updates: checked.updates,
+        };
+        Ok(PreparedWrite { kind: WriteKind::Update, op, echo: checked.echo })
+    }
+
+    pub(crate) fn prepare_delete(&self, caller: &Caller, class_name: &str, object_id: &str) -> ParseResult<PreparedWrite> {
+        let class_name = ClassName::parse(class_name)?;
+        check_class_access(caller, &class_name, "delete")?;
+        check_generic_write(&class_name)?;
+        if self.schemas().get(&class_name).is_none() {
+            return Err(ParseError::object_not_found());
+        }
+        let op = WriteOp::Delete { class_name, object_id: object_id.to_owned(), access: caller.access() };
+        Ok(PreparedWrite { kind: WriteKind::Delete, op, echo: Vec::new() })
+    }
+
+    /// The response body Parse Server gives for a completed write.
+    pub(crate) fn write_response(&self, prepared: &PreparedWrite, outcome: WriteOutcome) -> Map<String, Value> {
+        let mut response = Map::new();
+        let record: ObjectRecord = match outcome {
+            WriteOutcome::Deleted => return response,
+            WriteOutcome::Written(record) => record,
+        };
+        let prefix = &self.config().files_url_prefix;
+        for field in &prepared.echo {
+            if let Some(value) = record.fields.get(field) {
+                response.insert(field.clone(), field_json(value.clone(), prefix));
+            }
+        }
+        match prepared.kind {
+            WriteKind::Create => {
+                response.insert("objectId".into(), Value::String(record.object_id));
+                response.insert("createdAt".into(), Value::String(record.created_at));
+            }
+            WriteKind::Update | WriteKind::Delete => {
+                response.insert("updatedAt".into(), Value::String(record.updated_at));
+            }
+        }
+        response
+    }
+
+    async fn run_one(&self, prepared: PreparedWrite) -> ParseResult<Map<String, Value>> {
+        let snapshot = self.schemas().snapshot();
+        let mut outcomes = self.store().write(snapshot, vec![prepared.op.clone()], true).await.map_err(ParseError::from)?;
+        let outcome = outcomes.pop().ok_or_else(|| ParseError::internal("the store returned no outcome"))?;
+        let outcome = outcome.map_err(ParseError::from)?;
+        Ok(self.write_response(&prepared, outcome))
+    }
+
+    /// `POST /classes/:className`: returns `{"objectId","createdAt"}` plus echoed op results.
+    ///
+    /// # Errors
+    /// 103 bad class name; 105 bad field name or client-supplied objectId; 111 type mismatch;
+    /// 119 class creation or a master-only class refused; 123 bad ACL; 137 duplicate value.
+    pub async fn create_object(&self, caller: &Caller, class_name: &str, body: &Map<String, Value>) -> ParseResult<(String, Map<String, Value>)> {
+        let prepared = self.prepare_create(caller, class_name, body).await?;
+        let response = self.run_one(prepared).await?;
+        let object_id = response.get("objectId").and_then(Value::as_str).unwrap_or_default().to_owned();
+        Ok((object_id, response))
+    }
+
+    /// `PUT /classes/:className/:objectId`: returns `{"updatedAt"}` plus echoed op results.
+    ///
+    /// # Errors
+    /// 101 when the object is missing or not writable by the caller; otherwise as `create_object`.
+    pub async fn update_object(
+        &self,
+        caller: &Caller,
+        class_name: &str,
+        object_id: &str,
+        body: &Map<String, Value>,
+    ) -> ParseResult<Map<String, Value>> {
+        let prepared = self.prepare_update(caller, class_name, object_id, body).await?;
+        self.run_one(prepared).await
+    }
+
+    /// `DELETE /classes/:className/:objectId`: returns `{}`.
+    ///
+    /// # Errors
+    /// 101 when the object is missing or not writable by the caller.
+    pub async fn delete_object(&self, caller: &Caller, class_name: &str, object_id: &str) -> ParseResult<Map<String, Value>> {
+        let prepared = self.prepare_delete(caller, class_name, object_id)?;
+        self.run_one(prepared).await
+    }
+}
+
+/// Fills `defaultValue`s and refuses a create that leaves a `required` field unset.
+fn apply_defaults_and_required(schema: &ClassSchema, updates: &mut Vec<FieldUpdate>) -> ParseResult<()> {
+    for (name, spec) in &schema.fields {
+        if !spec.required && spec.default_value.is_none() {
+            continue;
+        }
+        let set = updates.iter().any(|update| {
+            update.path.field == name.as_str() && !matches!(update.op, UpdateOp::Delete | UpdateOp::Set(Value::Null))
+        });
+        if set {
+            continue;
+        }
+        match &spec.default_value {
+            Some(default) => {
+                let value = normalize_field_value(&schema.class_name, name.as_str(), &spec.field_type, default)?;
+                updates.retain(|update| update.path.field != name.as_str());
+                updates.push(FieldUpdate { path: FieldPath { field: name.to_string(), sub_keys: Vec::new() }, op: UpdateOp::Set(value) });
+            }
+            None => return Err(ParseError::new(ErrorCode::ValidationError, format!("{name} is required"))),
+        }
+    }
+    Ok(())
+}

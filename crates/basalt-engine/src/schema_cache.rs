@@ -1,0 +1,55 @@
+//! The in-memory schema cache: every class schema, read on start and replaced whenever the
+//! engine changes a schema through the store. Queries compile against one consistent snapshot.
+
+use std::sync::{Arc, RwLock};
+
+use basalt_core::{ClassName, ClassSchema, ParseError, ParseResult};
+use basalt_store::{Schemas, Store};
+
+/// Snapshots of the schemas, swapped atomically.
+pub struct SchemaCache {
+    snapshot: RwLock<Arc<Schemas>>,
+}
+
+impl SchemaCache {
+    pub(crate) async fn load(store: &dyn Store) -> ParseResult<SchemaCache> {
+        let loaded = store.load_schemas().await.map_err(ParseError::from)?;
+        let schemas: Schemas = loaded.into_iter().map(|schema| (schema.class_name.clone(), Arc::new(schema))).collect();
+        Ok(SchemaCache { snapshot: RwLock::new(Arc::new(schemas)) })
+    }
+
+    /// The current schemas.
+    pub fn snapshot(&self) -> Arc<Schemas> {
+        match self.snapshot.read() {
+            Ok(guard) => Arc::clone(&guard),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    pub fn get(&self, class_name: &ClassName) -> Option<Arc<ClassSchema>> {
+        self.snapshot().get(class_name).cloned()
+    }
+
+    /// Records a schema the store just wrote.
+    pub(crate) fn put(&self, schema: ClassSchema) -> Arc<ClassSchema> {
+        let schema = Arc::new(schema);
+        let mut guard = match self.snapshot.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let mut next = Schemas::clone(&guard);
+        next.insert(schema.class_name.clone(), Arc::clone(&schema));
+        *guard = Arc::new(next);
+        schema
+    }
+
+    pub(crate) fn remove(&self, class_name: &ClassName) {
+        let mut guard = match self.snapshot.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let mut next = Schemas::clone(&guard);
+        next.remove(class_name);
+        *guard = Arc::new(next);
+    }
+}

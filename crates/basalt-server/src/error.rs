@@ -1,0 +1,85 @@
+//! Errors to HTTP responses, in one place: Parse errors get Parse's status for their code
+//! (PARSE_API.md §20.1); key failures get 403 `{"error":"unauthorized"}`; internal failures are
+//! logged with their cause and answered with a generic body.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use basalt_core::{ErrorCode, ParseError};
+use serde_json::json;
+
+/// An error a handler or the request preparation answers with.
+#[derive(Debug)]
+pub enum ApiError {
+    Parse(ParseError),
+    /// Missing or wrong application id or client key, or a master key from a foreign address.
+    Unauthorized,
+    /// A master-key route called without it.
+    MasterKeyRequired,
+    /// The request body is over the limit.
+    BodyTooLarge(usize),
+    /// No such route.
+    NotFound(String),
+}
+
+impl From<ParseError> for ApiError {
+    fn from(error: ParseError) -> ApiError {
+        ApiError::Parse(error)
+    }
+}
+
+fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
+    let mut response = (status, body.to_string()).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    response
+}
+
+/// The HTTP status Parse Server uses for an error code.
+pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::ObjectNotFound => StatusCode::NOT_FOUND,
+        ErrorCode::InternalServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+/// The JSON body of a Parse error (also used inside batch responses). Internal errors never
+/// show their cause.
+pub(crate) fn error_body(error: &ParseError) -> serde_json::Value {
+    if error.code == ErrorCode::InternalServerError {
+        tracing::error!(cause = %error.message, "internal error");
+        return json!({"code": 1, "error": "Internal server error."});
+    }
+    json!({"code": error.code.as_i32(), "error": error.message})
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            ApiError::Parse(error) if error.code == ErrorCode::InternalServerError => {
+                tracing::error!(cause = %error.message, "internal error");
+                json_response(StatusCode::INTERNAL_SERVER_ERROR, json!({"code": 1, "message": "Internal server error."}))
+            }
+            ApiError::Parse(error) => json_response(status_of(error.code), error_body(&error)),
+            ApiError::Unauthorized => json_response(StatusCode::FORBIDDEN, json!({"error": "unauthorized"})),
+            ApiError::MasterKeyRequired => {
+                json_response(StatusCode::FORBIDDEN, json!({"error": "unauthorized: master key is required"}))
+            }
+            ApiError::BodyTooLarge(limit) => json_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                json!({"code": ErrorCode::ObjectTooLarge.as_i32(), "error": format!("The request body is larger than the limit of {limit} bytes.")}),
+            ),
+            ApiError::NotFound(path) => json_response(StatusCode::NOT_FOUND, json!({"error": format!("Cannot route {path}")})),
+        }
+    }
+}
+
+/// The answer to a request whose handler panicked: a bug, logged; the process keeps serving.
+pub(crate) fn panic_response(cause: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = cause
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| cause.downcast_ref::<&str>().map(|text| (*text).to_owned()))
+        .unwrap_or_default();
+    tracing::error!(%message, "request handler panicked");
+    json_response(StatusCode::INTERNAL_SERVER_ERROR, json!({"code": 1, "message": "Internal server error."}))
+}

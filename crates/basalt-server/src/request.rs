@@ -1,0 +1,233 @@
+//! Request preparation, before routing: CORS preflight, the body (read once, JSON, size-limited),
+//! the JS SDK's POST tunnel (`_method`, `_ApplicationId`, … inside a `text/plain` body), key
+//! checks, and the caller's identity. Handlers receive the result through `ParseRequest`.
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, FromRequestParts, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use basalt_core::{ErrorCode, ParseError};
+use basalt_engine::Caller;
+use http_body_util::BodyExt;
+use serde_json::{Map, Value};
+
+use crate::error::ApiError;
+use crate::{AppState, cors};
+
+/// What preparation learned about a request.
+#[derive(Clone, Debug)]
+struct Prepared {
+    caller: Caller,
+    body: Map<String, Value>,
+}
+
+/// The keys a request presented, from headers or (JS SDK) from the body.
+#[derive(Debug, Default)]
+struct PresentedKeys {
+    app_id: Option<String>,
+    master_key: Option<String>,
+    client_keys: Vec<String>,
+    session_token: Option<String>,
+    installation_id: Option<String>,
+}
+
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get(name).and_then(|value| value.to_str().ok()).map(str::to_owned)
+}
+
+fn body_string(body: &mut Map<String, Value>, key: &str) -> Result<Option<String>, ApiError> {
+    match body.remove(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text)),
+        // Parse compat: non-string key fields in the body are refused like a wrong key.
+        Some(_) => Err(ApiError::Unauthorized),
+    }
+}
+
+fn presented_keys(headers: &HeaderMap, body: &mut Map<String, Value>) -> Result<PresentedKeys, ApiError> {
+    let mut keys = PresentedKeys {
+        app_id: header(headers, "x-parse-application-id"),
+        master_key: header(headers, "x-parse-master-key"),
+        client_keys: ["x-parse-rest-api-key", "x-parse-javascript-key", "x-parse-client-key", "x-parse-windows-key"]
+            .iter()
+            .filter_map(|name| header(headers, name))
+            .collect(),
+        session_token: header(headers, "x-parse-session-token"),
+        installation_id: header(headers, "x-parse-installation-id"),
+    };
+    // The JS SDK's body keys. Basalt reads them whether or not headers are present (a superset
+    // of Parse Server, which reads them only without the app id header), and always strips them
+    // so they never reach a query or an object.
+    let body_app_id = body_string(body, "_ApplicationId")?;
+    let body_master = body_string(body, "_MasterKey")?;
+    let body_js_key = body_string(body, "_JavaScriptKey")?;
+    let body_client_key = body_string(body, "_ClientKey")?;
+    let body_session = body_string(body, "_SessionToken")?;
+    let body_installation = body_string(body, "_InstallationId")?;
+    for ignored in ["_ClientVersion", "_RevocableSession", "_context", "_ContentType", "_MaintenanceKey", "_noBody"] {
+        body.remove(ignored);
+    }
+    keys.app_id = keys.app_id.or(body_app_id);
+    keys.master_key = keys.master_key.or(body_master);
+    keys.client_keys.extend(body_js_key);
+    keys.client_keys.extend(body_client_key);
+    keys.session_token = keys.session_token.or(body_session);
+    keys.installation_id = keys.installation_id.or(body_installation);
+    Ok(keys)
+}
+
+fn authenticate(state: &AppState, keys: PresentedKeys, peer: Option<SocketAddr>) -> Result<Caller, ApiError> {
+    let config = &state.config;
+    if keys.app_id.as_deref() != Some(config.app_id.as_str()) {
+        return Err(ApiError::Unauthorized);
+    }
+    let mut caller = Caller { installation_id: keys.installation_id, ..Caller::default() };
+    if let Some(master_key) = &keys.master_key {
+        if master_key == &config.master_key {
+            let allowed = peer.is_some_and(|peer| {
+                let ip = peer.ip().to_canonical();
+                config.master_key_ips.iter().any(|allowed| *allowed == ip)
+            });
+            if !allowed {
+                return Err(ApiError::Unauthorized);
+            }
+            caller.is_master = true;
+        }
+    }
+    if !caller.is_master {
+        let mut configured = config.client_keys().peekable();
+        if configured.peek().is_some() {
+            let configured: Vec<&str> = configured.collect();
+            let presented_ok = keys.client_keys.iter().any(|key| configured.contains(&key.as_str()));
+            if !presented_ok {
+                return Err(ApiError::Unauthorized);
+            }
+        }
+    }
+    if let Some(token) = keys.session_token.filter(|token| !token.is_empty()) {
+        // Sessions arrive with the users issue; until then no token can be valid, and Parse
+        // answers an unknown token with 209 rather than treating the caller as anonymous.
+        let _ = token;
+        return Err(ParseError::new(ErrorCode::InvalidSessionToken, "Invalid session token").into());
+    }
+    Ok(caller)
+}
+
+fn with_cors(mut response: Response) -> Response {
+    cors::add_headers(response.headers_mut());
+    response
+}
+
+/// The preparation middleware; wraps the router so a tunnelled `_method` routes correctly.
+pub(crate) async fn prepare(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if request.method() == Method::OPTIONS {
+        return with_cors((StatusCode::OK, "OK").into_response());
+    }
+    let mount = state.config.mount_path.trim_end_matches('/').to_owned();
+    let path = request.uri().path().to_owned();
+    let under_mount = mount.is_empty() || path == mount || path.starts_with(&format!("{mount}/"));
+    if !under_mount || path.ends_with("/health") {
+        return with_cors(next.run(request).await);
+    }
+    match prepare_parse_request(&state, request).await {
+        Ok(request) => with_cors(next.run(request).await),
+        Err(error) => with_cors(error.into_response()),
+    }
+}
+
+async fn prepare_parse_request(state: &AppState, request: Request) -> Result<Request, ApiError> {
+    let (mut parts, body) = request.into_parts();
+    let limit = state.engine.limits().body_bytes_max;
+    if let Some(length) = parts.headers.get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok()) {
+        if length > limit {
+            return Err(ApiError::BodyTooLarge(limit));
+        }
+    }
+    let bytes = http_body_util::Limited::new(body, limit)
+        .collect()
+        .await
+        .map_err(|_| ApiError::BodyTooLarge(limit))?
+        .to_bytes();
+    let mut body: Map<String, Value> = if bytes.iter().all(u8::is_ascii_whitespace) {
+        Map::new()
+    } else {
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Object(object)) => object,
+            Ok(_) => return Err(ParseError::invalid_json("The request body must be a JSON object.").into()),
+            Err(_) => return Err(ParseError::invalid_json("Invalid JSON").into()),
+        }
+    };
+    if parts.method == Method::POST {
+        if let Some(tunnelled) = body.remove("_method") {
+            let method = tunnelled.as_str().map(str::to_ascii_uppercase).unwrap_or_default();
+            parts.method = match method.as_str() {
+                "GET" => Method::GET,
+                "PUT" => Method::PUT,
+                "DELETE" => Method::DELETE,
+                "POST" => Method::POST,
+                _ => return Err(ParseError::invalid_json(format!("Unsupported _method: {tunnelled}")).into()),
+            };
+        }
+    }
+    let keys = presented_keys(&parts.headers, &mut body)?;
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0);
+    let caller = authenticate(state, keys, peer)?;
+    parts.extensions.insert(Prepared { caller, body });
+    Ok(Request::from_parts(parts, Body::empty()))
+}
+
+/// A prepared Parse request: the caller, the JSON body, and the parameters (query string values
+/// JSON-decoded when they parse, over the body's for tunnelled GETs).
+pub(crate) struct ParseRequest {
+    pub(crate) caller: Caller,
+    pub(crate) body: Map<String, Value>,
+}
+
+impl ParseRequest {
+    /// Parameters for a read: the body's keys, overridden by the query string's.
+    pub(crate) fn params(&self, query: &[(String, String)]) -> Map<String, Value> {
+        let mut params = self.body.clone();
+        for (key, raw) in query {
+            let value = serde_json::from_str::<Value>(raw).unwrap_or_else(|_| Value::String(raw.clone()));
+            params.insert(key.clone(), value);
+        }
+        params
+    }
+
+    pub(crate) fn require_master(&self) -> Result<(), ApiError> {
+        if self.caller.is_master {
+            return Ok(());
+        }
+        Err(ApiError::MasterKeyRequired)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ParseRequest {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let prepared = parts
+            .extensions
+            .remove::<Prepared>()
+            .ok_or_else(|| ApiError::Parse(ParseError::internal("request reached a route without preparation")))?;
+        Ok(ParseRequest { caller: prepared.caller, body: prepared.body })
+    }
+}
+
+/// The raw query string pairs of a request.
+pub(crate) struct QueryPairs(pub(crate) Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        match Query::<Vec<(String, String)>>::try_from_uri(&parts.uri) {
+            Ok(Query(pairs)) => Ok(QueryPairs(pairs)),
+            Err(_) => Err(ParseError::invalid_query("Improper encode of parameter").into()),
+        }
+    }
+}

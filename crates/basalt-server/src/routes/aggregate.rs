@@ -1,0 +1,24 @@
+//! `GET /aggregate/:className`, master key only.
+
+use axum::extract::{Path, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::Value;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::request::{ParseRequest, QueryPairs};
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new().route("/aggregate/{class_name}", get(aggregate))
+}
+
+async fn aggregate(
+    State(state): State<AppState>,
+    Path(class_name): Path<String>,
+    QueryPairs(query): QueryPairs,
+    request: ParseRequest,
+) -> Result<Json<Value>, ApiError> {
+    request.require_master()?;
+    Ok(Json(state.engine.aggregate(&class_name, &request.params(&query)).await?))
+}

@@ -1,0 +1,75 @@
+//! `/classes/:className[/:objectId]`: object CRUD and queries.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use basalt_engine::{FindParams, GetParams};
+use serde_json::{Map, Value};
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::request::{ParseRequest, QueryPairs};
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/classes/{class_name}", get(find_objects).post(create_object))
+        .route("/classes/{class_name}/{object_id}", get(get_object).put(update_object).delete(delete_object))
+}
+
+async fn find_objects(
+    State(state): State<AppState>,
+    Path(class_name): Path<String>,
+    QueryPairs(query): QueryPairs,
+    request: ParseRequest,
+) -> Result<Json<Value>, ApiError> {
+    let limits = state.engine.limits();
+    let params = FindParams::from_params(&request.params(&query), limits.find_limit_default, limits.find_limit_max)?;
+    let found = state.engine.find_objects(&request.caller, &class_name, &params).await?;
+    let mut response = Map::new();
+    response.insert("results".into(), Value::Array(found.results));
+    if let Some(count) = found.count {
+        response.insert("count".into(), Value::from(count));
+    }
+    Ok(Json(Value::Object(response)))
+}
+
+async fn create_object(State(state): State<AppState>, Path(class_name): Path<String>, request: ParseRequest) -> Result<Response, ApiError> {
+    let (object_id, body) = state.engine.create_object(&request.caller, &class_name, &request.body).await?;
+    let location = format!("{}/classes/{class_name}/{object_id}", state.config.public_server_url.trim_end_matches('/'));
+    let mut response = (StatusCode::CREATED, Json(Value::Object(body))).into_response();
+    if let Ok(location) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+async fn get_object(
+    State(state): State<AppState>,
+    Path((class_name, object_id)): Path<(String, String)>,
+    QueryPairs(query): QueryPairs,
+    request: ParseRequest,
+) -> Result<Json<Value>, ApiError> {
+    let params = GetParams::from_params(&request.params(&query))?;
+    let object = state.engine.get_object(&request.caller, &class_name, &object_id, &params).await?;
+    Ok(Json(object))
+}
+
+async fn update_object(
+    State(state): State<AppState>,
+    Path((class_name, object_id)): Path<(String, String)>,
+    request: ParseRequest,
+) -> Result<Json<Value>, ApiError> {
+    let body = state.engine.update_object(&request.caller, &class_name, &object_id, &request.body).await?;
+    Ok(Json(Value::Object(body)))
+}
+
+async fn delete_object(
+    State(state): State<AppState>,
+    Path((class_name, object_id)): Path<(String, String)>,
+    request: ParseRequest,
+) -> Result<Json<Value>, ApiError> {
+    let body = state.engine.delete_object(&request.caller, &class_name, &object_id).await?;
+    Ok(Json(Value::Object(body)))
+}

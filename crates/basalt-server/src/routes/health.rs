@@ -1,0 +1,16 @@
+//! `GET /health`: readiness, no keys needed.
+
+use axum::Json;
+use axum::Router;
+use axum::routing::get;
+use serde_json::{Value, json};
+
+use crate::AppState;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new().route("/health", get(health))
+}
+
+async fn health() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}

@@ -1,0 +1,17 @@
+//! One module per Parse resource; each exposes `router()`.
+
+pub(crate) mod aggregate;
+pub(crate) mod batch;
+pub(crate) mod classes;
+pub(crate) mod health;
+pub(crate) mod schemas;
+pub(crate) mod server_info;
+
+use axum::http::{Method, Uri};
+
+use crate::error::ApiError;
+
+/// Unknown routes answer 404, as Parse Server does.
+pub(crate) async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::NotFound(format!("{method} {}", uri.path()))
+}

@@ -1,0 +1,782 @@
+//! The SQLite dialect of the query compiler.
+//!
+//! Column layout (see `sqlite::schema`): one table per class, named after it; `objectId`,
+//! `createdAt`, `updatedAt` (ISO text), `_rperm`/`_wperm` (JSON arrays, NULL = public), and a
+//! column per field: String/Date/Pointer(objectId)/File(name)/Bytes(base64) as TEXT, Number as
+//! REAL, Boolean as INTEGER, Object/Array/GeoPoint/Polygon as canonical JSON text. Relations
+//! live in join tables `_Join:<field>:<class>` (`owningId`, `relatedId`).
+
+use basalt_core::acl::Access;
+use basalt_core::query::{AllItem, Comparison, Condition, Constraint, FieldPath, OrderKey, SubQuery};
+use basalt_core::value::{canonical_text, pointer_parts};
+use basalt_core::{ClassSchema, FieldType};
+use rusqlite::types::Value as SqlValue;
+use serde_json::Value;
+
+use super::{join_table, quote};
+use crate::{FindQuery, Schemas};
+
+/// SQL text with its parameters, in order.
+#[derive(Debug, Default)]
+pub struct Compiled {
+    pub sql: String,
+    pub params: Vec<SqlValue>,
+}
+
+/// The system columns every class table has, with their types.
+pub const SYSTEM_COLUMNS: &[&str] = &["objectId", "createdAt", "updatedAt", "_rperm", "_wperm"];
+
+/// The type of a queryable column: the system columns and the schema's fields (not Relations).
+pub fn column_type(schema: &ClassSchema, field: &str) -> Option<FieldType> {
+    match field {
+        "objectId" => Some(FieldType::String),
+        "createdAt" | "updatedAt" => Some(FieldType::Date),
+        "ACL" => None,
+        _ => match schema.field_type(field) {
+            Some(FieldType::Relation(_)) | Some(FieldType::Acl) | None => None,
+            Some(other) => Some(other.clone()),
+        },
+    }
+}
+
+/// The columns a find reads, with their types, in SELECT order (system columns first).
+pub fn selected_columns(schema: &ClassSchema, fields: Option<&[String]>) -> Vec<(String, Option<FieldType>)> {
+    let mut columns: Vec<(String, Option<FieldType>)> =
+        SYSTEM_COLUMNS.iter().map(|name| ((*name).to_owned(), column_type(schema, name))).collect();
+    for (name, spec) in &schema.fields {
+        let name = name.as_str();
+        if SYSTEM_COLUMNS.contains(&name) || name == "ACL" || matches!(spec.field_type, FieldType::Relation(_)) {
+            continue;
+        }
+        if let Some(wanted) = fields {
+            if !wanted.iter().any(|wanted| wanted == name) {
+                continue;
+            }
+        }
+        columns.push((name.to_owned(), Some(spec.field_type.clone())));
+    }
+    columns
+}
+
+/// Compiles a find: `SELECT <columns> FROM <class> t0 WHERE … ORDER BY … LIMIT … OFFSET …`.
+pub fn compile_find(schemas: &Schemas, schema: &ClassSchema, query: &FindQuery, columns: &[(String, Option<FieldType>)]) -> Compiled {
+    let mut compiler = Compiler { schemas, out: Compiled::default(), alias_count: 0 };
+    let alias = compiler.next_alias();
+    let column_list = columns.iter().map(|(name, _)| format!("{alias}.{}", quote(name))).collect::<Vec<_>>().join(", ");
+    compiler.push(&format!("SELECT {column_list} FROM {} {alias} WHERE ", quote(schema.class_name.as_str())));
+    compiler.filtered(schema, &alias, &query.condition, &query.access);
+    compiler.order_by(schema, &alias, &query.order, &query.condition);
+    match (query.limit, query.skip) {
+        (Some(limit), skip) => {
+            compiler.push(" LIMIT ");
+            compiler.param(SqlValue::Integer(to_i64(limit)));
+            compiler.push(" OFFSET ");
+            compiler.param(SqlValue::Integer(to_i64(skip)));
+        }
+        (None, 0) => {}
+        (None, skip) => {
+            compiler.push(" LIMIT -1 OFFSET ");
+            compiler.param(SqlValue::Integer(to_i64(skip)));
+        }
+    }
+    compiler.out
+}
+
+/// Compiles a count: `SELECT COUNT(*) FROM <class> t0 WHERE …`.
+pub fn compile_count(schemas: &Schemas, schema: &ClassSchema, query: &FindQuery) -> Compiled {
+    let mut compiler = Compiler { schemas, out: Compiled::default(), alias_count: 0 };
+    let alias = compiler.next_alias();
+    compiler.push(&format!("SELECT COUNT(*) FROM {} {alias} WHERE ", quote(schema.class_name.as_str())));
+    compiler.filtered(schema, &alias, &query.condition, &query.access);
+    compiler.out
+}
+
+/// Compiles the ACL check of `access` for `permission_column` (`_rperm` or `_wperm`) of `alias`.
+pub fn compile_access(access: &Access, alias: &str, permission_column: &str) -> Compiled {
+    let schemas = Schemas::new();
+    let mut compiler = Compiler { schemas: &schemas, out: Compiled::default(), alias_count: 0 };
+    compiler.access(access, alias, permission_column);
+    compiler.out
+}
+
+fn to_i64(value: usize) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+struct Compiler<'a> {
+    schemas: &'a Schemas,
+    out: Compiled,
+    alias_count: usize,
+}
+
+/// How a JSON element (from `json_each`) or extracted value is compared to an operand.
+enum JsonMatch {
+    Text(String),
+    Real(f64),
+    Bool(bool),
+    Null,
+    Json(String),
+}
+
+fn json_match_of(operand: &Value) -> JsonMatch {
+    match operand {
+        Value::String(text) => JsonMatch::Text(text.clone()),
+        Value::Number(number) => JsonMatch::Real(number.as_f64().unwrap_or(f64::NAN)),
+        Value::Bool(flag) => JsonMatch::Bool(*flag),
+        Value::Null => JsonMatch::Null,
+        other => JsonMatch::Json(canonical_text(other)),
+    }
+}
+
+impl Compiler<'_> {
+    fn next_alias(&mut self) -> String {
+        let alias = format!("t{}", self.alias_count);
+        self.alias_count += 1;
+        alias
+    }
+
+    fn push(&mut self, sql: &str) {
+        self.out.sql.push_str(sql);
+    }
+
+    fn param(&mut self, value: SqlValue) {
+        self.out.sql.push('?');
+        self.out.params.push(value);
+    }
+
+    fn text(&mut self, text: &str) {
+        self.param(SqlValue::Text(text.to_owned()));
+    }
+
+    /// `<condition> AND <acl>`.
+    fn filtered(&mut self, schema: &ClassSchema, alias: &str, condition: &Condition, access: &Access) {
+        self.push("(");
+        self.condition(schema, alias, condition, access);
+        self.push(")");
+        if !access.is_master() {
+            self.push(" AND ");
+            self.access(access, alias, "_rperm");
+        }
+    }
+
+    fn access(&mut self, access: &Access, alias: &str, permission_column: &str) {
+        let Access::Keys(keys) = access else {
+            self.push("1");
+            return;
+        };
+        let column = format!("{alias}.{}", quote(permission_column));
+        self.push(&format!("({column} IS NULL OR EXISTS (SELECT 1 FROM json_each({column}) WHERE value IN ("));
+        for (index, key) in keys.iter().enumerate() {
+            if index > 0 {
+                self.push(", ");
+            }
+            self.text(key);
+        }
+        self.push(")))");
+    }
+
+    fn condition(&mut self, schema: &ClassSchema, alias: &str, condition: &Condition, access: &Access) {
+        match condition {
+            Condition::And(parts) | Condition::Or(parts) if parts.is_empty() => {
+                self.push(if matches!(condition, Condition::And(_)) { "1" } else { "0" });
+            }
+            Condition::And(parts) => self.join(schema, alias, parts, " AND ", access),
+            Condition::Or(parts) => self.join(schema, alias, parts, " OR ", access),
+            Condition::Nor(parts) => {
+                self.push("NOT (");
+                self.join(schema, alias, parts, " OR ", access);
+                self.push(")");
+            }
+            Condition::Field { path, constraint } => self.field(schema, alias, path, constraint, access),
+            Condition::RelatedTo { owner_class, owner_id, key } => {
+                let has_relation = self
+                    .schemas
+                    .get(owner_class)
+                    .and_then(|owner| owner.field_type(key))
+                    .is_some_and(|field_type| matches!(field_type, FieldType::Relation(_)));
+                if !has_relation {
+                    self.push("0");
+                    return;
+                }
+                let table = quote(&join_table(key, owner_class.as_str()));
+                self.push(&format!("{alias}.\"objectId\" IN (SELECT \"relatedId\" FROM {table} WHERE \"owningId\" = "));
+                self.text(owner_id);
+                self.push(")");
+            }
+        }
+    }
+
+    fn join(&mut self, schema: &ClassSchema, alias: &str, parts: &[Condition], separator: &str, access: &Access) {
+        for (index, part) in parts.iter().enumerate() {
+            if index > 0 {
+                self.push(separator);
+            }
+            self.push("(");
+            self.condition(schema, alias, part, access);
+            self.push(")");
+        }
+    }
+
+    fn field(&mut self, schema: &ClassSchema, alias: &str, path: &FieldPath, constraint: &Constraint, access: &Access) {
+        let Some(field_type) = column_type(schema, &path.field) else {
+            // Parse compat: a constraint on a field the class does not have behaves as if the
+            // value were null: `$exists:false`, `$ne` and `$nin` hold, everything else fails.
+            let holds = match constraint {
+                Constraint::Exists(exists) => !exists,
+                Constraint::NotEquals(value) => !value.is_null(),
+                Constraint::Equals(value) => value.is_null(),
+                Constraint::NotIn(_) => true,
+                Constraint::Select { negated, .. } | Constraint::InQuery { negated, .. } => *negated,
+                _ => false,
+            };
+            self.push(if holds { "1" } else { "0" });
+            return;
+        };
+        let column = format!("{alias}.{}", quote(&path.field));
+        if !path.is_top_level() {
+            if field_type != FieldType::Object {
+                self.push("0");
+                return;
+            }
+            self.json_path_constraint(&column, &path.sub_keys, constraint);
+            return;
+        }
+        match field_type {
+            FieldType::Array => self.array_constraint(&column, constraint, access),
+            FieldType::GeoPoint => self.geo_constraint(&column, constraint),
+            FieldType::Polygon => match constraint {
+                Constraint::PolygonContains { latitude, longitude } => {
+                    self.push(&format!("basalt_polygon_contains({column}, "));
+                    self.param(SqlValue::Real(*latitude));
+                    self.push(", ");
+                    self.param(SqlValue::Real(*longitude));
+                    self.push(")");
+                }
+                _ => self.scalar_constraint(&column, &field_type, constraint, access),
+            },
+            _ => self.scalar_constraint(&column, &field_type, constraint, access),
+        }
+    }
+
+    /// Constraints on a typed scalar column (String, Number, Boolean, Date, Pointer, File, Bytes,
+    /// and Object/GeoPoint/Polygon compared as canonical JSON).
+    fn scalar_constraint(&mut self, column: &str, field_type: &FieldType, constraint: &Constraint, access: &Access) {
+        match constraint {
+            Constraint::Equals(value) if value.is_null() => self.push(&format!("{column} IS NULL")),
+            Constraint::Equals(value) => match column_operand(field_type, value) {
+                Some(operand) => {
+                    self.push(&format!("{column} = "));
+                    self.param(operand);
+                }
+                None => self.push("0"),
+            },
+            Constraint::NotEquals(value) if value.is_null() => self.push(&format!("{column} IS NOT NULL")),
+            Constraint::NotEquals(value) => match column_operand(field_type, value) {
+                Some(operand) => {
+                    self.push(&format!("({column} IS NULL OR {column} <> "));
+                    self.param(operand);
+                    self.push(")");
+                }
+                None => self.push("1"),
+            },
+            Constraint::Compare(comparison, value) => {
+                let comparable = matches!(field_type, FieldType::String | FieldType::Number | FieldType::Date);
+                match column_operand(field_type, value).filter(|_| comparable) {
+                    Some(operand) => {
+                        self.push(&format!("{column} {} ", comparison_sql(*comparison)));
+                        self.param(operand);
+                    }
+                    None => self.push("0"),
+                }
+            }
+            Constraint::In(values) | Constraint::NotIn(values) => {
+                let negated = matches!(constraint, Constraint::NotIn(_));
+                let includes_null = values.iter().any(Value::is_null);
+                let operands: Vec<SqlValue> = values.iter().filter_map(|value| column_operand(field_type, value)).collect();
+                let mut sql_in = format!("{column} IN (");
+                let mut params = Vec::new();
+                for (index, operand) in operands.into_iter().enumerate() {
+                    if index > 0 {
+                        sql_in.push_str(", ");
+                    }
+                    sql_in.push('?');
+                    params.push(operand);
+                }
+                sql_in.push(')');
+                if negated {
+                    self.push(&format!("(({column} IS NULL AND {}) OR ({column} IS NOT NULL AND NOT ", if includes_null { "0" } else { "1" }));
+                } else {
+                    self.push(&format!("(({column} IS NULL AND {}) OR ", if includes_null { "1" } else { "0" }));
+                }
+                self.push(&sql_in);
+                self.out.params.extend(params);
+                self.push(if negated { "))" } else { ")" });
+            }
+            Constraint::Exists(exists) => self.push(&format!("{column} IS {}NULL", if *exists { "NOT " } else { "" })),
+            Constraint::Regex(pattern) => {
+                if *field_type != FieldType::String {
+                    self.push("0");
+                    return;
+                }
+                self.push("basalt_regexp(");
+                self.text(&pattern.pattern);
+                self.push(&format!(", {column})"));
+            }
+            Constraint::Text { terms, case_sensitive } => {
+                if *field_type != FieldType::String {
+                    self.push("0");
+                    return;
+                }
+                self.text_search(column, terms, *case_sensitive);
+            }
+            Constraint::InQuery { query, negated } => {
+                let FieldType::Pointer(target) = field_type else {
+                    self.push(if *negated { "1" } else { "0" });
+                    return;
+                };
+                if *target != query.class_name {
+                    self.push(if *negated { "1" } else { "0" });
+                    return;
+                }
+                if *negated {
+                    self.push(&format!("({column} IS NULL OR {column} NOT IN ("));
+                } else {
+                    self.push(&format!("{column} IN ("));
+                }
+                self.sub_query(query, "objectId", access);
+                self.push(if *negated { "))" } else { ")" });
+            }
+            Constraint::Select { query, key, negated } => {
+                if *negated {
+                    self.push(&format!("({column} IS NULL OR {column} NOT IN ("));
+                } else {
+                    self.push(&format!("{column} IN ("));
+                }
+                self.sub_query(query, key, access);
+                self.push(if *negated { "))" } else { ")" });
+            }
+            Constraint::All(_) | Constraint::ContainedBy(_) => self.push("0"),
+            Constraint::NearSphere { .. }
+            | Constraint::WithinBox { .. }
+            | Constraint::WithinPolygon(_)
+            | Constraint::WithinCircle { .. }
+            | Constraint::PolygonContains { .. } => self.push("0"),
+        }
+    }
+
+    fn text_search(&mut self, expression: &str, terms: &str, case_sensitive: bool) {
+        let words: Vec<&str> = terms.split_whitespace().collect();
+        self.push("(");
+        for (index, word) in words.iter().enumerate() {
+            if index > 0 {
+                self.push(" AND ");
+            }
+            if case_sensitive {
+                self.push(&format!("instr({expression}, "));
+                self.text(word);
+            } else {
+                self.push(&format!("instr(lower({expression}), lower("));
+                self.text(word);
+                self.push(")");
+            }
+            self.push(") > 0");
+        }
+        self.push(")");
+    }
+
+    /// `SELECT <key> FROM <class> tN WHERE <condition> AND <acl>` for `$inQuery`/`$select`.
+    fn sub_query(&mut self, query: &SubQuery, key: &str, access: &Access) {
+        let Some(schema) = self.schemas.get(&query.class_name).cloned() else {
+            self.push("SELECT NULL WHERE 0");
+            return;
+        };
+        if key != "objectId" && column_type(&schema, key).is_none() {
+            self.push("SELECT NULL WHERE 0");
+            return;
+        }
+        let alias = self.next_alias();
+        self.push(&format!("SELECT {alias}.{} FROM {} {alias} WHERE ", quote(key), quote(schema.class_name.as_str())));
+        self.filtered(&schema, &alias, &query.condition, access);
+    }
+
+    /// Matches one JSON element/value (`type_expression`, `value_expression`) against an operand.
+    fn json_match(&mut self, type_expression: &str, value_expression: &str, operand: &Value) {
+        match json_match_of(operand) {
+            JsonMatch::Text(text) => {
+                self.push(&format!("({type_expression} = 'text' AND {value_expression} = "));
+                self.text(&text);
+                self.push(")");
+            }
+            JsonMatch::Real(number) => {
+                self.push(&format!("({type_expression} IN ('integer', 'real') AND {value_expression} = "));
+                self.param(SqlValue::Real(number));
+                self.push(")");
+            }
+            JsonMatch::Bool(flag) => self.push(&format!("{type_expression} = '{flag}'")),
+            JsonMatch::Null => self.push(&format!("{type_expression} = 'null'")),
+            JsonMatch::Json(text) => {
+                self.push(&format!("({type_expression} IN ('object', 'array') AND {value_expression} = "));
+                self.text(&text);
+                self.push(")");
+            }
+        }
+    }
+
+    fn element_exists(&mut self, column: &str, operands: &[&Value]) {
+        self.push(&format!("EXISTS (SELECT 1 FROM json_each({column}) e WHERE "));
+        if operands.is_empty() {
+            self.push("0");
+        }
+        for (index, operand) in operands.iter().enumerate() {
+            if index > 0 {
+                self.push(" OR ");
+            }
+            self.json_match("e.type", "e.value", operand);
+        }
+        self.push(")");
+    }
+
+    fn array_constraint(&mut self, column: &str, constraint: &Constraint, access: &Access) {
+        match constraint {
+            Constraint::Equals(value) if value.is_null() => self.push(&format!("{column} IS NULL")),
+            Constraint::Equals(Value::Array(items)) => {
+                self.push(&format!("{column} = "));
+                self.text(&canonical_text(&Value::Array(items.clone())));
+            }
+            Constraint::Equals(value) => self.element_exists(column, &[value]),
+            Constraint::NotEquals(value) if value.is_null() => self.push(&format!("{column} IS NOT NULL")),
+            Constraint::NotEquals(value) => {
+                self.push(&format!("({column} IS NULL OR NOT "));
+                self.element_exists(column, &[value]);
+                self.push(")");
+            }
+            Constraint::In(values) => {
+                let operands: Vec<&Value> = values.iter().collect();
+                self.element_exists(column, &operands);
+            }
+            Constraint::NotIn(values) => {
+                let operands: Vec<&Value> = values.iter().collect();
+                self.push(&format!("({column} IS NULL OR NOT "));
+                self.element_exists(column, &operands);
+                self.push(")");
+            }
+            Constraint::All(items) => {
+                self.push("(");
+                self.push(&format!("{column} IS NOT NULL"));
+                for item in items {
+                    self.push(" AND ");
+                    match item {
+                        AllItem::Value(value) => self.element_exists(column, &[value]),
+                        AllItem::Regex(pattern) => {
+                            self.push(&format!("EXISTS (SELECT 1 FROM json_each({column}) e WHERE e.type = 'text' AND basalt_regexp("));
+                            self.text(&pattern.pattern);
+                            self.push(", e.value))");
+                        }
+                    }
+                }
+                self.push(")");
+            }
+            Constraint::ContainedBy(values) => {
+                let operands: Vec<&Value> = values.iter().collect();
+                self.push(&format!("({column} IS NULL OR NOT EXISTS (SELECT 1 FROM json_each({column}) e WHERE NOT ("));
+                if operands.is_empty() {
+                    self.push("0");
+                }
+                for (index, operand) in operands.iter().enumerate() {
+                    if index > 0 {
+                        self.push(" OR ");
+                    }
+                    self.json_match("e.type", "e.value", operand);
+                }
+                self.push(")))");
+            }
+            Constraint::Exists(exists) => self.push(&format!("{column} IS {}NULL", if *exists { "NOT " } else { "" })),
+            Constraint::Compare(comparison, value) => {
+                let operand = match value {
+                    Value::Number(number) => SqlValue::Real(number.as_f64().unwrap_or(f64::NAN)),
+                    Value::String(text) => SqlValue::Text(text.clone()),
+                    _ => {
+                        self.push("0");
+                        return;
+                    }
+                };
+                let wanted_type = if matches!(value, Value::Number(_)) { "('integer', 'real')" } else { "('text')" };
+                self.push(&format!(
+                    "EXISTS (SELECT 1 FROM json_each({column}) e WHERE e.type IN {wanted_type} AND e.value {} ",
+                    comparison_sql(*comparison)
+                ));
+                self.param(operand);
+                self.push(")");
+            }
+            Constraint::Regex(pattern) => {
+                self.push(&format!("EXISTS (SELECT 1 FROM json_each({column}) e WHERE e.type = 'text' AND basalt_regexp("));
+                self.text(&pattern.pattern);
+                self.push(", e.value))");
+            }
+            Constraint::InQuery { query, negated } => {
+                if *negated {
+                    self.push(&format!("({column} IS NULL OR NOT "));
+                }
+                self.push(&format!(
+                    "EXISTS (SELECT 1 FROM json_each({column}) e WHERE e.type = 'object' AND json_extract(e.value, '$.className') = "
+                ));
+                self.text(query.class_name.as_str());
+                self.push(" AND json_extract(e.value, '$.objectId') IN (");
+                self.sub_query(query, "objectId", access);
+                self.push("))");
+                if *negated {
+                    self.push(")");
+                }
+            }
+            Constraint::Select { query, key, negated } => {
+                if *negated {
+                    self.push(&format!("({column} IS NULL OR NOT "));
+                }
+                self.push(&format!("EXISTS (SELECT 1 FROM json_each({column}) e WHERE e.value IN ("));
+                self.sub_query(query, key, access);
+                self.push("))");
+                if *negated {
+                    self.push(")");
+                }
+            }
+            Constraint::Text { .. }
+            | Constraint::NearSphere { .. }
+            | Constraint::WithinBox { .. }
+            | Constraint::WithinPolygon(_)
+            | Constraint::WithinCircle { .. }
+            | Constraint::PolygonContains { .. } => self.push("0"),
+        }
+    }
+
+    fn geo_constraint(&mut self, column: &str, constraint: &Constraint) {
+        let latitude = format!("json_extract({column}, '$.latitude')");
+        let longitude = format!("json_extract({column}, '$.longitude')");
+        match constraint {
+            Constraint::NearSphere { latitude: center_lat, longitude: center_lng, max_radians } => {
+                self.push(&format!("{column} IS NOT NULL"));
+                if let Some(max_radians) = max_radians {
+                    self.push(&format!(" AND basalt_distance({latitude}, {longitude}, "));
+                    self.param(SqlValue::Real(*center_lat));
+                    self.push(", ");
+                    self.param(SqlValue::Real(*center_lng));
+                    self.push(") <= ");
+                    self.param(SqlValue::Real(*max_radians));
+                }
+            }
+            Constraint::WithinCircle { latitude: center_lat, longitude: center_lng, radius_radians } => {
+                self.push(&format!("({column} IS NOT NULL AND basalt_distance({latitude}, {longitude}, "));
+                self.param(SqlValue::Real(*center_lat));
+                self.push(", ");
+                self.param(SqlValue::Real(*center_lng));
+                self.push(") <= ");
+                self.param(SqlValue::Real(*radius_radians));
+                self.push(")");
+            }
+            Constraint::WithinBox { south, west, north, east } => {
+                self.push(&format!("({latitude} BETWEEN "));
+                self.param(SqlValue::Real(*south));
+                self.push(" AND ");
+                self.param(SqlValue::Real(*north));
+                self.push(&format!(" AND {longitude} BETWEEN "));
+                self.param(SqlValue::Real(*west));
+                self.push(" AND ");
+                self.param(SqlValue::Real(*east));
+                self.push(")");
+            }
+            Constraint::WithinPolygon(points) => {
+                let polygon = Value::Array(
+                    points
+                        .iter()
+                        .map(|(lat, lng)| serde_json::json!([lat, lng]))
+                        .collect(),
+                );
+                self.push(&format!("({column} IS NOT NULL AND basalt_in_polygon("));
+                self.text(&polygon.to_string());
+                self.push(&format!(", {latitude}, {longitude}))"));
+            }
+            other => self.scalar_constraint(column, &FieldType::GeoPoint, other, &Access::Master),
+        }
+    }
+
+    /// Constraints on a path inside an Object field, through `json_extract`.
+    fn json_path_constraint(&mut self, column: &str, sub_keys: &[String], constraint: &Constraint) {
+        let path = json_path(sub_keys);
+        let value = format!("json_extract({column}, '{path}')");
+        let value_type = format!("json_type({column}, '{path}')");
+        match constraint {
+            Constraint::Equals(operand) if operand.is_null() => self.push(&format!("({value_type} IS NULL OR {value_type} = 'null')")),
+            Constraint::Equals(operand) => self.json_path_equals(column, sub_keys, operand),
+            Constraint::NotEquals(operand) if operand.is_null() => {
+                self.push(&format!("({value_type} IS NOT NULL AND {value_type} <> 'null')"))
+            }
+            Constraint::NotEquals(operand) => {
+                self.push("NOT (");
+                self.json_path_equals(column, sub_keys, operand);
+                self.push(")");
+            }
+            Constraint::Exists(exists) => {
+                if *exists {
+                    self.push(&format!("({value_type} IS NOT NULL AND {value_type} <> 'null')"));
+                } else {
+                    self.push(&format!("({value_type} IS NULL OR {value_type} = 'null')"));
+                }
+            }
+            Constraint::In(values) | Constraint::NotIn(values) => {
+                let negated = matches!(constraint, Constraint::NotIn(_));
+                self.push(if negated { "NOT (" } else { "(" });
+                if values.is_empty() {
+                    self.push("0");
+                }
+                for (index, operand) in values.iter().enumerate() {
+                    if index > 0 {
+                        self.push(" OR ");
+                    }
+                    self.json_path_equals(column, sub_keys, operand);
+                }
+                self.push(")");
+            }
+            Constraint::Compare(comparison, operand) => {
+                let (expression, operand) = match operand {
+                    Value::Number(number) => (value.clone(), SqlValue::Real(number.as_f64().unwrap_or(f64::NAN))),
+                    Value::String(text) => (value.clone(), SqlValue::Text(text.clone())),
+                    Value::Object(object) if object.get("__type").and_then(Value::as_str) == Some("Date") => {
+                        let iso = object.get("iso").and_then(Value::as_str).unwrap_or_default().to_owned();
+                        let mut date_path = sub_keys.to_vec();
+                        date_path.push("iso".to_owned());
+                        (format!("json_extract({column}, '{}')", json_path(&date_path)), SqlValue::Text(iso))
+                    }
+                    _ => {
+                        self.push("0");
+                        return;
+                    }
+                };
+                let wanted_type = if matches!(operand, SqlValue::Real(_)) { "('integer', 'real')" } else { "('text')" };
+                let type_expression = expression.replacen("json_extract", "json_type", 1);
+                self.push(&format!("({type_expression} IN {wanted_type} AND {expression} {} ", comparison_sql(*comparison)));
+                self.param(operand);
+                self.push(")");
+            }
+            Constraint::Regex(pattern) => {
+                self.push(&format!("({value_type} = 'text' AND basalt_regexp("));
+                self.text(&pattern.pattern);
+                self.push(&format!(", {value}))"));
+            }
+            Constraint::Text { terms, case_sensitive } => {
+                self.push(&format!("({value_type} = 'text' AND "));
+                self.text_search(&value, terms, *case_sensitive);
+                self.push(")");
+            }
+            _ => self.push("0"),
+        }
+    }
+
+    fn json_path_equals(&mut self, column: &str, sub_keys: &[String], operand: &Value) {
+        let path = json_path(sub_keys);
+        if let Value::Object(object) = operand {
+            if object.get("__type").and_then(Value::as_str) == Some("Date") {
+                let iso = object.get("iso").and_then(Value::as_str).unwrap_or_default().to_owned();
+                let mut date_path = sub_keys.to_vec();
+                date_path.push("iso".to_owned());
+                self.push(&format!("json_extract({column}, '{}') = ", json_path(&date_path)));
+                self.text(&iso);
+                return;
+            }
+        }
+        let value = format!("json_extract({column}, '{path}')");
+        let value_type = format!("json_type({column}, '{path}')");
+        let value = if matches!(operand, Value::Object(_) | Value::Array(_)) { format!("json({value})") } else { value };
+        self.json_match(&value_type, &value, operand);
+    }
+
+    fn order_by(&mut self, schema: &ClassSchema, alias: &str, order: &[OrderKey], condition: &Condition) {
+        let mut terms: Vec<String> = Vec::new();
+        for key in order {
+            let direction = if key.descending { "DESC" } else { "ASC" };
+            let Some(field_type) = column_type(schema, &key.path.field) else { continue };
+            let column = format!("{alias}.{}", quote(&key.path.field));
+            if key.path.is_top_level() {
+                terms.push(format!("{column} {direction}"));
+            } else if field_type == FieldType::Object {
+                terms.push(format!("json_extract({column}, '{}') {direction}", json_path(&key.path.sub_keys)));
+            }
+        }
+        if terms.is_empty() {
+            if let Some((field, latitude, longitude)) = near_sphere(condition) {
+                if column_type(schema, &field) == Some(FieldType::GeoPoint) {
+                    let column = format!("{alias}.{}", quote(&field));
+                    self.push(&format!(
+                        " ORDER BY basalt_distance(json_extract({column}, '$.latitude'), json_extract({column}, '$.longitude'), "
+                    ));
+                    self.param(SqlValue::Real(latitude));
+                    self.push(", ");
+                    self.param(SqlValue::Real(longitude));
+                    self.push(")");
+                }
+            }
+            return;
+        }
+        self.push(" ORDER BY ");
+        self.push(&terms.join(", "));
+    }
+}
+
+/// The `$nearSphere` of a query's top level, which orders results by distance.
+fn near_sphere(condition: &Condition) -> Option<(String, f64, f64)> {
+    match condition {
+        Condition::Field { path, constraint: Constraint::NearSphere { latitude, longitude, .. } } if path.is_top_level() => {
+            Some((path.field.clone(), *latitude, *longitude))
+        }
+        Condition::And(parts) => parts.iter().find_map(near_sphere),
+        _ => None,
+    }
+}
+
+/// A JSON path literal for SQLite from checked keys (letters, digits, `_` only — see
+/// `query::parse`), so it can be inlined safely.
+fn json_path(keys: &[String]) -> String {
+    let mut path = String::from("$");
+    for key in keys {
+        debug_assert!(key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+        let safe: String = key.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        path.push_str(".\"");
+        path.push_str(&safe);
+        path.push('"');
+    }
+    path
+}
+
+fn comparison_sql(comparison: Comparison) -> &'static str {
+    match comparison {
+        Comparison::Lt => "<",
+        Comparison::Lte => "<=",
+        Comparison::Gt => ">",
+        Comparison::Gte => ">=",
+    }
+}
+
+/// The SQL value an operand compares as in a column of `field_type`; `None` when the operand
+/// cannot equal anything stored there (a type mismatch matches nothing, as in Parse).
+pub fn column_operand(field_type: &FieldType, operand: &Value) -> Option<SqlValue> {
+    match (field_type, operand) {
+        (FieldType::String, Value::String(text)) => Some(SqlValue::Text(text.clone())),
+        (FieldType::Number, Value::Number(number)) => number.as_f64().map(SqlValue::Real),
+        (FieldType::Boolean, Value::Bool(flag)) => Some(SqlValue::Integer(i64::from(*flag))),
+        (FieldType::Date, Value::Object(object)) if object.get("__type").and_then(Value::as_str) == Some("Date") => {
+            object.get("iso").and_then(Value::as_str).map(|iso| SqlValue::Text(iso.to_owned()))
+        }
+        (FieldType::Date, Value::String(text)) => basalt_core::time::canonical_iso(text).ok().map(SqlValue::Text),
+        (FieldType::Pointer(target), value) => match pointer_parts(value) {
+            Some((class_name, object_id)) if class_name == target.as_str() => Some(SqlValue::Text(object_id.to_owned())),
+            _ => None,
+        },
+        (FieldType::File, Value::Object(object)) => object.get("name").and_then(Value::as_str).map(|name| SqlValue::Text(name.to_owned())),
+        (FieldType::Bytes, Value::Object(object)) => {
+            object.get("base64").and_then(Value::as_str).map(|text| SqlValue::Text(text.to_owned()))
+        }
+        (FieldType::Object | FieldType::GeoPoint | FieldType::Polygon, Value::Object(_)) => Some(SqlValue::Text(canonical_text(operand))),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,287 @@
+//! The embedded SQLite adapter.
+//!
+//! Threads: one writer thread owns the only write connection and runs jobs from a channel. It
+//! commits several queued jobs in one transaction (group commit), each job inside its own
+//! savepoint so one failure never undoes another, and answers every job only after COMMIT
+//! returned: an acknowledged write is in the WAL. Reads run on a small pool of read-only
+//! connections through `spawn_blocking`; WAL lets them proceed while the writer writes.
+//!
+//! Durability: WAL with `synchronous=NORMAL` survives a crash of the process (the WAL is written
+//! before COMMIT returns); surviving power loss needs `synchronous=FULL` (`Durability::Full`).
+
+mod codec;
+mod error;
+mod functions;
+mod read;
+mod schema;
+mod write;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use basalt_core::{ClassName, ClassSchema, FieldName, FieldType};
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{Semaphore, oneshot};
+
+use crate::error::{StoreError, StoreErrorKind, StoreResult};
+use crate::{FindQuery, ObjectRecord, SchemaChange, Schemas, Store, WriteOp, WriteOutcome};
+
+/// What a power cut may cost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// `synchronous=NORMAL`: survives a process crash; a power cut may lose the last commits.
+    Process,
+    /// `synchronous=FULL`: every commit is fsynced.
+    Full,
+}
+
+/// Options of the SQLite adapter.
+#[derive(Clone, Debug)]
+pub struct SqliteOptions {
+    pub path: PathBuf,
+    pub durability: Durability,
+    /// Read connections; reads beyond this wait for one.
+    pub readers_max: usize,
+}
+
+impl SqliteOptions {
+    pub fn new(path: impl Into<PathBuf>) -> SqliteOptions {
+        SqliteOptions { path: path.into(), durability: Durability::Process, readers_max: 4 }
+    }
+}
+
+/// Most jobs committed in one transaction; bounds the latency one group adds.
+const GROUP_COMMIT_JOBS_MAX: usize = 128;
+/// How long a connection waits on a lock before failing with "busy".
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE_CAPACITY: usize = 256;
+
+type Reply = Box<dyn FnOnce(StoreResult<()>) + Send>;
+type Job = Box<dyn FnOnce(&Connection) -> (bool, Reply) + Send>;
+
+/// The SQLite store. Cheap to share behind an `Arc`.
+pub struct SqliteStore {
+    writer: mpsc::Sender<Job>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    reader_permits: Semaphore,
+    path: PathBuf,
+}
+
+fn configure(connection: &Connection) -> rusqlite::Result<()> {
+    connection.busy_timeout(BUSY_TIMEOUT)?;
+    connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+    functions::register(connection)?;
+    Ok(())
+}
+
+fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
+    let connection = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+    )?;
+    configure(&connection)?;
+    Ok(connection)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database and starts the writer thread.
+    ///
+    /// # Errors
+    /// When the file cannot be opened or is not a database.
+    pub fn open(options: SqliteOptions) -> StoreResult<SqliteStore> {
+        let connection = Connection::open(&options.path)?;
+        configure(&connection)?;
+        let synchronous = match options.durability {
+            Durability::Process => "NORMAL",
+            Durability::Full => "FULL",
+        };
+        // WAL: readers never wait for the writer. `synchronous` per `Durability`.
+        connection.execute_batch(&format!(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous={synchronous}; PRAGMA foreign_keys=OFF;"
+        ))?;
+        schema::create_schema_table(&connection)?;
+        let (sender, receiver) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("basalt-sqlite-writer".into())
+            .spawn(move || writer_loop(connection, receiver))
+            .map_err(|error| StoreError::driver(StoreErrorKind::Other, error.to_string()))?;
+        Ok(SqliteStore {
+            writer: sender,
+            readers: Arc::new(Mutex::new(Vec::new())),
+            reader_permits: Semaphore::new(options.readers_max.max(1)),
+            path: options.path,
+        })
+    }
+
+    /// Runs `work` on the writer thread inside the current group transaction.
+    async fn on_writer<R, F>(&self, work: F) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+    {
+        let (sender, receiver) = oneshot::channel::<StoreResult<R>>();
+        let job: Job = Box::new(move |connection| {
+            let result = work(connection);
+            let succeeded = result.is_ok();
+            let reply: Reply = Box::new(move |committed: StoreResult<()>| {
+                let _ = sender.send(committed.and(result));
+            });
+            (succeeded, reply)
+        });
+        self.writer.send(job).map_err(|_| StoreError::driver(StoreErrorKind::Unavailable, "the writer thread has stopped"))?;
+        receiver
+            .await
+            .map_err(|_| StoreError::driver(StoreErrorKind::Other, "the write failed inside the writer thread"))?
+    }
+
+    /// Runs `work` on a read connection on a blocking thread.
+    async fn on_reader<R, F>(&self, work: F) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+    {
+        let _permit = self
+            .reader_permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::driver(StoreErrorKind::Unavailable, "the reader pool is closed"))?;
+        let idle = self.readers.lock().map_err(|_| StoreError::driver(StoreErrorKind::Other, "reader pool poisoned"))?.pop();
+        let connection = match idle {
+            Some(connection) => connection,
+            None => open_reader(&self.path)?,
+        };
+        let readers = Arc::clone(&self.readers);
+        tokio::task::spawn_blocking(move || {
+            let result = work(&connection);
+            if let Ok(mut idle) = readers.lock() {
+                idle.push(connection);
+            }
+            result
+        })
+        .await
+        .map_err(|error| StoreError::driver(StoreErrorKind::Other, format!("read task failed: {error}")))?
+    }
+}
+
+fn writer_loop(connection: Connection, receiver: mpsc::Receiver<Job>) {
+    while let Ok(first) = receiver.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < GROUP_COMMIT_JOBS_MAX {
+            match receiver.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        run_group(&connection, jobs);
+    }
+}
+
+fn run_group(connection: &Connection, jobs: Vec<Job>) {
+    if let Err(error) = connection.execute_batch("BEGIN IMMEDIATE") {
+        tracing::error!(%error, "could not begin a write transaction");
+        let error = StoreError::from(error);
+        for job in jobs {
+            let (_, reply) = job(connection);
+            reply(Err(StoreError::driver(StoreErrorKind::Busy, error.to_string())));
+        }
+        return;
+    }
+    let mut replies = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        if connection.execute_batch("SAVEPOINT job").is_err() {
+            continue;
+        }
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(connection)));
+        match outcome {
+            Ok((true, reply)) => {
+                let _ = connection.execute_batch("RELEASE job");
+                replies.push(reply);
+            }
+            Ok((false, reply)) => {
+                let _ = connection.execute_batch("ROLLBACK TO job; RELEASE job");
+                replies.push(reply);
+            }
+            Err(_) => {
+                tracing::error!("a write job panicked; its changes were rolled back");
+                let _ = connection.execute_batch("ROLLBACK TO job; RELEASE job");
+            }
+        }
+    }
+    match connection.execute_batch("COMMIT") {
+        Ok(()) => replies.into_iter().for_each(|reply| reply(Ok(()))),
+        Err(error) => {
+            tracing::error!(%error, "commit failed; the group was rolled back");
+            let _ = connection.execute_batch("ROLLBACK");
+            for reply in replies {
+                reply(Err(StoreError::driver(StoreErrorKind::Other, format!("commit failed: {error}"))));
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn load_schemas(&self) -> StoreResult<Vec<ClassSchema>> {
+        self.on_writer(schema::load_all).await
+    }
+
+    async fn create_class(&self, new_schema: ClassSchema) -> StoreResult<ClassSchema> {
+        self.on_writer(move |connection| {
+            schema::create_class(connection, &new_schema)?;
+            Ok(new_schema)
+        })
+        .await
+    }
+
+    async fn ensure_fields(&self, class_name: &ClassName, fields: Vec<(FieldName, FieldType)>, create_class: bool) -> StoreResult<ClassSchema> {
+        let class_name = class_name.clone();
+        self.on_writer(move |connection| schema::ensure_fields(connection, &class_name, &fields, create_class)).await
+    }
+
+    async fn update_class(&self, class_name: &ClassName, change: SchemaChange) -> StoreResult<ClassSchema> {
+        let class_name = class_name.clone();
+        self.on_writer(move |connection| schema::update_class(connection, &class_name, &change)).await
+    }
+
+    async fn delete_class(&self, class_name: &ClassName) -> StoreResult<()> {
+        let class_name = class_name.clone();
+        self.on_writer(move |connection| schema::delete_class(connection, &class_name)).await
+    }
+
+    async fn purge_class(&self, class_name: &ClassName) -> StoreResult<()> {
+        let class_name = class_name.clone();
+        self.on_writer(move |connection| schema::purge_class(connection, &class_name)).await
+    }
+
+    async fn write(&self, schemas: Arc<Schemas>, ops: Vec<WriteOp>, atomic: bool) -> StoreResult<Vec<StoreResult<WriteOutcome>>> {
+        self.on_writer(move |connection| {
+            let mut outcomes = Vec::with_capacity(ops.len());
+            for op in &ops {
+                if atomic {
+                    outcomes.push(Ok(write::apply(connection, &schemas, op)?));
+                    continue;
+                }
+                connection.execute_batch("SAVEPOINT op")?;
+                let outcome = write::apply(connection, &schemas, op);
+                if outcome.is_ok() {
+                    connection.execute_batch("RELEASE op")?;
+                } else {
+                    connection.execute_batch("ROLLBACK TO op; RELEASE op")?;
+                }
+                outcomes.push(outcome);
+            }
+            Ok(outcomes)
+        })
+        .await
+    }
+
+    async fn find(&self, schemas: Arc<Schemas>, query: FindQuery) -> StoreResult<Vec<ObjectRecord>> {
+        self.on_reader(move |connection| read::find(connection, &schemas, &query)).await
+    }
+
+    async fn count(&self, schemas: Arc<Schemas>, query: FindQuery) -> StoreResult<u64> {
+        self.on_reader(move |connection| read::count(connection, &schemas, &query)).await
+    }
+}

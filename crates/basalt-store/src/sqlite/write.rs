@@ -1,0 +1,249 @@
+//! Inserts, updates and deletes on the writer connection. An update reads the row, applies the
+//! operators in memory and writes the changed columns back, all inside the writer's transaction:
+//! SQLite has one writer, so nothing can interleave and every operator is atomic.
+
+use std::collections::BTreeSet;
+
+use basalt_core::acl::{Access, Acl};
+use basalt_core::update::{UpdateOp, apply_op};
+use basalt_core::{ClassSchema, FieldType, ParseError};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, params_from_iter};
+use serde_json::{Map, Value};
+
+use super::codec::encode;
+use super::read::decode_row;
+use crate::error::StoreResult;
+use crate::sql::sqlite::{compile_access, selected_columns};
+use crate::sql::{join_table, quote};
+use crate::{FieldUpdate, ObjectRecord, Schemas, WriteOp, WriteOutcome};
+
+pub(crate) fn apply(connection: &Connection, schemas: &Schemas, op: &WriteOp) -> StoreResult<WriteOutcome> {
+    match op {
+        WriteOp::Insert { class_name, object_id, created_at, acl, updates } => {
+            let schema = schema_of(schemas, class_name)?;
+            insert(connection, schema, object_id, created_at, acl.as_ref(), updates).map(WriteOutcome::Written)
+        }
+        WriteOp::Update { class_name, object_id, updated_at, access, acl, updates } => {
+            let schema = schema_of(schemas, class_name)?;
+            update(connection, schema, object_id, updated_at, access, acl.as_ref(), updates).map(WriteOutcome::Written)
+        }
+        WriteOp::Delete { class_name, object_id, access } => {
+            let schema = schema_of(schemas, class_name)?;
+            delete(connection, schema, object_id, access).map(|()| WriteOutcome::Deleted)
+        }
+    }
+}
+
+fn schema_of<'a>(schemas: &'a Schemas, class_name: &basalt_core::ClassName) -> StoreResult<&'a ClassSchema> {
+    match schemas.get(class_name) {
+        Some(schema) => Ok(schema),
+        None => Err(ParseError::object_not_found().into()),
+    }
+}
+
+fn permission_list(list: Option<&BTreeSet<String>>) -> SqlValue {
+    match list {
+        Some(list) => SqlValue::Text(serde_json::to_string(list).unwrap_or_else(|_| "[]".into())),
+        None => SqlValue::Null,
+    }
+}
+
+/// Applies the field updates to `fields` and returns the relation changes they ask for.
+fn apply_updates(
+    schema: &ClassSchema,
+    fields: &mut Map<String, Value>,
+    updates: &[FieldUpdate],
+    is_insert: bool,
+) -> StoreResult<Vec<(String, Vec<String>, Vec<String>)>> {
+    let mut relations = Vec::new();
+    for update in updates {
+        if let UpdateOp::Relation { add, remove, .. } = &update.op {
+            relations.push((update.path.field.clone(), add.clone(), remove.clone()));
+            continue;
+        }
+        if update.path.is_top_level() {
+            match apply_op(fields.get(&update.path.field), &update.op, is_insert)? {
+                Some(value) => fields.insert(update.path.field.clone(), value),
+                None => fields.remove(&update.path.field),
+            };
+            continue;
+        }
+        if schema.field_type(&update.path.field) != Some(&FieldType::Object) {
+            return Err(ParseError::incorrect_type(format!("{} is not an Object field", update.path.field)).into());
+        }
+        let root = fields.entry(update.path.field.clone()).or_insert_with(|| Value::Object(Map::new()));
+        let mut target = root;
+        let (last, parents) = update.path.sub_keys.split_last().expect("not top level");
+        for key in parents {
+            let Value::Object(object) = target else {
+                return Err(ParseError::incorrect_type(format!("{} is not an Object", update.path.field)).into());
+            };
+            target = object.entry(key.clone()).or_insert_with(|| Value::Object(Map::new()));
+            if !target.is_object() {
+                *target = Value::Object(Map::new());
+            }
+        }
+        let Value::Object(object) = target else {
+            return Err(ParseError::incorrect_type(format!("{} is not an Object", update.path.field)).into());
+        };
+        match apply_op(object.get(last), &update.op, is_insert)? {
+            Some(value) => object.insert(last.clone(), value),
+            None => object.remove(last),
+        };
+    }
+    Ok(relations)
+}
+
+fn write_relations(
+    connection: &Connection,
+    schema: &ClassSchema,
+    object_id: &str,
+    relations: &[(String, Vec<String>, Vec<String>)],
+) -> StoreResult<()> {
+    for (field, add, remove) in relations {
+        let table = quote(&join_table(field, schema.class_name.as_str()));
+        if !add.is_empty() {
+            let mut statement =
+                connection.prepare_cached(&format!("INSERT OR IGNORE INTO {table} (\"owningId\", \"relatedId\") VALUES (?, ?)"))?;
+            for related in add {
+                statement.execute([object_id, related.as_str()])?;
+            }
+        }
+        if !remove.is_empty() {
+            let mut statement =
+                connection.prepare_cached(&format!("DELETE FROM {table} WHERE \"owningId\" = ? AND \"relatedId\" = ?"))?;
+            for related in remove {
+                statement.execute([object_id, related.as_str()])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn insert(
+    connection: &Connection,
+    schema: &ClassSchema,
+    object_id: &str,
+    created_at: &str,
+    acl: Option<&Acl>,
+    updates: &[FieldUpdate],
+) -> StoreResult<ObjectRecord> {
+    let mut fields = Map::new();
+    let relations = apply_updates(schema, &mut fields, updates, true)?;
+    let mut columns = vec!["\"objectId\"", "\"createdAt\"", "\"updatedAt\"", "\"_rperm\"", "\"_wperm\""]
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<_>>();
+    let mut values = vec![
+        SqlValue::Text(object_id.to_owned()),
+        SqlValue::Text(created_at.to_owned()),
+        SqlValue::Text(created_at.to_owned()),
+        permission_list(acl.map(|acl| &acl.read)),
+        permission_list(acl.map(|acl| &acl.write)),
+    ];
+    for (name, value) in &fields {
+        let Some(field_type) = schema.field_type(name) else {
+            return Err(ParseError::internal(format!("field {name} missing from the schema of {}", schema.class_name)).into());
+        };
+        columns.push(quote(name));
+        values.push(encode(field_type, value));
+    }
+    let placeholders = vec!["?"; columns.len()].join(", ");
+    let sql = format!("INSERT INTO {} ({}) VALUES ({placeholders})", quote(schema.class_name.as_str()), columns.join(", "));
+    connection.prepare_cached(&sql)?.execute(params_from_iter(values))?;
+    write_relations(connection, schema, object_id, &relations)?;
+    Ok(ObjectRecord {
+        object_id: object_id.to_owned(),
+        created_at: created_at.to_owned(),
+        updated_at: created_at.to_owned(),
+        acl: acl.cloned(),
+        fields,
+    })
+}
+
+fn load_for_write(connection: &Connection, schema: &ClassSchema, object_id: &str, access: &Access) -> StoreResult<Option<ObjectRecord>> {
+    let columns = selected_columns(schema, None);
+    let column_list = columns.iter().map(|(name, _)| format!("t0.{}", quote(name))).collect::<Vec<_>>().join(", ");
+    let check = compile_access(access, "t0", "_wperm");
+    let sql = format!(
+        "SELECT {column_list} FROM {} t0 WHERE t0.\"objectId\" = ? AND {}",
+        quote(schema.class_name.as_str()),
+        check.sql
+    );
+    let mut params = vec![SqlValue::Text(object_id.to_owned())];
+    params.extend(check.params);
+    let mut statement = connection.prepare_cached(&sql)?;
+    let record = statement.query_row(params_from_iter(params), |row| Ok(decode_row(row, &columns))).optional()?;
+    Ok(record)
+}
+
+fn update(
+    connection: &Connection,
+    schema: &ClassSchema,
+    object_id: &str,
+    updated_at: &str,
+    access: &Access,
+    acl: Option<&Option<Acl>>,
+    updates: &[FieldUpdate],
+) -> StoreResult<ObjectRecord> {
+    let Some(mut record) = load_for_write(connection, schema, object_id, access)? else {
+        return Err(ParseError::object_not_found().into());
+    };
+    let before = record.fields.clone();
+    let relations = apply_updates(schema, &mut record.fields, updates, false)?;
+    let mut assignments = vec!["\"updatedAt\" = ?".to_owned()];
+    let mut values = vec![SqlValue::Text(updated_at.to_owned())];
+    if let Some(acl) = acl {
+        assignments.push("\"_rperm\" = ?".into());
+        values.push(permission_list(acl.as_ref().map(|acl| &acl.read)));
+        assignments.push("\"_wperm\" = ?".into());
+        values.push(permission_list(acl.as_ref().map(|acl| &acl.write)));
+        record.acl = acl.clone();
+    }
+    let touched: BTreeSet<&str> = updates.iter().map(|update| update.path.field.as_str()).collect();
+    for name in touched {
+        let Some(field_type) = schema.field_type(name) else { continue };
+        if matches!(field_type, FieldType::Relation(_)) {
+            continue;
+        }
+        let new_value = record.fields.get(name);
+        if new_value == before.get(name) {
+            continue;
+        }
+        assignments.push(format!("{} = ?", quote(name)));
+        values.push(new_value.map(|value| encode(field_type, value)).unwrap_or(SqlValue::Null));
+    }
+    values.push(SqlValue::Text(object_id.to_owned()));
+    let sql = format!(
+        "UPDATE {} SET {} WHERE \"objectId\" = ?",
+        quote(schema.class_name.as_str()),
+        assignments.join(", ")
+    );
+    connection.prepare_cached(&sql)?.execute(params_from_iter(values))?;
+    write_relations(connection, schema, object_id, &relations)?;
+    record.updated_at = updated_at.to_owned();
+    Ok(record)
+}
+
+fn delete(connection: &Connection, schema: &ClassSchema, object_id: &str, access: &Access) -> StoreResult<()> {
+    let check = compile_access(access, "t0", "_wperm");
+    let sql = format!(
+        "DELETE FROM {} AS t0 WHERE t0.\"objectId\" = ? AND {}",
+        quote(schema.class_name.as_str()),
+        check.sql
+    );
+    let mut params = vec![SqlValue::Text(object_id.to_owned())];
+    params.extend(check.params);
+    let deleted = connection.prepare_cached(&sql)?.execute(params_from_iter(params))?;
+    if deleted == 0 {
+        return Err(ParseError::object_not_found().into());
+    }
+    for (name, spec) in &schema.fields {
+        if matches!(spec.field_type, FieldType::Relation(_)) {
+            let table = quote(&join_table(name.as_str(), schema.class_name.as_str()));
+            connection.prepare_cached(&format!("DELETE FROM {table} WHERE \"owningId\" = ?"))?.execute([object_id])?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,122 @@
+//! The command line (DESIGN.md §2). Every flag also reads the environment variable Parse Server
+//! uses for the same option, so a Parse Server deployment can swap its binary.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Basalt: a Parse-compatible backend in one binary.
+#[derive(Debug, Parser)]
+#[command(name = "basalt", version, about, long_about = None)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Start the server (SQLite in the data directory unless --database-uri says otherwise).
+    Serve(Box<ServeArgs>),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "PARSE_SERVER_HOST", default_value = "127.0.0.1")]
+    pub(crate) host: String,
+    /// Port to listen on; 0 picks a free one and prints it.
+    #[arg(long, env = "PORT", default_value_t = 1337)]
+    pub(crate) port: u16,
+    /// Path the API is mounted at.
+    #[arg(long, env = "PARSE_SERVER_MOUNT_PATH", default_value = "/parse")]
+    pub(crate) mount_path: String,
+    /// Application id clients must send. Generated and stored in the data dir when absent.
+    #[arg(long, env = "PARSE_SERVER_APPLICATION_ID")]
+    pub(crate) app_id: Option<String>,
+    /// Master key (full access, accepted from --master-key-ips only). Generated when absent.
+    #[arg(long, env = "PARSE_SERVER_MASTER_KEY")]
+    pub(crate) master_key: Option<String>,
+    /// Client key for REST clients; when no client key is set, clients need none.
+    #[arg(long, env = "PARSE_SERVER_REST_API_KEY")]
+    pub(crate) rest_api_key: Option<String>,
+    /// Client key for the JavaScript SDK.
+    #[arg(long, env = "PARSE_SERVER_JAVASCRIPT_KEY")]
+    pub(crate) javascript_key: Option<String>,
+    /// Client key for the iOS/Android SDKs.
+    #[arg(long, env = "PARSE_SERVER_CLIENT_KEY")]
+    pub(crate) client_key: Option<String>,
+    /// Directory holding the database and generated keys.
+    #[arg(long, env = "BASALT_DATA_DIR", default_value = "./basalt-data")]
+    pub(crate) data_dir: PathBuf,
+    /// Database: sqlite://PATH (default: basalt.sqlite3 in the data dir).
+    #[arg(long, env = "PARSE_SERVER_DATABASE_URI")]
+    pub(crate) database_uri: Option<String>,
+    /// Cloud code entry file (main.js).
+    #[arg(long, env = "PARSE_SERVER_CLOUD")]
+    pub(crate) cloud: Option<PathBuf>,
+    /// URL clients reach the API at (used in file URLs and Location headers).
+    #[arg(long, env = "PARSE_PUBLIC_SERVER_URL")]
+    pub(crate) public_server_url: Option<String>,
+    /// Classes with LiveQuery on (`*` or absent = all).
+    #[arg(long, env = "PARSE_SERVER_LIVE_QUERY_CLASSES", value_delimiter = ',')]
+    pub(crate) live_query_classes: Option<Vec<String>>,
+    /// Let clients without the master key create classes by saving to them (Parse 9: off).
+    #[arg(long, env = "PARSE_SERVER_ALLOW_CLIENT_CLASS_CREATION", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub(crate) allow_client_class_creation: bool,
+    /// Addresses the master key is accepted from.
+    #[arg(long, env = "PARSE_SERVER_MASTER_KEY_IPS", value_delimiter = ',', default_values_t = [IpAddr::from([127, 0, 0, 1]), IpAddr::from([0, 0, 0, 0, 0, 0, 0, 1])])]
+    pub(crate) master_key_ips: Vec<IpAddr>,
+    /// Largest request body, in bytes or with a kb/mb/gb suffix (default 20mb).
+    #[arg(long, env = "PARSE_SERVER_MAX_UPLOAD_SIZE", value_parser = parse_size)]
+    pub(crate) max_body_size: Option<usize>,
+    /// Fsync every commit (survives power loss); the default survives a process crash.
+    #[arg(long, env = "BASALT_SYNC_FULL", default_value_t = false)]
+    pub(crate) sync_full: bool,
+}
+
+/// Parses `20mb`, `512kb`, `1gb` or a byte count.
+fn parse_size(text: &str) -> Result<usize, String> {
+    let lowered = text.trim().to_ascii_lowercase();
+    let (digits, multiplier) = if let Some(number) = lowered.strip_suffix("gb") {
+        (number, 1024 * 1024 * 1024)
+    } else if let Some(number) = lowered.strip_suffix("mb") {
+        (number, 1024 * 1024)
+    } else if let Some(number) = lowered.strip_suffix("kb") {
+        (number, 1024)
+    } else if let Some(number) = lowered.strip_suffix('b') {
+        (number, 1)
+    } else {
+        (lowered.as_str(), 1)
+    };
+    let number: usize = digits.trim().parse().map_err(|_| format!("not a size: {text:?} (use e.g. 20mb)"))?;
+    number.checked_mul(multiplier).ok_or_else(|| format!("size too large: {text:?}"))
+}
+
+/// `/parse/` and `parse` become `/parse`; `/` becomes the empty mount.
+pub(crate) fn normalize_mount_path(mount_path: &str) -> String {
+    let trimmed = mount_path.trim().trim_matches('/');
+    if trimmed.is_empty() {
+        return String::new();
+    }
+    format!("/{trimmed}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("20mb"), Ok(20 * 1024 * 1024));
+        assert_eq!(parse_size("512"), Ok(512));
+        assert!(parse_size("lots").is_err());
+    }
+
+    #[test]
+    fn mount_paths() {
+        assert_eq!(normalize_mount_path("/parse/"), "/parse");
+        assert_eq!(normalize_mount_path("api"), "/api");
+        assert_eq!(normalize_mount_path("/"), "");
+    }
+}
