@@ -208,7 +208,11 @@ impl Engine {
         let schema = self.schemas().get(&class_name);
         let mut checked = check_body(schema.as_deref(), &class_name, body, None)?;
         let schema = self.grow_schema(caller, &class_name, schema, std::mem::take(&mut checked.new_fields)).await?;
-        apply_defaults_and_required(&schema, &mut checked.updates)?;
+        for defaulted in apply_defaults_and_required(&schema, &mut checked.updates)? {
+            if !checked.echo.contains(&defaulted) {
+                checked.echo.push(defaulted);
+            }
+        }
         let op = WriteOp::Insert {
             class_name,
             object_id: crate::object_id::new_object_id(),
@@ -338,8 +342,10 @@ impl Engine {
     }
 }
 
-/// Fills `defaultValue`s and refuses a create that leaves a `required` field unset.
-fn apply_defaults_and_required(schema: &ClassSchema, updates: &mut Vec<FieldUpdate>) -> ParseResult<()> {
+/// Fills `defaultValue`s and refuses a create that leaves a `required` field unset. Returns the
+/// fields it filled, which the response echoes (the client did not send them).
+fn apply_defaults_and_required(schema: &ClassSchema, updates: &mut Vec<FieldUpdate>) -> ParseResult<Vec<String>> {
+    let mut defaulted = Vec::new();
     for (name, spec) in &schema.fields {
         if !spec.required && spec.default_value.is_none() {
             continue;
@@ -355,9 +361,10 @@ fn apply_defaults_and_required(schema: &ClassSchema, updates: &mut Vec<FieldUpda
                 let value = normalize_field_value(&schema.class_name, name.as_str(), &spec.field_type, default)?;
                 updates.retain(|update| update.path.field != name.as_str());
                 updates.push(FieldUpdate { path: FieldPath { field: name.to_string(), sub_keys: Vec::new() }, op: UpdateOp::Set(value) });
+                defaulted.push(name.to_string());
             }
             None => return Err(ParseError::new(ErrorCode::ValidationError, format!("{name} is required"))),
         }
     }
-    Ok(())
+    Ok(defaulted)
 }

@@ -139,8 +139,30 @@ pub(crate) async fn prepare(State(state): State<AppState>, request: Request, nex
     }
 }
 
+/// Parse compat: Parse Server (Express) routes `/parse//classes/X` and `/parse/classes/X/` like
+/// `/parse/classes/X`; so does Basalt.
+fn normalize_path(parts: &mut Parts) {
+    let path = parts.uri.path();
+    if !path.contains("//") && !(path.len() > 1 && path.ends_with('/')) {
+        return;
+    }
+    let mut normalized = String::with_capacity(path.len());
+    for segment in path.split('/').filter(|segment| !segment.is_empty()) {
+        normalized.push('/');
+        normalized.push_str(segment);
+    }
+    if let Some(query) = parts.uri.query() {
+        normalized.push('?');
+        normalized.push_str(query);
+    }
+    if let Ok(uri) = normalized.parse() {
+        parts.uri = uri;
+    }
+}
+
 async fn prepare_parse_request(state: &AppState, request: Request) -> Result<Request, ApiError> {
     let (mut parts, body) = request.into_parts();
+    normalize_path(&mut parts);
     let limit = state.engine.limits().body_bytes_max;
     if let Some(length) = parts.headers.get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok()) {
         if length > limit {
