@@ -21,7 +21,11 @@ pub enum UpdateOp {
     Remove(Vec<Value>),
     /// Add and remove members of a Relation field (by objectId of `target`; `None` when both
     /// lists are empty).
-    Relation { target: Option<ClassName>, add: Vec<String>, remove: Vec<String> },
+    Relation {
+        target: Option<ClassName>,
+        add: Vec<String>,
+        remove: Vec<String>,
+    },
     /// Set only when the write creates the object.
     SetOnInsert(Value),
 }
@@ -110,7 +114,9 @@ pub fn parse_op(written: &Value) -> ParseResult<UpdateOp> {
             }
             Ok(UpdateOp::Relation { target, add, remove })
         }
-        Some(other) => Err(ParseError::new(ErrorCode::CommandUnavailable, format!("The {other} operator is not supported yet."))),
+        Some(other) => {
+            Err(ParseError::new(ErrorCode::CommandUnavailable, format!("The {other} operator is not supported yet.")))
+        }
         None => Err(ParseError::invalid_json("__op must be a string")),
     }
 }
@@ -139,7 +145,11 @@ pub fn apply_op(current: Option<&Value>, op: &UpdateOp, is_insert: bool) -> Pars
             let mut items = match current {
                 None => Vec::new(),
                 Some(Value::Array(items)) => items.clone(),
-                Some(_) => return Err(ParseError::incorrect_type("Cannot apply an array operator to a field that is not an array")),
+                Some(_) => {
+                    return Err(ParseError::incorrect_type(
+                        "Cannot apply an array operator to a field that is not an array",
+                    ));
+                }
             };
             match op {
                 UpdateOp::Add(_) => items.extend(objects.iter().cloned()),

@@ -87,7 +87,10 @@ fn normalize_typed(type_name: &str, value: &Value) -> ParseResult<Value> {
 /// # Errors
 /// 111 "This is not a valid Date".
 pub fn normalize_date(value: &Value) -> ParseResult<Value> {
-    let iso = value.get("iso").and_then(Value::as_str).ok_or_else(|| ParseError::incorrect_type("This is not a valid Date"))?;
+    let iso = value
+        .get("iso")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ParseError::incorrect_type("This is not a valid Date"))?;
     Ok(date_value(&time::canonical_iso(iso)?))
 }
 
@@ -116,13 +119,17 @@ pub fn pointer_parts(value: &Value) -> Option<(&str, &str)> {
 }
 
 fn normalize_pointer(value: &Value) -> ParseResult<Value> {
-    let (class_name, object_id) = pointer_parts(value).ok_or_else(|| ParseError::incorrect_type("This is not a valid Pointer"))?;
+    let (class_name, object_id) =
+        pointer_parts(value).ok_or_else(|| ParseError::incorrect_type("This is not a valid Pointer"))?;
     let class_name = ClassName::parse(class_name)?;
     Ok(pointer_value(class_name.as_str(), object_id))
 }
 
 fn normalize_file(value: &Value) -> ParseResult<Value> {
-    let name = value.get("name").and_then(Value::as_str).ok_or_else(|| ParseError::incorrect_type("This is not a valid File"))?;
+    let name = value
+        .get("name")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ParseError::incorrect_type("This is not a valid File"))?;
     let mut out = Map::new();
     out.insert("__type".into(), Value::String("File".into()));
     out.insert("name".into(), Value::String(name.to_owned()));
@@ -144,10 +151,14 @@ pub fn geo_point_parts(value: &Value) -> ParseResult<(f64, f64)> {
 
 fn check_coordinates(latitude: f64, longitude: f64) -> ParseResult<(f64, f64)> {
     if !(-90.0..=90.0).contains(&latitude) {
-        return Err(ParseError::incorrect_type(format!("GeoPoint latitude out of bounds: {latitude} < -90.0 or > 90.0.")));
+        return Err(ParseError::incorrect_type(format!(
+            "GeoPoint latitude out of bounds: {latitude} < -90.0 or > 90.0."
+        )));
     }
     if !(-180.0..=180.0).contains(&longitude) {
-        return Err(ParseError::incorrect_type(format!("GeoPoint longitude out of bounds: {longitude} < -180.0 or > 180.0.")));
+        return Err(ParseError::incorrect_type(format!(
+            "GeoPoint longitude out of bounds: {longitude} < -180.0 or > 180.0."
+        )));
     }
     Ok((latitude, longitude))
 }
@@ -206,7 +217,10 @@ fn normalize_polygon(value: &Value) -> ParseResult<Value> {
 
 fn normalize_bytes(value: &Value) -> ParseResult<Value> {
     use base64::Engine;
-    let text = value.get("base64").and_then(Value::as_str).ok_or_else(|| ParseError::incorrect_type("This is not a valid Bytes"))?;
+    let text = value
+        .get("base64")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ParseError::incorrect_type("This is not a valid Bytes"))?;
     if base64::engine::general_purpose::STANDARD.decode(text).is_err() {
         return Err(ParseError::incorrect_type("This is not a valid Bytes"));
     }
@@ -222,7 +236,12 @@ fn normalize_bytes(value: &Value) -> ParseResult<Value> {
 /// # Errors
 /// 111 on a type mismatch (including a pointer to another class) or a malformed typed value;
 /// 121 for bad keys in Object values.
-pub fn normalize_field_value(class_name: &ClassName, field: &str, field_type: &FieldType, value: &Value) -> ParseResult<Value> {
+pub fn normalize_field_value(
+    class_name: &ClassName,
+    field: &str,
+    field_type: &FieldType,
+    value: &Value,
+) -> ParseResult<Value> {
     if value.is_null() {
         return Ok(Value::Null);
     }

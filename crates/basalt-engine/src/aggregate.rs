@@ -39,7 +39,9 @@ fn resolve(document: &Value, reference: &str) -> Value {
 fn evaluate(document: &Value, expression: &Value) -> Value {
     match expression {
         Value::String(reference) if reference.starts_with('$') => resolve(document, reference),
-        Value::Object(fields) => Value::Object(fields.iter().map(|(key, inner)| (key.clone(), evaluate(document, inner))).collect()),
+        Value::Object(fields) => {
+            Value::Object(fields.iter().map(|(key, inner)| (key.clone(), evaluate(document, inner))).collect())
+        }
         other => other.clone(),
     }
 }
@@ -80,8 +82,12 @@ fn matches(document: &Value, condition: &Value) -> ParseResult<bool> {
                         "$lte" => !actual.is_null() && ordering != Ordering::Greater,
                         "$gt" => !actual.is_null() && ordering == Ordering::Greater,
                         "$gte" => !actual.is_null() && ordering != Ordering::Less,
-                        "$in" => operand.as_array().is_some_and(|list| list.iter().any(|item| compare(&actual, item) == Ordering::Equal)),
-                        "$nin" => !operand.as_array().is_some_and(|list| list.iter().any(|item| compare(&actual, item) == Ordering::Equal)),
+                        "$in" => operand
+                            .as_array()
+                            .is_some_and(|list| list.iter().any(|item| compare(&actual, item) == Ordering::Equal)),
+                        "$nin" => !operand
+                            .as_array()
+                            .is_some_and(|list| list.iter().any(|item| compare(&actual, item) == Ordering::Equal)),
                         "$exists" => operand.as_bool() == Some(!actual.is_null()),
                         other => return Err(invalid(format!("bad $match operator: {other}"))),
                     };
@@ -122,7 +128,10 @@ fn group(documents: Vec<Value>, spec: &Value) -> ParseResult<Vec<Value>> {
             if name == "_id" {
                 continue;
             }
-            let accumulator = accumulator.as_object().filter(|a| a.len() == 1).ok_or_else(|| invalid(format!("bad accumulator for {name}")))?;
+            let accumulator = accumulator
+                .as_object()
+                .filter(|a| a.len() == 1)
+                .ok_or_else(|| invalid(format!("bad accumulator for {name}")))?;
             let (operator, expression) = accumulator.iter().next().expect("one key");
             let values: Vec<Value> = members.iter().map(|member| evaluate(member, expression)).collect();
             let numbers: Vec<f64> = values.iter().filter_map(number).collect();
@@ -130,8 +139,12 @@ fn group(documents: Vec<Value>, spec: &Value) -> ParseResult<Vec<Value>> {
                 "$sum" => basalt_core::value::canonical_number(numbers.iter().sum()),
                 "$avg" if numbers.is_empty() => Value::Null,
                 "$avg" => basalt_core::value::canonical_number(numbers.iter().sum::<f64>() / numbers.len() as f64),
-                "$min" => values.iter().filter(|v| !v.is_null()).min_by(|a, b| compare(a, b)).cloned().unwrap_or(Value::Null),
-                "$max" => values.iter().filter(|v| !v.is_null()).max_by(|a, b| compare(a, b)).cloned().unwrap_or(Value::Null),
+                "$min" => {
+                    values.iter().filter(|v| !v.is_null()).min_by(|a, b| compare(a, b)).cloned().unwrap_or(Value::Null)
+                }
+                "$max" => {
+                    values.iter().filter(|v| !v.is_null()).max_by(|a, b| compare(a, b)).cloned().unwrap_or(Value::Null)
+                }
                 "$count" => Value::from(members.len()),
                 "$first" => values.first().cloned().unwrap_or(Value::Null),
                 "$last" => values.last().cloned().unwrap_or(Value::Null),
@@ -179,7 +192,8 @@ fn sort(documents: &mut [Value], spec: &Value) -> ParseResult<()> {
 
 fn project(documents: Vec<Value>, spec: &Value) -> ParseResult<Vec<Value>> {
     let spec = spec.as_object().ok_or_else(|| invalid("$project must be an object"))?;
-    let including = spec.values().any(|value| value == &Value::from(1) || value == &Value::Bool(true) || value.is_string());
+    let including =
+        spec.values().any(|value| value == &Value::from(1) || value == &Value::Bool(true) || value.is_string());
     Ok(documents
         .into_iter()
         .map(|document| {
@@ -214,17 +228,24 @@ fn project(documents: Vec<Value>, spec: &Value) -> ParseResult<Vec<Value>> {
 }
 
 fn count_of(value: &Value, what: &str) -> ParseResult<usize> {
-    value.as_u64().and_then(|n| usize::try_from(n).ok()).ok_or_else(|| invalid(format!("{what} must be a non-negative integer")))
+    value
+        .as_u64()
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or_else(|| invalid(format!("{what} must be a non-negative integer")))
 }
 
 fn stages(pipeline: &Value) -> ParseResult<Vec<(String, Value)>> {
     let pipeline = match pipeline {
-        Value::String(text) => serde_json::from_str(text).map_err(|_| ParseError::invalid_json("pipeline is not valid JSON"))?,
+        Value::String(text) => {
+            serde_json::from_str(text).map_err(|_| ParseError::invalid_json("pipeline is not valid JSON"))?
+        }
         other => other.clone(),
     };
     let raw: Vec<Value> = match pipeline {
         Value::Array(stages) => stages,
-        Value::Object(stages) => stages.into_iter().map(|(key, value)| Value::Object(Map::from_iter([(key, value)]))).collect(),
+        Value::Object(stages) => {
+            stages.into_iter().map(|(key, value)| Value::Object(Map::from_iter([(key, value)]))).collect()
+        }
         _ => return Err(invalid("pipeline must be an array of stages")),
     };
     raw.into_iter()
@@ -251,12 +272,25 @@ impl Engine {
     pub async fn aggregate(&self, class_name: &str, params: &Map<String, Value>) -> ParseResult<Value> {
         let class_name = ClassName::parse(class_name)?;
         let mut where_json = match params.get("where") {
-            Some(Value::String(text)) => serde_json::from_str(text).map_err(|_| ParseError::invalid_json("where parameter is not valid JSON"))?,
+            Some(Value::String(text)) => {
+                serde_json::from_str(text).map_err(|_| ParseError::invalid_json("where parameter is not valid JSON"))?
+            }
             Some(other) => other.clone(),
             None => Value::Null,
         };
         for key in params.keys() {
-            if !matches!(key.as_str(), "where" | "distinct" | "pipeline" | "hint" | "explain" | "comment" | "readPreference" | "rawValues" | "rawFieldNames") {
+            if !matches!(
+                key.as_str(),
+                "where"
+                    | "distinct"
+                    | "pipeline"
+                    | "hint"
+                    | "explain"
+                    | "comment"
+                    | "readPreference"
+                    | "rawValues"
+                    | "rawFieldNames"
+            ) {
                 return Err(invalid(format!("Invalid parameter for query: {key}")));
             }
         }

@@ -38,12 +38,19 @@ impl Engine {
     ///
     /// # Errors
     /// With `transaction`, the first failure fails the whole batch (nothing is kept).
-    pub async fn run_batch(&self, caller: &Caller, items: Vec<BatchItem>, transaction: bool) -> ParseResult<Vec<ParseResult<Value>>> {
+    pub async fn run_batch(
+        &self,
+        caller: &Caller,
+        items: Vec<BatchItem>,
+        transaction: bool,
+    ) -> ParseResult<Vec<ParseResult<Value>>> {
         let mut steps = Vec::with_capacity(items.len());
         for item in items {
             let prepared = match (item.method, &item.object_id) {
                 (BatchMethod::Post, None) => self.prepare_create(caller, &item.class_name, &item.body).await,
-                (BatchMethod::Put, Some(object_id)) => self.prepare_update(caller, &item.class_name, object_id, &item.body).await,
+                (BatchMethod::Put, Some(object_id)) => {
+                    self.prepare_update(caller, &item.class_name, object_id, &item.body).await
+                }
                 (BatchMethod::Delete, Some(object_id)) => self.prepare_delete(caller, &item.class_name, object_id),
                 _ => {
                     steps.push(Step::Read(item));
@@ -92,7 +99,11 @@ impl Engine {
                 self.get_object(caller, &item.class_name, &object_id, &params).await
             }
             (BatchMethod::Get, None) => {
-                let params = FindParams::from_params(&item.body, self.limits().find_limit_default, self.limits().find_limit_max)?;
+                let params = FindParams::from_params(
+                    &item.body,
+                    self.limits().find_limit_default,
+                    self.limits().find_limit_max,
+                )?;
                 let found = self.find_objects(caller, &item.class_name, &params).await?;
                 let mut response = Map::new();
                 response.insert("results".into(), Value::Array(found.results));

@@ -111,7 +111,9 @@ impl FindParams {
                 "skip" => {
                     find.skip = match count_param(key, value)? {
                         None => 0,
-                        Some(skip) if skip < 0 => return Err(ParseError::invalid_query("skip must be a non-negative integer")),
+                        Some(skip) if skip < 0 => {
+                            return Err(ParseError::invalid_query("skip must be a non-negative integer"));
+                        }
                         Some(skip) => usize::try_from(skip).unwrap_or(usize::MAX),
                     }
                 }
@@ -121,7 +123,12 @@ impl FindParams {
                 "includeAll" => find.include_all = is_truthy(value),
                 "count" => find.count = is_truthy(value),
                 "redirectClassNameForKey" => find.redirect_class_name_for_key = Some(string_param(key, value)?),
-                "readPreference" | "includeReadPreference" | "subqueryReadPreference" | "hint" | "comment" | "explain" => {}
+                "readPreference"
+                | "includeReadPreference"
+                | "subqueryReadPreference"
+                | "hint"
+                | "comment"
+                | "explain" => {}
                 other => return Err(ParseError::invalid_query(format!("Invalid parameter for query: {other}"))),
             }
         }
@@ -214,7 +221,10 @@ fn shape_of(
     let mut includes: Vec<Vec<String>> = include_paths.into_iter().collect();
     includes.sort_by_key(Vec::len);
     if includes.iter().any(|path| path.len() > limits.include_depth_max) {
-        return Err(ParseError::invalid_query(format!("include paths may have at most {} levels", limits.include_depth_max)));
+        return Err(ParseError::invalid_query(format!(
+            "include paths may have at most {} levels",
+            limits.include_depth_max
+        )));
     }
     Ok(Shape { fields, nested_keys, exclude, nested_exclude, includes, include_all })
 }
@@ -318,7 +328,12 @@ impl Engine {
     ///
     /// # Errors
     /// 102/105/107 for malformed queries; 119 for a missing class (clients) or a master-only one.
-    pub async fn find_objects(&self, caller: &Caller, class_name: &str, params: &FindParams) -> ParseResult<FindResult> {
+    pub async fn find_objects(
+        &self,
+        caller: &Caller,
+        class_name: &str,
+        params: &FindParams,
+    ) -> ParseResult<FindResult> {
         let mut class_name = ClassName::parse(class_name)?;
         if !self.check_readable_class(caller, &class_name)? {
             return Ok(FindResult { results: Vec::new(), count: params.count.then_some(0) });
@@ -339,7 +354,13 @@ impl Engine {
                 _ => return Ok(FindResult { results: Vec::new(), count: params.count.then_some(0) }),
             }
         }
-        let shape = shape_of(self.limits(), params.keys.as_deref(), params.exclude_keys.as_deref(), params.include.as_deref(), params.include_all)?;
+        let shape = shape_of(
+            self.limits(),
+            params.keys.as_deref(),
+            params.exclude_keys.as_deref(),
+            params.include.as_deref(),
+            params.include_all,
+        )?;
         let order = match &params.order {
             Some(order) => parse_order(order)?,
             None => Vec::new(),
@@ -358,7 +379,8 @@ impl Engine {
         } else {
             None
         };
-        let mut results = if params.limit == Some(0) { Vec::new() } else { self.run_find(caller, query, &shape).await? };
+        let mut results =
+            if params.limit == Some(0) { Vec::new() } else { self.run_find(caller, query, &shape).await? };
         if let Some(target) = redirected_to {
             // Parse compat: with redirectClassNameForKey each result carries the target class
             // name (observed on Parse Server 9.10); the SDKs read it from there.
@@ -375,16 +397,30 @@ impl Engine {
     ///
     /// # Errors
     /// 101 when the object is missing or not readable by the caller.
-    pub async fn get_object(&self, caller: &Caller, class_name: &str, object_id: &str, params: &GetParams) -> ParseResult<Value> {
+    pub async fn get_object(
+        &self,
+        caller: &Caller,
+        class_name: &str,
+        object_id: &str,
+        params: &GetParams,
+    ) -> ParseResult<Value> {
         let class_name = ClassName::parse(class_name)?;
         check_class_access(caller, &class_name, "get")?;
         if self.schemas().get(&class_name).is_none() {
             if caller.is_master || self.config().allow_client_class_creation {
                 return Err(ParseError::object_not_found());
             }
-            return Err(ParseError::forbidden(format!("This user is not allowed to access non-existent class: {class_name}")));
+            return Err(ParseError::forbidden(format!(
+                "This user is not allowed to access non-existent class: {class_name}"
+            )));
         }
-        let shape = shape_of(self.limits(), params.keys.as_deref(), params.exclude_keys.as_deref(), params.include.as_deref(), false)?;
+        let shape = shape_of(
+            self.limits(),
+            params.keys.as_deref(),
+            params.exclude_keys.as_deref(),
+            params.include.as_deref(),
+            false,
+        )?;
         let query = FindQuery {
             class_name,
             condition: Condition::Field {
@@ -417,7 +453,9 @@ impl Engine {
         let mut includes = shape.includes.clone();
         if shape.include_all {
             for (name, spec) in &schema.fields {
-                if matches!(spec.field_type, FieldType::Pointer(_) | FieldType::Array) && !includes.contains(&vec![name.to_string()]) {
+                if matches!(spec.field_type, FieldType::Pointer(_) | FieldType::Array)
+                    && !includes.contains(&vec![name.to_string()])
+                {
                     includes.insert(0, vec![name.to_string()]);
                 }
             }
@@ -435,7 +473,13 @@ impl Engine {
         Ok(results)
     }
 
-    async fn include_path(&self, caller: &Caller, results: &mut [Value], path: &[String], shape: &Shape) -> ParseResult<()> {
+    async fn include_path(
+        &self,
+        caller: &Caller,
+        results: &mut [Value],
+        path: &[String],
+        shape: &Shape,
+    ) -> ParseResult<()> {
         let mut pointers = Vec::new();
         for result in results.iter() {
             collect_pointers(result, path, &mut pointers);

@@ -134,19 +134,25 @@ fn check_body(
                 UpdateOp::Set(value) => {
                     let field_type = known.or(implied);
                     match field_type {
-                        Some(field_type) => UpdateOp::Set(normalize_field_value(class_name, field, &field_type, &value)?),
+                        Some(field_type) => {
+                            UpdateOp::Set(normalize_field_value(class_name, field, &field_type, &value)?)
+                        }
                         None => UpdateOp::Set(Value::Null),
                     }
                 }
                 UpdateOp::SetOnInsert(value) => {
                     let field_type = known.or(implied);
                     match field_type {
-                        Some(field_type) => UpdateOp::SetOnInsert(normalize_field_value(class_name, field, &field_type, &value)?),
+                        Some(field_type) => {
+                            UpdateOp::SetOnInsert(normalize_field_value(class_name, field, &field_type, &value)?)
+                        }
                         None => UpdateOp::SetOnInsert(Value::Null),
                     }
                 }
                 UpdateOp::Relation { target: None, add, remove } => match &known {
-                    Some(FieldType::Relation(target)) => UpdateOp::Relation { target: Some(target.clone()), add, remove },
+                    Some(FieldType::Relation(target)) => {
+                        UpdateOp::Relation { target: Some(target.clone()), add, remove }
+                    }
                     _ => continue,
                 },
                 other => other,
@@ -186,7 +192,8 @@ impl Engine {
         match schema {
             Some(schema) if new_fields.is_empty() => Ok(schema),
             Some(_) => {
-                let grown = self.store().ensure_fields(class_name, new_fields, false).await.map_err(ParseError::from)?;
+                let grown =
+                    self.store().ensure_fields(class_name, new_fields, false).await.map_err(ParseError::from)?;
                 Ok(self.schemas().put(grown))
             }
             None => {
@@ -201,7 +208,12 @@ impl Engine {
         }
     }
 
-    pub(crate) async fn prepare_create(&self, caller: &Caller, class_name: &str, body: &Map<String, Value>) -> ParseResult<PreparedWrite> {
+    pub(crate) async fn prepare_create(
+        &self,
+        caller: &Caller,
+        class_name: &str,
+        body: &Map<String, Value>,
+    ) -> ParseResult<PreparedWrite> {
         let class_name = ClassName::parse(class_name)?;
         check_class_access(caller, &class_name, "create")?;
         check_generic_write(&class_name)?;
@@ -245,7 +257,10 @@ impl Engine {
         for update in &checked.updates {
             if let Some(spec) = schema.field(&update.path.field) {
                 if spec.required && matches!(update.op, UpdateOp::Delete | UpdateOp::Set(Value::Null)) {
-                    return Err(ParseError::new(ErrorCode::ValidationError, format!("{} is required", update.path.field)));
+                    return Err(ParseError::new(
+                        ErrorCode::ValidationError,
+                        format!("{} is required", update.path.field),
+                    ));
                 }
             }
         }
@@ -261,7 +276,12 @@ impl Engine {
         Ok(PreparedWrite { kind: WriteKind::Update, op, echo: checked.echo })
     }
 
-    pub(crate) fn prepare_delete(&self, caller: &Caller, class_name: &str, object_id: &str) -> ParseResult<PreparedWrite> {
+    pub(crate) fn prepare_delete(
+        &self,
+        caller: &Caller,
+        class_name: &str,
+        object_id: &str,
+    ) -> ParseResult<PreparedWrite> {
         let class_name = ClassName::parse(class_name)?;
         check_class_access(caller, &class_name, "delete")?;
         check_generic_write(&class_name)?;
@@ -299,7 +319,8 @@ impl Engine {
 
     async fn run_one(&self, prepared: PreparedWrite) -> ParseResult<Map<String, Value>> {
         let snapshot = self.schemas().snapshot();
-        let mut outcomes = self.store().write(snapshot, vec![prepared.op.clone()], true).await.map_err(ParseError::from)?;
+        let mut outcomes =
+            self.store().write(snapshot, vec![prepared.op.clone()], true).await.map_err(ParseError::from)?;
         let outcome = outcomes.pop().ok_or_else(|| ParseError::internal("the store returned no outcome"))?;
         let outcome = outcome.map_err(ParseError::from)?;
         Ok(self.write_response(&prepared, outcome))
@@ -310,7 +331,12 @@ impl Engine {
     /// # Errors
     /// 103 bad class name; 105 bad field name or client-supplied objectId; 111 type mismatch;
     /// 119 class creation or a master-only class refused; 123 bad ACL; 137 duplicate value.
-    pub async fn create_object(&self, caller: &Caller, class_name: &str, body: &Map<String, Value>) -> ParseResult<(String, Map<String, Value>)> {
+    pub async fn create_object(
+        &self,
+        caller: &Caller,
+        class_name: &str,
+        body: &Map<String, Value>,
+    ) -> ParseResult<(String, Map<String, Value>)> {
         let prepared = self.prepare_create(caller, class_name, body).await?;
         let response = self.run_one(prepared).await?;
         let object_id = response.get("objectId").and_then(Value::as_str).unwrap_or_default().to_owned();
@@ -336,7 +362,12 @@ impl Engine {
     ///
     /// # Errors
     /// 101 when the object is missing or not writable by the caller.
-    pub async fn delete_object(&self, caller: &Caller, class_name: &str, object_id: &str) -> ParseResult<Map<String, Value>> {
+    pub async fn delete_object(
+        &self,
+        caller: &Caller,
+        class_name: &str,
+        object_id: &str,
+    ) -> ParseResult<Map<String, Value>> {
         let prepared = self.prepare_delete(caller, class_name, object_id)?;
         self.run_one(prepared).await
     }
@@ -360,7 +391,10 @@ fn apply_defaults_and_required(schema: &ClassSchema, updates: &mut Vec<FieldUpda
             Some(default) => {
                 let value = normalize_field_value(&schema.class_name, name.as_str(), &spec.field_type, default)?;
                 updates.retain(|update| update.path.field != name.as_str());
-                updates.push(FieldUpdate { path: FieldPath { field: name.to_string(), sub_keys: Vec::new() }, op: UpdateOp::Set(value) });
+                updates.push(FieldUpdate {
+                    path: FieldPath { field: name.to_string(), sub_keys: Vec::new() },
+                    op: UpdateOp::Set(value),
+                });
                 defaulted.push(name.to_string());
             }
             None => return Err(ParseError::new(ErrorCode::ValidationError, format!("{name} is required"))),

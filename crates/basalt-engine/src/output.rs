@@ -28,9 +28,13 @@ fn with_file_urls(value: Value, files_url_prefix: &str) -> Value {
                 }
                 return Value::Object(object);
             }
-            Value::Object(object.into_iter().map(|(key, inner)| (key, with_file_urls(inner, files_url_prefix))).collect())
+            Value::Object(
+                object.into_iter().map(|(key, inner)| (key, with_file_urls(inner, files_url_prefix))).collect(),
+            )
         }
-        Value::Array(items) => Value::Array(items.into_iter().map(|item| with_file_urls(item, files_url_prefix)).collect()),
+        Value::Array(items) => {
+            Value::Array(items.into_iter().map(|item| with_file_urls(item, files_url_prefix)).collect())
+        }
         other => other,
     }
 }

@@ -23,9 +23,15 @@ fn check_class_level_permissions(permissions: &Value) -> ParseResult<Value> {
                 for (entity, granted) in rule {
                     match (entity.as_str(), granted) {
                         ("pointerFields", Value::Array(fields)) if fields.iter().all(Value::is_string) => {}
-                        ("pointerFields", _) => return Err(invalid(format!("'{granted}' is not a valid value for pointerFields"))),
+                        ("pointerFields", _) => {
+                            return Err(invalid(format!("'{granted}' is not a valid value for pointerFields")));
+                        }
                         (_, Value::Bool(true)) => {}
-                        _ => return Err(invalid(format!("'{granted}' is not a valid value for class level permissions {op}:{entity}"))),
+                        _ => {
+                            return Err(invalid(format!(
+                                "'{granted}' is not a valid value for class level permissions {op}:{entity}"
+                            )));
+                        }
                     }
                 }
             }
@@ -35,9 +41,9 @@ fn check_class_level_permissions(permissions: &Value) -> ParseResult<Value> {
                 }
             }
             "protectedFields" => {
-                let valid = rule
-                    .as_object()
-                    .is_some_and(|entities| entities.values().all(|fields| fields.as_array().is_some_and(|f| f.iter().all(Value::is_string))));
+                let valid = rule.as_object().is_some_and(|entities| {
+                    entities.values().all(|fields| fields.as_array().is_some_and(|f| f.iter().all(Value::is_string)))
+                });
                 if !valid {
                     return Err(invalid("protectedFields must map entities to arrays of field names".into()));
                 }
@@ -57,7 +63,10 @@ fn check_class_level_permissions(permissions: &Value) -> ParseResult<Value> {
 }
 
 fn index_fields(index_name: &str, spec: &Value) -> ParseResult<Vec<(FieldName, Value)>> {
-    if index_name.is_empty() || !index_name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || index_name == "_id_" {
+    if index_name.is_empty()
+        || !index_name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        || index_name == "_id_"
+    {
         return Err(ParseError::invalid_query(format!("Invalid index name: {index_name}")));
     }
     let fields = spec.as_object().filter(|fields| !fields.is_empty()).ok_or_else(|| {
@@ -67,7 +76,9 @@ fn index_fields(index_name: &str, spec: &Value) -> ParseResult<Vec<(FieldName, V
     for (field, direction) in fields {
         let valid = direction == &Value::from(1) || direction == &Value::from(-1) || direction == "text";
         if !valid {
-            return Err(ParseError::invalid_query(format!("Index {index_name} must be an object of field: 1 | -1 | \"text\"")));
+            return Err(ParseError::invalid_query(format!(
+                "Index {index_name} must be an object of field: 1 | -1 | \"text\""
+            )));
         }
         out.push((FieldName::parse(field)?, direction.clone()));
     }
@@ -113,7 +124,9 @@ impl Engine {
                 ));
             }
             (Some(name), _) | (None, Some(name)) => ClassName::parse(name)?,
-            (None, None) => return Err(ParseError::new(ErrorCode::ClassNameMissing, "POST /schemas needs a class name.")),
+            (None, None) => {
+                return Err(ParseError::new(ErrorCode::ClassNameMissing, "POST /schemas needs a class name."));
+            }
         };
         if self.schemas().get(&class_name).is_some() {
             return Err(ParseError::new(ErrorCode::InvalidClassName, format!("Class {class_name} already exists.")));
@@ -145,7 +158,9 @@ impl Engine {
                 let fields = index_fields(index_name, spec)?;
                 for (field, _) in &fields {
                     if schema.field(field.as_str()).is_none() {
-                        return Err(ParseError::invalid_query(format!("Field {field} does not exist, cannot add index.")));
+                        return Err(ParseError::invalid_query(format!(
+                            "Field {field} does not exist, cannot add index."
+                        )));
                     }
                 }
                 schema.indexes.insert(index_name.clone(), spec.clone());
@@ -185,7 +200,10 @@ impl Engine {
                     // Parse compat: re-adding a field with the same type is a no-op.
                     Some(existing) if existing.field_type == spec.field_type => {}
                     Some(_) => {
-                        return Err(ParseError::new(ErrorCode::InvalidSchemaOperation, format!("Field {name} exists, cannot update.")));
+                        return Err(ParseError::new(
+                            ErrorCode::InvalidSchemaOperation,
+                            format!("Field {name} exists, cannot update."),
+                        ));
                     }
                     None => change.add_fields.push((field_name, spec)),
                 }

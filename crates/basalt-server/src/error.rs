@@ -57,7 +57,10 @@ impl IntoResponse for ApiError {
         match self {
             ApiError::Parse(error) if error.code == ErrorCode::InternalServerError => {
                 tracing::error!(cause = %error.message, "internal error");
-                json_response(StatusCode::INTERNAL_SERVER_ERROR, json!({"code": 1, "message": "Internal server error."}))
+                json_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    json!({"code": 1, "message": "Internal server error."}),
+                )
             }
             ApiError::Parse(error) => json_response(status_of(error.code), error_body(&error)),
             ApiError::Unauthorized => json_response(StatusCode::FORBIDDEN, json!({"error": "unauthorized"})),
@@ -68,7 +71,9 @@ impl IntoResponse for ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 json!({"code": ErrorCode::ObjectTooLarge.as_i32(), "error": format!("The request body is larger than the limit of {limit} bytes.")}),
             ),
-            ApiError::NotFound(path) => json_response(StatusCode::NOT_FOUND, json!({"error": format!("Cannot route {path}")})),
+            ApiError::NotFound(path) => {
+                json_response(StatusCode::NOT_FOUND, json!({"error": format!("Cannot route {path}")}))
+            }
         }
     }
 }

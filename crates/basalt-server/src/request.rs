@@ -164,7 +164,9 @@ async fn prepare_parse_request(state: &AppState, request: Request) -> Result<Req
     let (mut parts, body) = request.into_parts();
     normalize_path(&mut parts);
     let limit = state.engine.limits().body_bytes_max;
-    if let Some(length) = parts.headers.get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok()) {
+    if let Some(length) =
+        parts.headers.get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok())
+    {
         if length > limit {
             return Err(ApiError::BodyTooLarge(limit));
         }

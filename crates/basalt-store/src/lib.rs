@@ -142,7 +142,12 @@ pub trait Store: Send + Sync + 'static {
     /// Runs the writes, in order. With `atomic`, all of them commit or none does and the first
     /// failure is returned for the whole call; without, each succeeds or fails on its own.
     /// Returned only after commit, so an acknowledged write is durable.
-    async fn write(&self, schemas: Arc<Schemas>, ops: Vec<WriteOp>, atomic: bool) -> StoreResult<Vec<StoreResult<WriteOutcome>>>;
+    async fn write(
+        &self,
+        schemas: Arc<Schemas>,
+        ops: Vec<WriteOp>,
+        atomic: bool,
+    ) -> StoreResult<Vec<StoreResult<WriteOutcome>>>;
 
     /// Objects matching the query.
     async fn find(&self, schemas: Arc<Schemas>, query: FindQuery) -> StoreResult<Vec<ObjectRecord>>;

@@ -18,7 +18,11 @@ fn random_key(length: usize) -> String {
     rand::rng().sample_iter(&Alphanumeric).take(length).map(char::from).collect()
 }
 
-pub(crate) fn resolve(data_dir: &Path, app_id: Option<String>, master_key: Option<String>) -> anyhow::Result<Credentials> {
+pub(crate) fn resolve(
+    data_dir: &Path,
+    app_id: Option<String>,
+    master_key: Option<String>,
+) -> anyhow::Result<Credentials> {
     if let (Some(app_id), Some(master_key)) = (&app_id, &master_key) {
         return Ok(Credentials { app_id: app_id.clone(), master_key: master_key.clone() });
     }
@@ -28,7 +32,8 @@ pub(crate) fn resolve(data_dir: &Path, app_id: Option<String>, master_key: Optio
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
         Err(error) => return Err(error).with_context(|| format!("reading {}", path.display())),
     };
-    let stored_field = |name: &str| stored.as_ref().and_then(|stored| stored.get(name)).and_then(|v| v.as_str()).map(str::to_owned);
+    let stored_field =
+        |name: &str| stored.as_ref().and_then(|stored| stored.get(name)).and_then(|v| v.as_str()).map(str::to_owned);
     let generated = stored.is_none();
     let credentials = Credentials {
         app_id: app_id.or_else(|| stored_field("appId")).unwrap_or_else(|| random_key(20)),
@@ -36,7 +41,8 @@ pub(crate) fn resolve(data_dir: &Path, app_id: Option<String>, master_key: Optio
     };
     if generated {
         let document = json!({"appId": credentials.app_id, "masterKey": credentials.master_key});
-        write_private(&path, &serde_json::to_string_pretty(&document)?).with_context(|| format!("writing {}", path.display()))?;
+        write_private(&path, &serde_json::to_string_pretty(&document)?)
+            .with_context(|| format!("writing {}", path.display()))?;
         println!("basalt generated credentials, stored in {}:", path.display());
         println!("  app id:     {}", credentials.app_id);
         println!("  master key: {}", credentials.master_key);

@@ -20,13 +20,17 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
         Command::Serve(args) => {
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
             runtime.block_on(serve(*args))
         }
     }
@@ -36,12 +40,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.cloud.is_some() {
         bail!("--cloud: cloud code is not available in this version of Basalt yet");
     }
-    std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
     let database_path = match args.database_uri.as_deref() {
         None => args.data_dir.join("basalt.sqlite3"),
         Some(uri) if uri.starts_with("sqlite://") => uri.trim_start_matches("sqlite://").into(),
         Some(uri) if uri.starts_with("postgres://") || uri.starts_with("postgresql://") => {
-            bail!("--database-uri: PostgreSQL is not available in this version of Basalt yet; use sqlite://PATH or the default")
+            bail!(
+                "--database-uri: PostgreSQL is not available in this version of Basalt yet; use sqlite://PATH or the default"
+            )
         }
         Some(other) => bail!("--database-uri: unsupported database URI {other:?} (expected sqlite://PATH)"),
     };
@@ -61,7 +68,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.sync_full {
         options.durability = basalt_store::sqlite::Durability::Full;
     }
-    let store = SqliteStore::open(options).map_err(|error| anyhow::anyhow!("opening {}: {error}", database_path.display()))?;
+    let store =
+        SqliteStore::open(options).map_err(|error| anyhow::anyhow!("opening {}: {error}", database_path.display()))?;
     let mut limits = basalt_core::Limits::default();
     if let Some(body_bytes_max) = args.max_body_size {
         limits.body_bytes_max = body_bytes_max;

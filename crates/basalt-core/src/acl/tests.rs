@@ -10,7 +10,9 @@ fn check(value: serde_json::Value, expected: Expect) {
 
 #[test]
 fn parses_entities() {
-    check(json!({"*":{"read":true},"u1":{"read":true,"write":true},"role:Mods":{"write":true}}), expect![[r#"
+    check(
+        json!({"*":{"read":true},"u1":{"read":true,"write":true},"role:Mods":{"write":true}}),
+        expect![[r#"
         Ok(
             Acl {
                 read: {
@@ -23,35 +25,45 @@ fn parses_entities() {
                 },
             },
         )
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn rejects_malformed() {
-    check(json!({"*":{"read":"yes"}}), expect![[r#"
+    check(
+        json!({"*":{"read":"yes"}}),
+        expect![[r#"
         Err(
             ParseError {
                 code: InvalidAcl,
                 message: "invalid ACL",
             },
         )
-    "#]]);
-    check(json!({"*":{"delete":true}}), expect![[r#"
+    "#]],
+    );
+    check(
+        json!({"*":{"delete":true}}),
+        expect![[r#"
         Err(
             ParseError {
                 code: InvalidAcl,
                 message: "invalid ACL",
             },
         )
-    "#]]);
-    check(json!([1]), expect![[r#"
+    "#]],
+    );
+    check(
+        json!([1]),
+        expect![[r#"
         Err(
             ParseError {
                 code: InvalidAcl,
                 message: "invalid ACL",
             },
         )
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]

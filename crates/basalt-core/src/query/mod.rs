@@ -91,18 +91,44 @@ pub enum Constraint {
     Exists(bool),
     Regex(RegexPattern),
     /// The field equals `key` of some object matched by the sub-query (`$select`).
-    Select { query: SubQuery, key: String, negated: bool },
+    Select {
+        query: SubQuery,
+        key: String,
+        negated: bool,
+    },
     /// The Pointer (or array of pointers) points into the sub-query's results (`$inQuery`).
-    InQuery { query: SubQuery, negated: bool },
+    InQuery {
+        query: SubQuery,
+        negated: bool,
+    },
     /// Within `max_radians` of the point, nearest first when the query has no `order`.
-    NearSphere { latitude: f64, longitude: f64, max_radians: Option<f64> },
-    WithinBox { south: f64, west: f64, north: f64, east: f64 },
+    NearSphere {
+        latitude: f64,
+        longitude: f64,
+        max_radians: Option<f64>,
+    },
+    WithinBox {
+        south: f64,
+        west: f64,
+        north: f64,
+        east: f64,
+    },
     WithinPolygon(Vec<(f64, f64)>),
-    WithinCircle { latitude: f64, longitude: f64, radius_radians: f64 },
+    WithinCircle {
+        latitude: f64,
+        longitude: f64,
+        radius_radians: f64,
+    },
     /// A Polygon field contains the point (`$geoIntersects`).
-    PolygonContains { latitude: f64, longitude: f64 },
+    PolygonContains {
+        latitude: f64,
+        longitude: f64,
+    },
     /// Full-text search of the terms (all must occur, case-insensitively by default).
-    Text { terms: String, case_sensitive: bool },
+    Text {
+        terms: String,
+        case_sensitive: bool,
+    },
 }
 
 /// One `order` key.

@@ -204,9 +204,9 @@ impl QueryParser<'_> {
                 "$within" => parse_within(argument)?,
                 "$geoWithin" => parse_geo_within(argument)?,
                 "$geoIntersects" => {
-                    let point = argument
-                        .get("$point")
-                        .ok_or_else(|| ParseError::invalid_json("bad $geoIntersect value; $point should be GeoPoint"))?;
+                    let point = argument.get("$point").ok_or_else(|| {
+                        ParseError::invalid_json("bad $geoIntersect value; $point should be GeoPoint")
+                    })?;
                     let (latitude, longitude) = value::geo_point_parts(point)?;
                     Constraint::PolygonContains { latitude, longitude }
                 }
@@ -220,9 +220,7 @@ impl QueryParser<'_> {
 
     fn comparison_operand(&self, argument: &Value) -> ParseResult<Value> {
         if let Some(relative) = argument.get("$relativeTime") {
-            let text = relative
-                .as_str()
-                .ok_or_else(|| ParseError::invalid_json("$relativeTime must be a string"))?;
+            let text = relative.as_str().ok_or_else(|| ParseError::invalid_json("$relativeTime must be a string"))?;
             let millis = time::relative_time(text, self.now)?;
             return Ok(value::date_value(&time::format_iso(millis)));
         }
@@ -248,9 +246,7 @@ impl QueryParser<'_> {
     }
 
     fn parse_regex(&self, pattern: &Value, options: Option<&Value>) -> ParseResult<RegexPattern> {
-        let pattern = pattern
-            .as_str()
-            .ok_or_else(|| ParseError::invalid_query("$regex value must be a string"))?;
+        let pattern = pattern.as_str().ok_or_else(|| ParseError::invalid_query("$regex value must be a string"))?;
         if pattern.len() > self.limits.regex_bytes_max {
             return Err(ParseError::invalid_query(format!(
                 "$regex is longer than the limit of {} bytes.",
@@ -290,7 +286,9 @@ impl QueryParser<'_> {
 fn normalize_operand(operand: &Value) -> ParseResult<Value> {
     match operand {
         Value::Object(object) if object.contains_key("__type") => value::normalize_nested(operand),
-        Value::Object(_) | Value::Array(_) | Value::Number(_) => value::normalize_nested(operand).or_else(|_| Ok(operand.clone())),
+        Value::Object(_) | Value::Array(_) | Value::Number(_) => {
+            value::normalize_nested(operand).or_else(|_| Ok(operand.clone()))
+        }
         other => Ok(other.clone()),
     }
 }
@@ -334,9 +332,7 @@ fn parse_within(argument: &Value) -> ParseResult<Constraint> {
     let (south, west) = value::geo_point_parts(&corners[0])?;
     let (north, east) = value::geo_point_parts(&corners[1])?;
     if south > north {
-        return Err(ParseError::invalid_json(
-            "GeoBox has its south-west corner north of its north-east corner.",
-        ));
+        return Err(ParseError::invalid_json("GeoBox has its south-west corner north of its north-east corner."));
     }
     if west > east {
         return Err(ParseError::invalid_json("GeoBox crosses the 180° meridian, which is not supported."));
@@ -364,17 +360,23 @@ fn parse_geo_within(argument: &Value) -> ParseResult<Constraint> {
         let points: Vec<(f64, f64)> = match polygon {
             Value::Array(points) => points.iter().map(|point| point_of(point, false)).collect::<ParseResult<_>>()?,
             Value::Object(_) => value::polygon_points(polygon)?,
-            _ => return Err(ParseError::invalid_json("bad $geoWithin value; $polygon should be Polygon object or Array of Parse.GeoPoint's")),
+            _ => {
+                return Err(ParseError::invalid_json(
+                    "bad $geoWithin value; $polygon should be Polygon object or Array of Parse.GeoPoint's",
+                ));
+            }
         };
         if points.len() < 3 {
-            return Err(ParseError::invalid_json(
-                "bad $geoWithin value; Polygon must have at least 3 values",
-            ));
+            return Err(ParseError::invalid_json("bad $geoWithin value; Polygon must have at least 3 values"));
         }
         return Ok(Constraint::WithinPolygon(points));
     }
     if let Some(center_sphere) = argument.get("$centerSphere") {
-        let bad = || ParseError::invalid_json("bad $geoWithin value; $centerSphere should be an array of Parse.GeoPoint and distance");
+        let bad = || {
+            ParseError::invalid_json(
+                "bad $geoWithin value; $centerSphere should be an array of Parse.GeoPoint and distance",
+            )
+        };
         let parts = center_sphere.as_array().ok_or_else(bad)?;
         if parts.len() != 2 {
             return Err(bad());
@@ -387,9 +389,8 @@ fn parse_geo_within(argument: &Value) -> ParseResult<Constraint> {
 }
 
 fn parse_text(argument: &Value) -> ParseResult<Constraint> {
-    let search = argument
-        .get("$search")
-        .ok_or_else(|| ParseError::invalid_json("bad $text: $search, should be object"))?;
+    let search =
+        argument.get("$search").ok_or_else(|| ParseError::invalid_json("bad $text: $search, should be object"))?;
     let terms = search
         .get("$term")
         .and_then(Value::as_str)

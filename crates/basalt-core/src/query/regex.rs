@@ -32,10 +32,9 @@ pub fn translate_regex(pattern: &str, options: &str, compiled_bytes_max: usize) 
         translated.push(')');
     }
     translated.push_str(&expand_quotes(pattern));
-    regex::RegexBuilder::new(&translated)
-        .size_limit(compiled_bytes_max)
-        .build()
-        .map_err(|error| ParseError::invalid_query(format!("Invalid regular expression: {}", first_line(&error.to_string()))))?;
+    regex::RegexBuilder::new(&translated).size_limit(compiled_bytes_max).build().map_err(|error| {
+        ParseError::invalid_query(format!("Invalid regular expression: {}", first_line(&error.to_string())))
+    })?;
     Ok(RegexPattern { pattern: translated })
 }
 
@@ -85,38 +84,58 @@ mod tests {
 
     #[test]
     fn quotes_are_escaped() {
-        check(r"^\Qa.b*c\E", "", expect![[r#"
+        check(
+            r"^\Qa.b*c\E",
+            "",
+            expect![[r#"
             Ok(
                 "^a\\.b\\*c",
             )
-        "#]]);
-        check(r"\Q(x)", "", expect![[r#"
+        "#]],
+        );
+        check(
+            r"\Q(x)",
+            "",
+            expect![[r#"
             Ok(
                 "\\(x\\)",
             )
-        "#]]);
-        check(r"\Qend\E$", "i", expect![[r#"
+        "#]],
+        );
+        check(
+            r"\Qend\E$",
+            "i",
+            expect![[r#"
             Ok(
                 "(?i)end$",
             )
-        "#]]);
+        "#]],
+        );
     }
 
     #[test]
     fn options_become_flags() {
-        check("^a", "imxsu", expect![[r#"
+        check(
+            "^a",
+            "imxsu",
+            expect![[r#"
             Ok(
                 "(?imxs)^a",
             )
-        "#]]);
-        check("^a", "g", expect![[r#"
+        "#]],
+        );
+        check(
+            "^a",
+            "g",
+            expect![[r#"
             Err(
                 ParseError {
                     code: InvalidQuery,
                     message: "Bad $options value for query: g",
                 },
             )
-        "#]]);
+        "#]],
+        );
     }
 
     #[test]

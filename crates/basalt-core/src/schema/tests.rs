@@ -10,50 +10,68 @@ fn check_infer(value: serde_json::Value, expected: Expect) {
 
 #[test]
 fn infers_types_of_written_values() {
-    check_infer(json!("x"), expect![[r#"
+    check_infer(
+        json!("x"),
+        expect![[r#"
         Ok(
             Some(
                 "String",
             ),
         )
-    "#]]);
-    check_infer(json!(1.5), expect![[r#"
+    "#]],
+    );
+    check_infer(
+        json!(1.5),
+        expect![[r#"
         Ok(
             Some(
                 "Number",
             ),
         )
-    "#]]);
-    check_infer(json!({"__type":"Pointer","className":"_User","objectId":"a"}), expect![[r#"
+    "#]],
+    );
+    check_infer(
+        json!({"__type":"Pointer","className":"_User","objectId":"a"}),
+        expect![[r#"
         Ok(
             Some(
                 "Pointer<_User>",
             ),
         )
-    "#]]);
-    check_infer(json!({"__op":"Increment","amount":1}), expect![[r#"
+    "#]],
+    );
+    check_infer(
+        json!({"__op":"Increment","amount":1}),
+        expect![[r#"
         Ok(
             Some(
                 "Number",
             ),
         )
-    "#]]);
-    check_infer(json!({"__op":"Frobnicate"}), expect![[r#"
+    "#]],
+    );
+    check_infer(
+        json!({"__op":"Frobnicate"}),
+        expect![[r#"
         Err(
             ParseError {
                 code: CommandUnavailable,
                 message: "The Frobnicate operator is not supported yet.",
             },
         )
-    "#]]);
-    check_infer(json!({"__type":"Weird"}), expect![[r#"
+    "#]],
+    );
+    check_infer(
+        json!({"__type":"Weird"}),
+        expect![[r#"
         Err(
             ParseError {
                 code: IncorrectType,
                 message: "This is not a valid Weird",
             },
         )
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]

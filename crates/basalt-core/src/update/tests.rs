@@ -11,33 +11,48 @@ fn check(current: Option<serde_json::Value>, op: serde_json::Value, expected: Ex
 
 #[test]
 fn increment() {
-    check(Some(json!(2)), json!({"__op":"Increment","amount":3}), expect![[r#"
+    check(
+        Some(json!(2)),
+        json!({"__op":"Increment","amount":3}),
+        expect![[r#"
         Ok(
             Some(
                 Number(5),
             ),
         )
-    "#]]);
-    check(None, json!({"__op":"Increment","amount":-1.5}), expect![[r#"
+    "#]],
+    );
+    check(
+        None,
+        json!({"__op":"Increment","amount":-1.5}),
+        expect![[r#"
         Ok(
             Some(
                 Number(-1.5),
             ),
         )
-    "#]]);
-    check(Some(json!("x")), json!({"__op":"Increment","amount":1}), expect![[r#"
+    "#]],
+    );
+    check(
+        Some(json!("x")),
+        json!({"__op":"Increment","amount":1}),
+        expect![[r#"
         Err(
             ParseError {
                 code: IncorrectType,
                 message: "Cannot increment a field that is not a number",
             },
         )
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn array_ops() {
-    check(Some(json!(["a"])), json!({"__op":"Add","objects":["a","b"]}), expect![[r#"
+    check(
+        Some(json!(["a"])),
+        json!({"__op":"Add","objects":["a","b"]}),
+        expect![[r#"
         Ok(
             Some(
                 Array [
@@ -47,8 +62,12 @@ fn array_ops() {
                 ],
             ),
         )
-    "#]]);
-    check(Some(json!(["a"])), json!({"__op":"AddUnique","objects":["a","b"]}), expect![[r#"
+    "#]],
+    );
+    check(
+        Some(json!(["a"])),
+        json!({"__op":"AddUnique","objects":["a","b"]}),
+        expect![[r#"
         Ok(
             Some(
                 Array [
@@ -57,8 +76,12 @@ fn array_ops() {
                 ],
             ),
         )
-    "#]]);
-    check(Some(json!(["a","b","a"])), json!({"__op":"Remove","objects":["a"]}), expect![[r#"
+    "#]],
+    );
+    check(
+        Some(json!(["a", "b", "a"])),
+        json!({"__op":"Remove","objects":["a"]}),
+        expect![[r#"
         Ok(
             Some(
                 Array [
@@ -66,15 +89,20 @@ fn array_ops() {
                 ],
             ),
         )
-    "#]]);
-    check(None, json!({"__op":"Add","objects":"a"}), expect![[r#"
+    "#]],
+    );
+    check(
+        None,
+        json!({"__op":"Add","objects":"a"}),
+        expect![[r#"
         Err(
             ParseError {
                 code: InvalidJson,
                 message: "objects to add must be an array",
             },
         )
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
@@ -110,12 +138,16 @@ fn relation_ops() {
 
 #[test]
 fn unknown_op() {
-    check(None, json!({"__op":"Multiply","amount":2}), expect![[r#"
+    check(
+        None,
+        json!({"__op":"Multiply","amount":2}),
+        expect![[r#"
         Err(
             ParseError {
                 code: CommandUnavailable,
                 message: "The Multiply operator is not supported yet.",
             },
         )
-    "#]]);
+    "#]],
+    );
 }

@@ -12,77 +12,109 @@ fn check(field_type: FieldType, value: serde_json::Value, expected: Expect) {
 
 #[test]
 fn numbers_are_canonical() {
-    check(FieldType::Number, json!(3.0), expect![[r#"
+    check(
+        FieldType::Number,
+        json!(3.0),
+        expect![[r#"
         Ok(
             "3",
         )
-    "#]]);
-    check(FieldType::Number, json!(3.25), expect![[r#"
+    "#]],
+    );
+    check(
+        FieldType::Number,
+        json!(3.25),
+        expect![[r#"
         Ok(
             "3.25",
         )
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn dates_are_canonical() {
-    check(FieldType::Date, json!({"__type":"Date","iso":"2025-01-02T03:04:05Z"}), expect![[r#"
+    check(
+        FieldType::Date,
+        json!({"__type":"Date","iso":"2025-01-02T03:04:05Z"}),
+        expect![[r#"
         Ok(
             "{\"__type\":\"Date\",\"iso\":\"2025-01-02T03:04:05.000Z\"}",
         )
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn mismatches_are_111() {
-    check(FieldType::Number, json!("three"), expect![[r#"
+    check(
+        FieldType::Number,
+        json!("three"),
+        expect![[r#"
         Err(
             ParseError {
                 code: IncorrectType,
                 message: "schema mismatch for Thing.f; expected Number but got String",
             },
         )
-    "#]]);
+    "#]],
+    );
     let target = ClassName::parse("Post").unwrap();
-    check(FieldType::Pointer(target), json!({"__type":"Pointer","className":"Comment","objectId":"x"}), expect![[r#"
+    check(
+        FieldType::Pointer(target),
+        json!({"__type":"Pointer","className":"Comment","objectId":"x"}),
+        expect![[r#"
         Err(
             ParseError {
                 code: IncorrectType,
                 message: "schema mismatch for Thing.f; expected Pointer<Post> but got Pointer<Comment>",
             },
         )
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn nested_keys_are_checked() {
-    check(FieldType::Object, json!({"a":{"$b":1}}), expect![[r#"
+    check(
+        FieldType::Object,
+        json!({"a":{"$b":1}}),
+        expect![[r#"
         Err(
             ParseError {
                 code: InvalidNestedKey,
                 message: "Nested keys should not contain the '$' or '.' characters",
             },
         )
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn geo_points_are_range_checked() {
-    check(FieldType::GeoPoint, json!({"__type":"GeoPoint","latitude":91,"longitude":0}), expect![[r#"
+    check(
+        FieldType::GeoPoint,
+        json!({"__type":"GeoPoint","latitude":91,"longitude":0}),
+        expect![[r#"
         Err(
             ParseError {
                 code: IncorrectType,
                 message: "GeoPoint latitude out of bounds: 91 < -90.0 or > 90.0.",
             },
         )
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn polygons_are_closed() {
-    check(FieldType::Polygon, json!({"__type":"Polygon","coordinates":[[0,0],[0,1],[1,1]]}), expect![[r#"
+    check(
+        FieldType::Polygon,
+        json!({"__type":"Polygon","coordinates":[[0,0],[0,1],[1,1]]}),
+        expect![[r#"
         Ok(
             "{\"__type\":\"Polygon\",\"coordinates\":[[0,0],[0,1],[1,1],[0,0]]}",
         )
-    "#]]);
+    "#]],
+    );
 }

@@ -26,7 +26,10 @@ fn route_item(state: &AppState, request: &Value) -> Result<BatchItem, ParseError
         Some("DELETE") => BatchMethod::Delete,
         _ => return Err(ParseError::invalid_json("batch request method must be GET, POST, PUT or DELETE")),
     };
-    let path = request.get("path").and_then(Value::as_str).ok_or_else(|| ParseError::invalid_json("batch request path must be a string"))?;
+    let path = request
+        .get("path")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ParseError::invalid_json("batch request path must be a string"))?;
     let body = match request.get("body") {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(body)) => body.clone(),
@@ -50,10 +53,15 @@ fn route_item(state: &AppState, request: &Value) -> Result<BatchItem, ParseError
     let segments: Vec<&str> = relative.trim_matches('/').split('/').collect();
     match segments.as_slice() {
         ["batch"] => Err(ParseError::invalid_json("nested batch requests are not allowed")),
-        ["classes", class_name] => Ok(BatchItem { method, class_name: (*class_name).to_owned(), object_id: None, body }),
-        ["classes", class_name, object_id] => {
-            Ok(BatchItem { method, class_name: (*class_name).to_owned(), object_id: Some((*object_id).to_owned()), body })
+        ["classes", class_name] => {
+            Ok(BatchItem { method, class_name: (*class_name).to_owned(), object_id: None, body })
         }
+        ["classes", class_name, object_id] => Ok(BatchItem {
+            method,
+            class_name: (*class_name).to_owned(),
+            object_id: Some((*object_id).to_owned()),
+            body,
+        }),
         _ => Err(cannot_route()),
     }
 }
@@ -91,4 +99,3 @@ async fn run_batch(State(state): State<AppState>, request: ParseRequest) -> Resu
         Err(error) => Err(error.into()),
     }
 }
-

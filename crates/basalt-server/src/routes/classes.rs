@@ -35,7 +35,11 @@ async fn find_objects(
     Ok(Json(Value::Object(response)))
 }
 
-async fn create_object(State(state): State<AppState>, Path(class_name): Path<String>, request: ParseRequest) -> Result<Response, ApiError> {
+async fn create_object(
+    State(state): State<AppState>,
+    Path(class_name): Path<String>,
+    request: ParseRequest,
+) -> Result<Response, ApiError> {
     let (object_id, body) = state.engine.create_object(&request.caller, &class_name, &request.body).await?;
     let location = format!("{}/classes/{class_name}/{object_id}", state.config.public_server_url.trim_end_matches('/'));
     let mut response = (StatusCode::CREATED, Json(Value::Object(body))).into_response();

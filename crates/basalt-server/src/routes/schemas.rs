@@ -21,32 +21,55 @@ async fn all_schemas(State(state): State<AppState>, request: ParseRequest) -> Re
     Ok(Json(state.engine.all_schemas()))
 }
 
-async fn class_schema(State(state): State<AppState>, Path(class_name): Path<String>, request: ParseRequest) -> Result<Json<Value>, ApiError> {
+async fn class_schema(
+    State(state): State<AppState>,
+    Path(class_name): Path<String>,
+    request: ParseRequest,
+) -> Result<Json<Value>, ApiError> {
     request.require_master()?;
     Ok(Json(state.engine.class_schema(&class_name)?))
 }
 
-async fn create_schema_from_body(State(state): State<AppState>, request: ParseRequest) -> Result<Json<Value>, ApiError> {
+async fn create_schema_from_body(
+    State(state): State<AppState>,
+    request: ParseRequest,
+) -> Result<Json<Value>, ApiError> {
     request.require_master()?;
     Ok(Json(state.engine.create_schema(None, &request.body).await?))
 }
 
-async fn create_schema(State(state): State<AppState>, Path(class_name): Path<String>, request: ParseRequest) -> Result<Json<Value>, ApiError> {
+async fn create_schema(
+    State(state): State<AppState>,
+    Path(class_name): Path<String>,
+    request: ParseRequest,
+) -> Result<Json<Value>, ApiError> {
     request.require_master()?;
     Ok(Json(state.engine.create_schema(Some(&class_name), &request.body).await?))
 }
 
-async fn update_schema(State(state): State<AppState>, Path(class_name): Path<String>, request: ParseRequest) -> Result<Json<Value>, ApiError> {
+async fn update_schema(
+    State(state): State<AppState>,
+    Path(class_name): Path<String>,
+    request: ParseRequest,
+) -> Result<Json<Value>, ApiError> {
     request.require_master()?;
     Ok(Json(state.engine.update_schema(&class_name, &request.body).await?))
 }
 
-async fn delete_schema(State(state): State<AppState>, Path(class_name): Path<String>, request: ParseRequest) -> Result<Json<Value>, ApiError> {
+async fn delete_schema(
+    State(state): State<AppState>,
+    Path(class_name): Path<String>,
+    request: ParseRequest,
+) -> Result<Json<Value>, ApiError> {
     request.require_master()?;
     Ok(Json(state.engine.delete_schema(&class_name).await?))
 }
 
-async fn purge_class(State(state): State<AppState>, Path(class_name): Path<String>, request: ParseRequest) -> Result<Json<Value>, ApiError> {
+async fn purge_class(
+    State(state): State<AppState>,
+    Path(class_name): Path<String>,
+    request: ParseRequest,
+) -> Result<Json<Value>, ApiError> {
     request.require_master()?;
     Ok(Json(state.engine.purge_class(&class_name).await?))
 }

@@ -59,7 +59,12 @@ pub fn selected_columns(schema: &ClassSchema, fields: Option<&[String]>) -> Vec<
 }
 
 /// Compiles a find: `SELECT <columns> FROM <class> t0 WHERE … ORDER BY … LIMIT … OFFSET …`.
-pub fn compile_find(schemas: &Schemas, schema: &ClassSchema, query: &FindQuery, columns: &[(String, Option<FieldType>)]) -> Compiled {
+pub fn compile_find(
+    schemas: &Schemas,
+    schema: &ClassSchema,
+    query: &FindQuery,
+    columns: &[(String, Option<FieldType>)],
+) -> Compiled {
     let mut compiler = Compiler { schemas, out: Compiled::default(), alias_count: 0 };
     let alias = compiler.next_alias();
     let column_list = columns.iter().map(|(name, _)| format!("{alias}.{}", quote(name))).collect::<Vec<_>>().join(", ");
@@ -292,7 +297,8 @@ impl Compiler<'_> {
             Constraint::In(values) | Constraint::NotIn(values) => {
                 let negated = matches!(constraint, Constraint::NotIn(_));
                 let includes_null = values.iter().any(Value::is_null);
-                let operands: Vec<SqlValue> = values.iter().filter_map(|value| column_operand(field_type, value)).collect();
+                let operands: Vec<SqlValue> =
+                    values.iter().filter_map(|value| column_operand(field_type, value)).collect();
                 let mut sql_in = format!("{column} IN (");
                 let mut params = Vec::new();
                 for (index, operand) in operands.into_iter().enumerate() {
@@ -304,7 +310,10 @@ impl Compiler<'_> {
                 }
                 sql_in.push(')');
                 if negated {
-                    self.push(&format!("(({column} IS NULL AND {}) OR ({column} IS NOT NULL AND NOT ", if includes_null { "0" } else { "1" }));
+                    self.push(&format!(
+                        "(({column} IS NULL AND {}) OR ({column} IS NOT NULL AND NOT ",
+                        if includes_null { "0" } else { "1" }
+                    ));
                 } else {
                     self.push(&format!("(({column} IS NULL AND {}) OR ", if includes_null { "1" } else { "0" }));
                 }
@@ -468,7 +477,9 @@ impl Compiler<'_> {
                     match item {
                         AllItem::Value(value) => self.element_exists(column, &[value]),
                         AllItem::Regex(pattern) => {
-                            self.push(&format!("EXISTS (SELECT 1 FROM json_each({column}) e WHERE e.type = 'text' AND basalt_regexp("));
+                            self.push(&format!(
+                                "EXISTS (SELECT 1 FROM json_each({column}) e WHERE e.type = 'text' AND basalt_regexp("
+                            ));
                             self.text(&pattern.pattern);
                             self.push(", e.value))");
                         }
@@ -509,7 +520,9 @@ impl Compiler<'_> {
                 self.push(")");
             }
             Constraint::Regex(pattern) => {
-                self.push(&format!("EXISTS (SELECT 1 FROM json_each({column}) e WHERE e.type = 'text' AND basalt_regexp("));
+                self.push(&format!(
+                    "EXISTS (SELECT 1 FROM json_each({column}) e WHERE e.type = 'text' AND basalt_regexp("
+                ));
                 self.text(&pattern.pattern);
                 self.push(", e.value))");
             }
@@ -584,12 +597,7 @@ impl Compiler<'_> {
                 self.push(")");
             }
             Constraint::WithinPolygon(points) => {
-                let polygon = Value::Array(
-                    points
-                        .iter()
-                        .map(|(lat, lng)| serde_json::json!([lat, lng]))
-                        .collect(),
-                );
+                let polygon = Value::Array(points.iter().map(|(lat, lng)| serde_json::json!([lat, lng])).collect());
                 self.push(&format!("({column} IS NOT NULL AND basalt_in_polygon("));
                 self.text(&polygon.to_string());
                 self.push(&format!(", {latitude}, {longitude}))"));
@@ -604,7 +612,9 @@ impl Compiler<'_> {
         let value = format!("json_extract({column}, '{path}')");
         let value_type = format!("json_type({column}, '{path}')");
         match constraint {
-            Constraint::Equals(operand) if operand.is_null() => self.push(&format!("({value_type} IS NULL OR {value_type} = 'null')")),
+            Constraint::Equals(operand) if operand.is_null() => {
+                self.push(&format!("({value_type} IS NULL OR {value_type} = 'null')"))
+            }
             Constraint::Equals(operand) => self.json_path_equals(column, sub_keys, operand),
             Constraint::NotEquals(operand) if operand.is_null() => {
                 self.push(&format!("({value_type} IS NOT NULL AND {value_type} <> 'null')"))
@@ -652,7 +662,10 @@ impl Compiler<'_> {
                 };
                 let wanted_type = if matches!(operand, SqlValue::Real(_)) { "('integer', 'real')" } else { "('text')" };
                 let type_expression = expression.replacen("json_extract", "json_type", 1);
-                self.push(&format!("({type_expression} IN {wanted_type} AND {expression} {} ", comparison_sql(*comparison)));
+                self.push(&format!(
+                    "({type_expression} IN {wanted_type} AND {expression} {} ",
+                    comparison_sql(*comparison)
+                ));
                 self.param(operand);
                 self.push(")");
             }
@@ -684,7 +697,8 @@ impl Compiler<'_> {
         }
         let value = format!("json_extract({column}, '{path}')");
         let value_type = format!("json_type({column}, '{path}')");
-        let value = if matches!(operand, Value::Object(_) | Value::Array(_)) { format!("json({value})") } else { value };
+        let value =
+            if matches!(operand, Value::Object(_) | Value::Array(_)) { format!("json({value})") } else { value };
         self.json_match(&value_type, &value, operand);
     }
 
@@ -723,7 +737,9 @@ impl Compiler<'_> {
 /// The `$nearSphere` of a query's top level, which orders results by distance.
 fn near_sphere(condition: &Condition) -> Option<(String, f64, f64)> {
     match condition {
-        Condition::Field { path, constraint: Constraint::NearSphere { latitude, longitude, .. } } if path.is_top_level() => {
+        Condition::Field { path, constraint: Constraint::NearSphere { latitude, longitude, .. } }
+            if path.is_top_level() =>
+        {
             Some((path.field.clone(), *latitude, *longitude))
         }
         Condition::And(parts) => parts.iter().find_map(near_sphere),
@@ -766,14 +782,20 @@ pub fn column_operand(field_type: &FieldType, operand: &Value) -> Option<SqlValu
         }
         (FieldType::Date, Value::String(text)) => basalt_core::time::canonical_iso(text).ok().map(SqlValue::Text),
         (FieldType::Pointer(target), value) => match pointer_parts(value) {
-            Some((class_name, object_id)) if class_name == target.as_str() => Some(SqlValue::Text(object_id.to_owned())),
+            Some((class_name, object_id)) if class_name == target.as_str() => {
+                Some(SqlValue::Text(object_id.to_owned()))
+            }
             _ => None,
         },
-        (FieldType::File, Value::Object(object)) => object.get("name").and_then(Value::as_str).map(|name| SqlValue::Text(name.to_owned())),
+        (FieldType::File, Value::Object(object)) => {
+            object.get("name").and_then(Value::as_str).map(|name| SqlValue::Text(name.to_owned()))
+        }
         (FieldType::Bytes, Value::Object(object)) => {
             object.get("base64").and_then(Value::as_str).map(|text| SqlValue::Text(text.to_owned()))
         }
-        (FieldType::Object | FieldType::GeoPoint | FieldType::Polygon, Value::Object(_)) => Some(SqlValue::Text(canonical_text(operand))),
+        (FieldType::Object | FieldType::GeoPoint | FieldType::Polygon, Value::Object(_)) => {
+            Some(SqlValue::Text(canonical_text(operand)))
+        }
         _ => None,
     }
 }

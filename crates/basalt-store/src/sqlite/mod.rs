@@ -130,7 +130,9 @@ impl SqliteStore {
             });
             (succeeded, reply)
         });
-        self.writer.send(job).map_err(|_| StoreError::driver(StoreErrorKind::Unavailable, "the writer thread has stopped"))?;
+        self.writer
+            .send(job)
+            .map_err(|_| StoreError::driver(StoreErrorKind::Unavailable, "the writer thread has stopped"))?;
         receiver
             .await
             .map_err(|_| StoreError::driver(StoreErrorKind::Other, "the write failed inside the writer thread"))?
@@ -147,7 +149,8 @@ impl SqliteStore {
             .acquire()
             .await
             .map_err(|_| StoreError::driver(StoreErrorKind::Unavailable, "the reader pool is closed"))?;
-        let idle = self.readers.lock().map_err(|_| StoreError::driver(StoreErrorKind::Other, "reader pool poisoned"))?.pop();
+        let idle =
+            self.readers.lock().map_err(|_| StoreError::driver(StoreErrorKind::Other, "reader pool poisoned"))?.pop();
         let connection = match idle {
             Some(connection) => connection,
             None => open_reader(&self.path)?,
@@ -235,7 +238,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn ensure_fields(&self, class_name: &ClassName, fields: Vec<(FieldName, FieldType)>, create_class: bool) -> StoreResult<ClassSchema> {
+    async fn ensure_fields(
+        &self,
+        class_name: &ClassName,
+        fields: Vec<(FieldName, FieldType)>,
+        create_class: bool,
+    ) -> StoreResult<ClassSchema> {
         let class_name = class_name.clone();
         self.on_writer(move |connection| schema::ensure_fields(connection, &class_name, &fields, create_class)).await
     }
@@ -255,7 +263,12 @@ impl Store for SqliteStore {
         self.on_writer(move |connection| schema::purge_class(connection, &class_name)).await
     }
 
-    async fn write(&self, schemas: Arc<Schemas>, ops: Vec<WriteOp>, atomic: bool) -> StoreResult<Vec<StoreResult<WriteOutcome>>> {
+    async fn write(
+        &self,
+        schemas: Arc<Schemas>,
+        ops: Vec<WriteOp>,
+        atomic: bool,
+    ) -> StoreResult<Vec<StoreResult<WriteOutcome>>> {
         self.on_writer(move |connection| {
             let mut outcomes = Vec::with_capacity(ops.len());
             for op in &ops {

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeSet;
 
-use basalt_core::acl::Acl;
 use basalt_core::FieldType;
+use basalt_core::acl::Acl;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Row, params_from_iter};
 use serde_json::Map;

@@ -10,9 +10,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value};
 
 use super::codec::column_sql_type;
+use crate::SchemaChange;
 use crate::error::StoreResult;
 use crate::sql::{join_table, quote};
-use crate::SchemaChange;
 
 pub(crate) fn create_schema_table(connection: &Connection) -> rusqlite::Result<()> {
     connection.execute_batch(
@@ -21,7 +21,8 @@ pub(crate) fn create_schema_table(connection: &Connection) -> rusqlite::Result<(
 }
 
 fn schema_to_stored(schema: &ClassSchema) -> String {
-    let fields: Map<String, Value> = schema.fields.iter().map(|(name, spec)| (name.to_string(), spec.to_json())).collect();
+    let fields: Map<String, Value> =
+        schema.fields.iter().map(|(name, spec)| (name.to_string(), spec.to_json())).collect();
     let indexes: Map<String, Value> = schema.indexes.iter().map(|(name, spec)| (name.clone(), spec.clone())).collect();
     serde_json::json!({
         "fields": fields,
@@ -33,7 +34,8 @@ fn schema_to_stored(schema: &ClassSchema) -> String {
 
 fn schema_from_stored(class_name: &str, stored: &str) -> StoreResult<ClassSchema> {
     let class_name = ClassName::parse(class_name)?;
-    let document: Value = serde_json::from_str(stored).map_err(|error| ParseError::internal(format!("corrupt _SCHEMA row for {class_name}: {error}")))?;
+    let document: Value = serde_json::from_str(stored)
+        .map_err(|error| ParseError::internal(format!("corrupt _SCHEMA row for {class_name}: {error}")))?;
     let mut schema = ClassSchema::new(class_name);
     if let Some(fields) = document.get("fields").and_then(Value::as_object) {
         for (name, spec) in fields {
@@ -50,7 +52,8 @@ fn schema_from_stored(class_name: &str, stored: &str) -> StoreResult<ClassSchema
 }
 
 pub(crate) fn load_all(connection: &Connection) -> StoreResult<Vec<ClassSchema>> {
-    let mut statement = connection.prepare("SELECT \"className\", \"schema\" FROM \"_SCHEMA\" ORDER BY \"className\"")?;
+    let mut statement =
+        connection.prepare("SELECT \"className\", \"schema\" FROM \"_SCHEMA\" ORDER BY \"className\"")?;
     let rows = statement.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))?;
     let mut schemas = Vec::new();
     for row in rows {
@@ -62,7 +65,9 @@ pub(crate) fn load_all(connection: &Connection) -> StoreResult<Vec<ClassSchema>>
 
 pub(crate) fn load_one(connection: &Connection, class_name: &ClassName) -> StoreResult<Option<ClassSchema>> {
     let stored: Option<String> = connection
-        .query_row("SELECT \"schema\" FROM \"_SCHEMA\" WHERE \"className\" = ?", [class_name.as_str()], |row| row.get(0))
+        .query_row("SELECT \"schema\" FROM \"_SCHEMA\" WHERE \"className\" = ?", [class_name.as_str()], |row| {
+            row.get(0)
+        })
         .optional()?;
     stored.map(|stored| schema_from_stored(class_name.as_str(), &stored)).transpose()
 }
@@ -75,7 +80,12 @@ fn save(connection: &Connection, schema: &ClassSchema) -> StoreResult<()> {
     Ok(())
 }
 
-fn add_storage(connection: &Connection, class_name: &ClassName, field: &FieldName, field_type: &FieldType) -> StoreResult<()> {
+fn add_storage(
+    connection: &Connection,
+    class_name: &ClassName,
+    field: &FieldName,
+    field_type: &FieldType,
+) -> StoreResult<()> {
     match field_type {
         FieldType::Relation(_) => {
             let table = quote(&join_table(field.as_str(), class_name.as_str()));
@@ -108,7 +118,11 @@ fn is_system_column(field: &str) -> bool {
 /// Creates the table, its columns and join tables, and records the schema.
 pub(crate) fn create_class(connection: &Connection, schema: &ClassSchema) -> StoreResult<()> {
     if load_one(connection, &schema.class_name)?.is_some() {
-        return Err(ParseError::new(ErrorCode::InvalidClassName, format!("Class {} already exists.", schema.class_name)).into());
+        return Err(ParseError::new(
+            ErrorCode::InvalidClassName,
+            format!("Class {} already exists.", schema.class_name),
+        )
+        .into());
     }
     connection.execute_batch(&format!(
         "CREATE TABLE IF NOT EXISTS {} (\"objectId\" TEXT PRIMARY KEY NOT NULL, \"createdAt\" TEXT NOT NULL, \"updatedAt\" TEXT NOT NULL, \"_rperm\" TEXT, \"_wperm\" TEXT)",
@@ -186,7 +200,11 @@ fn create_index(connection: &Connection, class_name: &ClassName, index_name: &st
             Value::String(kind) if kind == "text" => return Ok(()),
             Value::Number(number) if number.as_i64() == Some(1) => columns.push(format!("{} ASC", quote(field))),
             Value::Number(number) if number.as_i64() == Some(-1) => columns.push(format!("{} DESC", quote(field))),
-            _ => return Err(ParseError::invalid_query(format!("Index {index_name} must be an object of field: 1 | -1")).into()),
+            _ => {
+                return Err(
+                    ParseError::invalid_query(format!("Index {index_name} must be an object of field: 1 | -1")).into()
+                );
+            }
         }
     }
     connection.execute_batch(&format!(
@@ -199,13 +217,19 @@ fn create_index(connection: &Connection, class_name: &ClassName, index_name: &st
 }
 
 /// Applies a `/schemas` PUT.
-pub(crate) fn update_class(connection: &Connection, class_name: &ClassName, change: &SchemaChange) -> StoreResult<ClassSchema> {
+pub(crate) fn update_class(
+    connection: &Connection,
+    class_name: &ClassName,
+    change: &SchemaChange,
+) -> StoreResult<ClassSchema> {
     let mut schema = load_one(connection, class_name)?
         .ok_or_else(|| ParseError::new(ErrorCode::InvalidClassName, format!("Class {class_name} does not exist.")))?;
     let operation_error = |message: String| ParseError::new(ErrorCode::InvalidSchemaOperation, message);
     for name in &change.delete_fields {
         if is_default_field(class_name, name.as_str()) {
-            return Err(ParseError::new(ErrorCode::ChangedImmutableField, format!("field {name} cannot be changed")).into());
+            return Err(
+                ParseError::new(ErrorCode::ChangedImmutableField, format!("field {name} cannot be changed")).into()
+            );
         }
         let Some(spec) = schema.fields.remove(name.as_str()) else {
             return Err(operation_error(format!("Field {name} does not exist, cannot delete.")).into());
@@ -218,7 +242,10 @@ pub(crate) fn update_class(connection: &Connection, class_name: &ClassName, chan
             .map(|(index_name, _)| index_name.clone())
             .collect();
         for index_name in dropped {
-            connection.execute_batch(&format!("DROP INDEX IF EXISTS {}", quote(&sqlite_index_name(class_name, &index_name))))?;
+            connection.execute_batch(&format!(
+                "DROP INDEX IF EXISTS {}",
+                quote(&sqlite_index_name(class_name, &index_name))
+            ))?;
             schema.indexes.remove(&index_name);
         }
         match spec.field_type {
@@ -255,7 +282,8 @@ pub(crate) fn update_class(connection: &Connection, class_name: &ClassName, chan
         if schema.indexes.remove(index_name).is_none() {
             return Err(ParseError::invalid_query(format!("Index {index_name} does not exist, cannot delete.")).into());
         }
-        connection.execute_batch(&format!("DROP INDEX IF EXISTS {}", quote(&sqlite_index_name(class_name, index_name))))?;
+        connection
+            .execute_batch(&format!("DROP INDEX IF EXISTS {}", quote(&sqlite_index_name(class_name, index_name))))?;
     }
     for (index_name, fields) in &change.add_indexes {
         if schema.indexes.contains_key(index_name) {
@@ -264,7 +292,9 @@ pub(crate) fn update_class(connection: &Connection, class_name: &ClassName, chan
         let mut spec = Map::new();
         for (field, direction) in fields {
             if schema.field_type(field.as_str()).is_none() {
-                return Err(ParseError::invalid_query(format!("Field {field} does not exist, cannot add index.")).into());
+                return Err(
+                    ParseError::invalid_query(format!("Field {field} does not exist, cannot add index.")).into()
+                );
             }
             spec.insert(field.to_string(), direction.clone());
         }
@@ -281,7 +311,8 @@ pub(crate) fn delete_class(connection: &Connection, class_name: &ClassName) -> S
     let Some(schema) = load_one(connection, class_name)? else {
         return Ok(());
     };
-    let count: i64 = connection.query_row(&format!("SELECT COUNT(*) FROM {}", quote(class_name.as_str())), [], |row| row.get(0))?;
+    let count: i64 =
+        connection.query_row(&format!("SELECT COUNT(*) FROM {}", quote(class_name.as_str())), [], |row| row.get(0))?;
     if count > 0 {
         return Err(ParseError::new(
             ErrorCode::InvalidSchemaOperation,
@@ -291,7 +322,10 @@ pub(crate) fn delete_class(connection: &Connection, class_name: &ClassName) -> S
     }
     for (name, spec) in &schema.fields {
         if matches!(spec.field_type, FieldType::Relation(_)) {
-            connection.execute_batch(&format!("DROP TABLE IF EXISTS {}", quote(&join_table(name.as_str(), class_name.as_str()))))?;
+            connection.execute_batch(&format!(
+                "DROP TABLE IF EXISTS {}",
+                quote(&join_table(name.as_str(), class_name.as_str()))
+            ))?;
         }
     }
     connection.execute_batch(&format!("DROP TABLE IF EXISTS {}", quote(class_name.as_str())))?;
@@ -306,7 +340,8 @@ pub(crate) fn purge_class(connection: &Connection, class_name: &ClassName) -> St
     };
     for (name, spec) in &schema.fields {
         if matches!(spec.field_type, FieldType::Relation(_)) {
-            connection.execute_batch(&format!("DELETE FROM {}", quote(&join_table(name.as_str(), class_name.as_str()))))?;
+            connection
+                .execute_batch(&format!("DELETE FROM {}", quote(&join_table(name.as_str(), class_name.as_str()))))?;
         }
     }
     connection.execute_batch(&format!("DELETE FROM {}", quote(class_name.as_str())))?;

@@ -104,15 +104,16 @@ fn write_relations(
     for (field, add, remove) in relations {
         let table = quote(&join_table(field, schema.class_name.as_str()));
         if !add.is_empty() {
-            let mut statement =
-                connection.prepare_cached(&format!("INSERT OR IGNORE INTO {table} (\"owningId\", \"relatedId\") VALUES (?, ?)"))?;
+            let mut statement = connection.prepare_cached(&format!(
+                "INSERT OR IGNORE INTO {table} (\"owningId\", \"relatedId\") VALUES (?, ?)"
+            ))?;
             for related in add {
                 statement.execute([object_id, related.as_str()])?;
             }
         }
         if !remove.is_empty() {
-            let mut statement =
-                connection.prepare_cached(&format!("DELETE FROM {table} WHERE \"owningId\" = ? AND \"relatedId\" = ?"))?;
+            let mut statement = connection
+                .prepare_cached(&format!("DELETE FROM {table} WHERE \"owningId\" = ? AND \"relatedId\" = ?"))?;
             for related in remove {
                 statement.execute([object_id, related.as_str()])?;
             }
@@ -144,13 +145,16 @@ fn insert(
     ];
     for (name, value) in &fields {
         let Some(field_type) = schema.field_type(name) else {
-            return Err(ParseError::internal(format!("field {name} missing from the schema of {}", schema.class_name)).into());
+            return Err(
+                ParseError::internal(format!("field {name} missing from the schema of {}", schema.class_name)).into()
+            );
         };
         columns.push(quote(name));
         values.push(encode(field_type, value));
     }
     let placeholders = vec!["?"; columns.len()].join(", ");
-    let sql = format!("INSERT INTO {} ({}) VALUES ({placeholders})", quote(schema.class_name.as_str()), columns.join(", "));
+    let sql =
+        format!("INSERT INTO {} ({}) VALUES ({placeholders})", quote(schema.class_name.as_str()), columns.join(", "));
     connection.prepare_cached(&sql)?.execute(params_from_iter(values))?;
     write_relations(connection, schema, object_id, &relations)?;
     Ok(ObjectRecord {
@@ -162,7 +166,12 @@ fn insert(
     })
 }
 
-fn load_for_write(connection: &Connection, schema: &ClassSchema, object_id: &str, access: &Access) -> StoreResult<Option<ObjectRecord>> {
+fn load_for_write(
+    connection: &Connection,
+    schema: &ClassSchema,
+    object_id: &str,
+    access: &Access,
+) -> StoreResult<Option<ObjectRecord>> {
     let columns = selected_columns(schema, None);
     let column_list = columns.iter().map(|(name, _)| format!("t0.{}", quote(name))).collect::<Vec<_>>().join(", ");
     let check = compile_access(access, "t0", "_wperm");
@@ -215,11 +224,8 @@ fn update(
         values.push(new_value.map(|value| encode(field_type, value)).unwrap_or(SqlValue::Null));
     }
     values.push(SqlValue::Text(object_id.to_owned()));
-    let sql = format!(
-        "UPDATE {} SET {} WHERE \"objectId\" = ?",
-        quote(schema.class_name.as_str()),
-        assignments.join(", ")
-    );
+    let sql =
+        format!("UPDATE {} SET {} WHERE \"objectId\" = ?", quote(schema.class_name.as_str()), assignments.join(", "));
     connection.prepare_cached(&sql)?.execute(params_from_iter(values))?;
     write_relations(connection, schema, object_id, &relations)?;
     record.updated_at = updated_at.to_owned();
@@ -228,11 +234,8 @@ fn update(
 
 fn delete(connection: &Connection, schema: &ClassSchema, object_id: &str, access: &Access) -> StoreResult<()> {
     let check = compile_access(access, "t0", "_wperm");
-    let sql = format!(
-        "DELETE FROM {} AS t0 WHERE t0.\"objectId\" = ? AND {}",
-        quote(schema.class_name.as_str()),
-        check.sql
-    );
+    let sql =
+        format!("DELETE FROM {} AS t0 WHERE t0.\"objectId\" = ? AND {}", quote(schema.class_name.as_str()), check.sql);
     let mut params = vec![SqlValue::Text(object_id.to_owned())];
     params.extend(check.params);
     let deleted = connection.prepare_cached(&sql)?.execute(params_from_iter(params))?;

@@ -13,7 +13,9 @@ fn check(where_json: &str, expected: Expect) {
 
 #[test]
 fn equality_and_comparisons() {
-    check(r#"{"score":{"$gt":10,"$lte":20.0}}"#, expect![[r#"
+    check(
+        r#"{"score":{"$gt":10,"$lte":20.0}}"#,
+        expect![[r#"
         Ok(
             And(
                 [
@@ -40,12 +42,15 @@ fn equality_and_comparisons() {
                 ],
             ),
         )
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn relative_time_becomes_a_date() {
-    check(r#"{"at":{"$lt":{"$relativeTime":"1 day ago"}}}"#, expect![[r#"
+    check(
+        r#"{"at":{"$lt":{"$relativeTime":"1 day ago"}}}"#,
+        expect![[r#"
         Ok(
             Field {
                 path: FieldPath {
@@ -61,12 +66,15 @@ fn relative_time_becomes_a_date() {
                 ),
             },
         )
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn dotted_keys() {
-    check(r#"{"address.city":"Paris"}"#, expect![[r#"
+    check(
+        r#"{"address.city":"Paris"}"#,
+        expect![[r#"
         Ok(
             Field {
                 path: FieldPath {
@@ -80,59 +88,78 @@ fn dotted_keys() {
                 ),
             },
         )
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn errors() {
-    check(r#"{"a":{"$foo":1}}"#, expect![[r#"
+    check(
+        r#"{"a":{"$foo":1}}"#,
+        expect![[r#"
         Err(
             ParseError {
                 code: InvalidJson,
                 message: "bad constraint: $foo",
             },
         )
-    "#]]);
-    check(r#"{"a":{"$in":5}}"#, expect![[r#"
+    "#]],
+    );
+    check(
+        r#"{"a":{"$in":5}}"#,
+        expect![[r#"
         Err(
             ParseError {
                 code: InvalidJson,
                 message: "bad $in value",
             },
         )
-    "#]]);
-    check(r#"{"$or":{"a":1}}"#, expect![[r#"
+    "#]],
+    );
+    check(
+        r#"{"$or":{"a":1}}"#,
+        expect![[r#"
         Err(
             ParseError {
                 code: InvalidQuery,
                 message: "Bad $or format - use an array value.",
             },
         )
-    "#]]);
-    check(r#"{"ACL":1}"#, expect![[r#"
+    "#]],
+    );
+    check(
+        r#"{"ACL":1}"#,
+        expect![[r#"
         Err(
             ParseError {
                 code: InvalidQuery,
                 message: "Cannot query on ACL.",
             },
         )
-    "#]]);
-    check(r#"{"a\"; DROP TABLE x":1}"#, expect![[r#"
+    "#]],
+    );
+    check(
+        r#"{"a\"; DROP TABLE x":1}"#,
+        expect![[r#"
         Err(
             ParseError {
                 code: InvalidKeyName,
                 message: "Invalid key name: a\"; DROP TABLE x",
             },
         )
-    "#]]);
-    check(r#"{"a":{"$regex":5}}"#, expect![[r#"
+    "#]],
+    );
+    check(
+        r#"{"a":{"$regex":5}}"#,
+        expect![[r#"
         Err(
             ParseError {
                 code: InvalidQuery,
                 message: "$regex value must be a string",
             },
         )
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
@@ -141,14 +168,17 @@ fn nesting_is_bounded() {
     for _ in 0..20 {
         where_json = format!(r#"{{"$or":[{where_json}]}}"#);
     }
-    check(&where_json, expect![[r#"
+    check(
+        &where_json,
+        expect![[r#"
         Err(
             ParseError {
                 code: InvalidQuery,
                 message: "Query is nested too deeply: more than 8 levels of $or/$and/$nor or sub-queries.",
             },
         )
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]

@@ -49,23 +49,38 @@ fn check(where_json: &str, order: &str, access: Access, expected: Expect) {
 
 #[test]
 fn equality_with_acl() {
-    check(r#"{"title":"a"}"#, "", Access::public(), expect![[r#"
+    check(
+        r#"{"title":"a"}"#,
+        "",
+        Access::public(),
+        expect![[r#"
         SELECT t0."objectId", t0."createdAt", t0."updatedAt", t0."_rperm", t0."_wperm", t0."title" FROM "Post" t0 WHERE (t0."title" = ?) AND (t0."_rperm" IS NULL OR EXISTS (SELECT 1 FROM json_each(t0."_rperm") WHERE value IN (?))) LIMIT ? OFFSET ?
-        [Text("a"), Text("*"), Integer(10), Integer(0)]"#]]);
+        [Text("a"), Text("*"), Integer(10), Integer(0)]"#]],
+    );
 }
 
 #[test]
 fn array_contains_and_order() {
-    check(r#"{"tags":"x","score":{"$gte":2}}"#, "-score,title", Access::Master, expect![[r#"
+    check(
+        r#"{"tags":"x","score":{"$gte":2}}"#,
+        "-score,title",
+        Access::Master,
+        expect![[r#"
         SELECT t0."objectId", t0."createdAt", t0."updatedAt", t0."_rperm", t0."_wperm", t0."title" FROM "Post" t0 WHERE ((t0."score" >= ?) AND (EXISTS (SELECT 1 FROM json_each(t0."tags") e WHERE (e.type = 'text' AND e.value = ?)))) ORDER BY t0."score" DESC, t0."title" ASC LIMIT ? OFFSET ?
-        [Real(2.0), Text("x"), Integer(10), Integer(0)]"#]]);
+        [Real(2.0), Text("x"), Integer(10), Integer(0)]"#]],
+    );
 }
 
 #[test]
 fn missing_fields_behave_as_null() {
-    check(r#"{"nope":{"$exists":false},"gone":1}"#, "", Access::Master, expect![[r#"
+    check(
+        r#"{"nope":{"$exists":false},"gone":1}"#,
+        "",
+        Access::Master,
+        expect![[r#"
         SELECT t0."objectId", t0."createdAt", t0."updatedAt", t0."_rperm", t0."_wperm", t0."title" FROM "Post" t0 WHERE ((0) AND (1)) LIMIT ? OFFSET ?
-        [Integer(10), Integer(0)]"#]]);
+        [Integer(10), Integer(0)]"#]],
+    );
 }
 
 #[test]
@@ -82,7 +97,12 @@ fn in_query_uses_a_sub_select_with_acl() {
 
 #[test]
 fn dotted_keys_use_json_extract() {
-    check(r#"{"meta.level":{"$gt":3}}"#, "", Access::Master, expect![[r#"
+    check(
+        r#"{"meta.level":{"$gt":3}}"#,
+        "",
+        Access::Master,
+        expect![[r#"
         SELECT t0."objectId", t0."createdAt", t0."updatedAt", t0."_rperm", t0."_wperm", t0."title" FROM "Post" t0 WHERE ((json_type(t0."meta", '$."level"') IN ('integer', 'real') AND json_extract(t0."meta", '$."level"') > ?)) LIMIT ? OFFSET ?
-        [Real(3.0), Integer(10), Integer(0)]"#]]);
+        [Real(3.0), Integer(10), Integer(0)]"#]],
+    );
 }
