@@ -93,7 +93,7 @@ pub fn relative_time(text: &str, now: Millis) -> ParseResult<Millis> {
     } else {
         words.pop();
     }
-    if words.is_empty() || words.len() % 2 != 0 {
+    if words.is_empty() || !words.len().is_multiple_of(2) {
         return Err(bad("Invalid time string. Dangling unit or number."));
     }
     let mut seconds: i64 = 0;

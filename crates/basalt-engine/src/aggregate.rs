@@ -28,10 +28,10 @@ fn resolve(document: &Value, reference: &str) -> Value {
         }
     }
     // Dates compare by their ISO text.
-    if let Some(iso) = current.get("iso").and_then(Value::as_str) {
-        if current.get("__type").and_then(Value::as_str) == Some("Date") {
-            return Value::String(iso.to_owned());
-        }
+    if let Some(iso) = current.get("iso").and_then(Value::as_str)
+        && current.get("__type").and_then(Value::as_str) == Some("Date")
+    {
+        return Value::String(iso.to_owned());
     }
     current.clone()
 }
@@ -318,14 +318,14 @@ impl Engine {
             return Ok(serde_json::json!({ "results": results }));
         }
         let mut stages = stages(params.get("pipeline").unwrap_or(&Value::Array(Vec::new())))?;
-        if let Some((name, _)) = stages.first() {
-            if name == "$match" {
-                let (_, condition) = stages.remove(0);
-                where_json = match where_json {
-                    Value::Null => condition,
-                    existing => serde_json::json!({ "$and": [existing, condition] }),
-                };
-            }
+        if let Some((name, _)) = stages.first()
+            && name == "$match"
+        {
+            let (_, condition) = stages.remove(0);
+            where_json = match where_json {
+                Value::Null => condition,
+                existing => serde_json::json!({ "$and": [existing, condition] }),
+            };
         }
         let mut documents = self.find_all_records(&class_name, &where_json).await?;
         for (name, argument) in stages {

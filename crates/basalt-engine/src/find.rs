@@ -255,10 +255,10 @@ fn collect_pointers(value: &Value, path: &[String], found: &mut Vec<(String, Str
     };
     for item in items {
         if rest.is_empty() {
-            if item.get("__type").and_then(Value::as_str) == Some("Pointer") {
-                if let Some((class_name, object_id)) = pointer_parts(item) {
-                    found.push((class_name.to_owned(), object_id.to_owned()));
-                }
+            if item.get("__type").and_then(Value::as_str) == Some("Pointer")
+                && let Some((class_name, object_id)) = pointer_parts(item)
+            {
+                found.push((class_name.to_owned(), object_id.to_owned()));
             }
         } else if item.get("__type").and_then(Value::as_str) == Some("Object") {
             collect_pointers(item, rest, found);

@@ -255,13 +255,11 @@ impl Engine {
         };
         let mut checked = check_body(Some(&schema), &class_name, body, Some(object_id))?;
         for update in &checked.updates {
-            if let Some(spec) = schema.field(&update.path.field) {
-                if spec.required && matches!(update.op, UpdateOp::Delete | UpdateOp::Set(Value::Null)) {
-                    return Err(ParseError::new(
-                        ErrorCode::ValidationError,
-                        format!("{} is required", update.path.field),
-                    ));
-                }
+            if let Some(spec) = schema.field(&update.path.field)
+                && spec.required
+                && matches!(update.op, UpdateOp::Delete | UpdateOp::Set(Value::Null))
+            {
+                return Err(ParseError::new(ErrorCode::ValidationError, format!("{} is required", update.path.field)));
             }
         }
         self.grow_schema(caller, &class_name, Some(schema), std::mem::take(&mut checked.new_fields)).await?;

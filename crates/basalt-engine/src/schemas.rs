@@ -177,13 +177,13 @@ impl Engine {
     /// one; 136 touching a default field; 102 for index misuse.
     pub async fn update_schema(&self, class_name: &str, body: &Map<String, Value>) -> ParseResult<Value> {
         let class_name = ClassName::parse(class_name)?;
-        if let Some(given) = body.get("className").and_then(Value::as_str) {
-            if given != class_name.as_str() {
-                return Err(ParseError::new(
-                    ErrorCode::InvalidClassName,
-                    format!("Class name mismatch between {given} and {class_name}."),
-                ));
-            }
+        if let Some(given) = body.get("className").and_then(Value::as_str)
+            && given != class_name.as_str()
+        {
+            return Err(ParseError::new(
+                ErrorCode::InvalidClassName,
+                format!("Class name mismatch between {given} and {class_name}."),
+            ));
         }
         let schema = self.schemas().get(&class_name).ok_or_else(|| class_missing(&class_name))?;
         let mut change = SchemaChange::default();
@@ -209,10 +209,10 @@ impl Engine {
                 }
             }
         }
-        if let Some(permissions) = body.get("classLevelPermissions") {
-            if !permissions.is_null() {
-                change.class_level_permissions = Some(check_class_level_permissions(permissions)?);
-            }
+        if let Some(permissions) = body.get("classLevelPermissions")
+            && !permissions.is_null()
+        {
+            change.class_level_permissions = Some(check_class_level_permissions(permissions)?);
         }
         if let Some(indexes) = body.get("indexes") {
             let indexes = indexes.as_object().ok_or_else(|| ParseError::invalid_json("indexes must be an object"))?;

@@ -86,17 +86,17 @@ fn authenticate(state: &AppState, keys: PresentedKeys, peer: Option<SocketAddr>)
         return Err(ApiError::Unauthorized);
     }
     let mut caller = Caller { installation_id: keys.installation_id, ..Caller::default() };
-    if let Some(master_key) = &keys.master_key {
-        if master_key == &config.master_key {
-            let allowed = peer.is_some_and(|peer| {
-                let ip = peer.ip().to_canonical();
-                config.master_key_ips.iter().any(|allowed| *allowed == ip)
-            });
-            if !allowed {
-                return Err(ApiError::Unauthorized);
-            }
-            caller.is_master = true;
+    if let Some(master_key) = &keys.master_key
+        && master_key == &config.master_key
+    {
+        let allowed = peer.is_some_and(|peer| {
+            let ip = peer.ip().to_canonical();
+            config.master_key_ips.contains(&ip)
+        });
+        if !allowed {
+            return Err(ApiError::Unauthorized);
         }
+        caller.is_master = true;
     }
     if !caller.is_master {
         let mut configured = config.client_keys().peekable();
@@ -143,7 +143,8 @@ pub(crate) async fn prepare(State(state): State<AppState>, request: Request, nex
 /// `/parse/classes/X`; so does Basalt.
 fn normalize_path(parts: &mut Parts) {
     let path = parts.uri.path();
-    if !path.contains("//") && !(path.len() > 1 && path.ends_with('/')) {
+    let needs_normalizing = path.contains("//") || (path.len() > 1 && path.ends_with('/'));
+    if !needs_normalizing {
         return;
     }
     let mut normalized = String::with_capacity(path.len());
@@ -166,10 +167,9 @@ async fn prepare_parse_request(state: &AppState, request: Request) -> Result<Req
     let limit = state.engine.limits().body_bytes_max;
     if let Some(length) =
         parts.headers.get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok())
+        && length > limit
     {
-        if length > limit {
-            return Err(ApiError::BodyTooLarge(limit));
-        }
+        return Err(ApiError::BodyTooLarge(limit));
     }
     let bytes = http_body_util::Limited::new(body, limit)
         .collect()
@@ -185,17 +185,17 @@ async fn prepare_parse_request(state: &AppState, request: Request) -> Result<Req
             Err(_) => return Err(ParseError::invalid_json("Invalid JSON").into()),
         }
     };
-    if parts.method == Method::POST {
-        if let Some(tunnelled) = body.remove("_method") {
-            let method = tunnelled.as_str().map(str::to_ascii_uppercase).unwrap_or_default();
-            parts.method = match method.as_str() {
-                "GET" => Method::GET,
-                "PUT" => Method::PUT,
-                "DELETE" => Method::DELETE,
-                "POST" => Method::POST,
-                _ => return Err(ParseError::invalid_json(format!("Unsupported _method: {tunnelled}")).into()),
-            };
-        }
+    if parts.method == Method::POST
+        && let Some(tunnelled) = body.remove("_method")
+    {
+        let method = tunnelled.as_str().map(str::to_ascii_uppercase).unwrap_or_default();
+        parts.method = match method.as_str() {
+            "GET" => Method::GET,
+            "PUT" => Method::PUT,
+            "DELETE" => Method::DELETE,
+            "POST" => Method::POST,
+            _ => return Err(ParseError::invalid_json(format!("Unsupported _method: {tunnelled}")).into()),
+        };
     }
     let keys = presented_keys(&parts.headers, &mut body)?;
     let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0);

@@ -48,10 +48,10 @@ pub fn selected_columns(schema: &ClassSchema, fields: Option<&[String]>) -> Vec<
         if SYSTEM_COLUMNS.contains(&name) || name == "ACL" || matches!(spec.field_type, FieldType::Relation(_)) {
             continue;
         }
-        if let Some(wanted) = fields {
-            if !wanted.iter().any(|wanted| wanted == name) {
-                continue;
-            }
+        if let Some(wanted) = fields
+            && !wanted.iter().any(|wanted| wanted == name)
+        {
+            continue;
         }
         columns.push((name.to_owned(), Some(spec.field_type.clone())));
     }
@@ -685,15 +685,15 @@ impl Compiler<'_> {
 
     fn json_path_equals(&mut self, column: &str, sub_keys: &[String], operand: &Value) {
         let path = json_path(sub_keys);
-        if let Value::Object(object) = operand {
-            if object.get("__type").and_then(Value::as_str) == Some("Date") {
-                let iso = object.get("iso").and_then(Value::as_str).unwrap_or_default().to_owned();
-                let mut date_path = sub_keys.to_vec();
-                date_path.push("iso".to_owned());
-                self.push(&format!("json_extract({column}, '{}') = ", json_path(&date_path)));
-                self.text(&iso);
-                return;
-            }
+        if let Value::Object(object) = operand
+            && object.get("__type").and_then(Value::as_str) == Some("Date")
+        {
+            let iso = object.get("iso").and_then(Value::as_str).unwrap_or_default().to_owned();
+            let mut date_path = sub_keys.to_vec();
+            date_path.push("iso".to_owned());
+            self.push(&format!("json_extract({column}, '{}') = ", json_path(&date_path)));
+            self.text(&iso);
+            return;
         }
         let value = format!("json_extract({column}, '{path}')");
         let value_type = format!("json_type({column}, '{path}')");
@@ -715,17 +715,17 @@ impl Compiler<'_> {
             }
         }
         if terms.is_empty() {
-            if let Some((field, latitude, longitude)) = near_sphere(condition) {
-                if column_type(schema, &field) == Some(FieldType::GeoPoint) {
-                    let column = format!("{alias}.{}", quote(&field));
-                    self.push(&format!(
+            if let Some((field, latitude, longitude)) = near_sphere(condition)
+                && column_type(schema, &field) == Some(FieldType::GeoPoint)
+            {
+                let column = format!("{alias}.{}", quote(&field));
+                self.push(&format!(
                         " ORDER BY basalt_distance(json_extract({column}, '$.latitude'), json_extract({column}, '$.longitude'), "
                     ));
-                    self.param(SqlValue::Real(latitude));
-                    self.push(", ");
-                    self.param(SqlValue::Real(longitude));
-                    self.push(")");
-                }
+                self.param(SqlValue::Real(latitude));
+                self.push(", ");
+                self.param(SqlValue::Real(longitude));
+                self.push(")");
             }
             return;
         }

@@ -35,9 +35,8 @@ pub(crate) fn decode(field_type: &FieldType, stored: ValueRef<'_>) -> Option<Val
         ValueRef::Text(bytes) => Some(String::from_utf8_lossy(bytes).into_owned()),
         _ => None,
     };
-    match stored {
-        ValueRef::Null => return None,
-        _ => {}
+    if stored == ValueRef::Null {
+        return None;
     }
     Some(match field_type {
         FieldType::String => Value::String(text()?),

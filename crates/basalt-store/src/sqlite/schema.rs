@@ -166,13 +166,13 @@ pub(crate) fn ensure_fields(
                 return Err(basalt_core::value::schema_mismatch(class_name, name.as_str(), existing, field_type).into());
             }
             None => {
-                if *field_type == FieldType::GeoPoint {
-                    if let Some(existing) = schema.geo_point_field() {
-                        return Err(ParseError::incorrect_type(format!(
-                            "there can only be one geopoint field in a class; {class_name} already has {existing}"
-                        ))
-                        .into());
-                    }
+                if *field_type == FieldType::GeoPoint
+                    && let Some(existing) = schema.geo_point_field()
+                {
+                    return Err(ParseError::incorrect_type(format!(
+                        "there can only be one geopoint field in a class; {class_name} already has {existing}"
+                    ))
+                    .into());
                 }
                 add_storage(connection, class_name, name, field_type)?;
                 schema.fields.insert(name.clone(), FieldSpec::of(field_type.clone()));
@@ -201,9 +201,10 @@ fn create_index(connection: &Connection, class_name: &ClassName, index_name: &st
             Value::Number(number) if number.as_i64() == Some(1) => columns.push(format!("{} ASC", quote(field))),
             Value::Number(number) if number.as_i64() == Some(-1) => columns.push(format!("{} DESC", quote(field))),
             _ => {
-                return Err(
-                    ParseError::invalid_query(format!("Index {index_name} must be an object of field: 1 | -1")).into()
-                );
+                return Err(ParseError::invalid_query(format!(
+                    "Index {index_name} must be an object of field: 1 | -1"
+                ))
+                .into());
             }
         }
     }
@@ -264,13 +265,13 @@ pub(crate) fn update_class(
         if schema.fields.contains_key(name.as_str()) {
             return Err(operation_error(format!("Field {name} exists, cannot update.")).into());
         }
-        if spec.field_type == FieldType::GeoPoint {
-            if let Some(existing) = schema.geo_point_field() {
-                return Err(ParseError::incorrect_type(format!(
+        if spec.field_type == FieldType::GeoPoint
+            && let Some(existing) = schema.geo_point_field()
+        {
+            return Err(ParseError::incorrect_type(format!(
                     "currently, only one GeoPoint field may exist in an object. Adding {name} when {existing} already exists."
                 ))
                 .into());
-            }
         }
         add_storage(connection, class_name, name, &spec.field_type)?;
         schema.fields.insert(name.clone(), spec.clone());

@@ -49,17 +49,28 @@ fn permission_list(list: Option<&BTreeSet<String>>) -> SqlValue {
     }
 }
 
+/// Members to add to and remove from one Relation field.
+struct RelationChange {
+    field: String,
+    add: Vec<String>,
+    remove: Vec<String>,
+}
+
 /// Applies the field updates to `fields` and returns the relation changes they ask for.
 fn apply_updates(
     schema: &ClassSchema,
     fields: &mut Map<String, Value>,
     updates: &[FieldUpdate],
     is_insert: bool,
-) -> StoreResult<Vec<(String, Vec<String>, Vec<String>)>> {
+) -> StoreResult<Vec<RelationChange>> {
     let mut relations = Vec::new();
     for update in updates {
         if let UpdateOp::Relation { add, remove, .. } = &update.op {
-            relations.push((update.path.field.clone(), add.clone(), remove.clone()));
+            relations.push(RelationChange {
+                field: update.path.field.clone(),
+                add: add.clone(),
+                remove: remove.clone(),
+            });
             continue;
         }
         if update.path.is_top_level() {
@@ -99,9 +110,9 @@ fn write_relations(
     connection: &Connection,
     schema: &ClassSchema,
     object_id: &str,
-    relations: &[(String, Vec<String>, Vec<String>)],
+    relations: &[RelationChange],
 ) -> StoreResult<()> {
-    for (field, add, remove) in relations {
+    for RelationChange { field, add, remove } in relations {
         let table = quote(&join_table(field, schema.class_name.as_str()));
         if !add.is_empty() {
             let mut statement = connection.prepare_cached(&format!(
