@@ -23,14 +23,26 @@ pub enum ErrorCode {
     OperationForbidden = 119,
     InvalidNestedKey = 121,
     InvalidAcl = 123,
+    InvalidEmailAddress = 125,
     Timeout = 124,
     /// Parse Server's code for a missing class name in `POST /schemas` (no SDK name).
     ClassNameMissing = 135,
     ChangedImmutableField = 136,
     DuplicateValue = 137,
+    InvalidRoleName = 139,
     ScriptFailed = 141,
     ValidationError = 142,
+    InvalidValue = 162,
+    UsernameMissing = 200,
+    PasswordMissing = 201,
+    UsernameTaken = 202,
+    EmailTaken = 203,
+    EmailMissing = 204,
+    EmailNotFound = 205,
+    SessionMissing = 206,
+    AccountAlreadyLinked = 208,
     InvalidSessionToken = 209,
+    UnsupportedService = 252,
     InvalidSchemaOperation = 255,
 }
 
@@ -64,6 +76,11 @@ impl ParseError {
 
     pub fn object_not_found() -> Self {
         ParseError::new(ErrorCode::ObjectNotFound, "Object not found.")
+    }
+
+    /// 101 with a message of its own (bad credentials, locked accounts).
+    pub fn object_not_found_with(message: impl Into<String>) -> Self {
+        ParseError::new(ErrorCode::ObjectNotFound, message)
     }
 
     pub fn invalid_query(message: impl Into<String>) -> Self {

@@ -3,6 +3,7 @@
 //! and the limits Basalt enforces. Nothing here does I/O; the store compiles what this crate parses.
 
 pub mod acl;
+pub mod clp;
 pub mod error;
 pub mod geo;
 pub mod limits;

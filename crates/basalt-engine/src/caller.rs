@@ -12,6 +12,8 @@ pub struct Caller {
     /// `role:<name>` for every role the user has.
     pub roles: Vec<String>,
     pub installation_id: Option<String>,
+    /// The session token the caller presented (when logged in).
+    pub session_token: Option<String>,
 }
 
 impl Caller {
@@ -21,6 +23,10 @@ impl Caller {
 
     pub fn anonymous() -> Caller {
         Caller::default()
+    }
+
+    pub fn is_authenticated(&self) -> bool {
+        self.user_id.is_some()
     }
 
     /// The ACL permission keys of this caller.

@@ -4,9 +4,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use basalt_core::clp::ClpOperation;
 use basalt_core::query::{Condition, Constraint, FieldPath, QueryParser, parse_keys, parse_order};
 use basalt_core::value::pointer_parts;
-use basalt_core::{ClassName, ErrorCode, FieldType, ParseError, ParseResult, time};
+use basalt_core::{ClassName, ClassSchema, ErrorCode, FieldType, ParseError, ParseResult, time};
 use basalt_store::FindQuery;
 use serde_json::{Map, Value};
 
@@ -365,6 +366,12 @@ impl Engine {
             Some(order) => parse_order(order)?,
             None => Vec::new(),
         };
+        let schema = self.schemas().get(&class_name).ok_or_else(ParseError::object_not_found)?;
+        let mut condition = self.read_condition(caller, &schema, condition, ClpOperation::Find)?;
+        if params.count {
+            let counted = self.class_permission(caller, &schema, ClpOperation::Count)?;
+            condition = Condition::And(vec![condition, counted]);
+        }
         let query = FindQuery {
             class_name: class_name.clone(),
             condition,
@@ -421,12 +428,15 @@ impl Engine {
             params.include.as_deref(),
             false,
         )?;
+        let schema = self.schemas().get(&class_name).ok_or_else(ParseError::object_not_found)?;
+        let by_id = Condition::Field {
+            path: FieldPath { field: "objectId".into(), sub_keys: Vec::new() },
+            constraint: Constraint::Equals(Value::String(object_id.to_owned())),
+        };
+        let condition = self.read_condition(caller, &schema, by_id, ClpOperation::Get)?;
         let query = FindQuery {
             class_name,
-            condition: Condition::Field {
-                path: FieldPath { field: "objectId".into(), sub_keys: Vec::new() },
-                constraint: Constraint::Equals(Value::String(object_id.to_owned())),
-            },
+            condition,
             order: Vec::new(),
             limit: Some(1),
             skip: 0,
@@ -434,7 +444,61 @@ impl Engine {
             access: caller.access(),
         };
         let mut results = self.run_find(caller, query, &shape).await?;
-        results.pop().ok_or_else(ParseError::object_not_found)
+        let mut object = results.pop().ok_or_else(ParseError::object_not_found)?;
+        // Parse compat: reading your own user by id returns your session token too.
+        if schema.class_name.as_str() == "_User" && caller.user_id.as_deref() == Some(object_id) {
+            if let (Some(token), Some(object)) = (&caller.session_token, object.as_object_mut()) {
+                object.insert("sessionToken".into(), Value::String(token.clone()));
+            }
+        }
+        Ok(object)
+    }
+
+    /// The condition a read runs with: the caller's, the class's permissions (pointer
+    /// permissions become a condition), and for `_Session` the caller's own sessions only.
+    fn read_condition(
+        &self,
+        caller: &Caller,
+        schema: &ClassSchema,
+        condition: Condition,
+        operation: ClpOperation,
+    ) -> ParseResult<Condition> {
+        self.check_query_fields(caller, schema, &condition)?;
+        let permitted = self.class_permission(caller, schema, operation)?;
+        let mut parts = vec![condition, permitted];
+        if schema.class_name.as_str() == "_Session" && !caller.is_master {
+            // Parse compat: clients see only their own sessions; without one, 209.
+            let Some(user_id) = &caller.user_id else {
+                return Err(ParseError::new(ErrorCode::InvalidSessionToken, "Session token required."));
+            };
+            parts.push(crate::sessions::field_equals("user", basalt_core::value::pointer_value("_User", user_id)));
+        }
+        Ok(Condition::And(parts))
+    }
+
+    /// Removes what the caller may not see of an object: protected fields, and for users other
+    /// than the caller their `authData`.
+    fn hide_from_caller(
+        &self,
+        caller: &Caller,
+        schema: &ClassSchema,
+        hidden: &BTreeSet<String>,
+        object: &mut Map<String, Value>,
+    ) {
+        if caller.is_master {
+            return;
+        }
+        if schema.class_name.as_str() == "_User" {
+            let own =
+                object.get("objectId").and_then(Value::as_str) == caller.user_id.as_deref() && caller.user_id.is_some();
+            if own {
+                return;
+            }
+            object.remove("authData");
+        }
+        for field in hidden {
+            object.remove(field);
+        }
     }
 
     async fn run_find(&self, caller: &Caller, query: FindQuery, shape: &Shape) -> ParseResult<Vec<Value>> {
@@ -442,10 +506,12 @@ impl Engine {
         let schema = snapshot.get(&query.class_name).cloned().ok_or_else(ParseError::object_not_found)?;
         let records = self.store().find(snapshot, query).await.map_err(ParseError::from)?;
         let prefix = &self.config().files_url_prefix;
+        let hidden = self.protected_fields(caller, &schema);
         let mut results: Vec<Value> = records
             .into_iter()
             .map(|record| {
                 let mut object = object_json(&schema, record, prefix);
+                self.hide_from_caller(caller, &schema, &hidden, &mut object);
                 project(&mut object, shape.fields.as_deref(), &shape.exclude);
                 Value::Object(object)
             })
@@ -499,6 +565,9 @@ impl Engine {
         for (class_name, ids) in by_class {
             let Ok(class_name) = ClassName::parse(&class_name) else { continue };
             let Some(schema) = snapshot.get(&class_name).cloned() else { continue };
+            // A class whose permissions refuse the caller fails the whole query (Parse compat).
+            let permitted = self.class_permission(caller, &schema, ClpOperation::Find)?;
+            let hidden = self.protected_fields(caller, &schema);
             if class_name.is_master_only() && !caller.is_master {
                 return Err(ParseError::forbidden(format!(
                     "Clients aren't allowed to perform the get operation on the {class_name} collection."
@@ -508,10 +577,13 @@ impl Engine {
             for chunk in ids.chunks(self.limits().query_list_max) {
                 let query = FindQuery {
                     class_name: class_name.clone(),
-                    condition: Condition::Field {
-                        path: FieldPath { field: "objectId".into(), sub_keys: Vec::new() },
-                        constraint: Constraint::In(chunk.to_vec()),
-                    },
+                    condition: Condition::And(vec![
+                        Condition::Field {
+                            path: FieldPath { field: "objectId".into(), sub_keys: Vec::new() },
+                            constraint: Constraint::In(chunk.to_vec()),
+                        },
+                        permitted.clone(),
+                    ]),
                     order: Vec::new(),
                     limit: None,
                     skip: 0,
@@ -522,6 +594,7 @@ impl Engine {
                 for record in records {
                     let object_id = record.object_id.clone();
                     let mut object = object_json(&schema, record, &self.config().files_url_prefix);
+                    self.hide_from_caller(caller, &schema, &hidden, &mut object);
                     project(&mut object, nested_keys, &nested_exclude);
                     object.insert("__type".into(), Value::String("Object".into()));
                     object.insert("className".into(), Value::String(class_name.to_string()));

@@ -10,8 +10,13 @@ mod find;
 mod object_id;
 mod objects;
 mod output;
+mod password;
+mod permissions;
+mod roles;
 mod schema_cache;
 mod schemas;
+mod sessions;
+mod users;
 
 use std::sync::Arc;
 
@@ -22,6 +27,7 @@ pub use batch::{BatchItem, BatchMethod};
 pub use caller::Caller;
 pub use find::{FindParams, FindResult, GetParams};
 pub use schema_cache::SchemaCache;
+pub use users::SignUp;
 
 /// Settings of the engine that change what clients may do.
 #[derive(Clone, Debug)]
@@ -31,6 +37,59 @@ pub struct EngineConfig {
     /// Base of file URLs: `{public server url}/files/{app id}/`.
     pub files_url_prefix: String,
     pub limits: Limits,
+    pub auth: AuthConfig,
+}
+
+/// Users and sessions: Parse Server's options of the same names.
+#[derive(Clone, Debug)]
+pub struct AuthConfig {
+    /// Lifetime of a new session (`sessionLength`, default one year).
+    pub session_length_secs: i64,
+    /// New users are readable and writable only by themselves (`enforcePrivateUsers`).
+    pub enforce_private_users: bool,
+    /// Changing a password ends the user's other sessions (`revokeSessionOnPasswordReset`).
+    pub revoke_session_on_password_reset: bool,
+    /// Log-in with `authData.anonymous` (`enableAnonymousUsers`).
+    pub allow_anonymous_users: bool,
+    pub account_lockout: Option<AccountLockout>,
+    pub password_policy: Option<PasswordPolicy>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            session_length_secs: 365 * 24 * 3600,
+            enforce_private_users: true,
+            revoke_session_on_password_reset: true,
+            allow_anonymous_users: true,
+            account_lockout: None,
+            password_policy: None,
+        }
+    }
+}
+
+/// `accountLockout`: after `threshold` failed log-ins the account is locked for `duration_minutes`.
+#[derive(Clone, Debug)]
+pub struct AccountLockout {
+    pub threshold: i64,
+    pub duration_minutes: i64,
+    /// A password reset unlocks the account.
+    pub unlock_on_password_reset: bool,
+}
+
+/// `passwordPolicy`.
+#[derive(Clone, Debug, Default)]
+pub struct PasswordPolicy {
+    /// Passwords must match this pattern.
+    pub validator_pattern: Option<String>,
+    /// The message of a refused password (142).
+    pub validation_error: Option<String>,
+    /// Passwords may not contain the username.
+    pub do_not_allow_username: bool,
+    /// A new password may not equal any of the last N.
+    pub max_password_history: usize,
+    /// Passwords expire after this many days.
+    pub max_password_age_days: Option<i64>,
 }
 
 /// A cheap-to-clone handle over the store and the schema cache.

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use basalt_core::acl::Acl;
+use basalt_core::clp::ClpOperation;
 use basalt_core::names::is_valid_nested_key;
 use basalt_core::query::FieldPath;
 use basalt_core::schema::infer_type;
@@ -31,6 +32,8 @@ pub(crate) struct PreparedWrite {
     pub(crate) op: WriteOp,
     /// Top-level fields whose new value the response echoes (results of Increment, Add, …).
     pub(crate) echo: Vec<String>,
+    /// Fields the response carries besides the object's (a new `sessionToken`).
+    pub(crate) extra: Map<String, Value>,
 }
 
 /// A written body, checked: the updates, the ACL change and the fields the schema lacks.
@@ -46,17 +49,6 @@ pub(crate) fn check_class_access(caller: &Caller, class_name: &ClassName, verb: 
     if class_name.is_master_only() && !caller.is_master {
         return Err(ParseError::forbidden(format!(
             "Clients aren't allowed to perform the {verb} operation on the {class_name} collection."
-        )));
-    }
-    Ok(())
-}
-
-/// `_User` and `_Session` objects carry passwords and tokens; they are written only through the
-/// user and session routes, never the generic ones.
-fn check_generic_write(class_name: &ClassName) -> ParseResult<()> {
-    if matches!(class_name.as_str(), "_User" | "_Session") {
-        return Err(ParseError::forbidden(format!(
-            "{class_name} objects are written through the users and sessions API, not /classes/{class_name}."
         )));
     }
     Ok(())
@@ -197,7 +189,8 @@ impl Engine {
                 Ok(self.schemas().put(grown))
             }
             None => {
-                if !caller.is_master && !self.config().allow_client_class_creation {
+                let system = matches!(class_name.as_str(), "_User" | "_Session" | "_Role" | "_Installation");
+                if !caller.is_master && !self.config().allow_client_class_creation && !system {
                     return Err(ParseError::forbidden(format!(
                         "This user is not allowed to access non-existent class: {class_name}"
                     )));
@@ -214,11 +207,34 @@ impl Engine {
         class_name: &str,
         body: &Map<String, Value>,
     ) -> ParseResult<PreparedWrite> {
+        match class_name {
+            "_User" => self.prepare_sign_up(caller, body).await,
+            "_Session" => self.prepare_session_create(caller, body).await,
+            "_Role" => {
+                crate::roles::check_new_role(body)?;
+                self.prepare_generic_create(caller, class_name, body).await
+            }
+            _ => self.prepare_generic_create(caller, class_name, body).await,
+        }
+    }
+
+    /// A create with Parse's generic rules (no user, session or role rules).
+    pub(crate) async fn prepare_generic_create(
+        &self,
+        caller: &Caller,
+        class_name: &str,
+        body: &Map<String, Value>,
+    ) -> ParseResult<PreparedWrite> {
         let class_name = ClassName::parse(class_name)?;
         check_class_access(caller, &class_name, "create")?;
-        check_generic_write(&class_name)?;
         let schema = self.schemas().get(&class_name);
         let mut checked = check_body(schema.as_deref(), &class_name, body, None)?;
+        if let Some(schema) = &schema {
+            self.class_permission(caller, schema, ClpOperation::Create)?;
+            if !checked.new_fields.is_empty() {
+                self.class_permission(caller, schema, ClpOperation::AddField)?;
+            }
+        }
         let schema = self.grow_schema(caller, &class_name, schema, std::mem::take(&mut checked.new_fields)).await?;
         for defaulted in apply_defaults_and_required(&schema, &mut checked.updates)? {
             if !checked.echo.contains(&defaulted) {
@@ -232,7 +248,7 @@ impl Engine {
             acl: checked.acl.flatten(),
             updates: checked.updates,
         };
-        Ok(PreparedWrite { kind: WriteKind::Create, op, echo: checked.echo })
+        Ok(PreparedWrite { kind: WriteKind::Create, op, echo: checked.echo, extra: Map::new() })
     }
 
     pub(crate) async fn prepare_update(
@@ -242,9 +258,30 @@ impl Engine {
         object_id: &str,
         body: &Map<String, Value>,
     ) -> ParseResult<PreparedWrite> {
+        match class_name {
+            "_User" => self.prepare_user_update(caller, object_id, body).await,
+            "_Session" => {
+                crate::roles::check_session_update(body)?;
+                self.prepare_generic_update(caller, class_name, object_id, body).await
+            }
+            "_Role" => {
+                self.check_role_update(object_id, body).await?;
+                self.prepare_generic_update(caller, class_name, object_id, body).await
+            }
+            _ => self.prepare_generic_update(caller, class_name, object_id, body).await,
+        }
+    }
+
+    /// An update with Parse's generic rules.
+    pub(crate) async fn prepare_generic_update(
+        &self,
+        caller: &Caller,
+        class_name: &str,
+        object_id: &str,
+        body: &Map<String, Value>,
+    ) -> ParseResult<PreparedWrite> {
         let class_name = ClassName::parse(class_name)?;
         check_class_access(caller, &class_name, "update")?;
-        check_generic_write(&class_name)?;
         let Some(schema) = self.schemas().get(&class_name) else {
             if !caller.is_master && !self.config().allow_client_class_creation {
                 return Err(ParseError::forbidden(format!(
@@ -253,7 +290,11 @@ impl Engine {
             }
             return Err(ParseError::object_not_found());
         };
+        let condition = self.class_permission(caller, &schema, ClpOperation::Update)?;
         let mut checked = check_body(Some(&schema), &class_name, body, Some(object_id))?;
+        if !checked.new_fields.is_empty() {
+            self.class_permission(caller, &schema, ClpOperation::AddField)?;
+        }
         for update in &checked.updates {
             if let Some(spec) = schema.field(&update.path.field)
                 && spec.required
@@ -270,8 +311,9 @@ impl Engine {
             access: caller.access(),
             acl: checked.acl,
             updates: checked.updates,
+            condition,
         };
-        Ok(PreparedWrite { kind: WriteKind::Update, op, echo: checked.echo })
+        Ok(PreparedWrite { kind: WriteKind::Update, op, echo: checked.echo, extra: Map::new() })
     }
 
     pub(crate) fn prepare_delete(
@@ -280,22 +322,25 @@ impl Engine {
         class_name: &str,
         object_id: &str,
     ) -> ParseResult<PreparedWrite> {
+        if class_name == "_User" {
+            return self.prepare_user_delete(caller, object_id);
+        }
         let class_name = ClassName::parse(class_name)?;
         check_class_access(caller, &class_name, "delete")?;
-        check_generic_write(&class_name)?;
-        if self.schemas().get(&class_name).is_none() {
+        let Some(schema) = self.schemas().get(&class_name) else {
             return Err(ParseError::object_not_found());
-        }
-        let op = WriteOp::Delete { class_name, object_id: object_id.to_owned(), access: caller.access() };
-        Ok(PreparedWrite { kind: WriteKind::Delete, op, echo: Vec::new() })
+        };
+        let condition = self.class_permission(caller, &schema, ClpOperation::Delete)?;
+        let op = WriteOp::Delete { class_name, object_id: object_id.to_owned(), access: caller.access(), condition };
+        Ok(PreparedWrite { kind: WriteKind::Delete, op, echo: Vec::new(), extra: Map::new() })
     }
 
     /// The response body Parse Server gives for a completed write.
     pub(crate) fn write_response(&self, prepared: &PreparedWrite, outcome: WriteOutcome) -> Map<String, Value> {
         let mut response = Map::new();
         let record: ObjectRecord = match outcome {
-            WriteOutcome::Deleted => return response,
             WriteOutcome::Written(record) => record,
+            _ => return response,
         };
         let prefix = &self.config().files_url_prefix;
         for field in &prepared.echo {
@@ -312,6 +357,9 @@ impl Engine {
                 response.insert("updatedAt".into(), Value::String(record.updated_at));
             }
         }
+        for (key, value) in &prepared.extra {
+            response.insert(key.clone(), value.clone());
+        }
         response
     }
 
@@ -325,6 +373,7 @@ impl Engine {
     }
 
     /// `POST /classes/:className`: returns `{"objectId","createdAt"}` plus echoed op results.
+    /// For `_User` this is a sign-up (see `sign_up`), which may be a log-in for known `authData`.
     ///
     /// # Errors
     /// 103 bad class name; 105 bad field name or client-supplied objectId; 111 type mismatch;
@@ -334,11 +383,14 @@ impl Engine {
         caller: &Caller,
         class_name: &str,
         body: &Map<String, Value>,
-    ) -> ParseResult<(String, Map<String, Value>)> {
+    ) -> ParseResult<crate::users::SignUp> {
+        if class_name == "_User" {
+            return self.sign_up(caller, body).await;
+        }
         let prepared = self.prepare_create(caller, class_name, body).await?;
         let response = self.run_one(prepared).await?;
         let object_id = response.get("objectId").and_then(Value::as_str).unwrap_or_default().to_owned();
-        Ok((object_id, response))
+        Ok(crate::users::SignUp { created: true, object_id, body: response })
     }
 
     /// `PUT /classes/:className/:objectId`: returns `{"updatedAt"}` plus echoed op results.

@@ -60,6 +60,8 @@ pub fn app(engine: Engine, config: ServerConfig) -> axum::routing::RouterIntoSer
     let api = Router::new()
         .merge(routes::health::router()) // /health
         .merge(routes::classes::router()) // /classes/:className[/:objectId]
+        .merge(routes::users::router()) // /users, /users/me, /login, /logout
+        .merge(routes::sessions::router()) // /sessions, /sessions/me, /roles
         .merge(routes::schemas::router()) // /schemas[/:className], /purge/:className
         .merge(routes::batch::router()) // /batch
         .merge(routes::aggregate::router()) // /aggregate/:className

@@ -10,7 +10,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use basalt_core::{ErrorCode, ParseError};
+use basalt_core::ParseError;
 use basalt_engine::Caller;
 use http_body_util::BodyExt;
 use serde_json::{Map, Value};
@@ -80,7 +80,7 @@ fn presented_keys(headers: &HeaderMap, body: &mut Map<String, Value>) -> Result<
     Ok(keys)
 }
 
-fn authenticate(state: &AppState, keys: PresentedKeys, peer: Option<SocketAddr>) -> Result<Caller, ApiError> {
+async fn authenticate(state: &AppState, keys: PresentedKeys, peer: Option<SocketAddr>) -> Result<Caller, ApiError> {
     let config = &state.config;
     if keys.app_id.as_deref() != Some(config.app_id.as_str()) {
         return Err(ApiError::Unauthorized);
@@ -109,10 +109,12 @@ fn authenticate(state: &AppState, keys: PresentedKeys, peer: Option<SocketAddr>)
         }
     }
     if let Some(token) = keys.session_token.filter(|token| !token.is_empty()) {
-        // Sessions arrive with the users issue; until then no token can be valid, and Parse
-        // answers an unknown token with 209 rather than treating the caller as anonymous.
-        let _ = token;
-        return Err(ParseError::new(ErrorCode::InvalidSessionToken, "Invalid session token").into());
+        // Parse compat: an unknown or expired token is an error (209), never a silent downgrade
+        // to an anonymous caller. With the master key, the session still names the user.
+        let session = state.engine.caller_for_session(&token, caller.installation_id.clone()).await?;
+        caller.user_id = session.user_id;
+        caller.roles = session.roles;
+        caller.session_token = session.session_token;
     }
     Ok(caller)
 }
@@ -199,7 +201,7 @@ async fn prepare_parse_request(state: &AppState, request: Request) -> Result<Req
     }
     let keys = presented_keys(&parts.headers, &mut body)?;
     let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0);
-    let caller = authenticate(state, keys, peer)?;
+    let caller = authenticate(state, keys, peer).await?;
     parts.extensions.insert(Prepared { caller, body });
     Ok(Request::from_parts(parts, Body::empty()))
 }

@@ -69,12 +69,52 @@ pub enum WriteOp {
         /// `Some(acl)` replaces the ACL (`Some(None)` removes it).
         acl: Option<Option<Acl>>,
         updates: Vec<FieldUpdate>,
+        /// The object must also match this (pointer permissions); otherwise "not found".
+        condition: Condition,
     },
     Delete {
         class_name: ClassName,
         object_id: String,
         access: Access,
+        /// The object must also match this (pointer permissions); otherwise "not found".
+        condition: Condition,
     },
+    /// Several writes that succeed or fail together (a sign-up: user, secrets, session). The
+    /// outcome is the first write's.
+    Atomic(Vec<WriteOp>),
+    /// Deletes every object of the class matching the condition (no ACL check: the engine
+    /// decides who may). Outcome: `Deleted`.
+    DeleteWhere { class_name: ClassName, condition: Condition },
+    /// Replaces a `_User`'s secrets. Outcome: `Secrets`.
+    PutUserSecrets { user_id: String, secrets: UserSecrets },
+    /// Counts a failed log-in atomically: increments the failure count and, when it reaches
+    /// `threshold`, locks the account until `lock_until` and resets the count. Outcome: `Secrets`.
+    RecordLoginFailure { user_id: String, threshold: i64, lock_until: i64 },
+    /// Takes a one-time token (email verification or password reset) if it is current: clears it
+    /// and returns its user. Two concurrent requests cannot both take it. Outcome: `TokenTaken`.
+    TakeToken { kind: TokenKind, token: String, now: i64 },
+}
+
+/// The one-time tokens a `_User` can hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenKind {
+    EmailVerification,
+    PasswordReset,
+}
+
+/// What a `_User` keeps outside its fields; never returned by a find. Times are Unix millis.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UserSecrets {
+    pub hashed_password: Option<String>,
+    pub failed_login_count: i64,
+    pub lockout_expires_at: Option<i64>,
+    pub password_changed_at: Option<i64>,
+    /// Earlier password hashes, newest first.
+    pub password_history: Vec<String>,
+    pub email_verify_token: Option<String>,
+    pub email_verify_token_expires_at: Option<i64>,
+    pub reset_token: Option<String>,
+    pub reset_token_expires_at: Option<i64>,
 }
 
 /// One written key: a field (or a path inside an Object field) and what happens to it.
@@ -89,6 +129,9 @@ pub struct FieldUpdate {
 pub enum WriteOutcome {
     Written(ObjectRecord),
     Deleted,
+    Secrets(UserSecrets),
+    /// The user whose token was taken, or `None` when the token was unknown or expired.
+    TokenTaken(Option<String>),
 }
 
 /// A change to a class schema through `/schemas`.
@@ -154,4 +197,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// How many objects match the query (ignoring order, limit, skip).
     async fn count(&self, schemas: Arc<Schemas>, query: FindQuery) -> StoreResult<u64>;
+
+    /// A `_User`'s secrets, or `None` when there is no such user.
+    async fn user_secrets(&self, user_id: &str) -> StoreResult<Option<UserSecrets>>;
+
+    /// The names of every role the user has, directly or inherited through `roles` relations
+    /// (PARSE_API.md §10.3), without the `role:` prefix. Cycles terminate.
+    async fn role_names(&self, user_id: &str) -> StoreResult<Vec<String>>;
 }

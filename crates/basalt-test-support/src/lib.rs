@@ -20,6 +20,7 @@ pub struct TestOptions {
     pub allow_client_class_creation: bool,
     pub javascript_key: Option<String>,
     pub limits: Option<basalt_core::Limits>,
+    pub auth: Option<basalt_engine::AuthConfig>,
 }
 
 /// A running server; stops when dropped.
@@ -58,6 +59,7 @@ impl TestServer {
                 allow_client_class_creation: options.allow_client_class_creation,
                 files_url_prefix: format!("{base_url}/files/{APP_ID}/"),
                 limits: options.limits.unwrap_or_default(),
+                auth: options.auth.unwrap_or_default(),
             },
         )
         .await

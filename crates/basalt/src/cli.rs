@@ -70,9 +70,76 @@ pub(crate) struct ServeArgs {
     /// Largest request body, in bytes or with a kb/mb/gb suffix (default 20mb).
     #[arg(long, env = "PARSE_SERVER_MAX_UPLOAD_SIZE", value_parser = parse_size)]
     pub(crate) max_body_size: Option<usize>,
+    /// Lifetime of a new session, in seconds (default one year).
+    #[arg(long, env = "PARSE_SERVER_SESSION_LENGTH", default_value_t = 31_536_000)]
+    pub(crate) session_length: i64,
+    /// New users are readable and writable only by themselves (Parse 9: on).
+    #[arg(long, env = "PARSE_SERVER_ENFORCE_PRIVATE_USERS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub(crate) enforce_private_users: bool,
+    /// Changing a password ends the user's other sessions.
+    #[arg(long, env = "PARSE_SERVER_REVOKE_SESSION_ON_PASSWORD_RESET", default_value_t = true, action = clap::ArgAction::Set)]
+    pub(crate) revoke_session_on_password_reset: bool,
+    /// Allow log-in with `authData.anonymous`.
+    #[arg(long, env = "PARSE_SERVER_ENABLE_ANON_USERS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub(crate) enable_anonymous_users: bool,
+    /// Lock an account after this many failed log-ins (off when absent).
+    #[arg(long, env = "BASALT_ACCOUNT_LOCKOUT_THRESHOLD")]
+    pub(crate) account_lockout_threshold: Option<i64>,
+    /// Minutes an account stays locked.
+    #[arg(long, env = "BASALT_ACCOUNT_LOCKOUT_DURATION", default_value_t = 5)]
+    pub(crate) account_lockout_duration: i64,
+    /// A password reset unlocks a locked account.
+    #[arg(long, env = "BASALT_ACCOUNT_LOCKOUT_UNLOCK_ON_PASSWORD_RESET", default_value_t = false)]
+    pub(crate) account_lockout_unlock_on_password_reset: bool,
+    /// Passwords must match this regular expression.
+    #[arg(long, env = "BASALT_PASSWORD_POLICY_PATTERN")]
+    pub(crate) password_policy_pattern: Option<String>,
+    /// The message of a password the policy refuses.
+    #[arg(long, env = "BASALT_PASSWORD_POLICY_MESSAGE")]
+    pub(crate) password_policy_message: Option<String>,
+    /// Passwords may not contain the username.
+    #[arg(long, env = "BASALT_PASSWORD_POLICY_NO_USERNAME", default_value_t = false)]
+    pub(crate) password_policy_no_username: bool,
+    /// A new password may not be one of the last N.
+    #[arg(long, env = "BASALT_PASSWORD_POLICY_HISTORY", default_value_t = 0)]
+    pub(crate) password_policy_history: usize,
+    /// Passwords expire after this many days.
+    #[arg(long, env = "BASALT_PASSWORD_POLICY_MAX_AGE_DAYS")]
+    pub(crate) password_policy_max_age_days: Option<i64>,
     /// Fsync every commit (survives power loss); the default survives a process crash.
     #[arg(long, env = "BASALT_SYNC_FULL", default_value_t = false)]
     pub(crate) sync_full: bool,
+}
+
+impl ServeArgs {
+    /// Users and sessions settings from the flags.
+    pub(crate) fn auth_config(&self) -> anyhow::Result<basalt_engine::AuthConfig> {
+        if let Some(pattern) = &self.password_policy_pattern {
+            regex::Regex::new(pattern).map_err(|error| anyhow::anyhow!("--password-policy-pattern: {error}"))?;
+        }
+        let policy_given = self.password_policy_pattern.is_some()
+            || self.password_policy_no_username
+            || self.password_policy_history > 0
+            || self.password_policy_max_age_days.is_some();
+        Ok(basalt_engine::AuthConfig {
+            session_length_secs: self.session_length,
+            enforce_private_users: self.enforce_private_users,
+            revoke_session_on_password_reset: self.revoke_session_on_password_reset,
+            allow_anonymous_users: self.enable_anonymous_users,
+            account_lockout: self.account_lockout_threshold.map(|threshold| basalt_engine::AccountLockout {
+                threshold,
+                duration_minutes: self.account_lockout_duration,
+                unlock_on_password_reset: self.account_lockout_unlock_on_password_reset,
+            }),
+            password_policy: policy_given.then(|| basalt_engine::PasswordPolicy {
+                validator_pattern: self.password_policy_pattern.clone(),
+                validation_error: self.password_policy_message.clone(),
+                do_not_allow_username: self.password_policy_no_username,
+                max_password_history: self.password_policy_history,
+                max_password_age_days: self.password_policy_max_age_days,
+            }),
+        })
+    }
 }
 
 /// Parses `20mb`, `512kb`, `1gb` or a byte count.

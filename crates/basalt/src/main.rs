@@ -79,6 +79,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         allow_client_class_creation: args.allow_client_class_creation,
         files_url_prefix: format!("{}/files/{}/", public_server_url.trim_end_matches('/'), credentials.app_id),
         limits,
+        auth: args.auth_config()?,
     };
     let engine = Engine::start(Arc::new(store), engine_config)
         .await

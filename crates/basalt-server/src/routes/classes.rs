@@ -26,13 +26,17 @@ async fn find_objects(
 ) -> Result<Json<Value>, ApiError> {
     let limits = state.engine.limits();
     let params = FindParams::from_params(&request.params(&query), limits.find_limit_default, limits.find_limit_max)?;
-    let found = state.engine.find_objects(&request.caller, &class_name, &params).await?;
+    Ok(Json(find_response(state.engine.find_objects(&request.caller, &class_name, &params).await?)))
+}
+
+/// `{"results": [...]}` plus `"count"` when asked.
+pub(crate) fn find_response(found: basalt_engine::FindResult) -> Value {
     let mut response = Map::new();
     response.insert("results".into(), Value::Array(found.results));
     if let Some(count) = found.count {
         response.insert("count".into(), Value::from(count));
     }
-    Ok(Json(Value::Object(response)))
+    Value::Object(response)
 }
 
 async fn create_object(
@@ -40,13 +44,21 @@ async fn create_object(
     Path(class_name): Path<String>,
     request: ParseRequest,
 ) -> Result<Response, ApiError> {
-    let (object_id, body) = state.engine.create_object(&request.caller, &class_name, &request.body).await?;
-    let location = format!("{}/classes/{class_name}/{object_id}", state.config.public_server_url.trim_end_matches('/'));
-    let mut response = (StatusCode::CREATED, Json(Value::Object(body))).into_response();
+    let created = state.engine.create_object(&request.caller, &class_name, &request.body).await?;
+    Ok(created_response(&state, &format!("classes/{class_name}"), created))
+}
+
+/// 201 with `Location` for a new object; 200 when a sign-up turned out to be a log-in.
+pub(crate) fn created_response(state: &AppState, route: &str, created: basalt_engine::SignUp) -> Response {
+    if !created.created {
+        return Json(Value::Object(created.body)).into_response();
+    }
+    let location = format!("{}/{route}/{}", state.config.public_server_url.trim_end_matches('/'), created.object_id);
+    let mut response = (StatusCode::CREATED, Json(Value::Object(created.body))).into_response();
     if let Ok(location) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, location);
     }
-    Ok(response)
+    response
 }
 
 async fn get_object(

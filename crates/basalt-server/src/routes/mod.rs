@@ -6,6 +6,8 @@ pub(crate) mod classes;
 pub(crate) mod health;
 pub(crate) mod schemas;
 pub(crate) mod server_info;
+pub(crate) mod sessions;
+pub(crate) mod users;
 
 use axum::http::{Method, Uri};
 

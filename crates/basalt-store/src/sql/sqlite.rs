@@ -96,6 +96,28 @@ pub fn compile_count(schemas: &Schemas, schema: &ClassSchema, query: &FindQuery)
     compiler.out
 }
 
+/// Compiles `DELETE FROM <class> WHERE "objectId" IN (SELECT … WHERE <condition>)`.
+pub fn compile_delete_where(schemas: &Schemas, schema: &ClassSchema, condition: &Condition) -> Compiled {
+    let mut compiler = Compiler { schemas, out: Compiled::default(), alias_count: 0 };
+    let alias = compiler.next_alias();
+    let table = quote(schema.class_name.as_str());
+    compiler.push(&format!(
+        "DELETE FROM {table} WHERE \"objectId\" IN (SELECT {alias}.\"objectId\" FROM {table} {alias} WHERE "
+    ));
+    compiler.filtered(schema, &alias, condition, &Access::Master);
+    compiler.push(")");
+    compiler.out
+}
+
+/// Compiles a condition alone (no ACL clause) on `alias`.
+pub fn compile_condition(schemas: &Schemas, schema: &ClassSchema, alias: &str, condition: &Condition) -> Compiled {
+    let mut compiler = Compiler { schemas, out: Compiled::default(), alias_count: 1 };
+    compiler.push("(");
+    compiler.condition(schema, alias, condition, &Access::Master);
+    compiler.push(")");
+    compiler.out
+}
+
 /// Compiles the ACL check of `access` for `permission_column` (`_rperm` or `_wperm`) of `alias`.
 pub fn compile_access(access: &Access, alias: &str, permission_column: &str) -> Compiled {
     let schemas = Schemas::new();

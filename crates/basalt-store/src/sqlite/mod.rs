@@ -14,6 +14,7 @@ mod error;
 mod functions;
 mod read;
 mod schema;
+mod users;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -25,7 +26,7 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Semaphore, oneshot};
 
 use crate::error::{StoreError, StoreErrorKind, StoreResult};
-use crate::{FindQuery, ObjectRecord, SchemaChange, Schemas, Store, WriteOp, WriteOutcome};
+use crate::{FindQuery, ObjectRecord, SchemaChange, Schemas, Store, UserSecrets, WriteOp, WriteOutcome};
 
 /// What a power cut may cost.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -296,5 +297,15 @@ impl Store for SqliteStore {
 
     async fn count(&self, schemas: Arc<Schemas>, query: FindQuery) -> StoreResult<u64> {
         self.on_reader(move |connection| read::count(connection, &schemas, &query)).await
+    }
+
+    async fn user_secrets(&self, user_id: &str) -> StoreResult<Option<UserSecrets>> {
+        let user_id = user_id.to_owned();
+        self.on_reader(move |connection| users::secrets(connection, &user_id)).await
+    }
+
+    async fn role_names(&self, user_id: &str) -> StoreResult<Vec<String>> {
+        let user_id = user_id.to_owned();
+        self.on_reader(move |connection| users::role_names(connection, &user_id)).await
     }
 }

@@ -134,6 +134,7 @@ pub(crate) fn create_class(connection: &Connection, schema: &ClassSchema) -> Sto
     for (index_name, spec) in &schema.indexes {
         create_index(connection, &schema.class_name, index_name, spec)?;
     }
+    super::users::create_system_storage(connection, &schema.class_name)?;
     save(connection, schema)
 }
 

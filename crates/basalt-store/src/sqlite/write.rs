@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use super::codec::encode;
 use super::read::decode_row;
 use crate::error::StoreResult;
-use crate::sql::sqlite::{compile_access, selected_columns};
+use crate::sql::sqlite::{compile_access, compile_condition, compile_delete_where, selected_columns};
 use crate::sql::{join_table, quote};
 use crate::{FieldUpdate, ObjectRecord, Schemas, WriteOp, WriteOutcome};
 
@@ -24,13 +24,38 @@ pub(crate) fn apply(connection: &Connection, schemas: &Schemas, op: &WriteOp) ->
             let schema = schema_of(schemas, class_name)?;
             insert(connection, schema, object_id, created_at, acl.as_ref(), updates).map(WriteOutcome::Written)
         }
-        WriteOp::Update { class_name, object_id, updated_at, access, acl, updates } => {
+        WriteOp::Update { class_name, object_id, updated_at, access, acl, updates, condition } => {
             let schema = schema_of(schemas, class_name)?;
-            update(connection, schema, object_id, updated_at, access, acl.as_ref(), updates).map(WriteOutcome::Written)
+            let target = Target { schemas, object_id, access, condition };
+            update(connection, schema, &target, updated_at, acl.as_ref(), updates).map(WriteOutcome::Written)
         }
-        WriteOp::Delete { class_name, object_id, access } => {
+        WriteOp::Delete { class_name, object_id, access, condition } => {
             let schema = schema_of(schemas, class_name)?;
-            delete(connection, schema, object_id, access).map(|()| WriteOutcome::Deleted)
+            let target = Target { schemas, object_id, access, condition };
+            delete(connection, schema, &target).map(|()| WriteOutcome::Deleted)
+        }
+        WriteOp::Atomic(ops) => {
+            let mut first = None;
+            for op in ops {
+                let outcome = apply(connection, schemas, op)?;
+                first.get_or_insert(outcome);
+            }
+            first.ok_or_else(|| ParseError::internal("an empty atomic write").into())
+        }
+        WriteOp::DeleteWhere { class_name, condition } => {
+            let Some(schema) = schemas.get(class_name) else { return Ok(WriteOutcome::Deleted) };
+            let compiled = compile_delete_where(schemas, schema, condition);
+            connection.prepare_cached(&compiled.sql)?.execute(params_from_iter(compiled.params))?;
+            Ok(WriteOutcome::Deleted)
+        }
+        WriteOp::PutUserSecrets { user_id, secrets } => {
+            super::users::put_secrets(connection, user_id, secrets).map(WriteOutcome::Secrets)
+        }
+        WriteOp::RecordLoginFailure { user_id, threshold, lock_until } => {
+            super::users::record_login_failure(connection, user_id, *threshold, *lock_until).map(WriteOutcome::Secrets)
+        }
+        WriteOp::TakeToken { kind, token, now } => {
+            super::users::take_token(connection, *kind, token, *now).map(WriteOutcome::TokenTaken)
         }
     }
 }
@@ -177,22 +202,34 @@ fn insert(
     })
 }
 
+/// The object a write targets and what the writer must be allowed.
+struct Target<'a> {
+    schemas: &'a Schemas,
+    object_id: &'a str,
+    access: &'a Access,
+    condition: &'a basalt_core::query::Condition,
+}
+
+/// `"objectId" = ? AND <write ACL> AND <condition>` on alias `t0`.
+fn target_clause(schema: &ClassSchema, target: &Target<'_>) -> (String, Vec<SqlValue>) {
+    let check = compile_access(target.access, "t0", "_wperm");
+    let condition = compile_condition(target.schemas, schema, "t0", target.condition);
+    let sql = format!("t0.\"objectId\" = ? AND {} AND {}", check.sql, condition.sql);
+    let mut params = vec![SqlValue::Text(target.object_id.to_owned())];
+    params.extend(check.params);
+    params.extend(condition.params);
+    (sql, params)
+}
+
 fn load_for_write(
     connection: &Connection,
     schema: &ClassSchema,
-    object_id: &str,
-    access: &Access,
+    target: &Target<'_>,
 ) -> StoreResult<Option<ObjectRecord>> {
     let columns = selected_columns(schema, None);
     let column_list = columns.iter().map(|(name, _)| format!("t0.{}", quote(name))).collect::<Vec<_>>().join(", ");
-    let check = compile_access(access, "t0", "_wperm");
-    let sql = format!(
-        "SELECT {column_list} FROM {} t0 WHERE t0.\"objectId\" = ? AND {}",
-        quote(schema.class_name.as_str()),
-        check.sql
-    );
-    let mut params = vec![SqlValue::Text(object_id.to_owned())];
-    params.extend(check.params);
+    let (clause, params) = target_clause(schema, target);
+    let sql = format!("SELECT {column_list} FROM {} t0 WHERE {clause}", quote(schema.class_name.as_str()));
     let mut statement = connection.prepare_cached(&sql)?;
     let record = statement.query_row(params_from_iter(params), |row| Ok(decode_row(row, &columns))).optional()?;
     Ok(record)
@@ -201,13 +238,13 @@ fn load_for_write(
 fn update(
     connection: &Connection,
     schema: &ClassSchema,
-    object_id: &str,
+    target: &Target<'_>,
     updated_at: &str,
-    access: &Access,
     acl: Option<&Option<Acl>>,
     updates: &[FieldUpdate],
 ) -> StoreResult<ObjectRecord> {
-    let Some(mut record) = load_for_write(connection, schema, object_id, access)? else {
+    let object_id = target.object_id;
+    let Some(mut record) = load_for_write(connection, schema, target)? else {
         return Err(ParseError::object_not_found().into());
     };
     let before = record.fields.clone();
@@ -243,12 +280,10 @@ fn update(
     Ok(record)
 }
 
-fn delete(connection: &Connection, schema: &ClassSchema, object_id: &str, access: &Access) -> StoreResult<()> {
-    let check = compile_access(access, "t0", "_wperm");
-    let sql =
-        format!("DELETE FROM {} AS t0 WHERE t0.\"objectId\" = ? AND {}", quote(schema.class_name.as_str()), check.sql);
-    let mut params = vec![SqlValue::Text(object_id.to_owned())];
-    params.extend(check.params);
+fn delete(connection: &Connection, schema: &ClassSchema, target: &Target<'_>) -> StoreResult<()> {
+    let object_id = target.object_id;
+    let (clause, params) = target_clause(schema, target);
+    let sql = format!("DELETE FROM {} AS t0 WHERE {clause}", quote(schema.class_name.as_str()));
     let deleted = connection.prepare_cached(&sql)?.execute(params_from_iter(params))?;
     if deleted == 0 {
         return Err(ParseError::object_not_found().into());

@@ -1,0 +1,106 @@
+//! Class-level permissions applied to a caller: the extra condition pointer permissions add,
+//! and the fields protected from the caller.
+
+use std::collections::BTreeSet;
+
+use basalt_core::acl::Access;
+use basalt_core::clp::{self, ClpCaller, ClpDecision, ClpOperation};
+use basalt_core::query::Condition;
+use basalt_core::value::pointer_value;
+use basalt_core::{ClassSchema, ParseError, ParseResult};
+
+use crate::sessions::field_equals;
+use crate::{Caller, Engine};
+
+fn caller_keys(caller: &Caller) -> Vec<String> {
+    match caller.access() {
+        Access::Master => Vec::new(),
+        Access::Keys(keys) => keys,
+    }
+}
+
+/// The fields of `condition` (top level of each path), for the protected-field check.
+fn condition_fields(condition: &Condition, out: &mut BTreeSet<String>) {
+    match condition {
+        Condition::And(parts) | Condition::Or(parts) | Condition::Nor(parts) => {
+            parts.iter().for_each(|part| condition_fields(part, out));
+        }
+        Condition::Field { path, .. } => {
+            out.insert(path.field.clone());
+        }
+        Condition::RelatedTo { .. } => {}
+    }
+}
+
+impl Engine {
+    /// Checks an operation on a class for the caller; returns the condition the objects must
+    /// also meet (pointer permissions), or `Condition::all()`.
+    ///
+    /// # Errors
+    /// 119 when the class's permissions refuse the caller; 101 when they require a user.
+    pub(crate) fn class_permission(
+        &self,
+        caller: &Caller,
+        schema: &ClassSchema,
+        operation: ClpOperation,
+    ) -> ParseResult<Condition> {
+        if caller.is_master {
+            return Ok(Condition::all());
+        }
+        let keys = caller_keys(caller);
+        let clp_caller = ClpCaller { keys: &keys, user_id: caller.user_id.as_deref() };
+        match clp::check(&schema.class_level_permissions, &schema.class_name, operation, &clp_caller)? {
+            ClpDecision::Allowed => Ok(Condition::all()),
+            ClpDecision::PointerFields(fields) => {
+                let user_id = caller.user_id.clone().unwrap_or_default();
+                let branches = fields
+                    .iter()
+                    .filter(|field| schema.field(field).is_some())
+                    .map(|field| field_equals(field, pointer_value("_User", &user_id)))
+                    .collect::<Vec<_>>();
+                if branches.is_empty() {
+                    return Err(ParseError::forbidden(format!(
+                        "Permission denied for action {} on class {}.",
+                        operation.key(),
+                        schema.class_name
+                    )));
+                }
+                Ok(Condition::Or(branches))
+            }
+        }
+    }
+
+    /// Fields of the class hidden from this caller (none for the master key).
+    pub(crate) fn protected_fields(&self, caller: &Caller, schema: &ClassSchema) -> BTreeSet<String> {
+        if caller.is_master {
+            return BTreeSet::new();
+        }
+        let keys = caller_keys(caller);
+        let clp_caller = ClpCaller { keys: &keys, user_id: caller.user_id.as_deref() };
+        // Parse Server's default `protectedFields` option hides users' emails from others.
+        let default_public: &[&str] = if schema.class_name.as_str() == "_User" { &["email"] } else { &[] };
+        clp::protected_fields(&schema.class_level_permissions, &clp_caller, default_public)
+    }
+
+    /// Refuses a query that constrains a field hidden from the caller.
+    pub(crate) fn check_query_fields(
+        &self,
+        caller: &Caller,
+        schema: &ClassSchema,
+        condition: &Condition,
+    ) -> ParseResult<()> {
+        let hidden = self.protected_fields(caller, schema);
+        if hidden.is_empty() {
+            return Ok(());
+        }
+        let mut used = BTreeSet::new();
+        condition_fields(condition, &mut used);
+        if let Some(field) = used.iter().find(|field| hidden.contains(*field)) {
+            return Err(ParseError::forbidden(format!(
+                "This user is not allowed to query {field} on class {}",
+                schema.class_name
+            )));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,642 @@
+//! Users (`_User`, PARSE_API.md §8): sign-up, log-in, the current user, updates and deletes with
+//! the rules Parse applies to them — hashed passwords, unique usernames and emails
+//! (case-insensitive), private users, password changes that end other sessions, and `authData`
+//! (anonymous users and auth adapters).
+
+use basalt_core::acl::{Access, Acl};
+use basalt_core::query::{Condition, Constraint, FieldPath, RegexPattern};
+use basalt_core::update::UpdateOp;
+use basalt_core::{ErrorCode, ParseError, ParseResult, time};
+use basalt_store::{FieldUpdate, ObjectRecord, UserSecrets, WriteOp, WriteOutcome};
+use rand::Rng;
+use rand::distr::Alphanumeric;
+use serde_json::{Map, Value};
+
+use crate::objects::{PreparedWrite, WriteKind};
+use crate::output::object_json;
+use crate::password::{Verified, hash_password, verify_password};
+use crate::sessions::{SessionOrigin, class, field_equals};
+use crate::{Caller, Engine};
+
+/// The result of `POST /users`: a new user (201) or, for `authData` of a known user, a log-in (200).
+#[derive(Debug)]
+pub struct SignUp {
+    pub created: bool,
+    pub object_id: String,
+    pub body: Map<String, Value>,
+}
+
+fn equals_ignoring_case(field: &str, text: &str) -> Condition {
+    Condition::Field {
+        path: FieldPath { field: field.to_owned(), sub_keys: Vec::new() },
+        constraint: Constraint::Regex(RegexPattern { pattern: format!("(?i)^{}$", regex::escape(text)) }),
+    }
+}
+
+fn valid_email(email: &str) -> bool {
+    match email.split_once('@') {
+        Some((local, domain)) => !local.is_empty() && !domain.is_empty(),
+        None => false,
+    }
+}
+
+fn random_username() -> String {
+    rand::rng().sample_iter(&Alphanumeric).take(25).map(char::from).collect()
+}
+
+/// Providers Basalt can check. `anonymous` needs no check; others come with auth adapters.
+fn check_auth_data(auth_data: &Map<String, Value>, allow_anonymous: bool) -> ParseResult<()> {
+    for (provider, data) in auth_data {
+        if data.is_null() {
+            continue;
+        }
+        let Some(data) = data.as_object() else {
+            return Err(ParseError::invalid_json(format!("authData.{provider} must be an object")));
+        };
+        // Ids arrive as strings; an object such as {"$ne": null} would match any user.
+        match data.get("id") {
+            Some(Value::String(id)) if !id.is_empty() => {}
+            _ => {
+                return Err(ParseError::new(ErrorCode::InvalidJson, format!("authData.{provider}.id must be a string")));
+            }
+        }
+        match provider.as_str() {
+            "anonymous" if allow_anonymous => {}
+            _ => {
+                return Err(ParseError::new(
+                    ErrorCode::UnsupportedService,
+                    "This authentication method is unsupported.",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Engine {
+    async fn user_with(&self, condition: Condition) -> ParseResult<Option<ObjectRecord>> {
+        self.system_class("_User").await?;
+        Ok(self.records_where(&class("_User"), condition, Some(1)).await?.into_iter().next())
+    }
+
+    /// Refuses a username or email another user has (case-insensitively).
+    async fn check_unique_identity(&self, body: &Map<String, Value>, own_id: Option<&str>) -> ParseResult<()> {
+        let others =
+            |record: &Option<ObjectRecord>| record.as_ref().is_some_and(|user| Some(user.object_id.as_str()) != own_id);
+        if let Some(Value::String(username)) = body.get("username") {
+            if others(&self.user_with(equals_ignoring_case("username", username)).await?) {
+                return Err(ParseError::new(ErrorCode::UsernameTaken, "Account already exists for this username."));
+            }
+        }
+        if let Some(Value::String(email)) = body.get("email") {
+            if others(&self.user_with(equals_ignoring_case("email", email)).await?) {
+                return Err(ParseError::new(ErrorCode::EmailTaken, "Account already exists for this email address."));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_password_policy(&self, password: &str, username: Option<&str>) -> ParseResult<()> {
+        let Some(policy) = &self.config().auth.password_policy else { return Ok(()) };
+        let refused = || {
+            ParseError::new(
+                ErrorCode::ValidationError,
+                policy
+                    .validation_error
+                    .clone()
+                    .unwrap_or_else(|| "Password does not meet the Password Policy requirements.".into()),
+            )
+        };
+        if let Some(pattern) = &policy.validator_pattern {
+            let matches = regex::Regex::new(pattern).map(|regex| regex.is_match(password)).unwrap_or(false);
+            if !matches {
+                return Err(refused());
+            }
+        }
+        if policy.do_not_allow_username {
+            if let Some(username) = username.filter(|username| !username.is_empty()) {
+                if password.contains(username) {
+                    return Err(ParseError::new(ErrorCode::ValidationError, "Password cannot contain your username."));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the body of a new user and builds the writes: the user, its secrets, its session.
+    pub(crate) async fn prepare_sign_up(
+        &self,
+        caller: &Caller,
+        body: &Map<String, Value>,
+    ) -> ParseResult<PreparedWrite> {
+        let mut body = body.clone();
+        let password = body.remove("password");
+        let auth_data = match body.get("authData") {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(auth_data)) => Some(auth_data.clone()),
+            Some(_) => return Err(ParseError::invalid_json("authData must be an object")),
+        };
+        let has_auth_data = auth_data.as_ref().is_some_and(|auth_data| auth_data.values().any(|data| !data.is_null()));
+        if let Some(auth_data) = &auth_data {
+            check_auth_data(auth_data, self.config().auth.allow_anonymous_users)?;
+        }
+        match body.get("username") {
+            Some(Value::String(username)) if !username.is_empty() => {}
+            None | Some(Value::Null) if has_auth_data => {
+                body.insert("username".into(), Value::String(random_username()));
+            }
+            _ => return Err(ParseError::new(ErrorCode::UsernameMissing, "bad or missing username")),
+        }
+        let password = match password {
+            Some(Value::String(password)) if !password.is_empty() => Some(password),
+            None | Some(Value::Null) if has_auth_data => None,
+            _ => return Err(ParseError::new(ErrorCode::PasswordMissing, "password is required")),
+        };
+        match body.get("email") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(email)) if valid_email(email) => {}
+            Some(_) => return Err(ParseError::new(ErrorCode::InvalidEmailAddress, "Email address format is invalid.")),
+        }
+        if body.contains_key("emailVerified") && !caller.is_master {
+            return Err(ParseError::forbidden("Clients aren't allowed to manually update email verification."));
+        }
+        if let Some(password) = &password {
+            self.check_password_policy(password, body.get("username").and_then(Value::as_str))?;
+        }
+        self.check_unique_identity(&body, None).await?;
+        self.system_class("_User").await?;
+        let mut prepared = self.prepare_generic_create(caller, "_User", &body).await?;
+        let WriteOp::Insert { object_id, acl, .. } = &mut prepared.op else {
+            return Err(ParseError::internal("a sign-up did not prepare an insert"));
+        };
+        let user_id = object_id.clone();
+        let own = |acl: &mut Acl| {
+            acl.read.insert(user_id.clone());
+            acl.write.insert(user_id.clone());
+        };
+        match acl {
+            Some(acl) => own(acl),
+            None if self.config().auth.enforce_private_users => {
+                let mut private = Acl::default();
+                own(&mut private);
+                *acl = Some(private);
+            }
+            None => {
+                let mut public_read = Acl::default();
+                public_read.read.insert("*".into());
+                own(&mut public_read);
+                *acl = Some(public_read);
+            }
+        }
+        let mut ops = vec![prepared.op.clone()];
+        if let Some(password) = password {
+            let hashed = hash_password(password).await?;
+            let secrets = UserSecrets {
+                hashed_password: Some(hashed),
+                password_changed_at: Some(time::now_millis()),
+                ..UserSecrets::default()
+            };
+            ops.push(WriteOp::PutUserSecrets { user_id: user_id.clone(), secrets });
+        }
+        let provider = auth_data
+            .as_ref()
+            .and_then(|auth_data| {
+                auth_data.iter().find(|(_, data)| !data.is_null()).map(|(provider, _)| provider.clone())
+            })
+            .unwrap_or_else(|| "password".into());
+        let (session_ops, token) = self
+            .new_session(
+                &user_id,
+                caller.installation_id.as_deref(),
+                SessionOrigin { action: "signup", auth_provider: &provider },
+                Map::new(),
+            )
+            .await?;
+        ops.extend(session_ops);
+        prepared.op = WriteOp::Atomic(ops);
+        prepared.extra.insert("sessionToken".into(), Value::String(token));
+        if body.get("username").is_some() && !prepared.echo.contains(&"username".to_owned()) && has_auth_data {
+            prepared.echo.push("username".into());
+        }
+        Ok(prepared)
+    }
+
+    /// `POST /users` (and `POST /classes/_User`).
+    ///
+    /// # Errors
+    /// 200/201 missing username/password, 202/203 taken, 125 bad email, 119 `emailVerified`
+    /// from a client, 142 password policy, 252 unsupported auth provider.
+    pub async fn sign_up(&self, caller: &Caller, body: &Map<String, Value>) -> ParseResult<SignUp> {
+        if let Some(Value::Object(auth_data)) = body.get("authData") {
+            check_auth_data(auth_data, self.config().auth.allow_anonymous_users)?;
+            for (provider, data) in auth_data {
+                let Some(id) = data.get("id").and_then(Value::as_str) else { continue };
+                let condition = Condition::Field {
+                    path: FieldPath { field: "authData".into(), sub_keys: vec![provider.clone(), "id".into()] },
+                    constraint: Constraint::Equals(Value::String(id.to_owned())),
+                };
+                if let Some(user) = self.user_with(condition).await? {
+                    let body = self.start_session_for(caller, user, "login", provider).await?;
+                    let object_id = body.get("objectId").and_then(Value::as_str).unwrap_or_default().to_owned();
+                    return Ok(SignUp { created: false, object_id, body });
+                }
+            }
+        }
+        let prepared = self.prepare_sign_up(caller, body).await?;
+        let body = self.run_prepared(prepared).await.map_err(|error| unique_error(error, body))?;
+        let object_id = body.get("objectId").and_then(Value::as_str).unwrap_or_default().to_owned();
+        Ok(SignUp { created: true, object_id, body })
+    }
+
+    /// Starts a session for a user who proved who they are; returns the user and the token.
+    async fn start_session_for(
+        &self,
+        caller: &Caller,
+        user: ObjectRecord,
+        action: &str,
+        provider: &str,
+    ) -> ParseResult<Map<String, Value>> {
+        let (ops, token) = self
+            .new_session(
+                &user.object_id,
+                caller.installation_id.as_deref(),
+                SessionOrigin { action, auth_provider: provider },
+                Map::new(),
+            )
+            .await?;
+        self.store()
+            .write(self.schemas().snapshot(), vec![WriteOp::Atomic(ops)], true)
+            .await
+            .map_err(ParseError::from)?;
+        let mut body = self.user_json(user);
+        body.insert("sessionToken".into(), Value::String(token));
+        Ok(body)
+    }
+
+    fn user_json(&self, user: ObjectRecord) -> Map<String, Value> {
+        let schema = self.schemas().get(&class("_User")).expect("the _User class exists once a user does");
+        let mut body = object_json(&schema, user, &self.config().files_url_prefix);
+        body.remove("password");
+        body
+    }
+
+    /// `POST /login` (or `GET /login`) with `username` or `email` and `password`.
+    ///
+    /// # Errors
+    /// 200 without username and email, 201 without password, 101 for wrong credentials or a
+    /// locked account.
+    pub async fn log_in(&self, caller: &Caller, params: &Map<String, Value>) -> ParseResult<Map<String, Value>> {
+        let text = |key: &str| -> ParseResult<Option<String>> {
+            match params.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(text)) => Ok(Some(text.clone())),
+                // Parse compat: credentials arrive as strings; objects such as {"$ne":null} are refused.
+                Some(_) => Err(ParseError::new(ErrorCode::InvalidValue, format!("{key} must be a string"))),
+            }
+        };
+        let username = text("username")?.filter(|value| !value.is_empty());
+        let email = text("email")?.filter(|value| !value.is_empty());
+        let password = text("password")?;
+        if username.is_none() && email.is_none() {
+            return Err(ParseError::new(ErrorCode::UsernameMissing, "username/email is required."));
+        }
+        let Some(password) = password.filter(|password| !password.is_empty()) else {
+            return Err(ParseError::new(ErrorCode::PasswordMissing, "password is required."));
+        };
+        let condition = match (&username, &email) {
+            (Some(username), Some(email)) => Condition::And(vec![
+                field_equals("username", Value::String(username.clone())),
+                field_equals("email", Value::String(email.clone())),
+            ]),
+            (Some(username), None) => Condition::Or(vec![
+                field_equals("username", Value::String(username.clone())),
+                field_equals("email", Value::String(username.clone())),
+            ]),
+            (None, Some(email)) => field_equals("email", Value::String(email.clone())),
+            (None, None) => unreachable!("checked above"),
+        };
+        let user = self.user_with(condition).await?;
+        let user = self.check_password(user, password).await?;
+        self.start_session_for(caller, user, "login", "password").await
+    }
+
+    /// Verifies a password for a found user, counting failures toward a lockout.
+    async fn check_password(&self, user: Option<ObjectRecord>, password: String) -> ParseResult<ObjectRecord> {
+        let invalid = || ParseError::object_not_found_with("Invalid username/password.");
+        let secrets = match &user {
+            Some(user) => self.store().user_secrets(&user.object_id).await.map_err(ParseError::from)?,
+            None => None,
+        };
+        let now = time::now_millis();
+        if let (Some(lockout), Some(secrets)) = (&self.config().auth.account_lockout, &secrets) {
+            if let Some(until) = secrets.lockout_expires_at.filter(|until| *until > now) {
+                let minutes = ((until - now) as f64 / 60_000.0).ceil().max(1.0) as i64;
+                let _ = lockout;
+                return Err(ParseError::object_not_found_with(format!(
+                    "Your account is locked due to multiple failed login attempts. Please try again after {minutes} minute(s)"
+                )));
+            }
+        }
+        let stored = secrets.as_ref().and_then(|secrets| secrets.hashed_password.clone());
+        let verified = verify_password(password.clone(), stored).await?;
+        let (Some(user), Some(mut secrets)) = (user, secrets) else { return Err(invalid()) };
+        if verified == Verified::No {
+            if let Some(lockout) = &self.config().auth.account_lockout {
+                let lock_until = now.saturating_add(lockout.duration_minutes.saturating_mul(60_000));
+                let op = WriteOp::RecordLoginFailure {
+                    user_id: user.object_id.clone(),
+                    threshold: lockout.threshold,
+                    lock_until,
+                };
+                self.store().write(self.schemas().snapshot(), vec![op], true).await.map_err(ParseError::from)?;
+            }
+            return Err(invalid());
+        }
+        if user.acl.as_ref().is_some_and(|acl| acl.read.is_empty() && acl.write.is_empty()) {
+            return Err(invalid());
+        }
+        if let Some(policy) = &self.config().auth.password_policy {
+            if let (Some(days), Some(changed)) = (policy.max_password_age_days, secrets.password_changed_at) {
+                if changed.saturating_add(days.saturating_mul(86_400_000)) < now {
+                    return Err(ParseError::object_not_found_with(
+                        "Your password has expired. Please reset your password.",
+                    ));
+                }
+            }
+        }
+        let mut changed = false;
+        if secrets.failed_login_count != 0 || secrets.lockout_expires_at.is_some() {
+            secrets.failed_login_count = 0;
+            secrets.lockout_expires_at = None;
+            changed = true;
+        }
+        if verified == Verified::YesRehash {
+            secrets.hashed_password = Some(hash_password(password).await?);
+            changed = true;
+        }
+        if changed {
+            let op = WriteOp::PutUserSecrets { user_id: user.object_id.clone(), secrets };
+            self.store().write(self.schemas().snapshot(), vec![op], true).await.map_err(ParseError::from)?;
+        }
+        Ok(user)
+    }
+
+    /// `GET /users/me`.
+    ///
+    /// # Errors
+    /// 209 without a valid session.
+    pub async fn current_user(&self, caller: &Caller) -> ParseResult<Map<String, Value>> {
+        let (Some(user_id), Some(token)) = (&caller.user_id, &caller.session_token) else {
+            return Err(ParseError::new(ErrorCode::InvalidSessionToken, "Invalid session token"));
+        };
+        let user = self
+            .user_with(field_equals("objectId", Value::String(user_id.clone())))
+            .await?
+            .ok_or_else(|| ParseError::new(ErrorCode::InvalidSessionToken, "Invalid session token"))?;
+        let mut body = self.user_json(user);
+        body.insert("sessionToken".into(), Value::String(token.clone()));
+        Ok(body)
+    }
+
+    fn check_own_user(&self, caller: &Caller, object_id: &str) -> ParseResult<()> {
+        if caller.is_master {
+            return Ok(());
+        }
+        match &caller.user_id {
+            None => Err(ParseError::new(ErrorCode::SessionMissing, format!("Cannot modify user {object_id}."))),
+            Some(user_id) if user_id == object_id => Ok(()),
+            Some(_) => Err(ParseError::object_not_found()),
+        }
+    }
+
+    /// An update of a user: only by that user (or the master key); passwords hashed and other
+    /// sessions ended; username/email kept unique; `authData` merged per provider.
+    pub(crate) async fn prepare_user_update(
+        &self,
+        caller: &Caller,
+        object_id: &str,
+        body: &Map<String, Value>,
+    ) -> ParseResult<PreparedWrite> {
+        self.check_own_user(caller, object_id)?;
+        let mut body = body.clone();
+        let password = body.remove("password");
+        let auth_data = body.remove("authData");
+        if body.contains_key("emailVerified") && !caller.is_master {
+            return Err(ParseError::forbidden("Clients aren't allowed to manually update email verification."));
+        }
+        match body.get("username") {
+            None => {}
+            Some(Value::String(username)) if !username.is_empty() => {}
+            Some(_) => return Err(ParseError::new(ErrorCode::UsernameMissing, "bad or missing username")),
+        }
+        match body.get("email") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(email)) if valid_email(email) => {}
+            Some(_) => return Err(ParseError::new(ErrorCode::InvalidEmailAddress, "Email address format is invalid.")),
+        }
+        self.check_unique_identity(&body, Some(object_id)).await?;
+        let current = self
+            .user_with(field_equals("objectId", Value::String(object_id.to_owned())))
+            .await?
+            .ok_or_else(ParseError::object_not_found)?;
+        if !caller.is_master {
+            if let Some(acl) = body.get_mut("ACL").and_then(Value::as_object_mut) {
+                // A user can't lock themselves out of their own account.
+                acl.insert(object_id.to_owned(), serde_json::json!({"read": true, "write": true}));
+            }
+        }
+        let mut prepared = self.prepare_generic_update(caller, "_User", object_id, &body).await?;
+        let WriteOp::Update { updates, .. } = &mut prepared.op else {
+            return Err(ParseError::internal("a user update did not prepare an update"));
+        };
+        let mut provider_changes = Vec::new();
+        if let Some(auth_data) = auth_data {
+            let Value::Object(auth_data) = auth_data else {
+                return Err(ParseError::invalid_json("authData must be an object"));
+            };
+            check_auth_data(&auth_data, self.config().auth.allow_anonymous_users)?;
+            for (provider, data) in auth_data {
+                if let Some(id) = data.get("id").and_then(Value::as_str) {
+                    let condition = Condition::Field {
+                        path: FieldPath { field: "authData".into(), sub_keys: vec![provider.clone(), "id".into()] },
+                        constraint: Constraint::Equals(Value::String(id.to_owned())),
+                    };
+                    if self.user_with(condition).await?.is_some_and(|other| other.object_id != object_id) {
+                        return Err(ParseError::new(ErrorCode::AccountAlreadyLinked, "this auth is already used"));
+                    }
+                }
+                let op = if data.is_null() {
+                    UpdateOp::Delete
+                } else {
+                    UpdateOp::Set(basalt_core::value::normalize_nested(&data)?)
+                };
+                provider_changes
+                    .push(FieldUpdate { path: FieldPath { field: "authData".into(), sub_keys: vec![provider] }, op });
+            }
+        }
+        // A signed-up anonymous user who sets a username and password becomes a regular user.
+        let becomes_regular =
+            password.is_some() && current.fields.get("authData").and_then(|a| a.get("anonymous")).is_some();
+        if becomes_regular {
+            provider_changes.push(FieldUpdate {
+                path: FieldPath { field: "authData".into(), sub_keys: vec!["anonymous".into()] },
+                op: UpdateOp::Delete,
+            });
+        }
+        if !provider_changes.is_empty()
+            && self.schemas().get(&class("_User")).and_then(|s| s.field_type("authData").cloned()).is_none()
+        {
+            self.store()
+                .ensure_fields(
+                    &class("_User"),
+                    vec![(basalt_core::FieldName::internal("authData"), basalt_core::FieldType::Object)],
+                    false,
+                )
+                .await
+                .map(|schema| self.schemas().put(schema))
+                .map_err(ParseError::from)?;
+        }
+        updates.extend(provider_changes);
+        let Some(password) = password else { return Ok(prepared) };
+        let Value::String(password) = password else {
+            return Err(ParseError::new(ErrorCode::PasswordMissing, "password is required"));
+        };
+        let username =
+            body.get("username").and_then(Value::as_str).or(current.fields.get("username").and_then(Value::as_str));
+        self.check_password_policy(&password, username)?;
+        let mut secrets = self.store().user_secrets(object_id).await.map_err(ParseError::from)?.unwrap_or_default();
+        let history_max = self.config().auth.password_policy.as_ref().map_or(0, |policy| policy.max_password_history);
+        if history_max > 0 {
+            let mut previous: Vec<String> = secrets.hashed_password.iter().cloned().collect();
+            previous.extend(secrets.password_history.iter().take(history_max.saturating_sub(1)).cloned());
+            for old in previous {
+                if verify_password(password.clone(), Some(old)).await? != Verified::No {
+                    return Err(ParseError::new(
+                        ErrorCode::ValidationError,
+                        format!("New password should not be the same as last {history_max} passwords."),
+                    ));
+                }
+            }
+        }
+        if let Some(old) = secrets.hashed_password.take() {
+            secrets.password_history.insert(0, old);
+            secrets.password_history.truncate(history_max);
+        }
+        secrets.hashed_password = Some(hash_password(password).await?);
+        secrets.password_changed_at = Some(time::now_millis());
+        secrets.reset_token = None;
+        secrets.reset_token_expires_at = None;
+        if self.config().auth.account_lockout.as_ref().is_some_and(|lockout| lockout.unlock_on_password_reset) {
+            secrets.failed_login_count = 0;
+            secrets.lockout_expires_at = None;
+        }
+        let mut ops = vec![prepared.op.clone(), WriteOp::PutUserSecrets { user_id: object_id.to_owned(), secrets }];
+        if self.config().auth.revoke_session_on_password_reset {
+            ops.push(self.end_sessions(object_id, None));
+            if caller.user_id.as_deref() == Some(object_id) {
+                let (session_ops, token) = self
+                    .new_session(
+                        object_id,
+                        caller.installation_id.as_deref(),
+                        SessionOrigin { action: "upgrade", auth_provider: "password" },
+                        Map::new(),
+                    )
+                    .await?;
+                ops.extend(session_ops);
+                prepared.extra.insert("sessionToken".into(), Value::String(token));
+            }
+        }
+        prepared.op = WriteOp::Atomic(ops);
+        Ok(prepared)
+    }
+
+    /// A delete of a user: only by that user (or the master key); their sessions go too.
+    pub(crate) fn prepare_user_delete(&self, caller: &Caller, object_id: &str) -> ParseResult<PreparedWrite> {
+        self.check_own_user(caller, object_id)?;
+        if self.schemas().get(&class("_User")).is_none() {
+            return Err(ParseError::object_not_found());
+        }
+        let access = if caller.is_master { Access::Master } else { caller.access() };
+        let schema = self.schemas().get(&class("_User")).ok_or_else(ParseError::object_not_found)?;
+        let condition = self.class_permission(caller, &schema, basalt_core::clp::ClpOperation::Delete)?;
+        let op = WriteOp::Atomic(vec![
+            WriteOp::Delete { class_name: class("_User"), object_id: object_id.to_owned(), access, condition },
+            self.end_sessions(object_id, None),
+        ]);
+        Ok(PreparedWrite { kind: WriteKind::Delete, op, echo: Vec::new(), extra: Map::new() })
+    }
+
+    /// `POST /sessions`: a new session for the calling user (or, with the master key, for the
+    /// `user` in the body).
+    pub(crate) async fn prepare_session_create(
+        &self,
+        caller: &Caller,
+        body: &Map<String, Value>,
+    ) -> ParseResult<PreparedWrite> {
+        let mut body = body.clone();
+        let user_id = if caller.is_master {
+            let user = body.remove("user");
+            user.as_ref()
+                .and_then(|user| user.get("objectId"))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .or_else(|| caller.user_id.clone())
+        } else {
+            crate::roles::check_session_create(&body)?;
+            caller.user_id.clone()
+        };
+        let Some(user_id) = user_id else {
+            return Err(ParseError::new(ErrorCode::InvalidSessionToken, "Session token required."));
+        };
+        let mut extra_fields = Map::new();
+        for (key, value) in body {
+            basalt_core::FieldName::parse(&key)?;
+            extra_fields.insert(key, value);
+        }
+        let (ops, token) = self
+            .new_session(
+                &user_id,
+                caller.installation_id.as_deref(),
+                SessionOrigin { action: "create", auth_provider: "password" },
+                extra_fields,
+            )
+            .await?;
+        let mut extra = Map::new();
+        extra.insert("sessionToken".into(), Value::String(token));
+        let op = match ops.len() {
+            1 => ops.into_iter().next().expect("one op"),
+            _ => {
+                let mut ops = ops;
+                let insert = ops.pop().expect("insert last");
+                ops.insert(0, insert);
+                WriteOp::Atomic(ops)
+            }
+        };
+        Ok(PreparedWrite { kind: WriteKind::Create, op, echo: Vec::new(), extra })
+    }
+
+    /// Runs a prepared write alone and returns Parse's response body.
+    pub(crate) async fn run_prepared(&self, prepared: PreparedWrite) -> ParseResult<Map<String, Value>> {
+        let mut outcomes = self
+            .store()
+            .write(self.schemas().snapshot(), vec![prepared.op.clone()], true)
+            .await
+            .map_err(ParseError::from)?;
+        let outcome: WriteOutcome = outcomes
+            .pop()
+            .ok_or_else(|| ParseError::internal("the store returned no outcome"))?
+            .map_err(ParseError::from)?;
+        Ok(self.write_response(&prepared, outcome))
+    }
+}
+
+/// A unique-index violation during a sign-up means a concurrent sign-up took the name first.
+fn unique_error(error: ParseError, body: &Map<String, Value>) -> ParseError {
+    if error.code != ErrorCode::DuplicateValue {
+        return error;
+    }
+    if body.get("email").is_some_and(Value::is_string) && body.get("username").is_none() {
+        return ParseError::new(ErrorCode::EmailTaken, "Account already exists for this email address.");
+    }
+    ParseError::new(ErrorCode::UsernameTaken, "Account already exists for this username.")
+}
