@@ -102,15 +102,13 @@ pub fn check(
 
 /// The fields of a class hidden from this caller: the intersection of the `protectedFields`
 /// lists of every entity that applies to the caller (`*`, their id, their roles, and
-/// `authenticated` when logged in). `default_public` applies when the class names no `*` list
-/// (the server's default for `_User` is `["email"]`).
+/// `authenticated` when logged in). `default_public` joins the class's `*` list (the server's
+/// `protectedFields` option: for `_User`, `["email"]`).
 pub fn protected_fields(permissions: &Value, caller: &ClpCaller<'_>, default_public: &[&str]) -> BTreeSet<String> {
     let configured = permissions.get("protectedFields").and_then(Value::as_object);
     let mut lists: Vec<BTreeSet<String>> = Vec::new();
-    let public: BTreeSet<String> = match configured.and_then(|map| map.get("*")) {
-        Some(list) => string_list(Some(list)).into_iter().collect(),
-        None => default_public.iter().map(|field| (*field).to_owned()).collect(),
-    };
+    let mut public: BTreeSet<String> = string_list(configured.and_then(|map| map.get("*"))).into_iter().collect();
+    public.extend(default_public.iter().map(|field| (*field).to_owned()));
     lists.push(public);
     if let Some(configured) = configured {
         let mut entities: Vec<&str> = caller.keys.iter().map(String::as_str).filter(|key| *key != "*").collect();

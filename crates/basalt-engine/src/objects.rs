@@ -290,7 +290,7 @@ impl Engine {
             }
             return Err(ParseError::object_not_found());
         };
-        let condition = self.class_permission(caller, &schema, ClpOperation::Update)?;
+        let condition = self.write_condition(caller, &schema, ClpOperation::Update)?;
         let mut checked = check_body(Some(&schema), &class_name, body, Some(object_id))?;
         if !checked.new_fields.is_empty() {
             self.class_permission(caller, &schema, ClpOperation::AddField)?;
@@ -330,7 +330,7 @@ impl Engine {
         let Some(schema) = self.schemas().get(&class_name) else {
             return Err(ParseError::object_not_found());
         };
-        let condition = self.class_permission(caller, &schema, ClpOperation::Delete)?;
+        let condition = self.write_condition(caller, &schema, ClpOperation::Delete)?;
         let op = WriteOp::Delete { class_name, object_id: object_id.to_owned(), access: caller.access(), condition };
         Ok(PreparedWrite { kind: WriteKind::Delete, op, echo: Vec::new(), extra: Map::new() })
     }
@@ -419,7 +419,13 @@ impl Engine {
         object_id: &str,
     ) -> ParseResult<Map<String, Value>> {
         let prepared = self.prepare_delete(caller, class_name, object_id)?;
-        self.run_one(prepared).await
+        match self.run_one(prepared).await {
+            // Parse compat: Parse Server words a missing session this way.
+            Err(error) if error.code == ErrorCode::ObjectNotFound && class_name == "_Session" => {
+                Err(ParseError::object_not_found_with("Object not found for delete."))
+            }
+            other => other,
+        }
     }
 }
 

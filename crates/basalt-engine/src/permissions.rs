@@ -70,6 +70,24 @@ impl Engine {
         }
     }
 
+    /// The condition an update or delete runs with: the class's permissions and, for `_Session`,
+    /// the caller's own sessions only.
+    pub(crate) fn write_condition(
+        &self,
+        caller: &Caller,
+        schema: &ClassSchema,
+        operation: ClpOperation,
+    ) -> ParseResult<Condition> {
+        let permitted = self.class_permission(caller, schema, operation)?;
+        if schema.class_name.as_str() != "_Session" || caller.is_master {
+            return Ok(permitted);
+        }
+        let Some(user_id) = &caller.user_id else {
+            return Err(ParseError::new(basalt_core::ErrorCode::InvalidSessionToken, "Session token required."));
+        };
+        Ok(Condition::And(vec![permitted, field_equals("user", pointer_value("_User", user_id))]))
+    }
+
     /// Fields of the class hidden from this caller (none for the master key).
     pub(crate) fn protected_fields(&self, caller: &Caller, schema: &ClassSchema) -> BTreeSet<String> {
         if caller.is_master {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use basalt_core::acl::{Access, Acl};
+use basalt_core::acl::Access;
 use basalt_core::query::{Condition, Constraint, FieldPath};
 use basalt_core::update::UpdateOp;
 use basalt_core::value::{date_value, pointer_value};
@@ -150,7 +150,14 @@ impl Engine {
         let mut updates = vec![
             set_field("sessionToken", Value::String(token.clone())),
             set_field("user", pointer_value("_User", user_id)),
-            set_field("createdWith", json!({"action": origin.action, "authProvider": origin.auth_provider})),
+            set_field(
+                "createdWith",
+                match origin.action {
+                    // Parse compat: a session made through POST /sessions records only the action.
+                    "create" => json!({"action": "create"}),
+                    action => json!({"action": action, "authProvider": origin.auth_provider}),
+                },
+            ),
             set_field("expiresAt", date_value(&time::format_iso(expires_at))),
         ];
         if let Some(installation_id) = installation_id {
@@ -159,14 +166,13 @@ impl Engine {
         for (name, value) in extra_fields {
             updates.push(set_field(&name, value));
         }
-        let mut acl = Acl::default();
-        acl.read.insert(user_id.to_owned());
-        acl.write.insert(user_id.to_owned());
+        // Parse compat: sessions carry no ACL; clients reach only their own sessions because
+        // every client read and write of `_Session` is restricted to `user = caller`.
         ops.push(WriteOp::Insert {
             class_name: class("_Session"),
             object_id: crate::object_id::new_object_id(),
             created_at: time::format_iso(now),
-            acl: Some(acl),
+            acl: None,
             updates,
         });
         Ok((ops, token))

@@ -57,7 +57,10 @@ fn check_auth_data(auth_data: &Map<String, Value>, allow_anonymous: bool) -> Par
         match data.get("id") {
             Some(Value::String(id)) if !id.is_empty() => {}
             _ => {
-                return Err(ParseError::new(ErrorCode::InvalidJson, format!("authData.{provider}.id must be a string")));
+                return Err(ParseError::new(
+                    ErrorCode::InvalidValue,
+                    format!("Invalid authData id for provider '{provider}'."),
+                ));
             }
         }
         match provider.as_str() {
@@ -208,7 +211,11 @@ impl Engine {
             .new_session(
                 &user_id,
                 caller.installation_id.as_deref(),
-                SessionOrigin { action: "signup", auth_provider: &provider },
+                // Parse compat: a sign-up through authData is recorded as a log-in with it.
+                SessionOrigin {
+                    action: if provider == "password" { "signup" } else { "login" },
+                    auth_provider: &provider,
+                },
                 Map::new(),
             )
             .await?;
@@ -402,10 +409,10 @@ impl Engine {
         if caller.is_master {
             return Ok(());
         }
+        // Parse compat: another user's session gets 206 like no session at all.
         match &caller.user_id {
-            None => Err(ParseError::new(ErrorCode::SessionMissing, format!("Cannot modify user {object_id}."))),
             Some(user_id) if user_id == object_id => Ok(()),
-            Some(_) => Err(ParseError::object_not_found()),
+            _ => Err(ParseError::new(ErrorCode::SessionMissing, format!("Cannot modify user {object_id}."))),
         }
     }
 
@@ -417,6 +424,9 @@ impl Engine {
         object_id: &str,
         body: &Map<String, Value>,
     ) -> ParseResult<PreparedWrite> {
+        if body.contains_key("emailVerified") && !caller.is_master {
+            return Err(ParseError::forbidden("Clients aren't allowed to manually update email verification."));
+        }
         self.check_own_user(caller, object_id)?;
         let mut body = body.clone();
         let password = body.remove("password");
@@ -473,15 +483,6 @@ impl Engine {
                 provider_changes
                     .push(FieldUpdate { path: FieldPath { field: "authData".into(), sub_keys: vec![provider] }, op });
             }
-        }
-        // A signed-up anonymous user who sets a username and password becomes a regular user.
-        let becomes_regular =
-            password.is_some() && current.fields.get("authData").and_then(|a| a.get("anonymous")).is_some();
-        if becomes_regular {
-            provider_changes.push(FieldUpdate {
-                path: FieldPath { field: "authData".into(), sub_keys: vec!["anonymous".into()] },
-                op: UpdateOp::Delete,
-            });
         }
         if !provider_changes.is_empty()
             && self.schemas().get(&class("_User")).and_then(|s| s.field_type("authData").cloned()).is_none()
@@ -588,11 +589,30 @@ impl Engine {
         let Some(user_id) = user_id else {
             return Err(ParseError::new(ErrorCode::InvalidSessionToken, "Session token required."));
         };
+        let schema = self.system_class("_Session").await?;
         let mut extra_fields = Map::new();
+        let mut new_fields = Vec::new();
         for (key, value) in body {
-            basalt_core::FieldName::parse(&key)?;
+            let field = basalt_core::FieldName::parse(&key)?;
+            let Some(field_type) = basalt_core::schema::infer_type(&value)? else { continue };
+            match schema.field_type(&key) {
+                Some(existing) if *existing != field_type => {
+                    return Err(basalt_core::value::schema_mismatch(&schema.class_name, &key, existing, &field_type));
+                }
+                Some(_) => {}
+                None => new_fields.push((field, field_type.clone())),
+            }
+            let value = basalt_core::value::normalize_field_value(&schema.class_name, &key, &field_type, &value)?;
             extra_fields.insert(key, value);
         }
+        if !new_fields.is_empty() {
+            let grown =
+                self.store().ensure_fields(&class("_Session"), new_fields, false).await.map_err(ParseError::from)?;
+            self.schemas().put(grown);
+        }
+        let mut echo: Vec<String> =
+            ["sessionToken", "user", "createdWith", "expiresAt", "installationId"].map(String::from).to_vec();
+        echo.extend(extra_fields.keys().cloned());
         let (ops, token) = self
             .new_session(
                 &user_id,
@@ -601,8 +621,8 @@ impl Engine {
                 extra_fields,
             )
             .await?;
-        let mut extra = Map::new();
-        extra.insert("sessionToken".into(), Value::String(token));
+        let _ = token;
+        let extra = Map::new();
         let op = match ops.len() {
             1 => ops.into_iter().next().expect("one op"),
             _ => {
@@ -612,7 +632,7 @@ impl Engine {
                 WriteOp::Atomic(ops)
             }
         };
-        Ok(PreparedWrite { kind: WriteKind::Create, op, echo: Vec::new(), extra })
+        Ok(PreparedWrite { kind: WriteKind::Create, op, echo, extra })
     }
 
     /// Runs a prepared write alone and returns Parse's response body.

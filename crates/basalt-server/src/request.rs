@@ -80,7 +80,12 @@ fn presented_keys(headers: &HeaderMap, body: &mut Map<String, Value>) -> Result<
     Ok(keys)
 }
 
-async fn authenticate(state: &AppState, keys: PresentedKeys, peer: Option<SocketAddr>) -> Result<Caller, ApiError> {
+async fn authenticate(
+    state: &AppState,
+    keys: PresentedKeys,
+    peer: Option<SocketAddr>,
+    ignores_session: bool,
+) -> Result<Caller, ApiError> {
     let config = &state.config;
     if keys.app_id.as_deref() != Some(config.app_id.as_str()) {
         return Err(ApiError::Unauthorized);
@@ -108,7 +113,9 @@ async fn authenticate(state: &AppState, keys: PresentedKeys, peer: Option<Socket
             }
         }
     }
-    if let Some(token) = keys.session_token.filter(|token| !token.is_empty()) {
+    // Parse compat: the master key and log-in ignore a session token.
+    let token = keys.session_token.filter(|token| !token.is_empty() && !caller.is_master && !ignores_session);
+    if let Some(token) = token {
         // Parse compat: an unknown or expired token is an error (209), never a silent downgrade
         // to an anonymous caller. With the master key, the session still names the user.
         let session = state.engine.caller_for_session(&token, caller.installation_id.clone()).await?;
@@ -201,7 +208,8 @@ async fn prepare_parse_request(state: &AppState, request: Request) -> Result<Req
     }
     let keys = presented_keys(&parts.headers, &mut body)?;
     let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0);
-    let caller = authenticate(state, keys, peer).await?;
+    let ignores_session = parts.uri.path().ends_with("/login");
+    let caller = authenticate(state, keys, peer, ignores_session).await?;
     parts.extensions.insert(Prepared { caller, body });
     Ok(Request::from_parts(parts, Body::empty()))
 }

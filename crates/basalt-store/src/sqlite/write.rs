@@ -128,6 +128,12 @@ fn apply_updates(
             None => object.remove(last),
         };
     }
+    // Parse compat: a user whose last auth provider was unlinked has no `authData` at all.
+    if schema.class_name.as_str() == "_User"
+        && fields.get("authData").is_some_and(|data| data.as_object().is_some_and(Map::is_empty))
+    {
+        fields.remove("authData");
+    }
     Ok(relations)
 }
 

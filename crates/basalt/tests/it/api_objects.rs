@@ -498,19 +498,37 @@ async fn malformed_acl_is_123() {
     assert_eq!((reply.status, reply.body.get("ACL")), (200, None));
 }
 
+/// A session token as Parse issues them: `r:` and 32 lowercase hex digits.
+fn is_session_token(token: &str) -> bool {
+    token.strip_prefix("r:").is_some_and(|hex| hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 #[tokio::test]
-async fn user_and_session_writes_through_classes_are_119() {
+async fn user_and_session_writes_through_classes_follow_the_user_and_session_rules() {
     let server = TestServer::start().await;
-    for class_name in ["_User", "_Session"] {
-        for master in [false, true] {
-            let body = json!({"username": "mallory", "password": "pw", "sessionToken": "r:forged"});
-            let reply = server.call("POST", &format!("/classes/{class_name}"), Some(body), master).await;
-            assert_error(&reply, 400, 119);
-            let reply = server.call("PUT", &format!("/classes/{class_name}/abc"), Some(json!({"a": 1})), master).await;
-            assert_error(&reply, 400, 119);
-            assert_error(&server.call("DELETE", &format!("/classes/{class_name}/abc"), None, master).await, 400, 119);
-        }
-    }
+    // A client cannot forge a session through the generic route.
+    let reply = server.client_call("POST", "/classes/_Session", Some(json!({"custom": 1}))).await;
+    assert_error(&reply, 400, 209);
+    let forged = json!({"sessionToken": "r:forged", "user": pointer("_User", "abc")});
+    let reply = server.client_call("POST", "/classes/_Session", Some(forged)).await;
+    assert!(reply.status == 400 && [105, 209].contains(&reply.body["code"].as_i64().unwrap_or(0)), "{reply:?}");
+    let with_forged = [("X-Parse-Application-Id", APP_ID), ("X-Parse-Session-Token", "r:forged")];
+    assert_error(&server.raw("GET", "/classes/_Session", &with_forged, None).await, 400, 209);
+    // A `_User` create is a sign-up: a real session token, never the password.
+    let reply =
+        server.client_call("POST", "/classes/_User", Some(json!({"username": "mallory", "password": "pw"}))).await;
+    assert_eq!(reply.status, 201, "{reply:?}");
+    assert!(reply.body["sessionToken"].as_str().is_some_and(is_session_token), "{reply:?}");
+    assert_eq!(reply.body.get("password"), None, "{reply:?}");
+    let user_id = reply.body["objectId"].as_str().expect("objectId").to_owned();
+    let stored = fetch(&server, &format!("/classes/_User/{user_id}")).await;
+    assert_eq!(stored["username"], json!("mallory"));
+    assert_eq!((stored.get("password"), stored.get("_hashed_password")), (None, None), "{stored}");
+    // Without that user's session a client can neither change nor delete the user.
+    let path = format!("/classes/_User/{user_id}");
+    assert_error(&server.client_call("PUT", &path, Some(json!({"username": "eve"}))).await, 400, 206);
+    assert_error(&server.client_call("DELETE", &path, None).await, 400, 206);
+    assert_eq!(fetch(&server, &path).await["username"], json!("mallory"));
 }
 
 #[tokio::test]

@@ -141,33 +141,17 @@ async fn get_schemas_lists_every_class() {
 #[tokio::test]
 async fn post_schema_creates_a_class_with_fields_indexes_and_defaults() {
     let server = TestServer::start().await;
-    let created = ok(
-        &server,
-        "POST",
-        "/schemas/Sch",
-        Some(json!({
-            "className": "Sch",
-            "fields": {
-                "title": {"type": "String", "required": true, "defaultValue": "untitled"},
-                "n": {"type": "Number"},
-                "author": {"type": "Pointer", "targetClass": "_User"},
-                "likes": {"type": "Relation", "targetClass": "_User"},
-                "tags": {"type": "Array"},
-                "loc": {"type": "GeoPoint"}
-            },
-            "indexes": {"title_1": {"title": 1}}
-        })),
-    )
-    .await;
-    let expected_fields = fields_with(json!({
+    let fields = json!({
         "title": {"type": "String", "required": true, "defaultValue": "untitled"},
         "n": {"type": "Number"},
         "author": {"type": "Pointer", "targetClass": "_User"},
         "likes": {"type": "Relation", "targetClass": "_User"},
         "tags": {"type": "Array"},
         "loc": {"type": "GeoPoint"}
-    }));
-    assert_eq!((&created["className"], &created["fields"]), (&json!("Sch"), &expected_fields));
+    });
+    let body = json!({"className": "Sch", "fields": fields, "indexes": {"title_1": {"title": 1}}});
+    let created = ok(&server, "POST", "/schemas/Sch", Some(body)).await;
+    assert_eq!((&created["className"], &created["fields"]), (&json!("Sch"), &fields_with(fields)));
     assert_eq!(created["indexes"]["title_1"], json!({"title": 1}), "{created}");
     assert_eq!(ok(&server, "GET", "/schemas/Sch", None).await, created);
     // The default applies to a create without the field, and the response echoes it.
@@ -237,6 +221,17 @@ async fn partial_class_level_permissions_make_unlisted_operations_master_only() 
         "protectedFields": {}
     });
     assert_eq!(created["classLevelPermissions"], expected);
+    let object_id = create(&server, "ClpPartial", json!({"a": 1})).await;
+    let found = server.client_call("GET", "/classes/ClpPartial", None).await;
+    assert_eq!((found.status, found.body["results"][0]["objectId"].as_str()), (200, Some(object_id.as_str())));
+    assert_code(&server.client_call("POST", "/classes/ClpPartial", Some(json!({"a": 2}))).await, 119);
+    assert_code(&server.client_call("GET", "/classes/ClpPartial?count=1&limit=0", None).await, 119);
+    assert_code(
+        &server.client_call("PUT", &format!("/classes/ClpPartial/{object_id}"), Some(json!({"a": 3}))).await,
+        119,
+    );
+    assert_code(&server.client_call("DELETE", &format!("/classes/ClpPartial/{object_id}"), None).await, 119);
+    assert_eq!(count(&server, "ClpPartial").await, json!(1));
     let updated = ok(
         &server,
         "PUT",
@@ -249,6 +244,10 @@ async fn partial_class_level_permissions_make_unlisted_operations_master_only() 
         "delete": {}, "addField": {}, "protectedFields": {}
     });
     assert_eq!(updated["classLevelPermissions"], expected);
+    // `requiresAuthentication` answers an anonymous caller as if the object were missing.
+    let reply = server.client_call("GET", &format!("/classes/ClpPartial/{object_id}"), None).await;
+    assert_eq!((reply.status, &reply.body["code"]), (404, &json!(101)), "{reply:?}");
+    assert_code(&server.client_call("GET", "/classes/ClpPartial", None).await, 119);
 }
 
 #[tokio::test]
