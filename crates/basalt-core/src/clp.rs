@@ -94,7 +94,9 @@ pub fn check(
     let mut fields = string_list(rule.get("pointerFields"));
     let grouped = if operation.is_read() { "readUserFields" } else { "writeUserFields" };
     fields.extend(string_list(permissions.get(grouped)));
-    if !fields.is_empty() && caller.user_id.is_some() && operation != ClpOperation::Create {
+    // Pointer permissions restrict reads and writes to the caller's objects; a caller without a
+    // user matches none (the engine turns that into an empty condition). They never grant create.
+    if !fields.is_empty() && operation != ClpOperation::Create {
         return Ok(ClpDecision::PointerFields(fields));
     }
     Err(denied())

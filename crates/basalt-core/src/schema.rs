@@ -219,6 +219,7 @@ pub fn is_default_field(class_name: &ClassName, field: &str) -> bool {
 /// The class-level permissions of a class created without any: everything open to everyone.
 pub fn default_class_level_permissions() -> Value {
     json!({
+        "ACL": {"*": {"read": true, "write": true}},
         "find": {"*": true},
         "count": {"*": true},
         "get": {"*": true},

@@ -367,7 +367,13 @@ impl Engine {
             None => Vec::new(),
         };
         let schema = self.schemas().get(&class_name).ok_or_else(ParseError::object_not_found)?;
-        let mut condition = self.read_condition(caller, &schema, condition, ClpOperation::Find)?;
+        // Parse compat: a query on exactly one objectId is a "get" for class-level permissions
+        // (the SDKs' `query.get` sends it that way).
+        let is_get = params.where_json.as_object().is_some_and(|where_json| {
+            where_json.len() == 1 && where_json.get("objectId").is_some_and(Value::is_string)
+        });
+        let operation = if is_get { ClpOperation::Get } else { ClpOperation::Find };
+        let mut condition = self.read_condition(caller, &schema, condition, &order, operation)?;
         if params.count {
             let counted = self.class_permission(caller, &schema, ClpOperation::Count)?;
             condition = Condition::And(vec![condition, counted]);
@@ -433,7 +439,7 @@ impl Engine {
             path: FieldPath { field: "objectId".into(), sub_keys: Vec::new() },
             constraint: Constraint::Equals(Value::String(object_id.to_owned())),
         };
-        let condition = self.read_condition(caller, &schema, by_id, ClpOperation::Get)?;
+        let condition = self.read_condition(caller, &schema, by_id, &[], ClpOperation::Get)?;
         let query = FindQuery {
             class_name,
             condition,
@@ -461,9 +467,10 @@ impl Engine {
         caller: &Caller,
         schema: &ClassSchema,
         condition: Condition,
+        order: &[basalt_core::query::OrderKey],
         operation: ClpOperation,
     ) -> ParseResult<Condition> {
-        self.check_query_fields(caller, schema, &condition)?;
+        self.check_query_fields(caller, schema, &condition, order)?;
         let permitted = self.class_permission(caller, schema, operation)?;
         let mut parts = vec![condition, permitted];
         if schema.class_name.as_str() == "_Session" && !caller.is_master {
@@ -566,7 +573,8 @@ impl Engine {
             let Ok(class_name) = ClassName::parse(&class_name) else { continue };
             let Some(schema) = snapshot.get(&class_name).cloned() else { continue };
             // A class whose permissions refuse the caller fails the whole query (Parse compat).
-            let permitted = self.class_permission(caller, &schema, ClpOperation::Find)?;
+            // Parse compat: includes need "get" on the target class, not "find".
+            let permitted = self.class_permission(caller, &schema, ClpOperation::Get)?;
             let hidden = self.protected_fields(caller, &schema);
             if class_name.is_master_only() && !caller.is_master {
                 return Err(ParseError::forbidden(format!(

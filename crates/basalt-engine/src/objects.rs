@@ -110,6 +110,14 @@ fn check_body(
             return Err(ParseError::invalid_key_name(format!("Invalid field name: {key}.")));
         }
         let op = parse_op(written)?;
+        if let UpdateOp::Set(Value::Object(object)) = &op {
+            if object.get("__type").and_then(Value::as_str) == Some("Relation") {
+                // Relation members change only through AddRelation/RemoveRelation.
+                return Err(ParseError::incorrect_type(format!(
+                    "{key}: a Relation is changed with AddRelation and RemoveRelation, not written"
+                )));
+            }
+        }
         let existing = schema.and_then(|schema| schema.field_type(field)).cloned();
         let pending = checked.new_fields.iter().find(|(name, _)| name.as_str() == field).map(|(_, t)| t.clone());
         let known = existing.clone().or(pending);
@@ -163,8 +171,10 @@ fn check_body(
                 other => other,
             }
         };
-        if op.echoes_result() && !seen_fields.contains(&field.to_owned()) {
-            checked.echo.push(field.to_owned());
+        // The response echoes an op's result at the key it was written to (`o.a` echoes
+        // `{"o":{"a":…}}`, as Parse Server does).
+        if op.echoes_result() && !checked.echo.contains(key) {
+            checked.echo.push(key.clone());
         }
         seen_fields.push(field.to_owned());
         checked.updates.push(FieldUpdate { path: FieldPath { field: field.to_owned(), sub_keys }, op });
@@ -343,10 +353,20 @@ impl Engine {
             _ => return response,
         };
         let prefix = &self.config().files_url_prefix;
-        for field in &prepared.echo {
-            if let Some(value) = record.fields.get(field) {
-                response.insert(field.clone(), field_json(value.clone(), prefix));
+        for key in &prepared.echo {
+            let mut parts = key.split('.');
+            let field = parts.next().unwrap_or_default();
+            let sub_keys: Vec<&str> = parts.collect();
+            let mut value = record.fields.get(field);
+            for sub_key in &sub_keys {
+                value = value.and_then(|inner| inner.get(*sub_key));
             }
+            let Some(value) = value else { continue };
+            let mut echoed = field_json(value.clone(), prefix);
+            for sub_key in sub_keys.iter().rev() {
+                echoed = Value::Object(Map::from_iter([((*sub_key).to_owned(), echoed)]));
+            }
+            merge_into(&mut response, field, echoed);
         }
         match prepared.kind {
             WriteKind::Create => {
@@ -425,6 +445,23 @@ impl Engine {
                 Err(ParseError::object_not_found_with("Object not found for delete."))
             }
             other => other,
+        }
+    }
+}
+
+/// Merges an echoed value into the response (two echoed keys may share an Object field).
+fn merge_into(response: &mut Map<String, Value>, field: &str, echoed: Value) {
+    match (response.get_mut(field), echoed) {
+        (Some(Value::Object(existing)), Value::Object(addition)) => {
+            for (key, value) in addition {
+                let mut nested = Map::new();
+                std::mem::swap(&mut nested, existing);
+                merge_into(&mut nested, &key, value);
+                *existing = nested;
+            }
+        }
+        (_, echoed) => {
+            response.insert(field.to_owned(), echoed);
         }
     }
 }

@@ -52,7 +52,7 @@ impl Engine {
         match clp::check(&schema.class_level_permissions, &schema.class_name, operation, &clp_caller)? {
             ClpDecision::Allowed => Ok(Condition::all()),
             ClpDecision::PointerFields(fields) => {
-                let user_id = caller.user_id.clone().unwrap_or_default();
+                let Some(user_id) = caller.user_id.clone() else { return Ok(Condition::Or(Vec::new())) };
                 let branches = fields
                     .iter()
                     .filter(|field| schema.field(field).is_some())
@@ -100,12 +100,13 @@ impl Engine {
         clp::protected_fields(&schema.class_level_permissions, &clp_caller, default_public)
     }
 
-    /// Refuses a query that constrains a field hidden from the caller.
+    /// Refuses a query that constrains or orders by a field hidden from the caller.
     pub(crate) fn check_query_fields(
         &self,
         caller: &Caller,
         schema: &ClassSchema,
         condition: &Condition,
+        order: &[basalt_core::query::OrderKey],
     ) -> ParseResult<()> {
         let hidden = self.protected_fields(caller, schema);
         if hidden.is_empty() {
@@ -113,6 +114,7 @@ impl Engine {
         }
         let mut used = BTreeSet::new();
         condition_fields(condition, &mut used);
+        used.extend(order.iter().map(|key| key.path.field.clone()));
         if let Some(field) = used.iter().find(|field| hidden.contains(*field)) {
             return Err(ParseError::forbidden(format!(
                 "This user is not allowed to query {field} on class {}",

@@ -2,7 +2,7 @@
 //! the key, the engine checks the request.
 
 use basalt_core::schema::{default_class_level_permissions, is_default_field};
-use basalt_core::{ClassName, ClassSchema, ErrorCode, FieldName, FieldSpec, ParseError, ParseResult};
+use basalt_core::{ClassName, ClassSchema, ErrorCode, FieldName, FieldSpec, FieldType, ParseError, ParseResult};
 use basalt_store::SchemaChange;
 use serde_json::{Map, Value};
 
@@ -10,36 +10,59 @@ use crate::Engine;
 
 const CLP_OPERATIONS: &[&str] = &["find", "count", "get", "create", "update", "delete", "addField"];
 
+/// Is `entity` a key class-level permissions may grant: `*`, a user id, `role:<name>`,
+/// `requiresAuthentication`?
+fn valid_clp_entity(entity: &str) -> bool {
+    entity == "*"
+        || entity == "requiresAuthentication"
+        || entity.strip_prefix("role:").is_some_and(|name| !name.is_empty())
+        || (!entity.is_empty() && entity.chars().all(|c| c.is_ascii_alphanumeric()))
+}
+
 /// Checks class-level permissions JSON and fills in what Parse Server fills in: operations not
-/// given become `{}` (master only), as Parse Server 9.10 does.
-fn check_class_level_permissions(permissions: &Value) -> ParseResult<Value> {
+/// given become `{}` (master only), as Parse Server 9.10 does. Pointer permissions must name
+/// `Pointer<_User>` or Array fields of `schema`.
+fn check_class_level_permissions(permissions: &Value, schema: &ClassSchema) -> ParseResult<Value> {
     let invalid = |message: String| ParseError::invalid_json(message);
     let object = permissions.as_object().ok_or_else(|| invalid("classLevelPermissions must be an object".into()))?;
+    let check_pointer_fields = |key: &str, fields: &Value| -> ParseResult<()> {
+        let fields = fields.as_array().ok_or_else(|| invalid(format!("this perms[{key}] is not a valid array")))?;
+        for field in fields {
+            let name = field.as_str().ok_or_else(|| invalid(format!("this perms[{key}] is not a valid array")))?;
+            let usable = match schema.field_type(name) {
+                Some(FieldType::Pointer(target)) => target.as_str() == "_User",
+                Some(FieldType::Array) => true,
+                _ => false,
+            };
+            if !usable {
+                return Err(invalid(format!(
+                    "'{name}' is not a valid column for class level pointer permissions {key}"
+                )));
+            }
+        }
+        Ok(())
+    };
     let mut out = Map::new();
     for (operation, rule) in object {
         match operation.as_str() {
             op if CLP_OPERATIONS.contains(&op) => {
                 let rule = rule.as_object().ok_or_else(|| invalid(format!("{op} must be an object")))?;
                 for (entity, granted) in rule {
-                    match (entity.as_str(), granted) {
-                        ("pointerFields", Value::Array(fields)) if fields.iter().all(Value::is_string) => {}
-                        ("pointerFields", _) => {
-                            return Err(invalid(format!("'{granted}' is not a valid value for pointerFields")));
-                        }
-                        (_, Value::Bool(true)) => {}
-                        _ => {
-                            return Err(invalid(format!(
-                                "'{granted}' is not a valid value for class level permissions {op}:{entity}"
-                            )));
-                        }
+                    if entity == "pointerFields" {
+                        check_pointer_fields(entity, granted)?;
+                        continue;
+                    }
+                    if !valid_clp_entity(entity) {
+                        return Err(invalid(format!("'{entity}' is not a valid key for class level permissions")));
+                    }
+                    if granted != &Value::Bool(true) {
+                        return Err(invalid(format!(
+                            "'{granted}' is not a valid value for class level permissions {op}:{entity}:{granted}"
+                        )));
                     }
                 }
             }
-            "readUserFields" | "writeUserFields" => {
-                if !rule.as_array().is_some_and(|fields| fields.iter().all(Value::is_string)) {
-                    return Err(invalid(format!("this perms[{operation}] is not a valid array")));
-                }
-            }
+            "readUserFields" | "writeUserFields" => check_pointer_fields(operation, rule)?,
             "protectedFields" => {
                 let valid = rule.as_object().is_some_and(|entities| {
                     entities.values().all(|fields| fields.as_array().is_some_and(|f| f.iter().all(Value::is_string)))
@@ -140,6 +163,9 @@ impl Engine {
                 if is_default_field(&class_name, name) {
                     continue;
                 }
+                if spec.field_type == FieldType::Acl {
+                    return Err(ParseError::incorrect_type("invalid field type: ACL"));
+                }
                 if spec.field_type == basalt_core::FieldType::GeoPoint && schema.geo_point_field().is_some() {
                     return Err(ParseError::incorrect_type(
                         "currently, only one GeoPoint field may exist in an object.",
@@ -150,7 +176,7 @@ impl Engine {
         }
         schema.class_level_permissions = match body.get("classLevelPermissions") {
             Some(Value::Null) | None => default_class_level_permissions(),
-            Some(permissions) => check_class_level_permissions(permissions)?,
+            Some(permissions) => check_class_level_permissions(permissions, &schema)?,
         };
         if let Some(indexes) = body.get("indexes") {
             let indexes = indexes.as_object().ok_or_else(|| ParseError::invalid_json("indexes must be an object"))?;
@@ -196,6 +222,9 @@ impl Engine {
                     continue;
                 }
                 let spec = FieldSpec::from_json(name, spec)?;
+                if spec.field_type == FieldType::Acl {
+                    return Err(ParseError::incorrect_type("invalid field type: ACL"));
+                }
                 match schema.field(name) {
                     // Parse compat: re-adding a field with the same type is a no-op.
                     Some(existing) if existing.field_type == spec.field_type => {}
@@ -212,7 +241,11 @@ impl Engine {
         if let Some(permissions) = body.get("classLevelPermissions")
             && !permissions.is_null()
         {
-            change.class_level_permissions = Some(check_class_level_permissions(permissions)?);
+            let mut future = (*schema).clone();
+            for (name, spec) in &change.add_fields {
+                future.fields.insert(name.clone(), spec.clone());
+            }
+            change.class_level_permissions = Some(check_class_level_permissions(permissions, &future)?);
         }
         if let Some(indexes) = body.get("indexes") {
             let indexes = indexes.as_object().ok_or_else(|| ParseError::invalid_json("indexes must be an object"))?;

@@ -66,7 +66,9 @@ pub fn app(engine: Engine, config: ServerConfig) -> axum::routing::RouterIntoSer
         .merge(routes::batch::router()) // /batch
         .merge(routes::aggregate::router()) // /aggregate/:className
         .merge(routes::server_info::router()) // /serverInfo
-        .fallback(routes::not_found);
+        .fallback(routes::not_found)
+        // Parse compat: a known path with another method is an unknown route (404), not 405.
+        .method_not_allowed_fallback(routes::not_found);
     let mount = state.config.mount_path.clone();
     let router = if mount.is_empty() || mount == "/" {
         api

@@ -172,8 +172,12 @@ impl QueryParser<'_> {
                     "$containedBy",
                 )?),
                 "$all" => Constraint::All(self.parse_all(argument)?),
+                // Parse compat: Parse Server reads `$exists` as truthy or falsy (1, "true", …).
                 "$exists" => match argument {
                     Value::Bool(exists) => Constraint::Exists(*exists),
+                    Value::Number(number) => Constraint::Exists(number.as_f64() != Some(0.0)),
+                    Value::String(text) => Constraint::Exists(!text.is_empty()),
+                    Value::Null => Constraint::Exists(false),
                     _ => return Err(ParseError::invalid_json("bad $exists")),
                 },
                 "$regex" => Constraint::Regex(self.parse_regex(argument, object.get("$options"))?),

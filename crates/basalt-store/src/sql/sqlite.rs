@@ -725,6 +725,8 @@ impl Compiler<'_> {
     }
 
     fn order_by(&mut self, schema: &ClassSchema, alias: &str, order: &[OrderKey], condition: &Condition) {
+        // Parse compat: `$nearSphere` sorts by distance and takes precedence over `order`.
+        let order = if near_sphere(condition).is_some() { &[] } else { order };
         let mut terms: Vec<String> = Vec::new();
         for key in order {
             let direction = if key.descending { "DESC" } else { "ASC" };
