@@ -6,6 +6,7 @@
 mod aggregate;
 mod batch;
 mod caller;
+mod config;
 mod find;
 mod object_id;
 mod objects;
