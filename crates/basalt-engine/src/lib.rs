@@ -4,6 +4,7 @@
 //! store does the SQL.
 
 mod aggregate;
+mod auth_adapters;
 mod batch;
 mod caller;
 mod config;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 use basalt_core::{Limits, ParseResult};
 use basalt_store::Store;
 
+pub use auth_adapters::{AuthAdapter, AuthAdapters};
 pub use batch::{BatchItem, BatchMethod};
 pub use caller::Caller;
 pub use find::{FindParams, FindResult, GetParams};
@@ -54,6 +56,8 @@ pub struct AuthConfig {
     pub allow_anonymous_users: bool,
     pub account_lockout: Option<AccountLockout>,
     pub password_policy: Option<PasswordPolicy>,
+    /// Adapters for `authData` providers other than `anonymous`.
+    pub adapters: AuthAdapters,
 }
 
 impl Default for AuthConfig {
@@ -65,6 +69,7 @@ impl Default for AuthConfig {
             allow_anonymous_users: true,
             account_lockout: None,
             password_policy: None,
+            adapters: AuthAdapters::default(),
         }
     }
 }

@@ -44,39 +44,12 @@ fn random_username() -> String {
     rand::rng().sample_iter(&Alphanumeric).take(25).map(char::from).collect()
 }
 
-/// Providers Basalt can check. `anonymous` needs no check; others come with auth adapters.
-fn check_auth_data(auth_data: &Map<String, Value>, allow_anonymous: bool) -> ParseResult<()> {
-    for (provider, data) in auth_data {
-        if data.is_null() {
-            continue;
-        }
-        let Some(data) = data.as_object() else {
-            return Err(ParseError::invalid_json(format!("authData.{provider} must be an object")));
-        };
-        // Ids arrive as strings; an object such as {"$ne": null} would match any user.
-        match data.get("id") {
-            Some(Value::String(id)) if !id.is_empty() => {}
-            _ => {
-                return Err(ParseError::new(
-                    ErrorCode::InvalidValue,
-                    format!("Invalid authData id for provider '{provider}'."),
-                ));
-            }
-        }
-        match provider.as_str() {
-            "anonymous" if allow_anonymous => {}
-            _ => {
-                return Err(ParseError::new(
-                    ErrorCode::UnsupportedService,
-                    "This authentication method is unsupported.",
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
 impl Engine {
+    fn check_auth_data(&self, auth_data: &Map<String, Value>) -> ParseResult<()> {
+        let auth = &self.config().auth;
+        crate::auth_adapters::check_auth_data(auth_data, auth.allow_anonymous_users, &auth.adapters, time::now_millis())
+    }
+
     async fn user_with(&self, condition: Condition) -> ParseResult<Option<ObjectRecord>> {
         self.system_class("_User").await?;
         Ok(self.records_where(&class("_User"), condition, Some(1)).await?.into_iter().next())
@@ -141,7 +114,7 @@ impl Engine {
         };
         let has_auth_data = auth_data.as_ref().is_some_and(|auth_data| auth_data.values().any(|data| !data.is_null()));
         if let Some(auth_data) = &auth_data {
-            check_auth_data(auth_data, self.config().auth.allow_anonymous_users)?;
+            self.check_auth_data(auth_data)?;
         }
         match body.get("username") {
             Some(Value::String(username)) if !username.is_empty() => {}
@@ -235,7 +208,7 @@ impl Engine {
     /// from a client, 142 password policy, 252 unsupported auth provider.
     pub async fn sign_up(&self, caller: &Caller, body: &Map<String, Value>) -> ParseResult<SignUp> {
         if let Some(Value::Object(auth_data)) = body.get("authData") {
-            check_auth_data(auth_data, self.config().auth.allow_anonymous_users)?;
+            self.check_auth_data(auth_data)?;
             for (provider, data) in auth_data {
                 let Some(id) = data.get("id").and_then(Value::as_str) else { continue };
                 let condition = Condition::Field {
@@ -464,7 +437,7 @@ impl Engine {
             let Value::Object(auth_data) = auth_data else {
                 return Err(ParseError::invalid_json("authData must be an object"));
             };
-            check_auth_data(&auth_data, self.config().auth.allow_anonymous_users)?;
+            self.check_auth_data(&auth_data)?;
             for (provider, data) in auth_data {
                 if let Some(id) = data.get("id").and_then(Value::as_str) {
                     let condition = Condition::Field {

@@ -138,6 +138,7 @@ impl ServeArgs {
                 max_password_history: self.password_policy_history,
                 max_password_age_days: self.password_policy_max_age_days,
             }),
+            adapters: basalt_engine::AuthAdapters::default(),
         })
     }
 }
