@@ -92,7 +92,7 @@ impl Engine {
                 self.store().ensure_fields(&class("_GlobalConfig"), fields, false).await.map_err(ParseError::from)?;
             self.schemas().put(grown);
         }
-        let now = time::format_iso(time::now_millis());
+        let now = time::format_iso(self.now());
         let update = WriteOp::Update {
             class_name: class("_GlobalConfig"),
             object_id: CONFIG_OBJECT_ID.into(),

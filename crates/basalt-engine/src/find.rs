@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use basalt_core::clp::ClpOperation;
 use basalt_core::query::{Condition, Constraint, FieldPath, QueryParser, parse_keys, parse_order};
 use basalt_core::value::pointer_parts;
-use basalt_core::{ClassName, ClassSchema, ErrorCode, FieldType, ParseError, ParseResult, time};
+use basalt_core::{ClassName, ClassSchema, ErrorCode, FieldType, ParseError, ParseResult};
 use basalt_store::FindQuery;
 use serde_json::{Map, Value};
 
@@ -339,7 +339,7 @@ impl Engine {
         if !self.check_readable_class(caller, &class_name)? {
             return Ok(FindResult { results: Vec::new(), count: params.count.then_some(0) });
         }
-        let parser = QueryParser { limits: self.limits(), now: time::now_millis() };
+        let parser = QueryParser { limits: self.limits(), now: self.now() };
         let condition = parser.parse_where(&params.where_json)?;
         let mut redirected_to = None;
         if let Some(key) = &params.redirect_class_name_for_key {
@@ -621,7 +621,7 @@ impl Engine {
         if self.schemas().get(class_name).is_none() {
             return Ok(Vec::new());
         }
-        let parser = QueryParser { limits: self.limits(), now: time::now_millis() };
+        let parser = QueryParser { limits: self.limits(), now: self.now() };
         let condition = parser.parse_where(where_json)?;
         let query = FindQuery {
             class_name: class_name.clone(),

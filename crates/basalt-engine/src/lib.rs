@@ -7,6 +7,7 @@ mod aggregate;
 mod auth_adapters;
 mod batch;
 mod caller;
+mod clock;
 mod config;
 mod find;
 mod object_id;
@@ -28,6 +29,7 @@ use basalt_store::Store;
 pub use auth_adapters::{AuthAdapter, AuthAdapters};
 pub use batch::{BatchItem, BatchMethod};
 pub use caller::Caller;
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use find::{FindParams, FindResult, GetParams};
 pub use schema_cache::SchemaCache;
 pub use users::SignUp;
@@ -41,6 +43,8 @@ pub struct EngineConfig {
     pub files_url_prefix: String,
     pub limits: Limits,
     pub auth: AuthConfig,
+    /// Where "now" comes from (`SystemClock` outside tests).
+    pub clock: Arc<dyn Clock>,
 }
 
 /// Users and sessions: Parse Server's options of the same names.
@@ -126,6 +130,11 @@ impl Engine {
 
     pub fn config(&self) -> &EngineConfig {
         &self.inner.config
+    }
+
+    /// The current time, from the configured clock.
+    pub(crate) fn now(&self) -> i64 {
+        self.inner.config.clock.now_millis()
     }
 
     fn store(&self) -> &dyn Store {

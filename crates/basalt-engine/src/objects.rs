@@ -254,7 +254,7 @@ impl Engine {
         let op = WriteOp::Insert {
             class_name,
             object_id: crate::object_id::new_object_id(),
-            created_at: time::format_iso(time::now_millis()),
+            created_at: time::format_iso(self.now()),
             acl: checked.acl.flatten(),
             updates: checked.updates,
         };
@@ -317,7 +317,7 @@ impl Engine {
         let op = WriteOp::Update {
             class_name,
             object_id: object_id.to_owned(),
-            updated_at: time::format_iso(time::now_millis()),
+            updated_at: time::format_iso(self.now()),
             access: caller.access(),
             acl: checked.acl,
             updates: checked.updates,

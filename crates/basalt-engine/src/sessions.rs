@@ -96,7 +96,7 @@ impl Engine {
             .get("expiresAt")
             .and_then(|value| value.get("iso"))
             .and_then(Value::as_str)
-            .is_some_and(|iso| time::parse_iso(iso).is_ok_and(|at| at <= time::now_millis()));
+            .is_some_and(|iso| time::parse_iso(iso).is_ok_and(|at| at <= self.now()));
         if expired {
             let op = WriteOp::Delete {
                 class_name: class("_Session"),
@@ -135,7 +135,7 @@ impl Engine {
     ) -> ParseResult<(Vec<WriteOp>, String)> {
         self.system_class("_Session").await?;
         let token = new_session_token();
-        let now = time::now_millis();
+        let now = self.now();
         let expires_at = now.saturating_add(self.config().auth.session_length_secs.saturating_mul(1000));
         let mut ops = Vec::new();
         if let Some(installation_id) = installation_id {

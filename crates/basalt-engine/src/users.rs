@@ -6,7 +6,7 @@
 use basalt_core::acl::{Access, Acl};
 use basalt_core::query::{Condition, Constraint, FieldPath, RegexPattern};
 use basalt_core::update::UpdateOp;
-use basalt_core::{ErrorCode, ParseError, ParseResult, time};
+use basalt_core::{ErrorCode, ParseError, ParseResult};
 use basalt_store::{FieldUpdate, ObjectRecord, UserSecrets, WriteOp, WriteOutcome};
 use rand::Rng;
 use rand::distr::Alphanumeric;
@@ -47,7 +47,7 @@ fn random_username() -> String {
 impl Engine {
     fn check_auth_data(&self, auth_data: &Map<String, Value>) -> ParseResult<()> {
         let auth = &self.config().auth;
-        crate::auth_adapters::check_auth_data(auth_data, auth.allow_anonymous_users, &auth.adapters, time::now_millis())
+        crate::auth_adapters::check_auth_data(auth_data, auth.allow_anonymous_users, &auth.adapters, self.now())
     }
 
     async fn user_with(&self, condition: Condition) -> ParseResult<Option<ObjectRecord>> {
@@ -169,7 +169,7 @@ impl Engine {
             let hashed = hash_password(password).await?;
             let secrets = UserSecrets {
                 hashed_password: Some(hashed),
-                password_changed_at: Some(time::now_millis()),
+                password_changed_at: Some(self.now()),
                 ..UserSecrets::default()
             };
             ops.push(WriteOp::PutUserSecrets { user_id: user_id.clone(), secrets });
@@ -307,7 +307,7 @@ impl Engine {
             Some(user) => self.store().user_secrets(&user.object_id).await.map_err(ParseError::from)?,
             None => None,
         };
-        let now = time::now_millis();
+        let now = self.now();
         if let (Some(lockout), Some(secrets)) = (&self.config().auth.account_lockout, &secrets) {
             if let Some(until) = secrets.lockout_expires_at.filter(|until| *until > now) {
                 let minutes = ((until - now) as f64 / 60_000.0).ceil().max(1.0) as i64;
@@ -497,7 +497,7 @@ impl Engine {
             secrets.password_history.truncate(history_max);
         }
         secrets.hashed_password = Some(hash_password(password).await?);
-        secrets.password_changed_at = Some(time::now_millis());
+        secrets.password_changed_at = Some(self.now());
         secrets.reset_token = None;
         secrets.reset_token_expires_at = None;
         if self.config().auth.account_lockout.as_ref().is_some_and(|lockout| lockout.unlock_on_password_reset) {

@@ -21,6 +21,8 @@ pub struct TestOptions {
     pub javascript_key: Option<String>,
     pub limits: Option<basalt_core::Limits>,
     pub auth: Option<basalt_engine::AuthConfig>,
+    /// A clock the test moves; the system clock when absent.
+    pub clock: Option<Arc<basalt_engine::ManualClock>>,
 }
 
 /// A running server; stops when dropped.
@@ -60,6 +62,10 @@ impl TestServer {
                 files_url_prefix: format!("{base_url}/files/{APP_ID}/"),
                 limits: options.limits.unwrap_or_default(),
                 auth: options.auth.unwrap_or_default(),
+                clock: match options.clock {
+                    Some(clock) => clock,
+                    None => Arc::new(basalt_engine::SystemClock),
+                },
             },
         )
         .await

@@ -80,6 +80,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         files_url_prefix: format!("{}/files/{}/", public_server_url.trim_end_matches('/'), credentials.app_id),
         limits,
         auth: args.auth_config()?,
+        clock: Arc::new(basalt_engine::SystemClock),
     };
     let engine = Engine::start(Arc::new(store), engine_config)
         .await
