@@ -32,8 +32,14 @@ function acl({ publicRead = false, publicWrite = false, read = [], write = [] } 
   const result = new Parse.ACL();
   result.setPublicReadAccess(publicRead);
   result.setPublicWriteAccess(publicWrite);
-  for (const who of read) who instanceof Parse.Role ? result.setRoleReadAccess(who, true) : result.setReadAccess(who, true);
-  for (const who of write) who instanceof Parse.Role ? result.setRoleWriteAccess(who, true) : result.setWriteAccess(who, true);
+  for (const who of read) {
+    if (who instanceof Parse.Role) result.setRoleReadAccess(who, true);
+    else result.setReadAccess(who, true);
+  }
+  for (const who of write) {
+    if (who instanceof Parse.Role) result.setRoleWriteAccess(who, true);
+    else result.setWriteAccess(who, true);
+  }
   return result;
 }
 
@@ -320,7 +326,8 @@ describe('writing', () => {
       await object.save(null, asAlice());
       await object.destroy(asAlice());
     }
-    assert.equal(await new Parse.Query(Item).containedIn('objectId', [byUser.id, byRole.id]).count({ useMasterKey }), 0);
+    const left = new Parse.Query(Item).containedIn('objectId', [byUser.id, byRole.id]);
+    assert.equal(await left.count({ useMasterKey }), 0);
   });
 
   test('public write lets anyone update', async () => {
@@ -379,7 +386,8 @@ describe('batch', () => {
       { error: { code: 101, error: 'Object not found.' } },
       { error: { code: 101, error: 'Object not found.' } },
     ]);
-    const after = await new Parse.Query(Item).containedIn('objectId', [writable.id, locked.id]).ascending('name').find();
+    const after = await new Parse.Query(Item).containedIn('objectId', [writable.id, locked.id])
+      .ascending('name').find();
     assert.deepEqual(after.map((object) => [object.get('name'), object.get('n')]), [['l', 0], ['w', 1]]);
   });
 
@@ -396,7 +404,8 @@ describe('batch', () => {
   test('destroyAll reports 101 per unwritable object inside an aggregate error (600)', async () => {
     const writable = await seed(Item, { name: 'w3' }, acl({ publicRead: true, write: [alice] }));
     const locked = await seed(Item, { name: 'l3' }, acl({ publicRead: true, write: [bob] }));
-    const error = await expectParseError(Parse.Object.destroyAll([writable, locked], asAlice()), Parse.Error.AGGREGATE_ERROR);
+    const error = await expectParseError(Parse.Object.destroyAll([writable, locked], asAlice()),
+      Parse.Error.AGGREGATE_ERROR);
     assert.deepEqual(error.errors.map((e) => [e.code, e.object.id]), [[Parse.Error.OBJECT_NOT_FOUND, locked.id]]);
     const left = await new Parse.Query(Item).containedIn('objectId', [writable.id, locked.id]).find();
     assert.deepEqual(left.map((object) => object.id), [locked.id]);

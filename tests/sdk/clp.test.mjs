@@ -108,7 +108,8 @@ describe('operation permissions', () => {
 
   test('create: {} refuses create with 119', async () => {
     const { className } = await classWith(clp({ create: {} }));
-    await expectParseError(new Parse.Object(className, { n: 2 }).save(null, asAlice()), Parse.Error.OPERATION_FORBIDDEN);
+    await expectParseError(new Parse.Object(className, { n: 2 }).save(null, asAlice()),
+      Parse.Error.OPERATION_FORBIDDEN);
     const { status, body } = await server.rest('POST', `classes/${className}`, { body: { n: 2 } });
     assert.equal(status, 400);
     assert.equal(body.code, 119);
@@ -221,7 +222,10 @@ describe('operation permissions', () => {
       [{ readUserFields: ['n'] }, "'n' is not a valid column for class level pointer permissions readUserFields"],
     ];
     for (const [classLevelPermissions, error] of cases) {
-      const response = await server.rest('PUT', `schemas/${className}`, { master: true, body: { classLevelPermissions } });
+      const response = await server.rest('PUT', `schemas/${className}`, {
+        master: true,
+        body: { classLevelPermissions },
+      });
       assert.equal(response.status, 400);
       assert.deepEqual(response.body, { code: 107, error });
     }
@@ -319,8 +323,10 @@ describe('protected fields', () => {
   });
 
   test('a where or an order on a protected field fails with 119 for those who cannot see it', async () => {
-    await expectParseError(new Parse.Query(className).equalTo('secret', 's1').find(asBob()), Parse.Error.OPERATION_FORBIDDEN);
-    await expectParseError(new Parse.Query(className).ascending('secret').find(asBob()), Parse.Error.OPERATION_FORBIDDEN);
+    await expectParseError(new Parse.Query(className).equalTo('secret', 's1').find(asBob()),
+      Parse.Error.OPERATION_FORBIDDEN);
+    await expectParseError(new Parse.Query(className).ascending('secret').find(asBob()),
+      Parse.Error.OPERATION_FORBIDDEN);
     const orQuery = Parse.Query.or(
       new Parse.Query(className).equalTo('n', 1),
       new Parse.Query(className).equalTo('secret', 's2'),
@@ -363,7 +369,8 @@ describe('classes and includes', () => {
   test('a client cannot create a class by saving into it (119), logged in or not', async () => {
     const className = server.className('NotCreatedByClients');
     await expectParseError(new Parse.Object(className, { n: 1 }).save(), Parse.Error.OPERATION_FORBIDDEN);
-    await expectParseError(new Parse.Object(className, { n: 1 }).save(null, asAlice()), Parse.Error.OPERATION_FORBIDDEN);
+    await expectParseError(new Parse.Object(className, { n: 1 }).save(null, asAlice()),
+      Parse.Error.OPERATION_FORBIDDEN);
     await expectParseError(new Parse.Schema(className).get(), Parse.Error.INVALID_CLASS_NAME);
   });
 

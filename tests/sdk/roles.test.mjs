@@ -77,13 +77,14 @@ describe('creating roles', () => {
     assert.deepEqual(roles.map((r) => r.id), [child.id]);
   });
 
-  test('POST /roles answers 201 with objectId and createdAt, and GET shows both relations', async () => {
+  test('POST /roles answers 201 {objectId, createdAt}, Location /classes/_Role/<id>; GET shows relations', async () => {
     const name = unique('Rest');
-    const { status, body } = await server.rest('POST', 'roles', {
+    const { status, headers, body } = await server.rest('POST', 'roles', {
       body: { name, ACL: { '*': { read: true } } },
     });
     assert.equal(status, 201);
     assert.deepEqual(Object.keys(body).sort(), ['createdAt', 'objectId']);
+    assert.equal(headers.location, `${server.serverURL}/classes/_Role/${body.objectId}`);
     const fetched = await server.rest('GET', `roles/${body.objectId}`);
     assert.deepEqual(fetched.body, {
       objectId: body.objectId,
@@ -131,7 +132,8 @@ describe('creating roles', () => {
   test('the SDK refuses to rename a saved role', async () => {
     const role = await createRole('Fixed');
     assert.throws(() => role.setName(unique('Renamed')), (error) =>
-      error.code === Parse.Error.OTHER_CAUSE && error.message === "A role's name can only be set before it has been saved.");
+      error.code === Parse.Error.OTHER_CAUSE
+        && error.message === "A role's name can only be set before it has been saved.");
     const fetched = await new Parse.Query(Parse.Role).get(role.id);
     assert.equal(fetched.getName(), role.getName());
   });
@@ -281,10 +283,9 @@ describe('role-based write access', () => {
 
   test('role write access granted through an inherited role works too', async () => {
     const chief = await signUp('chief');
-    await createRole('Chiefs', { users: [chief] }).then((chiefs) => {
-      editors.getRoles().add(chiefs);
-      return editors.save(null, { useMasterKey: true });
-    });
+    const chiefs = await createRole('Chiefs', { users: [chief] });
+    editors.getRoles().add(chiefs); // Chiefs' members inherit Editors
+    await editors.save(null, { useMasterKey: true });
     const doc = await docWithAcl(publicReadEditorsWrite(), { title: 'draft' });
     doc.set('title', 'by chief');
     await doc.save(null, { sessionToken: chief.getSessionToken() });

@@ -62,8 +62,8 @@ before(async () => {
 after(() => server?.stop());
 
 describe('what a session records', () => {
-  test('a sign-up session: r: token, user pointer, createdWith signup/password, the SDK\'s installation id', async () => {
-    const before = Date.now();
+  test('a sign-up session: r: token, user pointer, createdWith signup/password, the SDK installation id', async () => {
+    const startedAt = Date.now();
     const user = await signUp('signup');
     const session = await sessionOf(user.getSessionToken());
     assert.deepEqual(Object.keys(session).sort(), [
@@ -77,7 +77,7 @@ describe('what a session records', () => {
     assert.equal(session.installationId, sdkInstallationId);
     assert.equal(session.expiresAt.__type, 'Date');
     const expiresAt = Date.parse(session.expiresAt.iso);
-    assert.ok(expiresAt >= before + yearMs && expiresAt <= Date.now() + yearMs, session.expiresAt.iso);
+    assert.ok(expiresAt >= startedAt + yearMs && expiresAt <= Date.now() + yearMs, session.expiresAt.iso);
   });
 
   test('a log-in session records createdWith login/password and the request\'s installation id', async () => {

@@ -358,8 +358,8 @@ describe('updating and deleting oneself', () => {
     const { status, body } = await masterGet(user.id);
     assert.equal(status, 404);
     assert.equal(body.code, 101);
-    // Only /users/me is asserted: Parse 9.10 keeps the user's _Session rows and its ~5 s user cache
-    // lets the token pass other routes for a moment; Basalt deletes the sessions with the user.
+    // Only /users/me is asserted: Parse 9.10 keeps the deleted user's _Session rows, and its ~5 s
+    // user cache lets the token pass other routes for a moment (PARSE_API.md §8.5 deletes them).
     await expectParseError(Parse.User.me(token), Parse.Error.INVALID_SESSION_TOKEN);
   });
 });
@@ -466,7 +466,10 @@ describe('other users', () => {
   });
 
   test('the master key updates any user', async () => {
-    const { status } = await server.rest('PUT', `users/${alice.id}`, { master: true, body: { nickname: 'set by master' } });
+    const { status } = await server.rest('PUT', `users/${alice.id}`, {
+      master: true,
+      body: { nickname: 'set by master' },
+    });
     assert.equal(status, 200);
     assert.equal((await masterGet(alice.id)).body.nickname, 'set by master');
   });
@@ -530,7 +533,7 @@ describe('anonymous users and authData', () => {
     assert.deepEqual(body.ACL, { [user.id]: { read: true, write: true } });
   });
 
-  test('POST /users with new anonymous authData answers 201 with objectId, createdAt, username and sessionToken', async () => {
+  test('POST /users with new anonymous authData answers 201 with its id, username and session token', async () => {
     const id = unique('anon');
     const { status, headers, body } = await server.rest('POST', 'users', { body: { authData: { anonymous: { id } } } });
     assert.equal(status, 201);
@@ -572,7 +575,8 @@ describe('anonymous users and authData', () => {
     assert.notEqual(again.body.objectId, user.id);
   });
 
-  test('over REST, setting username and password alone keeps the anonymous authData (the SDK sends anonymous: null)', async () => {
+  // The SDK's setUsername sends authData {anonymous: null} along; the server does not drop it by itself.
+  test('over REST, setting username and password alone keeps the anonymous authData', async () => {
     const id = unique('anon');
     const { body: created } = await server.rest('POST', 'users', { body: { authData: { anonymous: { id } } } });
     const username = unique('kept');
@@ -639,7 +643,9 @@ describe('anonymous users and authData', () => {
   });
 
   test('an unknown auth provider fails with 252', async () => {
-    const { status, body } = await server.rest('POST', 'users', { body: { authData: { nosuchprovider: { id: 'x' } } } });
+    const { status, body } = await server.rest('POST', 'users', {
+      body: { authData: { nosuchprovider: { id: 'x' } } },
+    });
     assert.equal(status, 400);
     assert.deepEqual(body, { code: 252, error: 'This authentication method is unsupported.' });
   });

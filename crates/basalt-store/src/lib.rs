@@ -91,7 +91,9 @@ pub enum WriteOp {
     /// `threshold`, locks the account until `lock_until` and resets the count. Outcome: `Secrets`.
     RecordLoginFailure { user_id: String, threshold: i64, lock_until: i64 },
     /// Takes a one-time token (email verification or password reset) if it is current: clears it
-    /// and returns its user. Two concurrent requests cannot both take it. Outcome: `TokenTaken`.
+    /// and returns its user. Two concurrent requests cannot both take it. Outcome: `TokenTaken`;
+    /// an unknown, used or expired token fails the write with 101 (so an `Atomic` group that
+    /// starts with it does nothing).
     TakeToken { kind: TokenKind, token: String, now: i64 },
 }
 
@@ -200,6 +202,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// A `_User`'s secrets, or `None` when there is no such user.
     async fn user_secrets(&self, user_id: &str) -> StoreResult<Option<UserSecrets>>;
+
+    /// The user holding a current (unexpired) one-time token, without taking it.
+    async fn user_for_token(&self, kind: TokenKind, token: &str, now: i64) -> StoreResult<Option<String>>;
 
     /// The names of every role the user has, directly or inherited through `roles` relations
     /// (PARSE_API.md §10.3), without the `role:` prefix. Cycles terminate.

@@ -95,7 +95,7 @@ async fn find_roles(
 
 async fn create_role(State(state): State<AppState>, request: ParseRequest) -> Result<Response, ApiError> {
     let created = state.engine.create_object(&request.caller, "_Role", &request.body).await?;
-    Ok(created_response(&state, "roles", created))
+    Ok(created_response(&state, "classes/_Role", created))
 }
 
 async fn get_role(

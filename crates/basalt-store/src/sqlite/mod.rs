@@ -304,6 +304,11 @@ impl Store for SqliteStore {
         self.on_reader(move |connection| users::secrets(connection, &user_id)).await
     }
 
+    async fn user_for_token(&self, kind: crate::TokenKind, token: &str, now: i64) -> StoreResult<Option<String>> {
+        let token = token.to_owned();
+        self.on_reader(move |connection| users::user_for_token(connection, kind, &token, now)).await
+    }
+
     async fn role_names(&self, user_id: &str) -> StoreResult<Vec<String>> {
         let user_id = user_id.to_owned();
         self.on_reader(move |connection| users::role_names(connection, &user_id)).await

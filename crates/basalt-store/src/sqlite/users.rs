@@ -115,7 +115,14 @@ pub(crate) fn record_login_failure(
     secrets(connection, user_id)?.ok_or_else(|| ParseError::object_not_found().into())
 }
 
-pub(crate) fn take_token(
+fn token_columns(kind: TokenKind) -> (&'static str, &'static str) {
+    match kind {
+        TokenKind::EmailVerification => ("\"_email_verify_token\"", "\"_email_verify_token_expires_at\""),
+        TokenKind::PasswordReset => ("\"_perishable_token\"", "\"_perishable_token_expires_at\""),
+    }
+}
+
+pub(crate) fn user_for_token(
     connection: &Connection,
     kind: TokenKind,
     token: &str,
@@ -124,17 +131,26 @@ pub(crate) fn take_token(
     if !table_exists(connection, "_User")? {
         return Ok(None);
     }
-    let (token_column, expiry_column) = match kind {
-        TokenKind::EmailVerification => ("\"_email_verify_token\"", "\"_email_verify_token_expires_at\""),
-        TokenKind::PasswordReset => ("\"_perishable_token\"", "\"_perishable_token_expires_at\""),
-    };
-    let user_id: Option<String> = connection
+    let (token_column, expiry_column) = token_columns(kind);
+    let user_id = connection
         .prepare_cached(&format!(
             "SELECT \"objectId\" FROM \"_User\" WHERE {token_column} = ? AND ({expiry_column} IS NULL OR {expiry_column} > ?)"
         ))?
         .query_row(params![token, now], |row| row.get(0))
         .optional()?;
-    let Some(user_id) = user_id else { return Ok(None) };
+    Ok(user_id)
+}
+
+pub(crate) fn take_token(
+    connection: &Connection,
+    kind: TokenKind,
+    token: &str,
+    now: i64,
+) -> StoreResult<Option<String>> {
+    let Some(user_id) = user_for_token(connection, kind, token, now)? else {
+        return Err(ParseError::object_not_found_with("Invalid or expired token.").into());
+    };
+    let (token_column, expiry_column) = token_columns(kind);
     connection
         .prepare_cached(&format!(
             "UPDATE \"_User\" SET {token_column} = NULL, {expiry_column} = NULL WHERE \"objectId\" = ?"
