@@ -81,7 +81,10 @@ impl Engine {
             let response = match step {
                 Step::Failed(error) => Err(error),
                 Step::Write(prepared) => match outcomes.next() {
-                    Some(Ok(outcome)) => Ok(Value::Object(self.write_response(&prepared, outcome))),
+                    Some(Ok(outcome)) => {
+                        self.send_pending_mail(&prepared).await;
+                        Ok(Value::Object(self.write_response(&prepared, outcome)))
+                    }
                     Some(Err(error)) => Err(ParseError::from(error)),
                     None => Err(ParseError::internal("the store returned too few outcomes")),
                 },

@@ -5,10 +5,12 @@
 
 mod aggregate;
 mod auth_adapters;
+mod auth_oidc;
 mod batch;
 mod caller;
 mod clock;
 mod config;
+mod email;
 mod find;
 mod object_id;
 mod objects;
@@ -27,9 +29,11 @@ use basalt_core::{Limits, ParseResult};
 use basalt_store::Store;
 
 pub use auth_adapters::{AuthAdapter, AuthAdapters};
+pub use auth_oidc::OidcAdapter;
 pub use batch::{BatchItem, BatchMethod};
 pub use caller::Caller;
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use email::{EmailConfig, EmailMessage, Mailer};
 pub use find::{FindParams, FindResult, GetParams};
 pub use schema_cache::SchemaCache;
 pub use users::SignUp;
@@ -45,6 +49,7 @@ pub struct EngineConfig {
     pub auth: AuthConfig,
     /// Where "now" comes from (`SystemClock` outside tests).
     pub clock: Arc<dyn Clock>,
+    pub email: EmailConfig,
 }
 
 /// Users and sessions: Parse Server's options of the same names.

@@ -34,6 +34,8 @@ pub(crate) struct PreparedWrite {
     pub(crate) echo: Vec<String>,
     /// Fields the response carries besides the object's (a new `sessionToken`).
     pub(crate) extra: Map<String, Value>,
+    /// A verification mail to send once the write committed: (address, token).
+    pub(crate) pending_mail: Option<(String, String)>,
 }
 
 /// A written body, checked: the updates, the ACL change and the fields the schema lacks.
@@ -258,7 +260,7 @@ impl Engine {
             acl: checked.acl.flatten(),
             updates: checked.updates,
         };
-        Ok(PreparedWrite { kind: WriteKind::Create, op, echo: checked.echo, extra: Map::new() })
+        Ok(PreparedWrite { kind: WriteKind::Create, op, echo: checked.echo, extra: Map::new(), pending_mail: None })
     }
 
     pub(crate) async fn prepare_update(
@@ -323,7 +325,7 @@ impl Engine {
             updates: checked.updates,
             condition,
         };
-        Ok(PreparedWrite { kind: WriteKind::Update, op, echo: checked.echo, extra: Map::new() })
+        Ok(PreparedWrite { kind: WriteKind::Update, op, echo: checked.echo, extra: Map::new(), pending_mail: None })
     }
 
     pub(crate) fn prepare_delete(
@@ -342,7 +344,7 @@ impl Engine {
         };
         let condition = self.write_condition(caller, &schema, ClpOperation::Delete)?;
         let op = WriteOp::Delete { class_name, object_id: object_id.to_owned(), access: caller.access(), condition };
-        Ok(PreparedWrite { kind: WriteKind::Delete, op, echo: Vec::new(), extra: Map::new() })
+        Ok(PreparedWrite { kind: WriteKind::Delete, op, echo: Vec::new(), extra: Map::new(), pending_mail: None })
     }
 
     /// The response body Parse Server gives for a completed write.
@@ -389,6 +391,7 @@ impl Engine {
             self.store().write(snapshot, vec![prepared.op.clone()], true).await.map_err(ParseError::from)?;
         let outcome = outcomes.pop().ok_or_else(|| ParseError::internal("the store returned no outcome"))?;
         let outcome = outcome.map_err(ParseError::from)?;
+        self.send_pending_mail(&prepared).await;
         Ok(self.write_response(&prepared, outcome))
     }
 

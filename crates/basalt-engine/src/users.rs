@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use crate::objects::{PreparedWrite, WriteKind};
 use crate::output::object_json;
 use crate::password::{Verified, hash_password, verify_password};
-use crate::sessions::{SessionOrigin, class, field_equals};
+use crate::sessions::{SessionOrigin, class, field_equals, set_field};
 use crate::{Caller, Engine};
 
 /// The result of `POST /users`: a new user (201) or, for `authData` of a known user, a log-in (200).
@@ -72,7 +72,26 @@ impl Engine {
         Ok(())
     }
 
-    fn check_password_policy(&self, password: &str, username: Option<&str>) -> ParseResult<()> {
+    /// Refuses a password equal to one of the user's last N (`maxPasswordHistory`).
+    pub(crate) async fn check_password_history(&self, password: &str, secrets: &UserSecrets) -> ParseResult<()> {
+        let history_max = self.config().auth.password_policy.as_ref().map_or(0, |policy| policy.max_password_history);
+        if history_max == 0 {
+            return Ok(());
+        }
+        let mut previous: Vec<String> = secrets.hashed_password.iter().cloned().collect();
+        previous.extend(secrets.password_history.iter().take(history_max.saturating_sub(1)).cloned());
+        for old in previous {
+            if verify_password(password.to_owned(), Some(old)).await? != Verified::No {
+                return Err(ParseError::new(
+                    ErrorCode::ValidationError,
+                    format!("New password should not be the same as last {history_max} passwords."),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn check_password_policy(&self, password: &str, username: Option<&str>) -> ParseResult<()> {
         let Some(policy) = &self.config().auth.password_policy else { return Ok(()) };
         let refused = || {
             ParseError::new(
@@ -164,14 +183,26 @@ impl Engine {
                 *acl = Some(public_read);
             }
         }
+        let email = body.get("email").and_then(Value::as_str).map(str::to_owned);
+        let verify = self.config().email.verify_user_emails && email.is_some();
+        if verify && !body.contains_key("emailVerified") {
+            if let WriteOp::Insert { updates, .. } = &mut prepared.op {
+                updates.push(set_field("emailVerified", Value::Bool(false)));
+            }
+        }
         let mut ops = vec![prepared.op.clone()];
+        let mut secrets = UserSecrets::default();
+        if verify {
+            let (token, expires) = self.new_verification_token();
+            secrets.email_verify_token = Some(token.clone());
+            secrets.email_verify_token_expires_at = expires;
+            prepared.pending_mail = email.map(|email| (email, token));
+        }
         if let Some(password) = password {
-            let hashed = hash_password(password).await?;
-            let secrets = UserSecrets {
-                hashed_password: Some(hashed),
-                password_changed_at: Some(self.now()),
-                ..UserSecrets::default()
-            };
+            secrets.hashed_password = Some(hash_password(password).await?);
+            secrets.password_changed_at = Some(self.now());
+        }
+        if secrets != UserSecrets::default() {
             ops.push(WriteOp::PutUserSecrets { user_id: user_id.clone(), secrets });
         }
         let provider = auth_data
@@ -180,21 +211,26 @@ impl Engine {
                 auth_data.iter().find(|(_, data)| !data.is_null()).map(|(provider, _)| provider.clone())
             })
             .unwrap_or_else(|| "password".into());
-        let (session_ops, token) = self
-            .new_session(
-                &user_id,
-                caller.installation_id.as_deref(),
-                // Parse compat: a sign-up through authData is recorded as a log-in with it.
-                SessionOrigin {
-                    action: if provider == "password" { "signup" } else { "login" },
-                    auth_provider: &provider,
-                },
-                Map::new(),
-            )
-            .await?;
-        ops.extend(session_ops);
+        // Parse compat: with preventLoginWithUnverifiedEmail a new user gets no session until the
+        // email is verified.
+        let withhold_session = verify && self.config().email.prevent_login_with_unverified_email;
+        if !withhold_session {
+            let (session_ops, token) = self
+                .new_session(
+                    &user_id,
+                    caller.installation_id.as_deref(),
+                    // Parse compat: a sign-up through authData is recorded as a log-in with it.
+                    SessionOrigin {
+                        action: if provider == "password" { "signup" } else { "login" },
+                        auth_provider: &provider,
+                    },
+                    Map::new(),
+                )
+                .await?;
+            ops.extend(session_ops);
+            prepared.extra.insert("sessionToken".into(), Value::String(token));
+        }
         prepared.op = WriteOp::Atomic(ops);
-        prepared.extra.insert("sessionToken".into(), Value::String(token));
         if body.get("username").is_some() && !prepared.echo.contains(&"username".to_owned()) && has_auth_data {
             prepared.echo.push("username".into());
         }
@@ -297,6 +333,14 @@ impl Engine {
         };
         let user = self.user_with(condition).await?;
         let user = self.check_password(user, password).await?;
+        let email_config = &self.config().email;
+        if email_config.verify_user_emails
+            && email_config.prevent_login_with_unverified_email
+            && user.fields.get("email").is_some()
+            && user.fields.get("emailVerified") != Some(&Value::Bool(true))
+        {
+            return Err(ParseError::new(ErrorCode::EmailNotFound, "User email is not verified."));
+        }
         self.start_session_for(caller, user, "login", "password").await
     }
 
@@ -471,55 +515,68 @@ impl Engine {
                 .map_err(ParseError::from)?;
         }
         updates.extend(provider_changes);
-        let Some(password) = password else { return Ok(prepared) };
-        let Value::String(password) = password else {
-            return Err(ParseError::new(ErrorCode::PasswordMissing, "password is required"));
+        let email_changed = match body.get("email") {
+            Some(Value::String(email)) => current.fields.get("email").and_then(Value::as_str) != Some(email.as_str()),
+            _ => false,
         };
-        let username =
-            body.get("username").and_then(Value::as_str).or(current.fields.get("username").and_then(Value::as_str));
-        self.check_password_policy(&password, username)?;
+        let verify_new_email =
+            email_changed && self.config().email.verify_user_emails && !body.contains_key("emailVerified");
+        if verify_new_email {
+            updates.push(set_field("emailVerified", Value::Bool(false)));
+        }
+        let password = match password {
+            None | Some(Value::Null) => None,
+            Some(Value::String(password)) if !password.is_empty() => Some(password),
+            Some(_) => return Err(ParseError::new(ErrorCode::PasswordMissing, "password is required")),
+        };
+        if password.is_none() && !verify_new_email {
+            return Ok(prepared);
+        }
         let mut secrets = self.store().user_secrets(object_id).await.map_err(ParseError::from)?.unwrap_or_default();
-        let history_max = self.config().auth.password_policy.as_ref().map_or(0, |policy| policy.max_password_history);
-        if history_max > 0 {
-            let mut previous: Vec<String> = secrets.hashed_password.iter().cloned().collect();
-            previous.extend(secrets.password_history.iter().take(history_max.saturating_sub(1)).cloned());
-            for old in previous {
-                if verify_password(password.clone(), Some(old)).await? != Verified::No {
-                    return Err(ParseError::new(
-                        ErrorCode::ValidationError,
-                        format!("New password should not be the same as last {history_max} passwords."),
-                    ));
+        let mut ops = vec![prepared.op.clone()];
+        if verify_new_email {
+            let (token, expires) = self.new_verification_token();
+            secrets.email_verify_token = Some(token.clone());
+            secrets.email_verify_token_expires_at = expires;
+            let email = body.get("email").and_then(Value::as_str).unwrap_or_default().to_owned();
+            prepared.pending_mail = Some((email, token));
+        }
+        if let Some(password) = password {
+            let username =
+                body.get("username").and_then(Value::as_str).or(current.fields.get("username").and_then(Value::as_str));
+            self.check_password_policy(&password, username)?;
+            self.check_password_history(&password, &secrets).await?;
+            let history_max =
+                self.config().auth.password_policy.as_ref().map_or(0, |policy| policy.max_password_history);
+            if let Some(old) = secrets.hashed_password.take() {
+                secrets.password_history.insert(0, old);
+                secrets.password_history.truncate(history_max);
+            }
+            secrets.hashed_password = Some(hash_password(password).await?);
+            secrets.password_changed_at = Some(self.now());
+            secrets.reset_token = None;
+            secrets.reset_token_expires_at = None;
+            if self.config().auth.account_lockout.as_ref().is_some_and(|lockout| lockout.unlock_on_password_reset) {
+                secrets.failed_login_count = 0;
+                secrets.lockout_expires_at = None;
+            }
+            if self.config().auth.revoke_session_on_password_reset {
+                ops.push(self.end_sessions(object_id, None));
+                if caller.user_id.as_deref() == Some(object_id) {
+                    let (session_ops, token) = self
+                        .new_session(
+                            object_id,
+                            caller.installation_id.as_deref(),
+                            SessionOrigin { action: "upgrade", auth_provider: "password" },
+                            Map::new(),
+                        )
+                        .await?;
+                    ops.extend(session_ops);
+                    prepared.extra.insert("sessionToken".into(), Value::String(token));
                 }
             }
         }
-        if let Some(old) = secrets.hashed_password.take() {
-            secrets.password_history.insert(0, old);
-            secrets.password_history.truncate(history_max);
-        }
-        secrets.hashed_password = Some(hash_password(password).await?);
-        secrets.password_changed_at = Some(self.now());
-        secrets.reset_token = None;
-        secrets.reset_token_expires_at = None;
-        if self.config().auth.account_lockout.as_ref().is_some_and(|lockout| lockout.unlock_on_password_reset) {
-            secrets.failed_login_count = 0;
-            secrets.lockout_expires_at = None;
-        }
-        let mut ops = vec![prepared.op.clone(), WriteOp::PutUserSecrets { user_id: object_id.to_owned(), secrets }];
-        if self.config().auth.revoke_session_on_password_reset {
-            ops.push(self.end_sessions(object_id, None));
-            if caller.user_id.as_deref() == Some(object_id) {
-                let (session_ops, token) = self
-                    .new_session(
-                        object_id,
-                        caller.installation_id.as_deref(),
-                        SessionOrigin { action: "upgrade", auth_provider: "password" },
-                        Map::new(),
-                    )
-                    .await?;
-                ops.extend(session_ops);
-                prepared.extra.insert("sessionToken".into(), Value::String(token));
-            }
-        }
+        ops.insert(1, WriteOp::PutUserSecrets { user_id: object_id.to_owned(), secrets });
         prepared.op = WriteOp::Atomic(ops);
         Ok(prepared)
     }
@@ -537,7 +594,7 @@ impl Engine {
             WriteOp::Delete { class_name: class("_User"), object_id: object_id.to_owned(), access, condition },
             self.end_sessions(object_id, None),
         ]);
-        Ok(PreparedWrite { kind: WriteKind::Delete, op, echo: Vec::new(), extra: Map::new() })
+        Ok(PreparedWrite { kind: WriteKind::Delete, op, echo: Vec::new(), extra: Map::new(), pending_mail: None })
     }
 
     /// `POST /sessions`: a new session for the calling user (or, with the master key, for the
@@ -605,7 +662,7 @@ impl Engine {
                 WriteOp::Atomic(ops)
             }
         };
-        Ok(PreparedWrite { kind: WriteKind::Create, op, echo, extra })
+        Ok(PreparedWrite { kind: WriteKind::Create, op, echo, extra, pending_mail: None })
     }
 
     /// Runs a prepared write alone and returns Parse's response body.
@@ -619,7 +676,15 @@ impl Engine {
             .pop()
             .ok_or_else(|| ParseError::internal("the store returned no outcome"))?
             .map_err(ParseError::from)?;
+        self.send_pending_mail(&prepared).await;
         Ok(self.write_response(&prepared, outcome))
+    }
+
+    /// Sends the verification mail a committed write asked for.
+    pub(crate) async fn send_pending_mail(&self, prepared: &PreparedWrite) {
+        if let Some((email, token)) = &prepared.pending_mail {
+            self.send_verification_mail(email, token).await;
+        }
     }
 }
 

@@ -23,6 +23,7 @@ pub struct TestOptions {
     pub auth: Option<basalt_engine::AuthConfig>,
     /// A clock the test moves; the system clock when absent.
     pub clock: Option<Arc<basalt_engine::ManualClock>>,
+    pub email: Option<basalt_engine::EmailConfig>,
 }
 
 /// A running server; stops when dropped.
@@ -66,6 +67,7 @@ impl TestServer {
                     Some(clock) => clock,
                     None => Arc::new(basalt_engine::SystemClock),
                 },
+                email: options.email.unwrap_or_default(),
             },
         )
         .await

@@ -106,6 +106,10 @@ pub(crate) struct ServeArgs {
     /// Passwords expire after this many days.
     #[arg(long, env = "BASALT_PASSWORD_POLICY_MAX_AGE_DAYS")]
     pub(crate) password_policy_max_age_days: Option<i64>,
+    /// Third-party log-in providers for `authData`, as JSON: `{"<provider>": {"type": "oidc",
+    /// "issuer": URL, "audience": CLIENT_ID or [..], "jwks": {"keys": [..]} or "jwksPath": FILE}}`.
+    #[arg(long, env = "PARSE_SERVER_AUTH_PROVIDERS", value_name = "JSON")]
+    pub(crate) auth_providers: Option<String>,
     /// Fsync every commit (survives power loss); the default survives a process crash.
     #[arg(long, env = "BASALT_SYNC_FULL", default_value_t = false)]
     pub(crate) sync_full: bool,
@@ -138,9 +142,35 @@ impl ServeArgs {
                 max_password_history: self.password_policy_history,
                 max_password_age_days: self.password_policy_max_age_days,
             }),
-            adapters: basalt_engine::AuthAdapters::default(),
+            adapters: auth_adapters(self.auth_providers.as_deref())?,
         })
     }
+}
+
+/// The adapters `--auth-providers` configures, one per provider.
+fn auth_adapters(providers_json: Option<&str>) -> anyhow::Result<basalt_engine::AuthAdapters> {
+    let mut adapters = basalt_engine::AuthAdapters::default();
+    let Some(providers_json) = providers_json else {
+        return Ok(adapters);
+    };
+    let providers: serde_json::Map<String, serde_json::Value> = serde_json::from_str(providers_json)
+        .map_err(|error| anyhow::anyhow!("--auth-providers must be a JSON object of providers: {error}"))?;
+    for (provider, config) in providers {
+        if provider.is_empty() || provider == "anonymous" {
+            anyhow::bail!(
+                "--auth-providers: {provider:?} cannot be configured (anonymous log-in is --enable-anonymous-users)"
+            );
+        }
+        match config.get("type").and_then(serde_json::Value::as_str) {
+            Some("oidc") => {
+                let adapter = basalt_engine::OidcAdapter::from_config(&config)
+                    .map_err(|error| anyhow::anyhow!("--auth-providers: {provider}: {error}"))?;
+                adapters.insert(provider, std::sync::Arc::new(adapter));
+            }
+            kind => anyhow::bail!("--auth-providers: {provider}: unknown type {kind:?} (supported: \"oidc\")"),
+        }
+    }
+    Ok(adapters)
 }
 
 /// Parses `20mb`, `512kb`, `1gb` or a byte count.

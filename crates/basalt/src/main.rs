@@ -81,6 +81,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         limits,
         auth: args.auth_config()?,
         clock: Arc::new(basalt_engine::SystemClock),
+        email: basalt_engine::EmailConfig::default(),
     };
     let engine = Engine::start(Arc::new(store), engine_config)
         .await
