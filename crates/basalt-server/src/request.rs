@@ -139,7 +139,9 @@ pub(crate) async fn prepare(State(state): State<AppState>, request: Request, nex
     let mount = state.config.mount_path.trim_end_matches('/').to_owned();
     let path = request.uri().path().to_owned();
     let under_mount = mount.is_empty() || path == mount || path.starts_with(&format!("{mount}/"));
-    if !under_mount || path.ends_with("/health") {
+    // The email link pages carry their credential (a one-time token) in the link, not in keys.
+    let is_page = path.strip_prefix(&mount).is_some_and(|rest| rest.starts_with("/apps/"));
+    if !under_mount || path.ends_with("/health") || is_page {
         return with_cors(next.run(request).await);
     }
     match prepare_parse_request(&state, request).await {

@@ -110,6 +110,27 @@ pub(crate) struct ServeArgs {
     /// "issuer": URL, "audience": CLIENT_ID or [..], "jwks": {"keys": [..]} or "jwksPath": FILE}}`.
     #[arg(long, env = "PARSE_SERVER_AUTH_PROVIDERS", value_name = "JSON")]
     pub(crate) auth_providers: Option<String>,
+    /// Application name shown in verification and password-reset mails.
+    #[arg(long, env = "PARSE_SERVER_APP_NAME")]
+    pub(crate) app_name: Option<String>,
+    /// SMTP server for mails: smtp://user:pass@host:port?tls=required, smtps://host:465, smtp://host:25.
+    #[arg(long, env = "BASALT_SMTP_URL")]
+    pub(crate) smtp_url: Option<String>,
+    /// Sender of mails, e.g. "My App <noreply@example.com>".
+    #[arg(long, env = "BASALT_SMTP_FROM")]
+    pub(crate) smtp_from: Option<String>,
+    /// Send a verification mail on sign-up and email change.
+    #[arg(long, env = "PARSE_SERVER_VERIFY_USER_EMAILS", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub(crate) verify_user_emails: bool,
+    /// Refuse log-in until the user's email is verified.
+    #[arg(long, env = "PARSE_SERVER_PREVENT_LOGIN_WITH_UNVERIFIED_EMAIL", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub(crate) prevent_login_with_unverified_email: bool,
+    /// Seconds a verification link stays valid (forever when absent).
+    #[arg(long, env = "PARSE_SERVER_EMAIL_VERIFY_TOKEN_VALIDITY_DURATION")]
+    pub(crate) email_verify_token_validity_duration: Option<i64>,
+    /// Seconds a password-reset link stays valid (forever when absent).
+    #[arg(long, env = "BASALT_RESET_TOKEN_VALIDITY_DURATION")]
+    pub(crate) reset_token_validity_duration: Option<i64>,
     /// Fsync every commit (survives power loss); the default survives a process crash.
     #[arg(long, env = "BASALT_SYNC_FULL", default_value_t = false)]
     pub(crate) sync_full: bool,
@@ -161,13 +182,14 @@ fn auth_adapters(providers_json: Option<&str>) -> anyhow::Result<basalt_engine::
                 "--auth-providers: {provider:?} cannot be configured (anonymous log-in is --enable-anonymous-users)"
             );
         }
-        match config.get("type").and_then(serde_json::Value::as_str) {
-            Some("oidc") => {
+        match config.get("type") {
+            Some(serde_json::Value::String(kind)) if kind == "oidc" => {
                 let adapter = basalt_engine::OidcAdapter::from_config(&config)
                     .map_err(|error| anyhow::anyhow!("--auth-providers: {provider}: {error}"))?;
                 adapters.insert(provider, std::sync::Arc::new(adapter));
             }
-            kind => anyhow::bail!("--auth-providers: {provider}: unknown type {kind:?} (supported: \"oidc\")"),
+            Some(kind) => anyhow::bail!("--auth-providers: {provider}: unknown type {kind} (supported: \"oidc\")"),
+            None => anyhow::bail!("--auth-providers: {provider}: \"type\" is required (supported: \"oidc\")"),
         }
     }
     Ok(adapters)

@@ -3,6 +3,7 @@
 
 mod cli;
 mod credentials;
+mod mail;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -81,7 +82,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         limits,
         auth: args.auth_config()?,
         clock: Arc::new(basalt_engine::SystemClock),
-        email: basalt_engine::EmailConfig::default(),
+        email: email_config(&args, &public_server_url, &credentials.app_id)?,
     };
     let engine = Engine::start(Arc::new(store), engine_config)
         .await
@@ -101,6 +102,26 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     basalt_server::serve(listener, engine, server_config, shutdown_signal()).await.context("serving")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+fn email_config(args: &ServeArgs, public_server_url: &str, app_id: &str) -> anyhow::Result<basalt_engine::EmailConfig> {
+    let mailer: Option<Arc<dyn basalt_engine::Mailer>> = match (&args.smtp_url, &args.smtp_from) {
+        (Some(url), Some(from)) => Some(Arc::new(mail::SmtpMailer::from_url(url, from)?)),
+        (Some(_), None) => bail!("--smtp-url needs --smtp-from (the sender address)"),
+        (None, _) => None,
+    };
+    if args.verify_user_emails && (mailer.is_none() || args.app_name.is_none()) {
+        bail!("--verify-user-emails needs --app-name, --smtp-url and --smtp-from");
+    }
+    Ok(basalt_engine::EmailConfig {
+        app_name: args.app_name.clone(),
+        pages_url_prefix: format!("{}/apps/{app_id}/", public_server_url.trim_end_matches('/')),
+        mailer,
+        verify_user_emails: args.verify_user_emails,
+        prevent_login_with_unverified_email: args.prevent_login_with_unverified_email,
+        email_verify_token_validity_secs: args.email_verify_token_validity_duration,
+        reset_token_validity_secs: args.reset_token_validity_duration,
+    })
 }
 
 async fn shutdown_signal() {

@@ -5,6 +5,7 @@ pub(crate) mod batch;
 pub(crate) mod classes;
 pub(crate) mod config;
 pub(crate) mod health;
+pub(crate) mod pages;
 pub(crate) mod schemas;
 pub(crate) mod server_info;
 pub(crate) mod sessions;

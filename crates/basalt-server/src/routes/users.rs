@@ -19,6 +19,8 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/users/{object_id}", get(get_user).put(update_user).delete(delete_user))
         .route("/login", get(log_in).post(log_in))
         .route("/logout", post(log_out))
+        .route("/requestPasswordReset", post(request_password_reset))
+        .route("/verificationEmailRequest", post(request_verification_email))
 }
 
 async fn sign_up(State(state): State<AppState>, request: ParseRequest) -> Result<Response, ApiError> {
@@ -77,4 +79,15 @@ async fn log_in(
 
 async fn log_out(State(state): State<AppState>, request: ParseRequest) -> Result<Json<Value>, ApiError> {
     Ok(Json(state.engine.log_out(&request.caller).await?))
+}
+
+async fn request_password_reset(State(state): State<AppState>, request: ParseRequest) -> Result<Json<Value>, ApiError> {
+    Ok(Json(state.engine.request_password_reset(&request.body).await?))
+}
+
+async fn request_verification_email(
+    State(state): State<AppState>,
+    request: ParseRequest,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(state.engine.request_verification_email(&request.body).await?))
 }

@@ -5,5 +5,6 @@ mod api_errors;
 mod api_objects;
 mod api_queries;
 mod api_schemas_batch;
+mod auth_oidc;
 mod cli;
 mod durability;
