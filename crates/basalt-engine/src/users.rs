@@ -231,8 +231,12 @@ impl Engine {
             prepared.extra.insert("sessionToken".into(), Value::String(token));
         }
         prepared.op = WriteOp::Atomic(ops);
-        if body.get("username").is_some() && !prepared.echo.contains(&"username".to_owned()) && has_auth_data {
-            prepared.echo.push("username".into());
+        if has_auth_data {
+            if !prepared.echo.contains(&"username".to_owned()) {
+                prepared.echo.push("username".into());
+            }
+            // Parse compat: authData sign-ups answer with what the adapters returned (none here).
+            prepared.extra.insert("authDataResponse".into(), Value::Object(Map::new()));
         }
         Ok(prepared)
     }
@@ -422,13 +426,14 @@ impl Engine {
         Ok(body)
     }
 
-    fn check_own_user(&self, caller: &Caller, object_id: &str) -> ParseResult<()> {
+    fn check_own_user(&self, caller: &Caller, object_id: &str, deleting: bool) -> ParseResult<()> {
         if caller.is_master {
             return Ok(());
         }
         // Parse compat: another user's session gets 206 like no session at all.
         match &caller.user_id {
             Some(user_id) if user_id == object_id => Ok(()),
+            None if deleting => Err(ParseError::new(ErrorCode::SessionMissing, "Insufficient auth to delete user")),
             _ => Err(ParseError::new(ErrorCode::SessionMissing, format!("Cannot modify user {object_id}."))),
         }
     }
@@ -444,7 +449,7 @@ impl Engine {
         if body.contains_key("emailVerified") && !caller.is_master {
             return Err(ParseError::forbidden("Clients aren't allowed to manually update email verification."));
         }
-        self.check_own_user(caller, object_id)?;
+        self.check_own_user(caller, object_id, false)?;
         let mut body = body.clone();
         let password = body.remove("password");
         let auth_data = body.remove("authData");
@@ -583,7 +588,7 @@ impl Engine {
 
     /// A delete of a user: only by that user (or the master key); their sessions go too.
     pub(crate) fn prepare_user_delete(&self, caller: &Caller, object_id: &str) -> ParseResult<PreparedWrite> {
-        self.check_own_user(caller, object_id)?;
+        self.check_own_user(caller, object_id, true)?;
         if self.schemas().get(&class("_User")).is_none() {
             return Err(ParseError::object_not_found());
         }

@@ -177,9 +177,12 @@ fn auth_adapters(providers_json: Option<&str>) -> anyhow::Result<basalt_engine::
     let providers: serde_json::Map<String, serde_json::Value> = serde_json::from_str(providers_json)
         .map_err(|error| anyhow::anyhow!("--auth-providers must be a JSON object of providers: {error}"))?;
     for (provider, config) in providers {
-        if provider.is_empty() || provider == "anonymous" {
+        if provider.is_empty() {
+            anyhow::bail!("--auth-providers: a provider name cannot be empty");
+        }
+        if provider == "anonymous" {
             anyhow::bail!(
-                "--auth-providers: {provider:?} cannot be configured (anonymous log-in is --enable-anonymous-users)"
+                "--auth-providers: \"anonymous\" cannot be configured (anonymous log-in is --enable-anonymous-users)"
             );
         }
         match config.get("type") {
