@@ -29,7 +29,7 @@ pub struct BatchItem {
 
 enum Step {
     Failed(ParseError),
-    Write(PreparedWrite),
+    Write(Box<PreparedWrite>),
     Read(BatchItem),
 }
 
@@ -58,7 +58,7 @@ impl Engine {
                 }
             };
             match prepared {
-                Ok(prepared) => steps.push(Step::Write(prepared)),
+                Ok(prepared) => steps.push(Step::Write(Box::new(prepared))),
                 Err(error) if transaction => return Err(error),
                 Err(error) => steps.push(Step::Failed(error)),
             }

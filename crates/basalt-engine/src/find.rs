@@ -452,10 +452,11 @@ impl Engine {
         let mut results = self.run_find(caller, query, &shape).await?;
         let mut object = results.pop().ok_or_else(ParseError::object_not_found)?;
         // Parse compat: reading your own user by id returns your session token too.
-        if schema.class_name.as_str() == "_User" && caller.user_id.as_deref() == Some(object_id) {
-            if let (Some(token), Some(object)) = (&caller.session_token, object.as_object_mut()) {
-                object.insert("sessionToken".into(), Value::String(token.clone()));
-            }
+        if schema.class_name.as_str() == "_User"
+            && caller.user_id.as_deref() == Some(object_id)
+            && let (Some(token), Some(object)) = (&caller.session_token, object.as_object_mut())
+        {
+            object.insert("sessionToken".into(), Value::String(token.clone()));
         }
         Ok(object)
     }

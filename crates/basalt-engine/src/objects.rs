@@ -115,13 +115,13 @@ fn check_body(
             return Err(ParseError::invalid_key_name(format!("Invalid field name: {key}.")));
         }
         let op = parse_op(written)?;
-        if let UpdateOp::Set(Value::Object(object)) = &op {
-            if object.get("__type").and_then(Value::as_str) == Some("Relation") {
-                // Relation members change only through AddRelation/RemoveRelation.
-                return Err(ParseError::incorrect_type(format!(
-                    "{key}: a Relation is changed with AddRelation and RemoveRelation, not written"
-                )));
-            }
+        if let UpdateOp::Set(Value::Object(object)) = &op
+            && object.get("__type").and_then(Value::as_str) == Some("Relation")
+        {
+            // Relation members change only through AddRelation/RemoveRelation.
+            return Err(ParseError::incorrect_type(format!(
+                "{key}: a Relation is changed with AddRelation and RemoveRelation, not written"
+            )));
         }
         let existing = schema.and_then(|schema| schema.field_type(field)).cloned();
         let pending = checked.new_fields.iter().find(|(name, _)| name.as_str() == field).map(|(_, t)| t.clone());

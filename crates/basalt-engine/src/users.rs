@@ -59,15 +59,15 @@ impl Engine {
     async fn check_unique_identity(&self, body: &Map<String, Value>, own_id: Option<&str>) -> ParseResult<()> {
         let others =
             |record: &Option<ObjectRecord>| record.as_ref().is_some_and(|user| Some(user.object_id.as_str()) != own_id);
-        if let Some(Value::String(username)) = body.get("username") {
-            if others(&self.user_with(equals_ignoring_case("username", username)).await?) {
-                return Err(ParseError::new(ErrorCode::UsernameTaken, "Account already exists for this username."));
-            }
+        if let Some(Value::String(username)) = body.get("username")
+            && others(&self.user_with(equals_ignoring_case("username", username)).await?)
+        {
+            return Err(ParseError::new(ErrorCode::UsernameTaken, "Account already exists for this username."));
         }
-        if let Some(Value::String(email)) = body.get("email") {
-            if others(&self.user_with(equals_ignoring_case("email", email)).await?) {
-                return Err(ParseError::new(ErrorCode::EmailTaken, "Account already exists for this email address."));
-            }
+        if let Some(Value::String(email)) = body.get("email")
+            && others(&self.user_with(equals_ignoring_case("email", email)).await?)
+        {
+            return Err(ParseError::new(ErrorCode::EmailTaken, "Account already exists for this email address."));
         }
         Ok(())
     }
@@ -108,12 +108,11 @@ impl Engine {
                 return Err(refused());
             }
         }
-        if policy.do_not_allow_username {
-            if let Some(username) = username.filter(|username| !username.is_empty()) {
-                if password.contains(username) {
-                    return Err(ParseError::new(ErrorCode::ValidationError, "Password cannot contain your username."));
-                }
-            }
+        if policy.do_not_allow_username
+            && let Some(username) = username.filter(|username| !username.is_empty())
+            && password.contains(username)
+        {
+            return Err(ParseError::new(ErrorCode::ValidationError, "Password cannot contain your username."));
         }
         Ok(())
     }
@@ -185,10 +184,11 @@ impl Engine {
         }
         let email = body.get("email").and_then(Value::as_str).map(str::to_owned);
         let verify = self.config().email.verify_user_emails && email.is_some();
-        if verify && !body.contains_key("emailVerified") {
-            if let WriteOp::Insert { updates, .. } = &mut prepared.op {
-                updates.push(set_field("emailVerified", Value::Bool(false)));
-            }
+        if verify
+            && !body.contains_key("emailVerified")
+            && let WriteOp::Insert { updates, .. } = &mut prepared.op
+        {
+            updates.push(set_field("emailVerified", Value::Bool(false)));
         }
         let mut ops = vec![prepared.op.clone()];
         let mut secrets = UserSecrets::default();
@@ -356,14 +356,14 @@ impl Engine {
             None => None,
         };
         let now = self.now();
-        if let (Some(lockout), Some(secrets)) = (&self.config().auth.account_lockout, &secrets) {
-            if let Some(until) = secrets.lockout_expires_at.filter(|until| *until > now) {
-                let minutes = ((until - now) as f64 / 60_000.0).ceil().max(1.0) as i64;
-                let _ = lockout;
-                return Err(ParseError::object_not_found_with(format!(
-                    "Your account is locked due to multiple failed login attempts. Please try again after {minutes} minute(s)"
-                )));
-            }
+        if let (Some(lockout), Some(secrets)) = (&self.config().auth.account_lockout, &secrets)
+            && let Some(until) = secrets.lockout_expires_at.filter(|until| *until > now)
+        {
+            let minutes = ((until - now) as f64 / 60_000.0).ceil().max(1.0) as i64;
+            let _ = lockout;
+            return Err(ParseError::object_not_found_with(format!(
+                "Your account is locked due to multiple failed login attempts. Please try again after {minutes} minute(s)"
+            )));
         }
         let stored = secrets.as_ref().and_then(|secrets| secrets.hashed_password.clone());
         let verified = verify_password(password.clone(), stored).await?;
@@ -383,14 +383,11 @@ impl Engine {
         if user.acl.as_ref().is_some_and(|acl| acl.read.is_empty() && acl.write.is_empty()) {
             return Err(invalid());
         }
-        if let Some(policy) = &self.config().auth.password_policy {
-            if let (Some(days), Some(changed)) = (policy.max_password_age_days, secrets.password_changed_at) {
-                if changed.saturating_add(days.saturating_mul(86_400_000)) < now {
-                    return Err(ParseError::object_not_found_with(
-                        "Your password has expired. Please reset your password.",
-                    ));
-                }
-            }
+        if let Some(policy) = &self.config().auth.password_policy
+            && let (Some(days), Some(changed)) = (policy.max_password_age_days, secrets.password_changed_at)
+            && changed.saturating_add(days.saturating_mul(86_400_000)) < now
+        {
+            return Err(ParseError::object_not_found_with("Your password has expired. Please reset your password."));
         }
         let mut changed = false;
         if secrets.failed_login_count != 0 || secrets.lockout_expires_at.is_some() {
@@ -471,11 +468,11 @@ impl Engine {
             .user_with(field_equals("objectId", Value::String(object_id.to_owned())))
             .await?
             .ok_or_else(ParseError::object_not_found)?;
-        if !caller.is_master {
-            if let Some(acl) = body.get_mut("ACL").and_then(Value::as_object_mut) {
-                // A user can't lock themselves out of their own account.
-                acl.insert(object_id.to_owned(), serde_json::json!({"read": true, "write": true}));
-            }
+        if !caller.is_master
+            && let Some(acl) = body.get_mut("ACL").and_then(Value::as_object_mut)
+        {
+            // A user can't lock themselves out of their own account.
+            acl.insert(object_id.to_owned(), serde_json::json!({"read": true, "write": true}));
         }
         let mut prepared = self.prepare_generic_update(caller, "_User", object_id, &body).await?;
         let WriteOp::Update { updates, .. } = &mut prepared.op else {

@@ -1,15 +1,18 @@
 //! A real Basalt server for tests: temporary data directory, port 0, real HTTP. Every test owns
 //! its server; they run in parallel.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use basalt_engine::{Engine, EngineConfig};
 use basalt_server::ServerConfig;
 use basalt_store::sqlite::{SqliteOptions, SqliteStore};
 use serde_json::Value;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{Mutex, mpsc, oneshot};
 
 pub const APP_ID: &str = "test-app";
 pub const MASTER_KEY: &str = "test-master";
@@ -146,5 +149,49 @@ impl Drop for TestServer {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
+    }
+}
+
+/// A mailer that keeps what the server sends, so a test can read the mail and follow its link.
+/// Messages queue in order; `next_message` waits for the next one (bounded by a timeout that
+/// fails the test).
+#[derive(Debug)]
+pub struct RecordingMailer {
+    sender: mpsc::UnboundedSender<basalt_engine::EmailMessage>,
+    receiver: Mutex<mpsc::UnboundedReceiver<basalt_engine::EmailMessage>>,
+}
+
+impl RecordingMailer {
+    pub fn new() -> Arc<RecordingMailer> {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        Arc::new(RecordingMailer { sender, receiver: Mutex::new(receiver) })
+    }
+
+    /// The next message sent, in order.
+    ///
+    /// # Panics
+    /// When no message arrives within ten seconds (a test failure).
+    pub async fn next_message(&self) -> basalt_engine::EmailMessage {
+        let mut receiver = self.receiver.lock().await;
+        match tokio::time::timeout(Duration::from_secs(10), receiver.recv()).await {
+            Ok(Some(message)) => message,
+            Ok(None) => panic!("the mailer's channel closed"),
+            Err(_) => panic!("no mail was sent within ten seconds"),
+        }
+    }
+
+    /// A message already sent and not yet read, if any (without waiting).
+    pub async fn try_next_message(&self) -> Option<basalt_engine::EmailMessage> {
+        self.receiver.lock().await.try_recv().ok()
+    }
+}
+
+impl basalt_engine::Mailer for RecordingMailer {
+    fn send(
+        &self,
+        message: basalt_engine::EmailMessage,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>> {
+        let sent = self.sender.send(message).map_err(|_| "the recording mailer is gone".to_owned());
+        Box::pin(async move { sent })
     }
 }
