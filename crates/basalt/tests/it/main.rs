@@ -7,4 +7,5 @@ mod api_queries;
 mod api_schemas_batch;
 mod auth_oidc;
 mod cli;
+mod differences;
 mod durability;
