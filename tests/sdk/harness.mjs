@@ -46,14 +46,17 @@ const listeningLine = /^basalt listening on (http:\/\/\S+)\s*$/;
 /**
  * Starts (or attaches to) a server and initialises the SDK against it.
  *
+ * @param {{args?: string[]}} [options] `args`: extra command-line arguments for the spawned
+ *   `basalt serve` (e.g. `['--verify-user-emails']`); ignored with an external server, which is
+ *   configured where it runs.
  * @returns {Promise<{serverURL: string, appId: string, masterKey: string, javascriptKey: string,
  *   className: (base: string) => string,
  *   rest: (method: string, route: string, options?: RestOptions) => Promise<RestResponse>,
  *   stop: () => Promise<void>}>}
  */
-export async function startServer() {
+export async function startServer({ args = [] } = {}) {
   const external = process.env.PARSE_SERVER_URL;
-  const config = external ? externalConfig(external) : await spawnBasalt();
+  const config = external ? externalConfig(external) : await spawnBasalt(args);
 
   Parse.initialize(config.appId, config.javascriptKey, config.masterKey);
   Parse.serverURL = config.serverURL;
@@ -90,7 +93,7 @@ function requiredEnv(name) {
   return value;
 }
 
-async function spawnBasalt() {
+async function spawnBasalt(extraArgs) {
   const bin = process.env.BASALT_BIN ?? path.join(repoRoot, 'target', 'debug', 'basalt');
   const appId = 'test-app';
   const masterKey = 'test-master';
@@ -99,7 +102,7 @@ async function spawnBasalt() {
   const child = spawn(
     bin,
     ['serve', '--port', '0', '--data-dir', dataDir, '--app-id', appId,
-      '--master-key', masterKey, '--javascript-key', javascriptKey],
+      '--master-key', masterKey, '--javascript-key', javascriptKey, ...extraArgs],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   // A test file that crashes before `after` must not leave a server behind.
