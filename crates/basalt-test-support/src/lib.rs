@@ -27,6 +27,8 @@ pub struct TestOptions {
     /// A clock the test moves; the system clock when absent.
     pub clock: Option<Arc<basalt_engine::ManualClock>>,
     pub email: Option<basalt_engine::EmailConfig>,
+    /// Addresses the master key is accepted from (loopback when absent).
+    pub master_key_ips: Option<Vec<std::net::IpAddr>>,
 }
 
 /// A running server; stops when dropped.
@@ -82,7 +84,9 @@ impl TestServer {
             javascript_key: options.javascript_key,
             client_key: None,
             windows_key: None,
-            master_key_ips: vec!["127.0.0.1".parse().expect("ip"), "::1".parse().expect("ip")],
+            master_key_ips: options
+                .master_key_ips
+                .unwrap_or_else(|| vec!["127.0.0.1".parse().expect("ip"), "::1".parse().expect("ip")]),
             mount_path: "/parse".into(),
             public_server_url: base_url.clone(),
         };

@@ -54,3 +54,17 @@ async fn deleting_a_user_ends_its_sessions_at_once() {
     assert_eq!(me.status, 400);
     assert_eq!(me.body, json!({"code": 209, "error": "Invalid session token"}));
 }
+
+#[tokio::test]
+async fn the_master_key_from_an_address_outside_master_key_ips_is_refused() {
+    let options = basalt_test_support::TestOptions {
+        master_key_ips: Some(vec!["10.1.2.3".parse().expect("ip")]),
+        ..Default::default()
+    };
+    let server = TestServer::start_with(options).await;
+    let refused = server.master("GET", "/schemas", None).await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(refused.body, json!({"error": "unauthorized"}));
+    let as_client = server.client_call("GET", "/health", None).await;
+    assert_eq!(as_client.status, 200);
+}
