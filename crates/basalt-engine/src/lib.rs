@@ -11,6 +11,7 @@ mod caller;
 mod clock;
 mod config;
 mod email;
+mod files;
 mod find;
 mod object_id;
 mod objects;
@@ -34,6 +35,7 @@ pub use batch::{BatchItem, BatchMethod};
 pub use caller::Caller;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use email::{EmailConfig, EmailMessage, Mailer};
+pub use files::{FilesConfig, SavedFile};
 pub use find::{FindParams, FindResult, GetParams};
 pub use schema_cache::SchemaCache;
 pub use users::SignUp;
@@ -50,6 +52,8 @@ pub struct EngineConfig {
     /// Where "now" comes from (`SystemClock` outside tests).
     pub clock: Arc<dyn Clock>,
     pub email: EmailConfig,
+    /// File storage; `None` refuses uploads.
+    pub files: Option<FilesConfig>,
 }
 
 /// Users and sessions: Parse Server's options of the same names.

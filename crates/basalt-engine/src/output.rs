@@ -18,6 +18,11 @@ fn encode_file_name(name: &str) -> String {
     out
 }
 
+/// The URL of a stored file.
+pub(crate) fn file_url(files_url_prefix: &str, name: &str) -> String {
+    format!("{files_url_prefix}{}", encode_file_name(name))
+}
+
 fn with_file_urls(value: Value, files_url_prefix: &str) -> Value {
     match value {
         Value::Object(mut object) => {

@@ -65,6 +65,7 @@ pub fn app(engine: Engine, config: ServerConfig) -> axum::routing::RouterIntoSer
         .merge(routes::schemas::router()) // /schemas[/:className], /purge/:className
         .merge(routes::batch::router()) // /batch
         .merge(routes::config::router()) // /config
+        .merge(routes::files::router()) // /files/:name, /files/:appId/:name
         .merge(routes::pages::router()) // /apps/… pages behind email links
         .merge(routes::aggregate::router()) // /aggregate/:className
         .merge(routes::server_info::router()) // /serverInfo

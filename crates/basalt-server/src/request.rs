@@ -141,7 +141,13 @@ pub(crate) async fn prepare(State(state): State<AppState>, request: Request, nex
     let under_mount = mount.is_empty() || path == mount || path.starts_with(&format!("{mount}/"));
     // The email link pages carry their credential (a one-time token) in the link, not in keys.
     let is_page = path.strip_prefix(&mount).is_some_and(|rest| rest.starts_with("/apps/"));
-    if !under_mount || path.ends_with("/health") || is_page {
+    // File downloads need no keys either: the unique file name is the capability (Parse compat).
+    let is_download = request.method() == Method::GET
+        && path
+            .strip_prefix(&mount)
+            .and_then(|rest| rest.strip_prefix("/files/"))
+            .is_some_and(|rest| rest.contains('/'));
+    if !under_mount || path.ends_with("/health") || is_page || is_download {
         return with_cors(next.run(request).await);
     }
     match prepare_parse_request(&state, request).await {
@@ -172,10 +178,35 @@ fn normalize_path(parts: &mut Parts) {
     }
 }
 
+/// Is this a file upload whose body is the file itself (anything but the JS SDK's `text/plain`
+/// JSON form)? Its body is left for the handler to stream; keys come from headers.
+fn is_raw_upload(parts: &Parts, mount: &str) -> bool {
+    let is_upload = parts.method == Method::POST
+        && parts.uri.path().strip_prefix(mount).is_some_and(|rest| rest.starts_with("/files/"));
+    let content_type = parts.headers.get("content-type").and_then(|value| value.to_str().ok()).unwrap_or_default();
+    is_upload && !content_type.starts_with("text/plain")
+}
+
 async fn prepare_parse_request(state: &AppState, request: Request) -> Result<Request, ApiError> {
     let (mut parts, body) = request.into_parts();
     normalize_path(&mut parts);
-    let limit = state.engine.limits().body_bytes_max;
+    let mount = state.config.mount_path.trim_end_matches('/').to_owned();
+    if is_raw_upload(&parts, &mount) {
+        let mut no_body = Map::new();
+        let keys = presented_keys(&parts.headers, &mut no_body)?;
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0);
+        let caller = authenticate(state, keys, peer, false).await?;
+        parts.extensions.insert(Prepared { caller, body: Map::new() });
+        return Ok(Request::from_parts(parts, body));
+    }
+    let is_upload = parts.uri.path().strip_prefix(mount.as_str()).is_some_and(|rest| rest.starts_with("/files/"));
+    // A base64 upload is a third larger than its file.
+    let upload_limit = usize::try_from(state.engine.upload_bytes_max() / 3 * 4 + 64 * 1024).unwrap_or(usize::MAX);
+    let limit = if is_upload {
+        upload_limit.max(state.engine.limits().body_bytes_max)
+    } else {
+        state.engine.limits().body_bytes_max
+    };
     if let Some(length) =
         parts.headers.get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok())
         && length > limit

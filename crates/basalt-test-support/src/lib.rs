@@ -73,6 +73,15 @@ impl TestServer {
                     None => Arc::new(basalt_engine::SystemClock),
                 },
                 email: options.email.unwrap_or_default(),
+                files: Some(basalt_engine::FilesConfig {
+                    store: Arc::new(
+                        basalt_files::LocalFileStore::open(data_dir.path().join("files")).expect("files dir"),
+                    ),
+                    upload_bytes_max: 20 * 1024 * 1024,
+                    enable_for_public: false,
+                    enable_for_anonymous_user: false,
+                    enable_for_authenticated_user: true,
+                }),
             },
         )
         .await

@@ -67,9 +67,36 @@ pub(crate) struct ServeArgs {
     /// Addresses the master key is accepted from.
     #[arg(long, env = "PARSE_SERVER_MASTER_KEY_IPS", value_delimiter = ',', default_values_t = [IpAddr::from([127, 0, 0, 1]), IpAddr::from([0, 0, 0, 0, 0, 0, 0, 1])])]
     pub(crate) master_key_ips: Vec<IpAddr>,
-    /// Largest request body, in bytes or with a kb/mb/gb suffix (default 20mb).
-    #[arg(long, env = "PARSE_SERVER_MAX_UPLOAD_SIZE", value_parser = parse_size)]
+    /// Largest JSON request body, in bytes or with a kb/mb/gb suffix (default 20mb).
+    #[arg(long, env = "BASALT_MAX_BODY_SIZE", value_parser = parse_size)]
     pub(crate) max_body_size: Option<usize>,
+    /// Largest uploaded file, in bytes or with a kb/mb/gb suffix (default 20mb).
+    #[arg(long, env = "PARSE_SERVER_MAX_UPLOAD_SIZE", value_parser = parse_size, default_value = "20mb")]
+    pub(crate) max_upload_size: usize,
+    /// Requests without a user may upload files.
+    #[arg(long, env = "PARSE_SERVER_FILE_UPLOAD_ENABLE_FOR_PUBLIC", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub(crate) file_upload_enable_for_public: bool,
+    /// Anonymous users may upload files.
+    #[arg(long, env = "PARSE_SERVER_FILE_UPLOAD_ENABLE_FOR_ANONYMOUS_USER", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub(crate) file_upload_enable_for_anonymous_user: bool,
+    /// Logged-in users may upload files.
+    #[arg(long, env = "PARSE_SERVER_FILE_UPLOAD_ENABLE_FOR_AUTHENTICATED_USER", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub(crate) file_upload_enable_for_authenticated_user: bool,
+    /// Store files in this S3 bucket instead of the data dir.
+    #[arg(long, env = "BASALT_S3_BUCKET")]
+    pub(crate) s3_bucket: Option<String>,
+    /// Region of the bucket.
+    #[arg(long, env = "BASALT_S3_REGION", default_value = "us-east-1")]
+    pub(crate) s3_region: String,
+    /// An S3-compatible endpoint, e.g. http://127.0.0.1:9000 (AWS when absent).
+    #[arg(long, env = "BASALT_S3_ENDPOINT")]
+    pub(crate) s3_endpoint: Option<String>,
+    /// Access key id for the bucket (or AWS_ACCESS_KEY_ID).
+    #[arg(long, env = "BASALT_S3_ACCESS_KEY_ID")]
+    pub(crate) s3_access_key_id: Option<String>,
+    /// Secret access key for the bucket (or AWS_SECRET_ACCESS_KEY).
+    #[arg(long, env = "BASALT_S3_SECRET_ACCESS_KEY")]
+    pub(crate) s3_secret_access_key: Option<String>,
     /// Lifetime of a new session, in seconds (default one year).
     #[arg(long, env = "PARSE_SERVER_SESSION_LENGTH", default_value_t = 31_536_000)]
     pub(crate) session_length: i64,

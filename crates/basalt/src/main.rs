@@ -83,6 +83,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         auth: args.auth_config()?,
         clock: Arc::new(basalt_engine::SystemClock),
         email: email_config(&args, &public_server_url, &credentials.app_id)?,
+        files: Some(files_config(&args)?),
     };
     let engine = Engine::start(Arc::new(store), engine_config)
         .await
@@ -102,6 +103,38 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     basalt_server::serve(listener, engine, server_config, shutdown_signal()).await.context("serving")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+fn files_config(args: &ServeArgs) -> anyhow::Result<basalt_engine::FilesConfig> {
+    let store: Arc<dyn basalt_files::FileStore> = match &args.s3_bucket {
+        Some(bucket) => {
+            let config = basalt_files::S3Config {
+                bucket: bucket.clone(),
+                region: args.s3_region.clone(),
+                endpoint: args.s3_endpoint.clone(),
+                access_key_id: args.s3_access_key_id.clone().or_else(|| std::env::var("AWS_ACCESS_KEY_ID").ok()),
+                secret_access_key: args
+                    .s3_secret_access_key
+                    .clone()
+                    .or_else(|| std::env::var("AWS_SECRET_ACCESS_KEY").ok()),
+            };
+            Arc::new(basalt_files::S3FileStore::open(&config).map_err(|error| anyhow::anyhow!("--s3-bucket: {error}"))?)
+        }
+        None => {
+            let root = args.data_dir.join("files");
+            Arc::new(
+                basalt_files::LocalFileStore::open(&root)
+                    .map_err(|error| anyhow::anyhow!("opening {}: {error}", root.display()))?,
+            )
+        }
+    };
+    Ok(basalt_engine::FilesConfig {
+        store,
+        upload_bytes_max: u64::try_from(args.max_upload_size).unwrap_or(u64::MAX),
+        enable_for_public: args.file_upload_enable_for_public,
+        enable_for_anonymous_user: args.file_upload_enable_for_anonymous_user,
+        enable_for_authenticated_user: args.file_upload_enable_for_authenticated_user,
+    })
 }
 
 fn email_config(args: &ServeArgs, public_server_url: &str, app_id: &str) -> anyhow::Result<basalt_engine::EmailConfig> {

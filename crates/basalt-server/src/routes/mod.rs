@@ -4,6 +4,7 @@ pub(crate) mod aggregate;
 pub(crate) mod batch;
 pub(crate) mod classes;
 pub(crate) mod config;
+pub(crate) mod files;
 pub(crate) mod health;
 pub(crate) mod pages;
 pub(crate) mod schemas;

@@ -1,0 +1,187 @@
+//! Files (PARSE_API.md §13): who may upload, which names and extensions are accepted, the unique
+//! stored name, and the URL objects reference. The bytes go to a `FileStore`.
+
+use std::sync::Arc;
+
+use basalt_core::{ErrorCode, ParseError, ParseResult};
+use basalt_files::{ByteRange, ByteStream, FileError, FileRead, FileStore};
+use rand::Rng;
+use serde_json::Value;
+
+use crate::sessions::{class, field_equals};
+use crate::{Caller, Engine};
+
+/// File settings: Parse Server's `maxUploadSize` and `fileUpload` options.
+#[derive(Clone)]
+pub struct FilesConfig {
+    pub store: Arc<dyn FileStore>,
+    /// Largest file accepted, in bytes.
+    pub upload_bytes_max: u64,
+    /// Requests without a user may upload (`fileUpload.enableForPublic`, default off).
+    pub enable_for_public: bool,
+    /// Anonymous users may upload (`fileUpload.enableForAnonymousUser`, default off).
+    pub enable_for_anonymous_user: bool,
+    /// Logged-in users may upload (`fileUpload.enableForAuthenticatedUser`, default on).
+    pub enable_for_authenticated_user: bool,
+}
+
+impl std::fmt::Debug for FilesConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FilesConfig")
+            .field("upload_bytes_max", &self.upload_bytes_max)
+            .field("enable_for_public", &self.enable_for_public)
+            .field("enable_for_anonymous_user", &self.enable_for_anonymous_user)
+            .field("enable_for_authenticated_user", &self.enable_for_authenticated_user)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Extensions a browser would run as a page or script if served from our origin; refused like
+/// Parse Server 9's default `fileUpload.fileExtensions`.
+const REFUSED_EXTENSIONS: &[&str] = &["html", "htm", "shtml", "xhtml", "xht", "svg", "svgz", "xml"];
+
+/// Longest original file name (Parse Server's limit).
+const FILE_NAME_BYTES_MAX: usize = 128;
+
+/// Checks an original file name: `^[_a-zA-Z0-9][a-zA-Z0-9@. ~_-]*$`, at most 128 bytes, and not a
+/// script-capable type.
+///
+/// # Errors
+/// 122 for a bad name; 130 for a refused extension.
+pub(crate) fn check_file_name(name: &str) -> ParseResult<()> {
+    if name.is_empty() {
+        return Err(ParseError::new(ErrorCode::InvalidFileName, "Filename not provided."));
+    }
+    if name.len() > FILE_NAME_BYTES_MAX {
+        return Err(ParseError::new(ErrorCode::InvalidFileName, "Filename too long."));
+    }
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '@' | '.' | ' ' | '~' | '_' | '-'));
+    if !first_ok || !rest_ok {
+        return Err(ParseError::new(ErrorCode::InvalidFileName, "Filename contains invalid characters."));
+    }
+    if let Some((_, extension)) = name.rsplit_once('.')
+        && REFUSED_EXTENSIONS.contains(&extension.to_ascii_lowercase().as_str())
+    {
+        return Err(ParseError::new(
+            ErrorCode::FileSaveError,
+            format!("File upload of extension {extension} is disabled."),
+        ));
+    }
+    Ok(())
+}
+
+fn file_error(error: FileError) -> ParseError {
+    match error {
+        FileError::NotFound => ParseError::object_not_found_with("File not found."),
+        FileError::TooLarge { limit } => {
+            ParseError::new(ErrorCode::FileSaveError, format!("File size exceeds the limit of {limit} bytes."))
+        }
+        FileError::RangeNotSatisfiable { .. } => ParseError::invalid_query("Range not satisfiable."),
+        FileError::InvalidName => ParseError::new(ErrorCode::InvalidFileName, "Filename contains invalid characters."),
+        FileError::Storage(message) => ParseError::internal(format!("file storage: {message}")),
+    }
+}
+
+/// A saved file: its stored name and URL.
+#[derive(Clone, Debug)]
+pub struct SavedFile {
+    pub name: String,
+    pub url: String,
+}
+
+impl Engine {
+    fn files(&self) -> ParseResult<&FilesConfig> {
+        self.config()
+            .files
+            .as_ref()
+            .ok_or_else(|| ParseError::new(ErrorCode::FileSaveError, "File storage is not configured."))
+    }
+
+    /// The largest upload accepted, in bytes.
+    pub fn upload_bytes_max(&self) -> u64 {
+        self.config().files.as_ref().map_or(0, |files| files.upload_bytes_max)
+    }
+
+    async fn check_upload_allowed(&self, caller: &Caller, files: &FilesConfig) -> ParseResult<()> {
+        if caller.is_master {
+            return Ok(());
+        }
+        let Some(user_id) = &caller.user_id else {
+            if files.enable_for_public {
+                return Ok(());
+            }
+            return Err(ParseError::new(ErrorCode::FileSaveError, "File upload by public is disabled."));
+        };
+        let user = self
+            .records_where(&class("_User"), field_equals("objectId", Value::String(user_id.clone())), Some(1))
+            .await?;
+        let anonymous =
+            user.first().and_then(|user| user.fields.get("authData")).and_then(|data| data.get("anonymous")).is_some();
+        match anonymous {
+            true if files.enable_for_anonymous_user => Ok(()),
+            true => Err(ParseError::new(ErrorCode::FileSaveError, "File upload by anonymous user is disabled.")),
+            false if files.enable_for_authenticated_user => Ok(()),
+            false => Err(ParseError::new(ErrorCode::FileSaveError, "File upload by authenticated user is disabled.")),
+        }
+    }
+
+    /// `POST /files/:filename`: stores the bytes under a unique name (32 random hex digits, `_`,
+    /// the original name) and returns it with its URL.
+    ///
+    /// # Errors
+    /// 122 bad name, 130 refused upload (permissions, extension, size), 1 storage failure.
+    pub async fn save_file(&self, caller: &Caller, file_name: &str, body: ByteStream) -> ParseResult<SavedFile> {
+        let files = self.files()?;
+        check_file_name(file_name)?;
+        self.check_upload_allowed(caller, files).await?;
+        let prefix: [u8; 16] = rand::rng().random();
+        let prefix: String = prefix.iter().map(|byte| format!("{byte:02x}")).collect();
+        let name = format!("{prefix}_{file_name}");
+        files.store.put(&name, body, files.upload_bytes_max).await.map_err(file_error)?;
+        let url = crate::output::file_url(&self.config().files_url_prefix, &name);
+        Ok(SavedFile { name, url })
+    }
+
+    /// Opens a stored file (or a range of it) for download. No keys are needed: the unique name
+    /// is the capability, as in Parse Server.
+    ///
+    /// # Errors
+    /// 101 when missing; 102 for an unsatisfiable range (the server answers 416).
+    pub async fn open_file(&self, name: &str, range: Option<ByteRange>) -> Result<FileRead, FileError> {
+        let Some(files) = self.config().files.as_ref() else { return Err(FileError::NotFound) };
+        files.store.get(name, range).await
+    }
+
+    /// `DELETE /files/:filename` (master key, checked by the server).
+    ///
+    /// # Errors
+    /// 153 when there is no such file.
+    pub async fn delete_file(&self, name: &str) -> ParseResult<()> {
+        let files = self.files()?;
+        match files.store.delete(name).await {
+            Ok(()) => Ok(()),
+            Err(FileError::NotFound | FileError::InvalidName) => {
+                Err(ParseError::new(ErrorCode::FileDeleteError, "Could not delete file."))
+            }
+            Err(error) => Err(file_error(error)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names() {
+        assert!(check_file_name("photo.png").is_ok());
+        assert!(check_file_name("my file~1@x.tar.gz").is_ok());
+        for bad in ["", "../x", "a/b", ".hidden", "naïve.txt", "a\nb", "-x"] {
+            assert_eq!(check_file_name(bad).unwrap_err().code, ErrorCode::InvalidFileName, "{bad:?}");
+        }
+        assert_eq!(check_file_name("page.HTML").unwrap_err().code, ErrorCode::FileSaveError);
+        assert_eq!(check_file_name(&"a".repeat(129)).unwrap_err().code, ErrorCode::InvalidFileName);
+    }
+}

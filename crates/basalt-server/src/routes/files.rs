@@ -1,0 +1,156 @@
+//! `/files`: uploads (raw bodies streamed to the file store, or the JS SDK's base64 form),
+//! downloads with ranges and caching headers, and deletes with the master key.
+
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use basalt_core::{ErrorCode, ParseError};
+use basalt_files::{ByteRange, ByteStream, FileError};
+use base64::Engine as _;
+use bytes::Bytes;
+use futures_util::TryStreamExt;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::request::ParseRequest;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/files/{file_name}", post(save_file).delete(delete_file))
+        .route("/files/{app_id}/{file_name}", get(download_file))
+}
+
+fn single_chunk(bytes: Vec<u8>) -> ByteStream {
+    Box::pin(futures_util::stream::once(async move { Ok::<_, std::io::Error>(Bytes::from(bytes)) }))
+}
+
+async fn save_file(
+    State(state): State<AppState>,
+    Path(file_name): Path<String>,
+    request: ParseRequest,
+    raw: Request,
+) -> Result<Response, ApiError> {
+    let body: ByteStream = match request.body.get("base64") {
+        // The JS SDK's form: {"base64": "...", "_ContentType": "...", "fileData": {...}}.
+        Some(Value::String(encoded)) => {
+            let data = encoded.split_once("base64,").map_or(encoded.as_str(), |(_, data)| data);
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(data.trim())
+                .map_err(|_| ParseError::new(ErrorCode::FileSaveError, "Invalid base64 file data."))?;
+            single_chunk(bytes)
+        }
+        Some(_) => return Err(ParseError::new(ErrorCode::FileSaveError, "Invalid base64 file data.").into()),
+        None => {
+            let limit = state.engine.upload_bytes_max();
+            let declared = raw
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            if declared.is_some_and(|length| length > limit) {
+                return Ok(too_large(limit));
+            }
+            Box::pin(raw.into_body().into_data_stream().map_err(std::io::Error::other))
+        }
+    };
+    match state.engine.save_file(&request.caller, &file_name, body).await {
+        Ok(saved) => {
+            let mut response =
+                (StatusCode::CREATED, Json(json!({"name": saved.name, "url": saved.url}))).into_response();
+            if let Ok(location) = HeaderValue::from_str(&saved.url) {
+                response.headers_mut().insert(header::LOCATION, location);
+            }
+            Ok(response)
+        }
+        Err(error) if error.code == ErrorCode::FileSaveError && error.message.starts_with("File size exceeds") => {
+            Ok(too_large(state.engine.upload_bytes_max()))
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+fn too_large(limit: u64) -> Response {
+    let body = json!({"code": ErrorCode::FileSaveError.as_i32(), "error": format!("File size exceeds the limit of {limit} bytes.")});
+    (StatusCode::PAYLOAD_TOO_LARGE, Json(body)).into_response()
+}
+
+async fn delete_file(
+    State(state): State<AppState>,
+    Path(file_name): Path<String>,
+    request: ParseRequest,
+) -> Result<Response, ApiError> {
+    request.require_master()?;
+    state.engine.delete_file(&file_name).await?;
+    // Parse compat: a delete answers 200 with an empty body (the JS SDK expects none).
+    Ok(StatusCode::OK.into_response())
+}
+
+/// Parses `Range: bytes=a-b` (one range; anything else is served whole, as RFC 9110 allows).
+fn requested_range(headers: &HeaderMap) -> Option<ByteRange> {
+    let value = headers.get(header::RANGE)?.to_str().ok()?;
+    let spec = value.strip_prefix("bytes=")?.trim();
+    if spec.contains(',') {
+        return None;
+    }
+    let (start, end) = spec.split_once('-')?;
+    match (start.trim(), end.trim()) {
+        ("", suffix) => suffix.parse().ok().map(ByteRange::Suffix),
+        (start, "") => start.parse().ok().map(ByteRange::From),
+        (start, end) => Some(ByteRange::Bounded(start.parse().ok()?, end.parse().ok()?)),
+    }
+}
+
+fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "File not found.").into_response()
+}
+
+async fn download_file(
+    State(state): State<AppState>,
+    Path((app_id, file_name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if app_id != state.config.app_id {
+        return not_found();
+    }
+    let range = requested_range(&headers);
+    let read = match state.engine.open_file(&file_name, range).await {
+        Ok(read) => read,
+        Err(FileError::NotFound | FileError::InvalidName) => return not_found(),
+        Err(FileError::RangeNotSatisfiable { size }) => {
+            let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+            if let Ok(value) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                response.headers_mut().insert(header::CONTENT_RANGE, value);
+            }
+            return response;
+        }
+        Err(error) => return ApiError::Parse(ParseError::internal(error.to_string())).into_response(),
+    };
+    let content_type = mime_guess::from_path(&file_name).first_or_octet_stream();
+    let (status, length) = match read.range {
+        Some((start, end)) => (StatusCode::PARTIAL_CONTENT, end - start + 1),
+        None => (StatusCode::OK, read.size),
+    };
+    let mut response = Response::new(Body::from_stream(read.body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    let mut put = |name: header::HeaderName, value: String| {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    };
+    put(header::CONTENT_TYPE, content_type.to_string());
+    put(header::CONTENT_LENGTH, length.to_string());
+    put(header::ACCEPT_RANGES, "bytes".into());
+    // A stored name never changes content (names are unique), so caches may keep it for good.
+    put(header::CACHE_CONTROL, "public, max-age=31536000, immutable".into());
+    put(header::ETAG, format!("\"{file_name}\""));
+    put(header::X_CONTENT_TYPE_OPTIONS, "nosniff".into());
+    if let Some((start, end)) = read.range {
+        put(header::CONTENT_RANGE, format!("bytes {start}-{end}/{}", read.size));
+    }
+    response
+}
