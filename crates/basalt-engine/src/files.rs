@@ -38,16 +38,17 @@ impl std::fmt::Debug for FilesConfig {
 
 /// Extensions a browser would run as a page or script if served from our origin; refused like
 /// Parse Server 9's default `fileUpload.fileExtensions`.
-const REFUSED_EXTENSIONS: &[&str] = &["html", "htm", "shtml", "xhtml", "xht", "svg", "svgz", "xml"];
+const REFUSED_EXTENSIONS: &[&str] = &[
+    "html", "htm", "shtml", "xhtml", "xht", "svg", "svgz", "xml", "xsl", "xslt", "xsd", "rng", "rdf", "owl", "mathml",
+];
 
 /// Longest original file name (Parse Server's limit).
 const FILE_NAME_BYTES_MAX: usize = 128;
 
-/// Checks an original file name: `^[_a-zA-Z0-9][a-zA-Z0-9@. ~_-]*$`, at most 128 bytes, and not a
-/// script-capable type.
+/// Checks an original file name: `^[_a-zA-Z0-9][a-zA-Z0-9@. ~_-]*$`, at most 128 bytes.
 ///
 /// # Errors
-/// 122 for a bad name; 130 for a refused extension.
+/// 122 for a bad name.
 pub(crate) fn check_file_name(name: &str) -> ParseResult<()> {
     if name.is_empty() {
         return Err(ParseError::new(ErrorCode::InvalidFileName, "Filename not provided."));
@@ -61,13 +62,50 @@ pub(crate) fn check_file_name(name: &str) -> ParseResult<()> {
     if !first_ok || !rest_ok {
         return Err(ParseError::new(ErrorCode::InvalidFileName, "Filename contains invalid characters."));
     }
-    if let Some((_, extension)) = name.rsplit_once('.')
-        && REFUSED_EXTENSIONS.contains(&extension.to_ascii_lowercase().as_str())
-    {
-        return Err(ParseError::new(
-            ErrorCode::FileSaveError,
-            format!("File upload of extension {extension} is disabled."),
-        ));
+    Ok(())
+}
+
+/// The usual extension of common content types (the mime database lists several per type,
+/// alphabetically, so its first is often not the usual one: `text/plain` → `asm`).
+const USUAL_EXTENSIONS: &[(&str, &str)] = &[
+    ("text/plain", "txt"),
+    ("text/html", "html"),
+    ("text/csv", "csv"),
+    ("text/xml", "xml"),
+    ("application/xml", "xml"),
+    ("application/json", "json"),
+    ("application/pdf", "pdf"),
+    ("application/zip", "zip"),
+    ("image/jpeg", "jpg"),
+    ("image/png", "png"),
+    ("image/gif", "gif"),
+    ("image/webp", "webp"),
+    ("image/svg+xml", "svg"),
+    ("audio/mpeg", "mp3"),
+    ("video/mp4", "mp4"),
+];
+
+/// The extension of a file: from its name, or else from its content type.
+fn extension_of(name: &str, content_type: Option<&str>) -> Option<String> {
+    if let Some((_, extension)) = name.rsplit_once('.') {
+        return Some(extension.to_owned());
+    }
+    let essence = content_type?.split(';').next()?.trim().to_ascii_lowercase();
+    if let Some((_, extension)) = USUAL_EXTENSIONS.iter().find(|(mime, _)| *mime == essence) {
+        return Some((*extension).to_owned());
+    }
+    mime_guess::get_mime_extensions_str(&essence)?.first().map(|extension| (*extension).to_owned())
+}
+
+/// Refuses script-capable types for clients (the master key may store anything).
+fn check_extension(extension: Option<&str>) -> ParseResult<()> {
+    if let Some(extension) = extension {
+        if REFUSED_EXTENSIONS.contains(&extension.to_ascii_lowercase().as_str()) {
+            return Err(ParseError::new(
+                ErrorCode::FileSaveError,
+                format!("File upload of extension {extension} is disabled."),
+            ));
+        }
     }
     Ok(())
 }
@@ -132,14 +170,33 @@ impl Engine {
     ///
     /// # Errors
     /// 122 bad name, 130 refused upload (permissions, extension, size), 1 storage failure.
-    pub async fn save_file(&self, caller: &Caller, file_name: &str, body: ByteStream) -> ParseResult<SavedFile> {
+    pub async fn save_file(
+        &self,
+        caller: &Caller,
+        file_name: &str,
+        content_type: Option<&str>,
+        body: ByteStream,
+    ) -> ParseResult<SavedFile> {
         let files = self.files()?;
         check_file_name(file_name)?;
         self.check_upload_allowed(caller, files).await?;
+        let extension = extension_of(file_name, content_type);
+        if !caller.is_master {
+            check_extension(extension.as_deref())?;
+        }
         let prefix: [u8; 16] = rand::rng().random();
         let prefix: String = prefix.iter().map(|byte| format!("{byte:02x}")).collect();
-        let name = format!("{prefix}_{file_name}");
-        files.store.put(&name, body, files.upload_bytes_max).await.map_err(file_error)?;
+        // Parse compat: a name without an extension gets the one of its content type.
+        let name = match (file_name.contains('.'), &extension) {
+            (false, Some(extension)) => format!("{prefix}_{file_name}.{extension}"),
+            _ => format!("{prefix}_{file_name}"),
+        };
+        let size = files.store.put(&name, body, files.upload_bytes_max).await.map_err(file_error)?;
+        if size == 0 {
+            // Parse compat: an empty file is not an upload.
+            let _ = files.store.delete(&name).await;
+            return Err(ParseError::new(ErrorCode::FileSaveError, "Invalid file upload."));
+        }
         let url = crate::output::file_url(&self.config().files_url_prefix, &name);
         Ok(SavedFile { name, url })
     }
@@ -181,7 +238,15 @@ mod tests {
         for bad in ["", "../x", "a/b", ".hidden", "naïve.txt", "a\nb", "-x"] {
             assert_eq!(check_file_name(bad).unwrap_err().code, ErrorCode::InvalidFileName, "{bad:?}");
         }
-        assert_eq!(check_file_name("page.HTML").unwrap_err().code, ErrorCode::FileSaveError);
+        assert_eq!(
+            check_extension(extension_of("page.HTML", None).as_deref()).unwrap_err().code,
+            ErrorCode::FileSaveError
+        );
+        assert_eq!(extension_of("notes", Some("text/plain; charset=utf-8")).as_deref(), Some("txt"));
+        assert_eq!(
+            check_extension(extension_of("page", Some("text/html")).as_deref()).unwrap_err().code,
+            ErrorCode::FileSaveError
+        );
         assert_eq!(check_file_name(&"a".repeat(129)).unwrap_err().code, ErrorCode::InvalidFileName);
     }
 }

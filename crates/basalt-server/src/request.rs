@@ -23,6 +23,7 @@ use crate::{AppState, cors};
 struct Prepared {
     caller: Caller,
     body: Map<String, Value>,
+    content_type: Option<String>,
 }
 
 /// The keys a request presented, from headers or (JS SDK) from the body.
@@ -68,7 +69,7 @@ fn presented_keys(headers: &HeaderMap, body: &mut Map<String, Value>) -> Result<
     let body_client_key = body_string(body, "_ClientKey")?;
     let body_session = body_string(body, "_SessionToken")?;
     let body_installation = body_string(body, "_InstallationId")?;
-    for ignored in ["_ClientVersion", "_RevocableSession", "_context", "_ContentType", "_MaintenanceKey", "_noBody"] {
+    for ignored in ["_ClientVersion", "_RevocableSession", "_context", "_MaintenanceKey", "_noBody"] {
         body.remove(ignored);
     }
     keys.app_id = keys.app_id.or(body_app_id);
@@ -142,7 +143,7 @@ pub(crate) async fn prepare(State(state): State<AppState>, request: Request, nex
     // The email link pages carry their credential (a one-time token) in the link, not in keys.
     let is_page = path.strip_prefix(&mount).is_some_and(|rest| rest.starts_with("/apps/"));
     // File downloads need no keys either: the unique file name is the capability (Parse compat).
-    let is_download = request.method() == Method::GET
+    let is_download = (request.method() == Method::GET || request.method() == Method::HEAD)
         && path
             .strip_prefix(&mount)
             .and_then(|rest| rest.strip_prefix("/files/"))
@@ -184,7 +185,9 @@ fn is_raw_upload(parts: &Parts, mount: &str) -> bool {
     let is_upload = parts.method == Method::POST
         && parts.uri.path().strip_prefix(mount).is_some_and(|rest| rest.starts_with("/files/"));
     let content_type = parts.headers.get("content-type").and_then(|value| value.to_str().ok()).unwrap_or_default();
-    is_upload && !content_type.starts_with("text/plain")
+    // The JS SDK marks Buffer and stream uploads (any content type) with this header.
+    let streamed = parts.headers.get("x-parse-upload-mode").is_some_and(|mode| mode == "stream");
+    is_upload && (streamed || !content_type.starts_with("text/plain"))
 }
 
 async fn prepare_parse_request(state: &AppState, request: Request) -> Result<Request, ApiError> {
@@ -196,7 +199,8 @@ async fn prepare_parse_request(state: &AppState, request: Request) -> Result<Req
         let keys = presented_keys(&parts.headers, &mut no_body)?;
         let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0);
         let caller = authenticate(state, keys, peer, false).await?;
-        parts.extensions.insert(Prepared { caller, body: Map::new() });
+        let content_type = parts.headers.get("content-type").and_then(|value| value.to_str().ok()).map(str::to_owned);
+        parts.extensions.insert(Prepared { caller, body: Map::new(), content_type });
         return Ok(Request::from_parts(parts, body));
     }
     let is_upload = parts.uri.path().strip_prefix(mount.as_str()).is_some_and(|rest| rest.starts_with("/files/"));
@@ -243,7 +247,11 @@ async fn prepare_parse_request(state: &AppState, request: Request) -> Result<Req
     let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0);
     let ignores_session = parts.uri.path().ends_with("/login");
     let caller = authenticate(state, keys, peer, ignores_session).await?;
-    parts.extensions.insert(Prepared { caller, body });
+    let content_type = match body.remove("_ContentType") {
+        Some(Value::String(content_type)) => Some(content_type),
+        _ => None,
+    };
+    parts.extensions.insert(Prepared { caller, body, content_type });
     Ok(Request::from_parts(parts, Body::empty()))
 }
 
@@ -252,6 +260,8 @@ async fn prepare_parse_request(state: &AppState, request: Request) -> Result<Req
 pub(crate) struct ParseRequest {
     pub(crate) caller: Caller,
     pub(crate) body: Map<String, Value>,
+    /// The content type of an upload: the JS SDK's `_ContentType`, or the request's header.
+    pub(crate) content_type: Option<String>,
 }
 
 impl ParseRequest {
@@ -281,7 +291,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ParseRequest {
             .extensions
             .remove::<Prepared>()
             .ok_or_else(|| ApiError::Parse(ParseError::internal("request reached a route without preparation")))?;
-        Ok(ParseRequest { caller: prepared.caller, body: prepared.body })
+        Ok(ParseRequest { caller: prepared.caller, body: prepared.body, content_type: prepared.content_type })
     }
 }
 

@@ -57,7 +57,7 @@ async fn save_file(
             Box::pin(raw.into_body().into_data_stream().map_err(std::io::Error::other))
         }
     };
-    match state.engine.save_file(&request.caller, &file_name, body).await {
+    match state.engine.save_file(&request.caller, &file_name, request.content_type.as_deref(), body).await {
         Ok(saved) => {
             let mut response =
                 (StatusCode::CREATED, Json(json!({"name": saved.name, "url": saved.url}))).into_response();
