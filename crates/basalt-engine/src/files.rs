@@ -99,13 +99,13 @@ fn extension_of(name: &str, content_type: Option<&str>) -> Option<String> {
 
 /// Refuses script-capable types for clients (the master key may store anything).
 fn check_extension(extension: Option<&str>) -> ParseResult<()> {
-    if let Some(extension) = extension {
-        if REFUSED_EXTENSIONS.contains(&extension.to_ascii_lowercase().as_str()) {
-            return Err(ParseError::new(
-                ErrorCode::FileSaveError,
-                format!("File upload of extension {extension} is disabled."),
-            ));
-        }
+    if let Some(extension) = extension
+        && REFUSED_EXTENSIONS.contains(&extension.to_ascii_lowercase().as_str())
+    {
+        return Err(ParseError::new(
+            ErrorCode::FileSaveError,
+            format!("File upload of extension {extension} is disabled."),
+        ));
     }
     Ok(())
 }
