@@ -11,6 +11,7 @@ mod caller;
 mod clock;
 mod config;
 mod email;
+mod events;
 mod files;
 mod find;
 mod object_id;
@@ -35,6 +36,7 @@ pub use batch::{BatchItem, BatchMethod};
 pub use caller::Caller;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use email::{EmailConfig, EmailMessage, Mailer};
+pub use events::{EventSink, ObjectEvent};
 pub use files::{FilesConfig, SavedFile};
 pub use find::{FindParams, FindResult, GetParams};
 pub use schema_cache::SchemaCache;
@@ -121,6 +123,7 @@ struct Inner {
     store: Arc<dyn Store>,
     schemas: SchemaCache,
     config: EngineConfig,
+    events: std::sync::OnceLock<Arc<dyn EventSink>>,
 }
 
 impl Engine {
@@ -130,7 +133,7 @@ impl Engine {
     /// When the store cannot be read.
     pub async fn start(store: Arc<dyn Store>, config: EngineConfig) -> ParseResult<Engine> {
         let schemas = SchemaCache::load(store.as_ref()).await?;
-        Ok(Engine { inner: Arc::new(Inner { store, schemas, config }) })
+        Ok(Engine { inner: Arc::new(Inner { store, schemas, config, events: std::sync::OnceLock::new() }) })
     }
 
     pub fn limits(&self) -> &Limits {

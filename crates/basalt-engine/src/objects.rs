@@ -355,6 +355,7 @@ impl Engine {
         let mut response = Map::new();
         let record: ObjectRecord = match outcome {
             WriteOutcome::Written(record) => record,
+            WriteOutcome::Updated { after, .. } => *after,
             _ => return response,
         };
         let prefix = &self.config().files_url_prefix;
@@ -394,6 +395,7 @@ impl Engine {
             self.store().write(snapshot, vec![prepared.op.clone()], true).await.map_err(ParseError::from)?;
         let outcome = outcomes.pop().ok_or_else(|| ParseError::internal("the store returned no outcome"))?;
         let outcome = outcome.map_err(ParseError::from)?;
+        self.publish_outcome(&prepared.op, &outcome);
         self.send_pending_mail(&prepared).await;
         Ok(self.write_response(&prepared, outcome))
     }

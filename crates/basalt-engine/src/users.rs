@@ -678,6 +678,7 @@ impl Engine {
             .pop()
             .ok_or_else(|| ParseError::internal("the store returned no outcome"))?
             .map_err(ParseError::from)?;
+        self.publish_outcome(&prepared.op, &outcome);
         self.send_pending_mail(&prepared).await;
         Ok(self.write_response(&prepared, outcome))
     }

@@ -129,8 +129,12 @@ pub struct FieldUpdate {
 /// What a write did. Inserts and updates return the object as it now is.
 #[derive(Clone, Debug, PartialEq)]
 pub enum WriteOutcome {
+    /// An insert: the new object.
     Written(ObjectRecord),
-    Deleted,
+    /// An update: the object before and after (LiveQuery needs both).
+    Updated { before: Box<ObjectRecord>, after: Box<ObjectRecord> },
+    /// A delete: the deleted object (`None` for `DeleteWhere`).
+    Deleted(Option<Box<ObjectRecord>>),
     Secrets(UserSecrets),
     /// The user whose token was taken, or `None` when the token was unknown or expired.
     TokenTaken(Option<String>),

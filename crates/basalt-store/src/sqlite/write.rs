@@ -27,12 +27,13 @@ pub(crate) fn apply(connection: &Connection, schemas: &Schemas, op: &WriteOp) ->
         WriteOp::Update { class_name, object_id, updated_at, access, acl, updates, condition } => {
             let schema = schema_of(schemas, class_name)?;
             let target = Target { schemas, object_id, access, condition };
-            update(connection, schema, &target, updated_at, acl.as_ref(), updates).map(WriteOutcome::Written)
+            update(connection, schema, &target, updated_at, acl.as_ref(), updates)
+                .map(|(before, after)| WriteOutcome::Updated { before: Box::new(before), after: Box::new(after) })
         }
         WriteOp::Delete { class_name, object_id, access, condition } => {
             let schema = schema_of(schemas, class_name)?;
             let target = Target { schemas, object_id, access, condition };
-            delete(connection, schema, &target).map(|()| WriteOutcome::Deleted)
+            delete(connection, schema, &target).map(|deleted| WriteOutcome::Deleted(Some(Box::new(deleted))))
         }
         WriteOp::Atomic(ops) => {
             let mut first = None;
@@ -43,10 +44,10 @@ pub(crate) fn apply(connection: &Connection, schemas: &Schemas, op: &WriteOp) ->
             first.ok_or_else(|| ParseError::internal("an empty atomic write").into())
         }
         WriteOp::DeleteWhere { class_name, condition } => {
-            let Some(schema) = schemas.get(class_name) else { return Ok(WriteOutcome::Deleted) };
+            let Some(schema) = schemas.get(class_name) else { return Ok(WriteOutcome::Deleted(None)) };
             let compiled = compile_delete_where(schemas, schema, condition);
             connection.prepare_cached(&compiled.sql)?.execute(params_from_iter(compiled.params))?;
-            Ok(WriteOutcome::Deleted)
+            Ok(WriteOutcome::Deleted(None))
         }
         WriteOp::PutUserSecrets { user_id, secrets } => {
             super::users::put_secrets(connection, user_id, secrets).map(WriteOutcome::Secrets)
@@ -248,11 +249,12 @@ fn update(
     updated_at: &str,
     acl: Option<&Option<Acl>>,
     updates: &[FieldUpdate],
-) -> StoreResult<ObjectRecord> {
+) -> StoreResult<(ObjectRecord, ObjectRecord)> {
     let object_id = target.object_id;
     let Some(mut record) = load_for_write(connection, schema, target)? else {
         return Err(ParseError::object_not_found().into());
     };
+    let original = record.clone();
     let before = record.fields.clone();
     let relations = apply_updates(schema, &mut record.fields, updates, false)?;
     let mut assignments = vec!["\"updatedAt\" = ?".to_owned()];
@@ -283,11 +285,15 @@ fn update(
     connection.prepare_cached(&sql)?.execute(params_from_iter(values))?;
     write_relations(connection, schema, object_id, &relations)?;
     record.updated_at = updated_at.to_owned();
-    Ok(record)
+    Ok((original, record))
 }
 
-fn delete(connection: &Connection, schema: &ClassSchema, target: &Target<'_>) -> StoreResult<()> {
+fn delete(connection: &Connection, schema: &ClassSchema, target: &Target<'_>) -> StoreResult<ObjectRecord> {
     let object_id = target.object_id;
+    // Read the object first: the delete event (LiveQuery) reports what was deleted.
+    let Some(deleted_record) = load_for_write(connection, schema, target)? else {
+        return Err(ParseError::object_not_found().into());
+    };
     let (clause, params) = target_clause(schema, target);
     let sql = format!("DELETE FROM {} AS t0 WHERE {clause}", quote(schema.class_name.as_str()));
     let deleted = connection.prepare_cached(&sql)?.execute(params_from_iter(params))?;
@@ -300,5 +306,5 @@ fn delete(connection: &Connection, schema: &ClassSchema, target: &Target<'_>) ->
             connection.prepare_cached(&format!("DELETE FROM {table} WHERE \"owningId\" = ?"))?.execute([object_id])?;
         }
     }
-    Ok(())
+    Ok(deleted_record)
 }
