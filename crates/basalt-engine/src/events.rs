@@ -30,9 +30,9 @@ pub trait EventSink: Send + Sync {
 
 fn class_of(op: &WriteOp) -> Option<&ClassName> {
     match op {
-        WriteOp::Insert { class_name, .. } | WriteOp::Update { class_name, .. } | WriteOp::Delete { class_name, .. } => {
-            Some(class_name)
-        }
+        WriteOp::Insert { class_name, .. }
+        | WriteOp::Update { class_name, .. }
+        | WriteOp::Delete { class_name, .. } => Some(class_name),
         WriteOp::Atomic(ops) => ops.first().and_then(class_of),
         _ => None,
     }
@@ -63,5 +63,61 @@ impl Engine {
             _ => return,
         };
         sink.publish(ObjectEvent { class_name: class_name.clone(), before, after });
+    }
+}
+
+/// What a LiveQuery subscriber may see of a class: the schema, the condition class-level
+/// permissions add (pointer permissions), and the fields hidden from them.
+#[derive(Clone, Debug)]
+pub struct LiveQueryView {
+    pub schema: Arc<basalt_core::ClassSchema>,
+    pub permission: basalt_core::query::Condition,
+    pub hidden: std::collections::BTreeSet<String>,
+}
+
+impl Engine {
+    /// The view a subscriber has of a class, checked as a find would be.
+    ///
+    /// # Errors
+    /// 119 when the class's permissions refuse `find`; 101 when they require a user; 119 for
+    /// master-only classes; 119 when the class does not exist.
+    pub fn live_query_view(
+        &self,
+        caller: &crate::Caller,
+        class_name: &ClassName,
+    ) -> basalt_core::ParseResult<LiveQueryView> {
+        crate::objects::check_class_access(caller, class_name, "find")?;
+        let schema = self.schemas().get(class_name).ok_or_else(|| {
+            basalt_core::ParseError::forbidden(format!(
+                "This user is not allowed to access non-existent class: {class_name}"
+            ))
+        })?;
+        let permission = self.class_permission(caller, &schema, basalt_core::clp::ClpOperation::Find)?;
+        let hidden = self.protected_fields(caller, &schema);
+        Ok(LiveQueryView { schema, permission, hidden })
+    }
+
+    /// Removes what the caller may not see of an object (protected fields, other users'
+    /// `authData`), as finds do.
+    pub fn redact_for(&self, caller: &crate::Caller, view: &LiveQueryView, object: &mut Map<String, Value>) {
+        self.hide_from_caller(caller, &view.schema, &view.hidden, object);
+    }
+
+    /// The current schema of a class.
+    pub fn schema_of(&self, class_name: &ClassName) -> Option<Arc<basalt_core::ClassSchema>> {
+        self.schemas().get(class_name)
+    }
+
+    /// The query parser with this server's limits and clock.
+    pub fn query_parser(&self) -> basalt_core::query::QueryParser<'_> {
+        basalt_core::query::QueryParser { limits: self.limits(), now: self.now() }
+    }
+
+    /// Re-resolves a session's caller (after role changes).
+    pub async fn refresh_caller(&self, caller: &crate::Caller) -> basalt_core::ParseResult<crate::Caller> {
+        match &caller.session_token {
+            Some(token) => self.caller_for_session(token, caller.installation_id.clone()).await,
+            None => Ok(caller.clone()),
+        }
     }
 }

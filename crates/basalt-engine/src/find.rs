@@ -486,7 +486,7 @@ impl Engine {
 
     /// Removes what the caller may not see of an object: protected fields, and for users other
     /// than the caller their `authData`.
-    fn hide_from_caller(
+    pub(crate) fn hide_from_caller(
         &self,
         caller: &Caller,
         schema: &ClassSchema,

@@ -36,7 +36,7 @@ pub use batch::{BatchItem, BatchMethod};
 pub use caller::Caller;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use email::{EmailConfig, EmailMessage, Mailer};
-pub use events::{EventSink, ObjectEvent};
+pub use events::{EventSink, LiveQueryView, ObjectEvent};
 pub use files::{FilesConfig, SavedFile};
 pub use find::{FindParams, FindResult, GetParams};
 pub use schema_cache::SchemaCache;

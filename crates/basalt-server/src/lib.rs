@@ -52,11 +52,17 @@ impl ServerConfig {
 pub(crate) struct AppState {
     pub(crate) engine: Engine,
     pub(crate) config: std::sync::Arc<ServerConfig>,
+    /// LiveQuery; `None` when it is off.
+    pub(crate) hub: Option<std::sync::Arc<basalt_realtime::Hub>>,
 }
 
 /// The whole application: the API under the mount path, with request preparation in front.
-pub fn app(engine: Engine, config: ServerConfig) -> axum::routing::RouterIntoService<axum::body::Body> {
-    let state = AppState { engine, config: std::sync::Arc::new(config) };
+pub fn app(
+    engine: Engine,
+    config: ServerConfig,
+    hub: Option<std::sync::Arc<basalt_realtime::Hub>>,
+) -> axum::routing::RouterIntoService<axum::body::Body> {
+    let state = AppState { engine, config: std::sync::Arc::new(config), hub };
     let api = Router::new()
         .merge(routes::health::router()) // /health
         .merge(routes::classes::router()) // /classes/:className[/:objectId]
@@ -69,6 +75,7 @@ pub fn app(engine: Engine, config: ServerConfig) -> axum::routing::RouterIntoSer
         .merge(routes::pages::router()) // /apps/… pages behind email links
         .merge(routes::aggregate::router()) // /aggregate/:className
         .merge(routes::server_info::router()) // /serverInfo
+        .route("/", axum::routing::get(routes::live_query::upgrade)) // LiveQuery WebSocket
         .fallback(routes::not_found)
         // Parse compat: a known path with another method is an unknown route (404), not 405.
         .method_not_allowed_fallback(routes::not_found);
@@ -76,7 +83,11 @@ pub fn app(engine: Engine, config: ServerConfig) -> axum::routing::RouterIntoSer
     let router = if mount.is_empty() || mount == "/" {
         api
     } else {
-        Router::new().nest(&mount, api).merge(routes::health::router()).fallback(routes::not_found)
+        Router::new()
+            .nest(&mount, api)
+            .merge(routes::health::router())
+            .route("/", axum::routing::get(routes::live_query::upgrade)) // LiveQuery WebSocket at the root too
+            .fallback(routes::not_found)
     };
     router.with_state(state).into_service()
 }
@@ -89,10 +100,11 @@ pub async fn serve(
     listener: TcpListener,
     engine: Engine,
     config: ServerConfig,
+    hub: Option<std::sync::Arc<basalt_realtime::Hub>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let state = AppState { engine: engine.clone(), config: std::sync::Arc::new(config.clone()) };
-    let routed = app(engine, config);
+    let state = AppState { engine: engine.clone(), config: std::sync::Arc::new(config.clone()), hub: hub.clone() };
+    let routed = app(engine, config, hub);
     let prepared = axum::middleware::from_fn_with_state(state, request::prepare).layer(routed);
     let service = tower::ServiceBuilder::new()
         .map_response(|response: axum::http::Response<_>| response.map(axum::body::Body::new))

@@ -148,7 +148,10 @@ pub(crate) async fn prepare(State(state): State<AppState>, request: Request, nex
             .strip_prefix(&mount)
             .and_then(|rest| rest.strip_prefix("/files/"))
             .is_some_and(|rest| rest.contains('/'));
-    if !under_mount || path.ends_with("/health") || is_page || is_download {
+    // LiveQuery WebSocket upgrades carry their keys in the `connect` frame.
+    let is_websocket =
+        request.headers().get("upgrade").is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"websocket"));
+    if !under_mount || path.ends_with("/health") || is_page || is_download || is_websocket {
         return with_cors(next.run(request).await);
     }
     match prepare_parse_request(&state, request).await {

@@ -132,7 +132,10 @@ pub enum WriteOutcome {
     /// An insert: the new object.
     Written(ObjectRecord),
     /// An update: the object before and after (LiveQuery needs both).
-    Updated { before: Box<ObjectRecord>, after: Box<ObjectRecord> },
+    Updated {
+        before: Box<ObjectRecord>,
+        after: Box<ObjectRecord>,
+    },
     /// A delete: the deleted object (`None` for `DeleteWhere`).
     Deleted(Option<Box<ObjectRecord>>),
     Secrets(UserSecrets),

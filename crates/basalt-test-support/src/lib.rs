@@ -99,12 +99,22 @@ impl TestServer {
             mount_path: "/parse".into(),
             public_server_url: base_url.clone(),
         };
+        let hub = basalt_realtime::Hub::new(
+            engine.clone(),
+            basalt_realtime::LiveQueryConfig {
+                classes: None,
+                app_id: APP_ID.into(),
+                master_key: MASTER_KEY.into(),
+                queue_frames_max: 1000,
+            },
+        );
+        engine.set_event_sink(hub.clone());
         let (shutdown, shutdown_signal) = oneshot::channel::<()>();
         tokio::spawn(async move {
             let signal = async {
                 let _ = shutdown_signal.await;
             };
-            let _ = basalt_server::serve(listener, engine, config, signal).await;
+            let _ = basalt_server::serve(listener, engine, config, Some(hub), signal).await;
         });
         TestServer { address, base_url, client: reqwest::Client::new(), shutdown: Some(shutdown), _data_dir: data_dir }
     }

@@ -17,6 +17,10 @@ use tokio::net::TcpListener;
 
 use crate::cli::{Cli, Command, ServeArgs};
 
+/// Frames queued for one LiveQuery client before it counts as fallen behind: about a second of
+/// events at a busy class, and a few hundred KiB at most per client.
+const LIVE_QUERY_QUEUE_FRAMES_MAX: usize = 1000;
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -54,9 +58,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         Some(other) => bail!("--database-uri: unsupported database URI {other:?} (expected sqlite://PATH)"),
     };
-    if args.live_query_classes.is_some() {
-        tracing::warn!("--live-query-classes: LiveQuery is not available in this version yet; the flag has no effect");
-    }
     let credentials = credentials::resolve(&args.data_dir, args.app_id.clone(), args.master_key.clone())?;
     let mount_path = cli::normalize_mount_path(&args.mount_path);
 
@@ -99,8 +100,25 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         mount_path: mount_path.clone(),
         public_server_url,
     };
+    let live_query_classes = match &args.live_query_classes {
+        None => None,
+        Some(classes) if classes.iter().any(|class| class.trim() == "*") => None,
+        Some(classes) => {
+            Some(classes.iter().map(|class| class.trim().to_owned()).filter(|class| !class.is_empty()).collect())
+        }
+    };
+    let hub = basalt_realtime::Hub::new(
+        engine.clone(),
+        basalt_realtime::LiveQueryConfig {
+            classes: live_query_classes,
+            app_id: server_config.app_id.clone(),
+            master_key: server_config.master_key.clone(),
+            queue_frames_max: LIVE_QUERY_QUEUE_FRAMES_MAX,
+        },
+    );
+    engine.set_event_sink(hub.clone());
     println!("basalt listening on http://{address}{mount_path}");
-    basalt_server::serve(listener, engine, server_config, shutdown_signal()).await.context("serving")?;
+    basalt_server::serve(listener, engine, server_config, Some(hub), shutdown_signal()).await.context("serving")?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! basalt-store's `sql` compiles it. Values stay in Parse's canonical JSON encoding (see
 //! `value`); what they mean for a column depends on the field's type, which the compiler knows.
 
+pub mod matcher;
 mod parse;
 pub mod regex;
 

@@ -6,6 +6,7 @@ pub(crate) mod classes;
 pub(crate) mod config;
 pub(crate) mod files;
 pub(crate) mod health;
+pub(crate) mod live_query;
 pub(crate) mod pages;
 pub(crate) mod schemas;
 pub(crate) mod server_info;

@@ -210,9 +210,11 @@ impl Compiler<'_> {
             Condition::And(parts) => self.join(schema, alias, parts, " AND ", access),
             Condition::Or(parts) => self.join(schema, alias, parts, " OR ", access),
             Condition::Nor(parts) => {
-                self.push("NOT (");
+                // A branch on an unset field can be NULL rather than false; `IS NOT TRUE` counts
+                // NULL as false, as WHERE does, so `$nor` holds there (unlike `NOT`).
+                self.push("(");
                 self.join(schema, alias, parts, " OR ", access);
-                self.push(")");
+                self.push(") IS NOT TRUE");
             }
             Condition::Field { path, constraint } => self.field(schema, alias, path, constraint, access),
             Condition::RelatedTo { owner_class, owner_id, key } => {
@@ -252,7 +254,8 @@ impl Compiler<'_> {
                 Constraint::Exists(exists) => !exists,
                 Constraint::NotEquals(value) => !value.is_null(),
                 Constraint::Equals(value) => value.is_null(),
-                Constraint::NotIn(_) => true,
+                Constraint::In(values) => values.iter().any(Value::is_null),
+                Constraint::NotIn(values) => !values.iter().any(Value::is_null),
                 Constraint::Select { negated, .. } | Constraint::InQuery { negated, .. } => *negated,
                 _ => false,
             };
@@ -476,18 +479,33 @@ impl Compiler<'_> {
             }
             Constraint::Equals(value) => self.element_exists(column, &[value]),
             Constraint::NotEquals(value) if value.is_null() => self.push(&format!("{column} IS NOT NULL")),
+            // The negation of `Equals`: an array operand is compared with the whole array.
+            Constraint::NotEquals(Value::Array(items)) => {
+                self.push(&format!("({column} IS NULL OR {column} <> "));
+                self.text(&canonical_text(&Value::Array(items.clone())));
+                self.push(")");
+            }
             Constraint::NotEquals(value) => {
                 self.push(&format!("({column} IS NULL OR NOT "));
                 self.element_exists(column, &[value]);
                 self.push(")");
             }
+            // An unset array is null: `$in` with null holds there and `$nin` with null does not.
             Constraint::In(values) => {
                 let operands: Vec<&Value> = values.iter().collect();
+                let has_null = values.iter().any(Value::is_null);
+                if has_null {
+                    self.push(&format!("({column} IS NULL OR "));
+                }
                 self.element_exists(column, &operands);
+                if has_null {
+                    self.push(")");
+                }
             }
             Constraint::NotIn(values) => {
                 let operands: Vec<&Value> = values.iter().collect();
-                self.push(&format!("({column} IS NULL OR NOT "));
+                let unset = if values.iter().any(Value::is_null) { "IS NOT NULL AND" } else { "IS NULL OR" };
+                self.push(&format!("({column} {unset} NOT "));
                 self.element_exists(column, &operands);
                 self.push(")");
             }
@@ -641,10 +659,12 @@ impl Compiler<'_> {
             Constraint::NotEquals(operand) if operand.is_null() => {
                 self.push(&format!("({value_type} IS NOT NULL AND {value_type} <> 'null')"))
             }
+            // `IS NOT TRUE`, not `NOT`: the equality is NULL where the path leads nowhere, and
+            // there `$ne` and `$nin` hold.
             Constraint::NotEquals(operand) => {
-                self.push("NOT (");
+                self.push("(");
                 self.json_path_equals(column, sub_keys, operand);
-                self.push(")");
+                self.push(") IS NOT TRUE");
             }
             Constraint::Exists(exists) => {
                 if *exists {
@@ -655,7 +675,7 @@ impl Compiler<'_> {
             }
             Constraint::In(values) | Constraint::NotIn(values) => {
                 let negated = matches!(constraint, Constraint::NotIn(_));
-                self.push(if negated { "NOT (" } else { "(" });
+                self.push("(");
                 if values.is_empty() {
                     self.push("0");
                 }
@@ -665,7 +685,7 @@ impl Compiler<'_> {
                     }
                     self.json_path_equals(column, sub_keys, operand);
                 }
-                self.push(")");
+                self.push(if negated { ") IS NOT TRUE" } else { ")" });
             }
             Constraint::Compare(comparison, operand) => {
                 let (expression, operand) = match operand {
@@ -719,6 +739,11 @@ impl Compiler<'_> {
         }
         let value = format!("json_extract({column}, '{path}')");
         let value_type = format!("json_type({column}, '{path}')");
+        if operand.is_null() {
+            // A path that leads nowhere is null too (`$in`/`$nin` with null, as `Equals(null)`).
+            self.push(&format!("({value_type} IS NULL OR {value_type} = 'null')"));
+            return;
+        }
         let value =
             if matches!(operand, Value::Object(_) | Value::Array(_)) { format!("json({value})") } else { value };
         self.json_match(&value_type, &value, operand);

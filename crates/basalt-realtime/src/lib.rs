@@ -1,0 +1,319 @@
+//! LiveQuery (PARSE_API.md §21): clients subscribe to queries over a WebSocket and are told when
+//! an object starts or stops matching, changes, or is deleted.
+//!
+//! The server hands each connection's text frames to `Hub::receive` and writes out what the
+//! connection's queue yields. The engine calls `Hub::publish` (as its `EventSink`) after every
+//! commit; the hub matches the change against each subscription in memory with
+//! `basalt_core::query::matcher` — the same semantics as the SQL compiler — and applies the
+//! subscriber's ACL, class-level permissions and protected fields exactly as a find would.
+//!
+//! Slow clients never slow writers: each connection has a bounded queue, `publish` never waits,
+//! and a client whose queue is full is disconnected with an error.
+
+mod protocol;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, Weak};
+
+use basalt_core::acl::{Access, Acl};
+use basalt_core::query::Condition;
+use basalt_core::query::matcher;
+use basalt_core::{ClassName, ClassSchema};
+use basalt_engine::{Caller, Engine, EventSink, LiveQueryView, ObjectEvent};
+use serde_json::{Map, Value};
+use tokio::sync::mpsc;
+
+pub use protocol::Frame;
+
+/// Settings of the LiveQuery server.
+#[derive(Clone, Debug)]
+pub struct LiveQueryConfig {
+    /// Classes with LiveQuery on; `None` = every class.
+    pub classes: Option<HashSet<String>>,
+    pub app_id: String,
+    pub master_key: String,
+    /// Frames queued for one client before it counts as fallen behind and is disconnected.
+    pub queue_frames_max: usize,
+}
+
+/// One subscription of one client.
+struct Subscription {
+    class_name: ClassName,
+    condition: Condition,
+    fields: Option<Vec<String>>,
+    watch: Option<Vec<String>>,
+    /// Whose rights the subscription has: its own session token's user, else the connection's.
+    caller: Caller,
+    /// The connection's caller; an object readable by either caller is delivered (Parse compat).
+    connection_caller: Caller,
+    view: LiveQueryView,
+}
+
+struct Client {
+    sender: mpsc::Sender<Frame>,
+    /// The id the client knows (a random UUID, as Parse Server sends).
+    public_id: String,
+    installation_id: Option<String>,
+    /// The caller the `connect` frame established; `None` before it.
+    caller: Option<Caller>,
+    subscriptions: HashMap<i64, Subscription>,
+}
+
+#[derive(Default)]
+struct State {
+    next_client_id: u64,
+    clients: HashMap<u64, Client>,
+}
+
+/// The LiveQuery server: clients, their subscriptions, and event delivery.
+pub struct Hub {
+    engine: Engine,
+    config: LiveQueryConfig,
+    state: Mutex<State>,
+    this: Weak<Hub>,
+}
+
+/// The kind of event a change is for one subscription.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum EventKind {
+    Create,
+    Enter,
+    Update,
+    Leave,
+    Delete,
+}
+
+impl EventKind {
+    fn op(self) -> &'static str {
+        match self {
+            EventKind::Create => "create",
+            EventKind::Enter => "enter",
+            EventKind::Update => "update",
+            EventKind::Leave => "leave",
+            EventKind::Delete => "delete",
+        }
+    }
+}
+
+/// Can the caller read this object under its ACL?
+fn acl_admits(caller: &Caller, object: &Map<String, Value>) -> bool {
+    let access = caller.access();
+    match object.get("ACL") {
+        None | Some(Value::Null) => true,
+        Some(acl) => match Acl::from_json(acl) {
+            Ok(acl) => access.admits(Some(&acl.read)),
+            Err(_) => matches!(access, Access::Master),
+        },
+    }
+}
+
+/// Can the subscription read this object (its caller's or the connection's rights)?
+fn readable(subscription: &Subscription, object: &Map<String, Value>) -> bool {
+    acl_admits(&subscription.caller, object) || acl_admits(&subscription.connection_caller, object)
+}
+
+/// Does the subscription see this version of the object: readable, permitted, matching?
+/// Constraints LiveQuery can't evaluate (`$inQuery`, …) never match.
+fn sees(schema: &ClassSchema, subscription: &Subscription, object: &Map<String, Value>) -> bool {
+    if !readable(subscription, object) {
+        return false;
+    }
+    let permitted = matcher::matches(schema, object, &subscription.view.permission).unwrap_or(false);
+    permitted && matcher::matches(schema, object, &subscription.condition).unwrap_or(false)
+}
+
+fn watched_changed(watch: &[String], before: Option<&Map<String, Value>>, after: &Map<String, Value>) -> bool {
+    watch.iter().any(|field| before.and_then(|before| before.get(field)) != after.get(field))
+}
+
+/// A random version-4 UUID, the form of Parse Server's LiveQuery client ids.
+fn new_client_id() -> String {
+    let mut bytes: [u8; 16] = rand::Rng::random(&mut rand::rng());
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+}
+
+impl Hub {
+    pub fn new(engine: Engine, config: LiveQueryConfig) -> Arc<Hub> {
+        Arc::new_cyclic(|this| Hub { engine, config, state: Mutex::new(State::default()), this: this.clone() })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        match self.state.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Is LiveQuery on for this class?
+    pub fn serves_class(&self, class_name: &str) -> bool {
+        self.config.classes.as_ref().is_none_or(|classes| classes.contains(class_name))
+    }
+
+    /// Registers a new connection; returns its id and the queue of frames to write to it. When
+    /// the queue closes without the connection having ended, the client fell behind.
+    pub fn open(&self) -> (u64, mpsc::Receiver<Frame>) {
+        let (sender, receiver) = mpsc::channel(self.config.queue_frames_max.max(1));
+        let mut state = self.state();
+        state.next_client_id += 1;
+        let client_id = state.next_client_id;
+        state.clients.insert(
+            client_id,
+            Client {
+                sender,
+                public_id: String::new(),
+                installation_id: None,
+                caller: None,
+                subscriptions: HashMap::new(),
+            },
+        );
+        (client_id, receiver)
+    }
+
+    /// Forgets a connection and its subscriptions.
+    pub fn close(&self, client_id: u64) {
+        self.state().clients.remove(&client_id);
+    }
+
+    /// Sends a frame to one client, disconnecting it when its queue is full.
+    fn send(&self, state: &mut State, client_id: u64, frame: Frame) {
+        let Some(client) = state.clients.get(&client_id) else { return };
+        if client.sender.try_send(frame).is_err() {
+            tracing::warn!(client_id, "a LiveQuery client fell behind and is disconnected");
+            state.clients.remove(&client_id);
+        }
+    }
+
+    fn reply(&self, client_id: u64, frame: Frame) {
+        let mut state = self.state();
+        self.send(&mut state, client_id, frame);
+    }
+
+    /// The frame announcing an event to one subscription.
+    fn event_frame(
+        &self,
+        client: &Client,
+        request_id: i64,
+        subscription: &Subscription,
+        kind: EventKind,
+        object: &Map<String, Value>,
+        original: Option<&Map<String, Value>>,
+    ) -> Frame {
+        let shape = |source: &Map<String, Value>| -> Value {
+            let mut shaped = source.clone();
+            self.engine.redact_for(&subscription.caller, &subscription.view, &mut shaped);
+            if let Some(fields) = &subscription.fields {
+                shaped.retain(|key, _| {
+                    matches!(key.as_str(), "objectId" | "createdAt" | "updatedAt" | "ACL")
+                        || fields.iter().any(|field| field == key)
+                });
+            }
+            shaped.insert("className".into(), Value::String(subscription.class_name.to_string()));
+            Value::Object(shaped)
+        };
+        let mut message = Map::new();
+        message.insert("op".into(), Value::String(kind.op().into()));
+        message.insert("clientId".into(), Value::String(client.public_id.clone()));
+        if let Some(installation_id) = &client.installation_id {
+            message.insert("installationId".into(), Value::String(installation_id.clone()));
+        }
+        message.insert("requestId".into(), Value::from(request_id));
+        message.insert("object".into(), shape(object));
+        if let Some(original) = original {
+            message.insert("original".into(), shape(original));
+        }
+        Frame::Text(Value::Object(message).to_string())
+    }
+
+    /// Refreshes every session-based subscriber's roles after a role changed.
+    fn refresh_roles(&self) {
+        let Some(hub) = self.this.upgrade() else { return };
+        tokio::spawn(async move {
+            let callers: Vec<(u64, i64, Caller)> = {
+                let state = hub.state();
+                state
+                    .clients
+                    .iter()
+                    .flat_map(|(client_id, client)| {
+                        client
+                            .subscriptions
+                            .iter()
+                            .map(|(request_id, subscription)| (*client_id, *request_id, subscription.caller.clone()))
+                    })
+                    .filter(|(_, _, caller)| caller.session_token.is_some())
+                    .collect()
+            };
+            for (client_id, request_id, caller) in callers {
+                let Ok(fresh) = hub.engine.refresh_caller(&caller).await else { continue };
+                let mut state = hub.state();
+                if let Some(subscription) =
+                    state.clients.get_mut(&client_id).and_then(|client| client.subscriptions.get_mut(&request_id))
+                {
+                    subscription.caller = fresh;
+                }
+            }
+        });
+    }
+}
+
+impl EventSink for Hub {
+    fn wants(&self, class_name: &ClassName) -> bool {
+        class_name.as_str() == "_Role" || self.serves_class(class_name.as_str())
+    }
+
+    fn publish(&self, event: ObjectEvent) {
+        if event.class_name.as_str() == "_Role" {
+            self.refresh_roles();
+        }
+        if !self.serves_class(event.class_name.as_str()) {
+            return;
+        }
+        let current_schema = self.engine.schema_of(&event.class_name);
+        let mut state = self.state();
+        let mut frames: Vec<(u64, Frame)> = Vec::new();
+        for (client_id, client) in &state.clients {
+            for (request_id, subscription) in &client.subscriptions {
+                if subscription.class_name != event.class_name {
+                    continue;
+                }
+                let schema = current_schema.as_deref().unwrap_or(&subscription.view.schema);
+                let before = event.before.as_ref().filter(|object| sees(schema, subscription, object));
+                let after = event.after.as_ref().filter(|object| sees(schema, subscription, object));
+                let (kind, object, original) = match (&event.before, before, after) {
+                    (None, None, Some(after)) => {
+                        if subscription.watch.as_ref().is_some_and(|watch| !watched_changed(watch, None, after)) {
+                            continue;
+                        }
+                        (EventKind::Create, after, None)
+                    }
+                    // The original goes along only if the subscriber could read it.
+                    (Some(previous), None, Some(after)) => {
+                        let original = Some(previous).filter(|previous| readable(subscription, previous));
+                        (EventKind::Enter, after, original)
+                    }
+                    (_, Some(before), Some(after)) => {
+                        if subscription.watch.as_ref().is_some_and(|watch| !watched_changed(watch, Some(before), after))
+                        {
+                            continue;
+                        }
+                        (EventKind::Update, after, Some(before))
+                    }
+                    (_, Some(before), None) => match &event.after {
+                        // Left the query: the new state; left the subscriber's view (ACL): the
+                        // last state it could read, never the unreadable one.
+                        Some(after) if readable(subscription, after) => (EventKind::Leave, after, Some(before)),
+                        Some(_) => (EventKind::Leave, before, Some(before)),
+                        None => (EventKind::Delete, before, None),
+                    },
+                    _ => continue,
+                };
+                frames.push((*client_id, self.event_frame(client, *request_id, subscription, kind, object, original)));
+            }
+        }
+        for (client_id, frame) in frames {
+            self.send(&mut state, client_id, frame);
+        }
+    }
+}
