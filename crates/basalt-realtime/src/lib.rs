@@ -317,3 +317,6 @@ impl EventSink for Hub {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -114,7 +114,9 @@ async fn download_file(
     headers: HeaderMap,
 ) -> Response {
     if app_id != state.config.app_id {
-        return not_found();
+        // Parse compat: a URL for another application is refused, not "not found".
+        let body = json!({"code": ErrorCode::OperationForbidden.as_i32(), "error": "Invalid application ID."});
+        return (StatusCode::FORBIDDEN, Json(body)).into_response();
     }
     let range = requested_range(&headers);
     let read = match state.engine.open_file(&file_name, range).await {

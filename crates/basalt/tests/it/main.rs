@@ -10,3 +10,4 @@ mod auth_oidc;
 mod cli;
 mod differences;
 mod durability;
+mod live_query;
