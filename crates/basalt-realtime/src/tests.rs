@@ -68,8 +68,11 @@ fn queued(receiver: &mut mpsc::Receiver<Frame>, what: &str) -> Value {
 async fn subscribed_client(hub: &Hub) -> (u64, mpsc::Receiver<Frame>) {
     let (client_id, receiver) = hub.open();
     hub.receive(client_id, &json!({"op": "connect", "applicationId": APP_ID}).to_string()).await;
-    hub.receive(client_id, &json!({"op": "subscribe", "requestId": 1, "query": {"className": CLASS, "where": {}}}).to_string())
-        .await;
+    hub.receive(
+        client_id,
+        &json!({"op": "subscribe", "requestId": 1, "query": {"className": CLASS, "where": {}}}).to_string(),
+    )
+    .await;
     (client_id, receiver)
 }
 
@@ -80,7 +83,11 @@ fn created(n: usize) -> ObjectEvent {
     after.insert("createdAt".into(), json!("2024-01-01T00:00:00.000Z"));
     after.insert("updatedAt".into(), json!("2024-01-01T00:00:00.000Z"));
     after.insert("n".into(), json!(n));
-    ObjectEvent { class_name: basalt_core::ClassName::parse(CLASS).expect("class name"), before: None, after: Some(after) }
+    ObjectEvent {
+        class_name: basalt_core::ClassName::parse(CLASS).expect("class name"),
+        before: None,
+        after: Some(after),
+    }
 }
 
 /// `(op, requestId, object.n)` of an event frame.

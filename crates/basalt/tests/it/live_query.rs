@@ -82,7 +82,11 @@ impl Socket {
         }
         self.send(frame).await;
         let subscribed = self.next("subscribed").await;
-        assert_eq!((&subscribed["op"], &subscribed["requestId"]), (&json!("subscribed"), &json!(request_id)), "{subscribed}");
+        assert_eq!(
+            (&subscribed["op"], &subscribed["requestId"]),
+            (&json!("subscribed"), &json!(request_id)),
+            "{subscribed}"
+        );
     }
 }
 
@@ -162,7 +166,6 @@ async fn a_role_granted_after_subscribing_opens_objects_readable_by_that_role() 
     }
     let round = arrived.expect("no Staff-only object arrived within 200 saves after the user joined Staff");
 
-    eprintln!("DIAG round={round}");
     // From then on every Staff-only object arrives.
     let staff = save(&server, "Memo", json!({"title": "later", "ACL": staff_only})).await;
     let frame = ws.next("a Staff-only object").await;
@@ -173,7 +176,7 @@ async fn a_role_granted_after_subscribing_opens_objects_readable_by_that_role() 
 async fn a_client_that_stops_reading_is_disconnected_without_slowing_writers_or_other_clients() {
     // Enough 20 KiB events to fill the socket's kernel buffers and then the hub's 1000-frame
     // queue for the client that never reads.
-    const OBJECTS: usize = 2000;
+    const OBJECTS: usize = 2500;
     let server = TestServer::start().await;
     save(&server, "Blob", json!({"n": -1})).await;
     let query = json!({"className": "Blob", "where": {}});
@@ -206,9 +209,9 @@ async fn a_client_that_stops_reading_is_disconnected_without_slowing_writers_or_
         }
     };
     // A bound, not a speed test: a writer held up by the stalled client would never finish.
-    tokio::time::timeout(Duration::from_secs(60), writing)
+    tokio::time::timeout(Duration::from_secs(30), writing)
         .await
-        .unwrap_or_else(|_| panic!("{OBJECTS} creates did not finish within 60 s (slowest so far {slowest:?})"));
+        .unwrap_or_else(|_| panic!("{OBJECTS} creates did not finish within 30 s (slowest so far {slowest:?})"));
     let elapsed = started.elapsed();
 
     let received = reading.await.expect("the reading client");
@@ -236,7 +239,6 @@ async fn a_client_that_stops_reading_is_disconnected_without_slowing_writers_or_
             Some(Ok(other)) => panic!("unexpected message {other:?}"),
         }
     }
-    eprintln!("DIAG queued={} told={told} elapsed={elapsed:?} slowest={slowest:?}", queued.len());
     assert!(
         !queued.is_empty() && queued.len() < OBJECTS,
         "the stalled client got {} of {OBJECTS} events; writes took {elapsed:?}, the slowest {slowest:?}",
@@ -279,7 +281,7 @@ async fn keys_and_fields_limit_what_events_carry() {
     ws.subscribe(2, json!({"className": "Card", "where": {}, "fields": ["score"]}), None).await;
 
     let id = save(&server, "Card", json!({"name": "a", "score": 1, "secret": "s"})).await;
-    let mut frames = vec![ws.next("a create").await, ws.next("another create").await];
+    let mut frames = [ws.next("a create").await, ws.next("another create").await];
     frames.sort_by_key(|frame| frame["requestId"].as_i64());
     let always = ["objectId", "createdAt", "updatedAt", "className"];
     let with = |field: &'static str| always.iter().copied().chain([field]).collect::<BTreeSet<&str>>();
@@ -292,7 +294,7 @@ async fn keys_and_fields_limit_what_events_carry() {
 
     let reply = server.master("PUT", &format!("/classes/Card/{id}"), Some(json!({"score": 2, "secret": "t"}))).await;
     assert_eq!(reply.status, 200, "{reply:?}");
-    let mut frames = vec![ws.next("an update").await, ws.next("another update").await];
+    let mut frames = [ws.next("an update").await, ws.next("another update").await];
     frames.sort_by_key(|frame| frame["requestId"].as_i64());
     assert_eq!(event(&frames[0]), ("update", 1, id.as_str()), "{}", frames[0]);
     assert_eq!((keys(&frames[0]["object"]), keys(&frames[0]["original"])), (with("name"), with("name")));
@@ -346,7 +348,11 @@ async fn an_in_query_subscription_is_accepted_and_never_fires() {
     // A book the $inQuery matches (a find with the same where returns it), created and changed.
     let book = save(&server, "Book", json!({"title": "by Ann", "author": by_ann})).await;
     let found = server
-        .master("GET", &format!("/classes/Book?where={}", json!({"objectId": book, "author": where_json["author"]})), None)
+        .master(
+            "GET",
+            &format!("/classes/Book?where={}", json!({"objectId": book, "author": where_json["author"]})),
+            None,
+        )
         .await;
     assert_eq!(found.body["results"].as_array().map(Vec::len), Some(1), "{found:?}");
     let reply = server.master("PUT", &format!("/classes/Book/{book}"), Some(json!({"title": "by Ann, revised"}))).await;
