@@ -51,6 +51,7 @@ struct Subscription {
 
 struct Client {
     sender: mpsc::Sender<Frame>,
+    kick: Kick,
     /// The id the client knows (a random UUID, as Parse Server sends).
     public_id: String,
     installation_id: Option<String>,
@@ -65,12 +66,18 @@ struct State {
     clients: HashMap<u64, Client>,
 }
 
+/// Told when the hub drops a client that fell behind, so its connection closes at once rather
+/// than after the frames still queued for it.
+pub type Kick = Arc<tokio::sync::Notify>;
+
 /// The LiveQuery server: clients, their subscriptions, and event delivery.
 pub struct Hub {
     engine: Engine,
     config: LiveQueryConfig,
     state: Mutex<State>,
     this: Weak<Hub>,
+    /// Counts role refreshes (see `refresh_roles`).
+    role_generation: std::sync::atomic::AtomicU64,
 }
 
 /// The kind of event a change is for one subscription.
@@ -137,7 +144,13 @@ fn new_client_id() -> String {
 
 impl Hub {
     pub fn new(engine: Engine, config: LiveQueryConfig) -> Arc<Hub> {
-        Arc::new_cyclic(|this| Hub { engine, config, state: Mutex::new(State::default()), this: this.clone() })
+        Arc::new_cyclic(|this| Hub {
+            engine,
+            config,
+            state: Mutex::new(State::default()),
+            this: this.clone(),
+            role_generation: std::sync::atomic::AtomicU64::new(0),
+        })
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -155,6 +168,13 @@ impl Hub {
     /// Registers a new connection; returns its id and the queue of frames to write to it. When
     /// the queue closes without the connection having ended, the client fell behind.
     pub fn open(&self) -> (u64, mpsc::Receiver<Frame>) {
+        let (client_id, receiver, _) = self.open_with_kick();
+        (client_id, receiver)
+    }
+
+    /// `open`, plus the notification that the client fell behind and was dropped.
+    pub fn open_with_kick(&self) -> (u64, mpsc::Receiver<Frame>, Kick) {
+        let kick = Kick::default();
         let (sender, receiver) = mpsc::channel(self.config.queue_frames_max.max(1));
         let mut state = self.state();
         state.next_client_id += 1;
@@ -163,13 +183,14 @@ impl Hub {
             client_id,
             Client {
                 sender,
+                kick: Arc::clone(&kick),
                 public_id: String::new(),
                 installation_id: None,
                 caller: None,
                 subscriptions: HashMap::new(),
             },
         );
-        (client_id, receiver)
+        (client_id, receiver, kick)
     }
 
     /// Forgets a connection and its subscriptions.
@@ -182,6 +203,7 @@ impl Hub {
         let Some(client) = state.clients.get(&client_id) else { return };
         if client.sender.try_send(frame).is_err() {
             tracing::warn!(client_id, "a LiveQuery client fell behind and is disconnected");
+            client.kick.notify_one();
             state.clients.remove(&client_id);
         }
     }
@@ -230,6 +252,9 @@ impl Hub {
     /// Refreshes every session-based subscriber's roles after a role changed.
     fn refresh_roles(&self) {
         let Some(hub) = self.this.upgrade() else { return };
+        // Each role change starts a refresh; only the newest one writes its results back, so an
+        // older refresh that finishes last cannot restore outdated roles.
+        let generation = self.role_generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
         tokio::spawn(async move {
             let callers: Vec<(u64, i64, Caller)> = {
                 let state = hub.state();
@@ -247,6 +272,9 @@ impl Hub {
             };
             for (client_id, request_id, caller) in callers {
                 let Ok(fresh) = hub.engine.refresh_caller(&caller).await else { continue };
+                if hub.role_generation.load(std::sync::atomic::Ordering::SeqCst) != generation {
+                    return;
+                }
                 let mut state = hub.state();
                 if let Some(subscription) =
                     state.clients.get_mut(&client_id).and_then(|client| client.subscriptions.get_mut(&request_id))

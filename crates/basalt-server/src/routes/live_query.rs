@@ -3,6 +3,7 @@
 //! is written out by a separate task, so a slow socket never holds up the hub.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -26,28 +27,40 @@ pub(crate) async fn upgrade(
     upgrade.on_upgrade(move |socket| serve_socket(hub, socket))
 }
 
+/// How long one frame may take to reach a client before the connection counts as dead.
+const FRAME_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a dropped client gets to take its "fell behind" error before the socket closes.
+const FAREWELL_TIMEOUT: Duration = Duration::from_secs(10);
+
 async fn serve_socket(hub: Arc<Hub>, socket: WebSocket) {
     let (mut sink, mut stream) = socket.split();
-    let (client_id, mut frames) = hub.open();
-    let writer = tokio::spawn(async move {
-        while let Some(Frame::Text(text)) = frames.recv().await {
-            if sink.send(Message::Text(text.into())).await.is_err() {
-                return;
+    let (client_id, mut frames, kick) = hub.open_with_kick();
+    let mut writer = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                frame = frames.recv() => {
+                    let Some(Frame::Text(text)) = frame else { break };
+                    match tokio::time::timeout(FRAME_WRITE_TIMEOUT, sink.send(Message::Text(text.into()))).await {
+                        Ok(Ok(())) => {}
+                        _ => return,
+                    }
+                }
+                () = kick.notified() => break,
             }
         }
-        // The hub dropped this client's queue: it fell behind. Say so, then close.
+        // The hub dropped this client: it fell behind. Say so, then close.
         let message = json!({"op": "error", "error": "The client fell behind and was disconnected.", "code": 1, "reconnect": true, "requestId": null});
-        let _ = sink.send(Message::Text(message.to_string().into())).await;
-        let _ = sink.close().await;
+        let _ = tokio::time::timeout(FAREWELL_TIMEOUT, sink.send(Message::Text(message.to_string().into()))).await;
+        let _ = tokio::time::timeout(FAREWELL_TIMEOUT, sink.close()).await;
     });
-    while let Some(Ok(message)) = stream.next().await {
-        match message {
-            Message::Text(text) => hub.receive(client_id, text.as_str()).await,
-            Message::Close(_) => break,
-            _ => {}
-        }
-        if writer.is_finished() {
-            break;
+    loop {
+        tokio::select! {
+            message = stream.next() => match message {
+                Some(Ok(Message::Text(text))) => hub.receive(client_id, text.as_str()).await,
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                Some(Ok(_)) => {}
+            },
+            _ = &mut writer => break,
         }
     }
     hub.close(client_id);
