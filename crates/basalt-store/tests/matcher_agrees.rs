@@ -420,10 +420,8 @@ proptest! {
 
 /// A case written by hand: each object maps field names to values (absent = unset).
 fn case_of(objects: &[Value], queries: &[Value]) -> Case {
-    let objects = objects
-        .iter()
-        .map(|object| FIELDS.iter().map(|(name, _)| object.get(name).cloned()).collect())
-        .collect();
+    let objects =
+        objects.iter().map(|object| FIELDS.iter().map(|(name, _)| object.get(name).cloned()).collect()).collect();
     Case { kept_fields: vec![true; FIELDS.len()], objects, queries: queries.to_vec() }
 }
 

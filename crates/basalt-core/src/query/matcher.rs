@@ -219,9 +219,8 @@ fn scalar_holds(field_type: &FieldType, value: Option<&Value>, constraint: &Cons
         (Some(stored), Some(operand)) => stored.equals(&operand),
         _ => false,
     };
-    let is_in = |operands: &[Value]| {
-        (stored.is_none() && operands.iter().any(Value::is_null)) || operands.iter().any(|operand| equals(operand))
-    };
+    let is_in =
+        |operands: &[Value]| (stored.is_none() && operands.iter().any(Value::is_null)) || operands.iter().any(&equals);
     match constraint {
         Constraint::Equals(Value::Null) => stored.is_none(),
         Constraint::Equals(operand) => equals(operand),
@@ -337,7 +336,7 @@ fn path_holds(target: Option<&Value>, constraint: &Constraint) -> bool {
         Constraint::NotEquals(operand) => !equals(operand),
         Constraint::In(operands) => operands.iter().any(equals),
         Constraint::NotIn(operands) => !operands.iter().any(equals),
-        Constraint::Exists(exists) => !is_null == *exists,
+        Constraint::Exists(exists) => *exists != is_null,
         Constraint::Compare(comparison, operand) => match operand {
             Value::Object(object) if object.get("__type").and_then(Value::as_str) == Some("Date") => {
                 let iso = object.get("iso").and_then(Value::as_str).unwrap_or_default();
