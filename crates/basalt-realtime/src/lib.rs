@@ -78,6 +78,9 @@ pub struct Hub {
     this: Weak<Hub>,
     /// Counts role refreshes (see `refresh_roles`).
     role_generation: std::sync::atomic::AtomicU64,
+    /// Events waiting for the delivery task: the write path only enqueues, so a save's latency
+    /// never includes the fan-out to subscribers.
+    events: mpsc::UnboundedSender<ObjectEvent>,
 }
 
 /// The kind of event a change is for one subscription.
@@ -144,13 +147,23 @@ fn new_client_id() -> String {
 
 impl Hub {
     pub fn new(engine: Engine, config: LiveQueryConfig) -> Arc<Hub> {
-        Arc::new_cyclic(|this| Hub {
+        let (events, mut pending) = mpsc::unbounded_channel::<ObjectEvent>();
+        let hub = Arc::new_cyclic(|this| Hub {
             engine,
             config,
             state: Mutex::new(State::default()),
             this: this.clone(),
             role_generation: std::sync::atomic::AtomicU64::new(0),
-        })
+            events,
+        });
+        let delivering = Arc::downgrade(&hub);
+        tokio::spawn(async move {
+            while let Some(event) = pending.recv().await {
+                let Some(hub) = delivering.upgrade() else { return };
+                hub.deliver(event);
+            }
+        });
+        hub
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -213,7 +226,10 @@ impl Hub {
         self.send(&mut state, client_id, frame);
     }
 
-    /// The frame announcing an event to one subscription.
+    /// The frame announcing an event to one subscription. `plain` caches the JSON of objects
+    /// that need no per-subscriber shaping, so a change fanned out to many subscribers is
+    /// serialised once.
+    #[allow(clippy::too_many_arguments)]
     fn event_frame(
         &self,
         client: &Client,
@@ -222,31 +238,52 @@ impl Hub {
         kind: EventKind,
         object: &Map<String, Value>,
         original: Option<&Map<String, Value>>,
+        plain: &mut HashMap<usize, String>,
     ) -> Frame {
-        let shape = |source: &Map<String, Value>| -> Value {
-            let mut shaped = source.clone();
-            self.engine.redact_for(&subscription.caller, &subscription.view, &mut shaped);
-            if let Some(fields) = &subscription.fields {
-                shaped.retain(|key, _| {
-                    matches!(key.as_str(), "objectId" | "createdAt" | "updatedAt" | "ACL")
-                        || fields.iter().any(|field| field == key)
-                });
+        let needs_shaping = subscription.fields.is_some()
+            || !subscription.view.hidden.is_empty()
+            || subscription.class_name.as_str() == "_User";
+        let mut text_of = |source: &Map<String, Value>| -> String {
+            let shape = |source: &Map<String, Value>| -> String {
+                let mut shaped = source.clone();
+                self.engine.redact_for(&subscription.caller, &subscription.view, &mut shaped);
+                if let Some(fields) = &subscription.fields {
+                    shaped.retain(|key, _| {
+                        matches!(key.as_str(), "objectId" | "createdAt" | "updatedAt" | "ACL")
+                            || fields.iter().any(|field| field == key)
+                    });
+                }
+                shaped.insert("className".into(), Value::String(subscription.class_name.to_string()));
+                Value::Object(shaped).to_string()
+            };
+            if needs_shaping {
+                return shape(source);
             }
-            shaped.insert("className".into(), Value::String(subscription.class_name.to_string()));
-            Value::Object(shaped)
+            let key = std::ptr::from_ref(source) as usize;
+            plain.entry(key).or_insert_with(|| shape(source)).clone()
         };
-        let mut message = Map::new();
-        message.insert("op".into(), Value::String(kind.op().into()));
-        message.insert("clientId".into(), Value::String(client.public_id.clone()));
+        let object_text = text_of(object);
+        let original_text = original.map(&mut text_of);
+        let quoted = |text: &str| Value::String(text.to_owned()).to_string();
+        let mut frame = String::with_capacity(object_text.len() + original_text.as_ref().map_or(0, String::len) + 128);
+        frame.push_str("{\"op\":\"");
+        frame.push_str(kind.op());
+        frame.push_str("\",\"clientId\":");
+        frame.push_str(&quoted(&client.public_id));
         if let Some(installation_id) = &client.installation_id {
-            message.insert("installationId".into(), Value::String(installation_id.clone()));
+            frame.push_str(",\"installationId\":");
+            frame.push_str(&quoted(installation_id));
         }
-        message.insert("requestId".into(), Value::from(request_id));
-        message.insert("object".into(), shape(object));
-        if let Some(original) = original {
-            message.insert("original".into(), shape(original));
+        frame.push_str(",\"requestId\":");
+        frame.push_str(&request_id.to_string());
+        frame.push_str(",\"object\":");
+        frame.push_str(&object_text);
+        if let Some(original_text) = original_text {
+            frame.push_str(",\"original\":");
+            frame.push_str(&original_text);
         }
-        Frame::Text(Value::Object(message).to_string())
+        frame.push('}');
+        Frame::Text(frame)
     }
 
     /// Refreshes every session-based subscriber's roles after a role changed.
@@ -298,9 +335,20 @@ impl EventSink for Hub {
         if !self.serves_class(event.class_name.as_str()) {
             return;
         }
+        if self.events.send(event).is_err() {
+            tracing::error!("the LiveQuery delivery task has stopped; an event was not delivered");
+        }
+    }
+}
+
+impl Hub {
+    /// Matches one committed change against every subscription on its class and queues the
+    /// event frames (on the delivery task, never on the write path).
+    fn deliver(&self, event: ObjectEvent) {
         let current_schema = self.engine.schema_of(&event.class_name);
         let mut state = self.state();
         let mut frames: Vec<(u64, Frame)> = Vec::new();
+        let mut plain: HashMap<usize, String> = HashMap::new();
         for (client_id, client) in &state.clients {
             for (request_id, subscription) in &client.subscriptions {
                 if subscription.class_name != event.class_name {
@@ -337,7 +385,10 @@ impl EventSink for Hub {
                     },
                     _ => continue,
                 };
-                frames.push((*client_id, self.event_frame(client, *request_id, subscription, kind, object, original)));
+                frames.push((
+                    *client_id,
+                    self.event_frame(client, *request_id, subscription, kind, object, original, &mut plain),
+                ));
             }
         }
         for (client_id, frame) in frames {

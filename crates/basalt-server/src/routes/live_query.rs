@@ -24,10 +24,18 @@ pub(crate) async fn upgrade(
     let (Some(hub), Ok(upgrade)) = (state.hub.clone(), upgrade) else {
         return crate::routes::not_found(method, uri).await.into_response();
     };
-    upgrade.on_upgrade(move |socket| serve_socket(hub, socket))
+    // Clients send small frames: a small read buffer keeps 1,000 idle connections cheap.
+    upgrade
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .max_message_size(MESSAGE_BYTES_MAX)
+        .on_upgrade(move |socket| serve_socket(hub, socket))
 }
 
-/// How long one frame may take to reach a client before the connection counts as dead.
+/// Read buffer per connection.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Largest frame a client may send (subscriptions with big queries fit easily).
+const MESSAGE_BYTES_MAX: usize = 1024 * 1024;
+/// How long one burst of frames may take to reach a client before the connection counts as dead.
 const FRAME_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a dropped client gets to take its "fell behind" error before the socket closes.
 const FAREWELL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -40,7 +48,18 @@ async fn serve_socket(hub: Arc<Hub>, socket: WebSocket) {
             tokio::select! {
                 frame = frames.recv() => {
                     let Some(Frame::Text(text)) = frame else { break };
-                    match tokio::time::timeout(FRAME_WRITE_TIMEOUT, sink.send(Message::Text(text.into()))).await {
+                    // Write every frame already queued, then flush once: one system call for a burst.
+                    let mut burst = vec![text];
+                    while let Ok(Frame::Text(text)) = frames.try_recv() {
+                        burst.push(text);
+                    }
+                    let write = async {
+                        for text in burst {
+                            sink.feed(Message::Text(text.into())).await?;
+                        }
+                        sink.flush().await
+                    };
+                    match tokio::time::timeout(FRAME_WRITE_TIMEOUT, write).await {
                         Ok(Ok(())) => {}
                         _ => return,
                     }
