@@ -5,9 +5,38 @@
 
 use std::fmt;
 
-/// A Parse error code, as the SDKs know it (PARSE_API.md §20.2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ErrorCode {
+/// Declares the Parse codes once: the enum, and both directions of the number mapping.
+macro_rules! error_codes {
+    ($($(#[$doc:meta])* $name:ident = $code:literal,)*) => {
+        /// A Parse error code, as the SDKs know it (PARSE_API.md §20.2). `Other` carries a code
+        /// cloud code chose (`throw new Parse.Error(4242, …)`), which Parse passes through.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $($(#[$doc])* $name,)*
+            Other(i32),
+        }
+
+        impl ErrorCode {
+            /// The number the wire carries.
+            pub fn as_i32(self) -> i32 {
+                match self {
+                    $(ErrorCode::$name => $code,)*
+                    ErrorCode::Other(code) => code,
+                }
+            }
+
+            /// The code for a number (`Other` for numbers without a name here).
+            pub fn from_i32(code: i32) -> ErrorCode {
+                match code {
+                    $($code => ErrorCode::$name,)*
+                    other => ErrorCode::Other(other),
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
     OtherCause = -1,
     InternalServerError = 1,
     ObjectNotFound = 101,
@@ -47,13 +76,6 @@ pub enum ErrorCode {
     InvalidSessionToken = 209,
     UnsupportedService = 252,
     InvalidSchemaOperation = 255,
-}
-
-impl ErrorCode {
-    /// The number the wire carries.
-    pub fn as_i32(self) -> i32 {
-        self as i32
-    }
 }
 
 /// An error a client may see: a Parse code and a message.

@@ -14,6 +14,7 @@ mod email;
 mod events;
 mod files;
 mod find;
+mod hooks;
 mod object_id;
 mod objects;
 mod output;
@@ -39,6 +40,7 @@ pub use email::{EmailConfig, EmailMessage, Mailer};
 pub use events::{EventSink, LiveQueryView, ObjectEvent};
 pub use files::{FilesConfig, SavedFile};
 pub use find::{FindParams, FindResult, GetParams};
+pub use hooks::{FunctionCall, Hooks};
 pub use schema_cache::SchemaCache;
 pub use users::SignUp;
 
@@ -124,6 +126,7 @@ struct Inner {
     schemas: SchemaCache,
     config: EngineConfig,
     events: std::sync::OnceLock<Arc<dyn EventSink>>,
+    hooks: std::sync::OnceLock<Arc<dyn Hooks>>,
 }
 
 impl Engine {
@@ -133,7 +136,15 @@ impl Engine {
     /// When the store cannot be read.
     pub async fn start(store: Arc<dyn Store>, config: EngineConfig) -> ParseResult<Engine> {
         let schemas = SchemaCache::load(store.as_ref()).await?;
-        Ok(Engine { inner: Arc::new(Inner { store, schemas, config, events: std::sync::OnceLock::new() }) })
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                store,
+                schemas,
+                config,
+                events: std::sync::OnceLock::new(),
+                hooks: std::sync::OnceLock::new(),
+            }),
+        })
     }
 
     pub fn limits(&self) -> &Limits {

@@ -72,6 +72,7 @@ pub fn app(
         .merge(routes::batch::router()) // /batch
         .merge(routes::config::router()) // /config
         .merge(routes::files::router()) // /files/:name, /files/:appId/:name
+        .merge(routes::functions::router()) // /functions/:name
         .merge(routes::pages::router()) // /apps/… pages behind email links
         .merge(routes::aggregate::router()) // /aggregate/:className
         .merge(routes::server_info::router()) // /serverInfo

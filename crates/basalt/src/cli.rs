@@ -58,6 +58,15 @@ pub(crate) struct ServeArgs {
     /// URL clients reach the API at (used in file URLs and Location headers).
     #[arg(long, env = "PARSE_PUBLIC_SERVER_URL")]
     pub(crate) public_server_url: Option<String>,
+    /// CPU time one cloud code call may take, in milliseconds.
+    #[arg(long, env = "BASALT_CLOUD_TIMEOUT_MS", default_value_t = 1000)]
+    pub(crate) cloud_timeout_ms: u64,
+    /// Memory one cloud code runtime may use, in MiB.
+    #[arg(long, env = "BASALT_CLOUD_MEMORY_MB", default_value_t = 64)]
+    pub(crate) cloud_memory_mb: usize,
+    /// Cloud code runtimes (each on its own thread); 0 = one per CPU.
+    #[arg(long, env = "BASALT_CLOUD_WORKERS", default_value_t = 0)]
+    pub(crate) cloud_workers: usize,
     /// Classes with LiveQuery on (`*` or absent = all).
     #[arg(long, env = "PARSE_SERVER_LIVE_QUERY_CLASSES", value_delimiter = ',')]
     pub(crate) live_query_classes: Option<Vec<String>>,

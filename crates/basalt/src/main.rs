@@ -43,9 +43,6 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    if args.cloud.is_some() {
-        bail!("--cloud: cloud code is not available in this version of Basalt yet");
-    }
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
     let database_path = match args.database_uri.as_deref() {
@@ -100,6 +97,20 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         mount_path: mount_path.clone(),
         public_server_url,
     };
+    if let Some(main) = &args.cloud {
+        let workers = match args.cloud_workers {
+            0 => std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+            workers => workers,
+        };
+        let limits = basalt_cloud::CloudLimits {
+            cpu_ms_max: args.cloud_timeout_ms,
+            memory_bytes_max: args.cloud_memory_mb.saturating_mul(1024 * 1024),
+            workers,
+        };
+        let cloud = basalt_cloud::CloudCode::load(main, engine.clone(), limits)
+            .map_err(|error| anyhow::anyhow!("--cloud: {error}"))?;
+        engine.set_hooks(cloud);
+    }
     let live_query_classes = match &args.live_query_classes {
         None => None,
         Some(classes) if classes.iter().any(|class| class.trim() == "*") => None,

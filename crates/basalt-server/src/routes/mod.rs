@@ -5,6 +5,7 @@ pub(crate) mod batch;
 pub(crate) mod classes;
 pub(crate) mod config;
 pub(crate) mod files;
+pub(crate) mod functions;
 pub(crate) mod health;
 pub(crate) mod live_query;
 pub(crate) mod pages;

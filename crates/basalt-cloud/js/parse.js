@@ -1,0 +1,644 @@
+// The `Parse` global of Basalt's cloud code, written for Basalt. It gives cloud code the API it
+// uses on Parse Server and talks to the server in-process through `__basalt` (native functions
+// provided by basalt-cloud): `request(method, path, body, options)` runs a REST-shaped call
+// against the engine and returns JSON text; `resolve`, `read` and `compile` load CommonJS
+// modules; `log` writes to the server log.
+(function (global) {
+  'use strict';
+  const native = global.__basalt;
+
+  // ---- errors -------------------------------------------------------------------------------
+  class ParseError extends Error {
+    constructor(code, message) {
+      super(message);
+      this.code = code;
+      this.name = 'ParseError';
+    }
+    toString() {
+      return `ParseError: ${this.code} ${this.message}`;
+    }
+  }
+  Object.assign(ParseError, {
+    OTHER_CAUSE: -1, INTERNAL_SERVER_ERROR: 1, CONNECTION_FAILED: 100, OBJECT_NOT_FOUND: 101,
+    INVALID_QUERY: 102, INVALID_CLASS_NAME: 103, MISSING_OBJECT_ID: 104, INVALID_KEY_NAME: 105,
+    INVALID_POINTER: 106, INVALID_JSON: 107, COMMAND_UNAVAILABLE: 108, NOT_INITIALIZED: 109,
+    INCORRECT_TYPE: 111, INVALID_CHANNEL_NAME: 112, PUSH_MISCONFIGURED: 115, OBJECT_TOO_LARGE: 116,
+    OPERATION_FORBIDDEN: 119, CACHE_MISS: 120, INVALID_NESTED_KEY: 121, INVALID_FILE_NAME: 122,
+    INVALID_ACL: 123, TIMEOUT: 124, INVALID_EMAIL_ADDRESS: 125, DUPLICATE_VALUE: 137,
+    INVALID_ROLE_NAME: 139, EXCEEDED_QUOTA: 140, SCRIPT_FAILED: 141, VALIDATION_ERROR: 142,
+    FILE_DELETE_ERROR: 153, INVALID_VALUE: 162, USERNAME_MISSING: 200, PASSWORD_MISSING: 201,
+    USERNAME_TAKEN: 202, EMAIL_TAKEN: 203, EMAIL_MISSING: 204, EMAIL_NOT_FOUND: 205,
+    SESSION_MISSING: 206, ACCOUNT_ALREADY_LINKED: 208, INVALID_SESSION_TOKEN: 209,
+  });
+
+  function call(method, path, body, options) {
+    const opts = {};
+    if (options && options.useMasterKey) opts.useMasterKey = true;
+    if (options && typeof options.sessionToken === 'string') opts.sessionToken = options.sessionToken;
+    const answer = JSON.parse(native.request(method, path, JSON.stringify(body || {}), JSON.stringify(opts)));
+    if (answer.error) throw new ParseError(answer.error.code, answer.error.message);
+    return answer.ok;
+  }
+
+  // ---- values ---------------------------------------------------------------------------------
+  class GeoPoint {
+    constructor(latitude, longitude) {
+      if (latitude && typeof latitude === 'object') {
+        longitude = latitude.longitude;
+        latitude = latitude.latitude;
+      }
+      this.latitude = latitude || 0;
+      this.longitude = longitude || 0;
+    }
+    toJSON() {
+      return { __type: 'GeoPoint', latitude: this.latitude, longitude: this.longitude };
+    }
+  }
+
+  class ACL {
+    constructor(json) {
+      this.permissions = {};
+      if (json instanceof ParseObject) {
+        this.setReadAccess(json, true);
+        this.setWriteAccess(json, true);
+      } else if (json && typeof json === 'object') {
+        for (const key of Object.keys(json)) this.permissions[key] = Object.assign({}, json[key]);
+      }
+    }
+    static key(entity) {
+      if (entity instanceof ParseObject) return entity.className === '_Role' ? `role:${entity.get('name')}` : entity.id;
+      return entity;
+    }
+    set(entity, kind, allowed) {
+      const key = ACL.key(entity);
+      const entry = this.permissions[key] || {};
+      if (allowed) entry[kind] = true;
+      else delete entry[kind];
+      if (Object.keys(entry).length) this.permissions[key] = entry;
+      else delete this.permissions[key];
+    }
+    get(entity, kind) {
+      const entry = this.permissions[ACL.key(entity)];
+      return !!(entry && entry[kind]);
+    }
+    setReadAccess(entity, allowed) { this.set(entity, 'read', allowed); }
+    setWriteAccess(entity, allowed) { this.set(entity, 'write', allowed); }
+    getReadAccess(entity) { return this.get(entity, 'read'); }
+    getWriteAccess(entity) { return this.get(entity, 'write'); }
+    setPublicReadAccess(allowed) { this.set('*', 'read', allowed); }
+    setPublicWriteAccess(allowed) { this.set('*', 'write', allowed); }
+    getPublicReadAccess() { return this.get('*', 'read'); }
+    getPublicWriteAccess() { return this.get('*', 'write'); }
+    setRoleReadAccess(role, allowed) { this.set(`role:${typeof role === 'string' ? role : role.get('name')}`, 'read', allowed); }
+    setRoleWriteAccess(role, allowed) { this.set(`role:${typeof role === 'string' ? role : role.get('name')}`, 'write', allowed); }
+    toJSON() { return JSON.parse(JSON.stringify(this.permissions)); }
+  }
+
+  /** Parse's JSON encoding of a value; `full` encodes objects whole (results), else as pointers. */
+  function encode(value, full) {
+    if (value === undefined) return undefined;
+    if (value === null) return null;
+    if (value instanceof Date) return { __type: 'Date', iso: value.toISOString() };
+    if (value instanceof ParseObject) return full ? value._toFullJSON() : value.toPointer();
+    if (value instanceof GeoPoint || value instanceof ACL) return value.toJSON();
+    if (Array.isArray(value)) return value.map((item) => encode(item, full));
+    if (typeof value === 'object') {
+      if (value.__type || value.__op) return value;
+      const out = {};
+      for (const key of Object.keys(value)) out[key] = encode(value[key], full);
+      return out;
+    }
+    return value;
+  }
+
+  function decode(value) {
+    if (value === null || typeof value !== 'object') return value;
+    if (Array.isArray(value)) return value.map(decode);
+    switch (value.__type) {
+      case 'Date': return new Date(value.iso);
+      case 'GeoPoint': return new GeoPoint(value.latitude, value.longitude);
+      case 'Pointer': return ParseObject._fromPointer(value.className, value.objectId);
+      case 'Object': return ParseObject.fromJSON(value);
+      case 'File': case 'Bytes': case 'Polygon': case 'Relation': return value;
+      default: break;
+    }
+    const out = {};
+    for (const key of Object.keys(value)) out[key] = decode(value[key]);
+    return out;
+  }
+
+  // ---- objects --------------------------------------------------------------------------------
+  const subclasses = {};
+  const SYSTEM_ROUTES = { _User: 'users', _Role: 'roles', _Session: 'sessions', _Installation: 'installations' };
+  const RESERVED = ['objectId', 'createdAt', 'updatedAt', 'className', 'ACL'];
+
+  class ParseObject {
+    constructor(className, attributes) {
+      if (typeof className === 'object' && className !== null) {
+        attributes = className;
+        className = undefined;
+      }
+      this.className = className || this.constructor.className || (this.constructor._className);
+      this.id = undefined;
+      this.createdAt = undefined;
+      this.updatedAt = undefined;
+      this._server = {};
+      this._changes = {};
+      if (attributes) this.set(attributes);
+    }
+    static _classFor(className) {
+      return subclasses[className] || (className === '_User' ? ParseUser : className === '_Role' ? ParseRole : null);
+    }
+    static _fromPointer(className, objectId) {
+      const Class = ParseObject._classFor(className);
+      const object = Class ? new Class() : new ParseObject(className);
+      object.className = className;
+      object.id = objectId;
+      return object;
+    }
+    static fromJSON(json) {
+      const object = ParseObject._fromPointer(json.className, json.objectId);
+      object._applyServer(json);
+      return object;
+    }
+    static createWithoutData(objectId) {
+      return ParseObject._fromPointer(this.className || this._className, objectId);
+    }
+    static extend(className, protoProps, classProps) {
+      if (typeof className === 'object') {
+        protoProps = className;
+        className = protoProps.className;
+      }
+      const Parent = this;
+      class Subclass extends Parent {
+        constructor(attributes) {
+          super(className, attributes);
+          if (typeof this.initialize === 'function') this.initialize(attributes);
+        }
+      }
+      Subclass.className = className;
+      Object.assign(Subclass.prototype, protoProps || {});
+      Object.assign(Subclass, classProps || {});
+      subclasses[className] = Subclass;
+      return Subclass;
+    }
+    static registerSubclass(className, Class) {
+      subclasses[className] = Class;
+      Class.className = className;
+    }
+    _route() {
+      const system = SYSTEM_ROUTES[this.className];
+      return system ? `classes/${this.className}` : `classes/${this.className}`;
+    }
+    _applyServer(json) {
+      for (const key of Object.keys(json)) {
+        if (key === '__type' || key === 'className') continue;
+        if (key === 'objectId') this.id = json.objectId;
+        else if (key === 'createdAt') this.createdAt = new Date(json.createdAt);
+        else if (key === 'updatedAt') this.updatedAt = new Date(json.updatedAt);
+        else this._server[key] = key === 'ACL' ? new ACL(json.ACL) : decode(json[key]);
+      }
+      if (json.sessionToken) this._server.sessionToken = json.sessionToken;
+    }
+    get(key) {
+      if (key === 'objectId') return this.id;
+      if (key === 'createdAt') return this.createdAt;
+      if (key === 'updatedAt') return this.updatedAt;
+      if (Object.prototype.hasOwnProperty.call(this._changes, key)) {
+        const change = this._changes[key];
+        if (change && change.__op === 'Delete') return undefined;
+        if (change && change.__op === 'Increment') return (this._server[key] || 0) + change.amount;
+        if (change && change.__op) return this._server[key];
+        return change;
+      }
+      return this._server[key];
+    }
+    has(key) { return this.get(key) !== undefined && this.get(key) !== null; }
+    set(key, value) {
+      if (typeof key === 'object' && key !== null) {
+        for (const name of Object.keys(key)) this.set(name, key[name]);
+        return this;
+      }
+      if (key === 'objectId') { this.id = value; return this; }
+      if (RESERVED.includes(key) && key !== 'ACL') throw new ParseError(ParseError.INVALID_KEY_NAME, `Invalid field name: ${key}.`);
+      this._changes[key] = value;
+      return this;
+    }
+    unset(key) { this._changes[key] = { __op: 'Delete' }; return this; }
+    increment(key, amount) {
+      const by = amount === undefined ? 1 : amount;
+      const previous = this._changes[key];
+      const base = previous && previous.__op === 'Increment' ? previous.amount : 0;
+      this._changes[key] = { __op: 'Increment', amount: base + by };
+      return this;
+    }
+    decrement(key, amount) { return this.increment(key, -(amount === undefined ? 1 : amount)); }
+    add(key, item) { return this._arrayOp('Add', key, [item]); }
+    addAll(key, items) { return this._arrayOp('Add', key, items); }
+    addUnique(key, item) { return this._arrayOp('AddUnique', key, [item]); }
+    addAllUnique(key, items) { return this._arrayOp('AddUnique', key, items); }
+    remove(key, item) { return this._arrayOp('Remove', key, [item]); }
+    removeAll(key, items) { return this._arrayOp('Remove', key, items); }
+    _arrayOp(op, key, items) {
+      const previous = this._changes[key];
+      const objects = previous && previous.__op === op ? previous.objects.concat(items) : items;
+      this._changes[key] = { __op: op, objects };
+      return this;
+    }
+    getACL() { return this.get('ACL'); }
+    setACL(acl) { this._changes.ACL = acl; return this; }
+    dirty(key) { return key ? Object.prototype.hasOwnProperty.call(this._changes, key) : Object.keys(this._changes).length > 0; }
+    isNew() { return !this.id; }
+    toPointer() { return { __type: 'Pointer', className: this.className, objectId: this.id }; }
+    _toFullJSON() {
+      const out = { __type: 'Object', className: this.className };
+      if (this.id) out.objectId = this.id;
+      if (this.createdAt) out.createdAt = this.createdAt.toISOString();
+      if (this.updatedAt) out.updatedAt = this.updatedAt.toISOString();
+      const keys = new Set(Object.keys(this._server).concat(Object.keys(this._changes)));
+      for (const key of keys) {
+        const value = this.get(key);
+        if (value !== undefined) out[key] = key === 'ACL' && value instanceof ACL ? value.toJSON() : encode(value, true);
+      }
+      return out;
+    }
+    toJSON() {
+      const out = this._toFullJSON();
+      delete out.__type;
+      return out;
+    }
+    _body() {
+      const body = {};
+      for (const key of Object.keys(this._changes)) body[key] = encode(this._changes[key], false);
+      return body;
+    }
+    save(key, value, options) {
+      let opts = options;
+      if (typeof key === 'object' && key !== null) {
+        opts = value;
+        this.set(key);
+      } else if (typeof key === 'string') {
+        this.set(key, value);
+      } else {
+        opts = value;
+      }
+      return new Promise((resolve) => {
+        const body = this._body();
+        const answer = this.id
+          ? call('PUT', `${this._route()}/${this.id}`, body, opts)
+          : call('POST', this._route(), body, opts);
+        const applied = {};
+        for (const name of Object.keys(this._changes)) {
+          const change = this._changes[name];
+          if (!(change && change.__op)) applied[name] = change;
+          else if (change.__op === 'Delete') delete this._server[name];
+        }
+        Object.assign(this._server, applied);
+        this._changes = {};
+        this._applyServer(answer);
+        resolve(this);
+      });
+    }
+    fetch(options) {
+      return new Promise((resolve) => {
+        const answer = call('GET', `${this._route()}/${this.id}`, {}, options);
+        this._server = {};
+        this._changes = {};
+        this._applyServer(answer);
+        resolve(this);
+      });
+    }
+    destroy(options) {
+      return new Promise((resolve) => {
+        call('DELETE', `${this._route()}/${this.id}`, {}, options);
+        resolve(this);
+      });
+    }
+    static saveAll(objects, options) {
+      return Promise.all(objects.map((object) => object.save(null, options)));
+    }
+    static destroyAll(objects, options) {
+      return Promise.all(objects.map((object) => object.destroy(options)));
+    }
+  }
+
+  class ParseUser extends ParseObject {
+    constructor(attributes) { super('_User', attributes); }
+    getUsername() { return this.get('username'); }
+    setUsername(username) { return this.set('username', username); }
+    setPassword(password) { return this.set('password', password); }
+    getEmail() { return this.get('email'); }
+    setEmail(email) { return this.set('email', email); }
+    getSessionToken() { return this._server.sessionToken; }
+  }
+  ParseUser.className = '_User';
+
+  class ParseRole extends ParseObject {
+    constructor(name, acl) {
+      super('_Role');
+      if (typeof name === 'string') this.set('name', name);
+      if (acl) this.setACL(acl);
+    }
+    getName() { return this.get('name'); }
+  }
+  ParseRole.className = '_Role';
+
+  // ---- queries --------------------------------------------------------------------------------
+  function quote(text) {
+    return `\\Q${String(text).replace(/\\E/g, '\\E\\\\E\\Q')}\\E`;
+  }
+
+  class ParseQuery {
+    constructor(objectClass) {
+      if (typeof objectClass === 'string') this.className = objectClass;
+      else if (objectClass && objectClass.className) this.className = objectClass.className;
+      else if (objectClass && objectClass.prototype && objectClass.prototype.className) this.className = objectClass.prototype.className;
+      else throw new TypeError('A ParseQuery must be constructed with a ParseObject or class name.');
+      this._where = {};
+      this._include = [];
+      this._keys = null;
+      this._exclude = null;
+      this._limit = -1;
+      this._skip = 0;
+      this._order = [];
+    }
+    _constraint(key, operator, value) {
+      const existing = this._where[key];
+      const base = existing && typeof existing === 'object' && !existing.__type && !Array.isArray(existing)
+        && Object.keys(existing).every((name) => name.startsWith('$')) ? existing : {};
+      base[operator] = encode(value, false);
+      this._where[key] = base;
+      return this;
+    }
+    equalTo(key, value) {
+      if (typeof key === 'object') { for (const name of Object.keys(key)) this.equalTo(name, key[name]); return this; }
+      this._where[key] = encode(value, false);
+      return this;
+    }
+    notEqualTo(key, value) { return this._constraint(key, '$ne', value); }
+    lessThan(key, value) { return this._constraint(key, '$lt', value); }
+    lessThanOrEqualTo(key, value) { return this._constraint(key, '$lte', value); }
+    greaterThan(key, value) { return this._constraint(key, '$gt', value); }
+    greaterThanOrEqualTo(key, value) { return this._constraint(key, '$gte', value); }
+    containedIn(key, values) { return this._constraint(key, '$in', values); }
+    notContainedIn(key, values) { return this._constraint(key, '$nin', values); }
+    containsAll(key, values) { return this._constraint(key, '$all', values); }
+    containedBy(key, values) { return this._constraint(key, '$containedBy', values); }
+    exists(key) { return this._constraint(key, '$exists', true); }
+    doesNotExist(key) { return this._constraint(key, '$exists', false); }
+    matches(key, regex, modifiers) {
+      this._constraint(key, '$regex', typeof regex === 'string' ? regex : regex.source);
+      const flags = modifiers || (typeof regex === 'object' ? regex.flags : '');
+      if (flags) this._where[key].$options = flags;
+      return this;
+    }
+    startsWith(key, prefix) { return this._constraint(key, '$regex', `^${quote(prefix)}`); }
+    endsWith(key, suffix) { return this._constraint(key, '$regex', `${quote(suffix)}$`); }
+    contains(key, text) { return this._constraint(key, '$regex', quote(text)); }
+    matchesQuery(key, query) { return this._constraint(key, '$inQuery', { className: query.className, where: query._where }); }
+    doesNotMatchQuery(key, query) { return this._constraint(key, '$notInQuery', { className: query.className, where: query._where }); }
+    matchesKeyInQuery(key, queryKey, query) {
+      return this._constraint(key, '$select', { key: queryKey, query: { className: query.className, where: query._where } });
+    }
+    doesNotMatchKeyInQuery(key, queryKey, query) {
+      return this._constraint(key, '$dontSelect', { key: queryKey, query: { className: query.className, where: query._where } });
+    }
+    include(...keys) { for (const key of keys.flat()) this._include.push(key); return this; }
+    select(...keys) { this._keys = (this._keys || []).concat(keys.flat()); return this; }
+    exclude(...keys) { this._exclude = (this._exclude || []).concat(keys.flat()); return this; }
+    limit(count) { this._limit = count; return this; }
+    skip(count) { this._skip = count; return this; }
+    ascending(...keys) { this._order = keys.flat(); return this; }
+    addAscending(...keys) { this._order = this._order.concat(keys.flat()); return this; }
+    descending(...keys) { this._order = keys.flat().map((key) => `-${key}`); return this; }
+    addDescending(...keys) { this._order = this._order.concat(keys.flat().map((key) => `-${key}`)); return this; }
+    toJSON() {
+      const params = { where: this._where };
+      if (this._include.length) params.include = this._include.join(',');
+      if (this._keys) params.keys = this._keys.join(',');
+      if (this._exclude) params.excludeKeys = this._exclude.join(',');
+      if (this._limit >= 0) params.limit = this._limit;
+      if (this._skip > 0) params.skip = this._skip;
+      if (this._order.length) params.order = this._order.join(',');
+      return params;
+    }
+    _results(params, options) {
+      const answer = call('GET', `classes/${this.className}`, params, options);
+      return answer.results.map((json) => ParseObject.fromJSON(Object.assign({ className: this.className }, json)));
+    }
+    find(options) {
+      return new Promise((resolve) => resolve(this._results(this.toJSON(), options)));
+    }
+    first(options) {
+      return new Promise((resolve) => {
+        const params = this.toJSON();
+        params.limit = 1;
+        resolve(this._results(params, options)[0]);
+      });
+    }
+    get(objectId, options) {
+      return new Promise((resolve) => {
+        const params = this.toJSON();
+        params.where = Object.assign({}, params.where, { objectId });
+        params.limit = 1;
+        const found = this._results(params, options)[0];
+        if (!found) throw new ParseError(ParseError.OBJECT_NOT_FOUND, 'Object not found.');
+        resolve(found);
+      });
+    }
+    count(options) {
+      return new Promise((resolve) => {
+        const params = this.toJSON();
+        params.limit = 0;
+        params.count = 1;
+        resolve(call('GET', `classes/${this.className}`, params, options).count);
+      });
+    }
+    async each(callback, options) {
+      for (const object of await this.find(options)) await callback(object);
+    }
+    static or(...queries) { return ParseQuery._compound('$or', queries); }
+    static and(...queries) { return ParseQuery._compound('$and', queries); }
+    static nor(...queries) { return ParseQuery._compound('$nor', queries); }
+    static _compound(operator, queries) {
+      const query = new ParseQuery(queries[0].className);
+      query._where[operator] = queries.map((inner) => inner._where);
+      return query;
+    }
+  }
+
+  // ---- cloud functions ------------------------------------------------------------------------
+  const functions = {};
+
+  function notSupported(name) {
+    return () => {
+      throw new Error(`Parse.Cloud.${name} is not supported by this version of Basalt yet.`);
+    };
+  }
+
+  function validationError(message) {
+    return new ParseError(ParseError.VALIDATION_ERROR, `Validation failed. ${message}`);
+  }
+
+  function typeOf(value) {
+    if (Array.isArray(value)) return 'Array';
+    if (value instanceof Date) return 'Date';
+    if (value instanceof ParseObject) return value.className;
+    if (value === null) return 'null';
+    const type = typeof value;
+    return type.charAt(0).toUpperCase() + type.slice(1);
+  }
+
+  function checkFields(fields, params) {
+    if (Array.isArray(fields)) {
+      for (const field of fields) {
+        if (params[field] === undefined || params[field] === null) throw validationError(`Please specify data for ${field}.`);
+      }
+      return;
+    }
+    for (const field of Object.keys(fields)) {
+      let rule = fields[field];
+      if (typeof rule === 'function') rule = { type: rule };
+      let value = params[field];
+      if ((value === undefined || value === null) && rule.default !== undefined) {
+        value = typeof rule.default === 'function' ? rule.default() : rule.default;
+        params[field] = value;
+      }
+      if (value === undefined || value === null) {
+        if (rule.required) throw validationError(`Please specify data for ${field}.`);
+        continue;
+      }
+      if (rule.type) {
+        const expected = rule.type.name || String(rule.type);
+        if (typeOf(value) !== expected) throw validationError(`Invalid type for ${field}. Expected: ${expected.toLowerCase()}`);
+      }
+      if (rule.options) {
+        const ok = Array.isArray(rule.options) ? rule.options.includes(value) : rule.options(value);
+        if (!ok) throw validationError(rule.error || `Invalid option for ${field}. Expected: ${Array.isArray(rule.options) ? rule.options.join(', ') : 'a valid value'}`);
+      }
+    }
+  }
+
+  async function validate(validator, request) {
+    if (!validator) return;
+    if (typeof validator === 'function') {
+      await validator(request);
+      return;
+    }
+    if (validator.requireMaster && !request.master) throw validationError('Master key is required to complete this request.');
+    if (validator.requireUser && !request.user && !(validator.skipWithMasterKey && request.master)) throw validationError('Please login to continue.');
+    if (validator.requireAnyUserRoles || validator.requireAllUserRoles) {
+      throw new Error('Validator role requirements are not supported by this version of Basalt yet.');
+    }
+    if (validator.fields) checkFields(validator.fields, request.params);
+  }
+
+  async function runFunction(name, request) {
+    const entry = functions[name];
+    if (!entry) throw new ParseError(ParseError.SCRIPT_FAILED, `Invalid function: "${name}"`);
+    await validate(entry.validator, request);
+    return entry.handler(request);
+  }
+
+  const Cloud = {
+    define(name, handler, validator) {
+      if (typeof name !== 'string' || typeof handler !== 'function') throw new TypeError('Parse.Cloud.define(name, handler) needs a name and a function.');
+      functions[name] = { handler, validator };
+    },
+    run(name, params, options) {
+      const request = { params: decode(encode(params || {}, true)), master: !!(options && options.useMasterKey), user: undefined, headers: {}, functionName: name };
+      return runFunction(name, request);
+    },
+    httpRequest: notSupported('httpRequest'),
+    job: notSupported('job'),
+  };
+  for (const trigger of ['beforeSave', 'afterSave', 'beforeDelete', 'afterDelete', 'beforeFind', 'afterFind', 'beforeLogin',
+    'afterLogin', 'afterLogout', 'beforeSaveFile', 'afterSaveFile', 'beforeDeleteFile', 'afterDeleteFile',
+    'beforeSubscribe', 'afterLiveQueryEvent', 'beforeConnect', 'beforePasswordResetRequest']) {
+    Cloud[trigger] = notSupported(trigger);
+  }
+
+  // ---- console --------------------------------------------------------------------------------
+  function show(value) {
+    if (typeof value === 'string') return value;
+    if (value instanceof Error) return value.stack ? `${value}\n${value.stack}` : String(value);
+    try { return JSON.stringify(value); } catch (error) { return String(value); }
+  }
+  global.console = {
+    log: (...args) => native.log('info', args.map(show).join(' ')),
+    info: (...args) => native.log('info', args.map(show).join(' ')),
+    warn: (...args) => native.log('warn', args.map(show).join(' ')),
+    error: (...args) => native.log('error', args.map(show).join(' ')),
+    debug: (...args) => native.log('debug', args.map(show).join(' ')),
+  };
+
+  // ---- modules --------------------------------------------------------------------------------
+  const modules = {};
+  function makeRequire(directory) {
+    return function require(specifier) {
+      if (specifier === 'parse' || specifier === 'parse/node' || specifier === 'parse/node.js') return Parse;
+      const path = native.resolve(directory, specifier);
+      if (modules[path]) return modules[path].exports;
+      const module = { exports: {}, id: path, filename: path };
+      modules[path] = module;
+      const source = native.read(path);
+      if (path.endsWith('.json')) {
+        module.exports = JSON.parse(source);
+        return module.exports;
+      }
+      const dirname = path.slice(0, path.lastIndexOf('/')) || '/';
+      const wrapper = native.compile(source, path);
+      wrapper.call(module.exports, module.exports, makeRequire(dirname), module, path, dirname);
+      return module.exports;
+    };
+  }
+
+  // ---- what the server calls -------------------------------------------------------------------
+  function errorJSON(error) {
+    if (error instanceof ParseError) return { code: error.code, message: error.message };
+    if (error && typeof error === 'object' && typeof error.code === 'number' && typeof error.message === 'string') {
+      return { code: error.code, message: error.message };
+    }
+    if (error instanceof Error) return { code: ParseError.SCRIPT_FAILED, message: error.message };
+    if (typeof error === 'string') return { code: ParseError.SCRIPT_FAILED, message: error };
+    return { code: ParseError.SCRIPT_FAILED, message: show(error) };
+  }
+
+  global.__basalt_load = function (path) {
+    makeRequire('/')(path);
+  };
+
+  global.__basalt_invoke = function (name, requestText) {
+    const raw = JSON.parse(requestText);
+    const request = {
+      params: decode(raw.params || {}),
+      master: !!raw.master,
+      user: raw.user ? ParseObject.fromJSON(Object.assign({ className: '_User' }, raw.user)) : undefined,
+      installationId: raw.installationId,
+      headers: raw.headers || {},
+      ip: raw.ip,
+      functionName: name,
+      context: raw.context || {},
+    };
+    global.__basalt_outcome = undefined;
+    Promise.resolve()
+      .then(() => runFunction(name, request))
+      .then((value) => { global.__basalt_outcome = JSON.stringify({ ok: value === undefined ? null : encode(value, true) }); },
+        (error) => { global.__basalt_outcome = JSON.stringify({ error: errorJSON(error) }); });
+  };
+
+  const Parse = {
+    Error: ParseError,
+    Object: ParseObject,
+    User: ParseUser,
+    Role: ParseRole,
+    Query: ParseQuery,
+    ACL,
+    GeoPoint,
+    Cloud,
+    serverURL: undefined,
+    applicationId: undefined,
+    initialize() {},
+  };
+  global.Parse = Parse;
+})(globalThis);

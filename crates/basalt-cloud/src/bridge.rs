@@ -1,0 +1,85 @@
+//! Calls from cloud code into the engine: REST-shaped requests (`classes/:class[/:id]`) run
+//! in-process with the rights the options give (`useMasterKey`, `sessionToken`, or none: public,
+//! as on Parse Server), blocking the worker thread until the engine answers.
+
+use basalt_core::{ErrorCode, ParseError, ParseResult};
+use basalt_engine::{Caller, Engine, FindParams, GetParams};
+use serde_json::{Map, Value, json};
+
+async fn caller_for(engine: &Engine, options: &Map<String, Value>) -> ParseResult<Caller> {
+    if options.get("useMasterKey").and_then(Value::as_bool) == Some(true) {
+        return Ok(Caller::master());
+    }
+    match options.get("sessionToken").and_then(Value::as_str) {
+        Some(token) => engine.caller_for_session(token, None).await,
+        None => Ok(Caller::anonymous()),
+    }
+}
+
+async fn dispatch(
+    engine: &Engine,
+    method: &str,
+    path: &str,
+    body: Map<String, Value>,
+    options: Map<String, Value>,
+) -> ParseResult<Value> {
+    let caller = caller_for(engine, &options).await?;
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match (method, segments.as_slice()) {
+        ("GET", ["classes", class_name]) => {
+            let limits = engine.limits();
+            let params = FindParams::from_params(&body, limits.find_limit_default, limits.find_limit_max)?;
+            let found = engine.find_objects(&caller, class_name, &params).await?;
+            let mut response = Map::new();
+            response.insert("results".into(), Value::Array(found.results));
+            if let Some(count) = found.count {
+                response.insert("count".into(), Value::from(count));
+            }
+            Ok(Value::Object(response))
+        }
+        ("POST", ["classes", class_name]) => {
+            Ok(Value::Object(engine.create_object(&caller, class_name, &body).await?.body))
+        }
+        ("GET", ["classes", class_name, object_id]) => {
+            let params = GetParams::from_params(&body)?;
+            engine.get_object(&caller, class_name, object_id, &params).await
+        }
+        ("PUT", ["classes", class_name, object_id]) => {
+            Ok(Value::Object(engine.update_object(&caller, class_name, object_id, &body).await?))
+        }
+        ("DELETE", ["classes", class_name, object_id]) => {
+            Ok(Value::Object(engine.delete_object(&caller, class_name, object_id).await?))
+        }
+        _ => Err(ParseError::invalid_json(format!("cannot route {method} {path} from cloud code"))),
+    }
+}
+
+/// Runs one request and answers `{"ok": …}` or `{"error": {"code", "message"}}` as JSON text.
+pub(crate) fn request(
+    engine: &Engine,
+    handle: &tokio::runtime::Handle,
+    method: &str,
+    path: &str,
+    body: &str,
+    options: &str,
+) -> String {
+    let parse = |text: &str| -> ParseResult<Map<String, Value>> {
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(object)) => Ok(object),
+            _ => Err(ParseError::invalid_json("cloud code sent a request that is not a JSON object")),
+        }
+    };
+    let outcome = parse(body)
+        .and_then(|body| parse(options).map(|options| (body, options)))
+        .and_then(|(body, options)| handle.block_on(dispatch(engine, method, path, body, options)));
+    match outcome {
+        Ok(value) => json!({ "ok": value }).to_string(),
+        Err(error) => {
+            let message = match error.code {
+                ErrorCode::InternalServerError => "Internal server error.".to_owned(),
+                _ => error.message,
+            };
+            json!({ "error": { "code": error.code.as_i32(), "message": message } }).to_string()
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! What the engine asks of cloud code without knowing it is JavaScript: `Hooks`, implemented by
+//! basalt-cloud and set on the engine at start. Without hooks, calling a function answers as
+//! Parse does for an unknown function.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use basalt_core::{ErrorCode, ParseError, ParseResult};
+use serde_json::{Map, Value};
+
+use crate::{Caller, Engine};
+
+/// One call of a cloud function, as the function's `request` describes it.
+#[derive(Clone, Debug)]
+pub struct FunctionCall {
+    pub name: String,
+    pub params: Map<String, Value>,
+    /// The caller's master-key flag and installation.
+    pub master: bool,
+    pub installation_id: Option<String>,
+    /// The calling user as they see themselves (with their session token), when logged in.
+    pub user: Option<Map<String, Value>>,
+    pub headers: Map<String, Value>,
+    pub ip: Option<String>,
+}
+
+/// Cloud code as the engine sees it.
+pub trait Hooks: Send + Sync {
+    /// Runs a function defined with `Parse.Cloud.define`.
+    ///
+    /// # Errors
+    /// The function's error (a Parse code it chose, or 141), 141 for an unknown function or a
+    /// script that exceeded its limits.
+    fn run_function(&self, call: FunctionCall) -> Pin<Box<dyn Future<Output = ParseResult<Value>> + Send + '_>>;
+}
+
+impl Engine {
+    /// Sets the cloud code (once, at start).
+    pub fn set_hooks(&self, hooks: Arc<dyn Hooks>) {
+        if self.inner.hooks.set(hooks).is_err() {
+            tracing::warn!("cloud code hooks were already set; the new ones are ignored");
+        }
+    }
+
+    /// `POST /functions/:name`.
+    ///
+    /// # Errors
+    /// 141 for an unknown function; whatever the function throws.
+    pub async fn run_function(
+        &self,
+        caller: &Caller,
+        name: &str,
+        params: Map<String, Value>,
+        headers: Map<String, Value>,
+        ip: Option<String>,
+    ) -> ParseResult<Value> {
+        let Some(hooks) = self.inner.hooks.get() else {
+            return Err(ParseError::new(ErrorCode::ScriptFailed, format!("Invalid function: \"{name}\"")));
+        };
+        let user = match caller.user_id {
+            Some(_) => Some(self.current_user(caller).await?),
+            None => None,
+        };
+        let call = FunctionCall {
+            name: name.to_owned(),
+            params,
+            master: caller.is_master,
+            installation_id: caller.installation_id.clone(),
+            user,
+            headers,
+            ip,
+        };
+        hooks.run_function(call).await
+    }
+}
