@@ -380,16 +380,39 @@ async fn postgres_database_uri_fails_fast_with_a_message() {
 }
 
 #[tokio::test]
-async fn cloud_code_flag_fails_fast_with_a_message() {
+async fn cloud_code_with_a_syntax_error_stops_the_start_naming_file_and_line() {
     let temp = tempfile::tempdir().expect("temp dir");
-    let main_js = temp.path().join("x.js");
-    std::fs::write(&main_js, "Parse.Cloud.define('hello', () => 'hi');\n").expect("write x.js");
+    let main_js = temp.path().join("main.js");
+    std::fs::write(&main_js, "Parse.Cloud.define('hello', () => 'hi');\nconst broken = ;\n").expect("write main.js");
     let mut command = serve(&temp.path().join("data"), &["--cloud"]);
     command.arg(&main_js);
     let (status, stdout, stderr) = run_to_exit(command).await;
     assert!(!status.success(), "exit status {status}");
     assert!(!stdout.contains("basalt listening on"), "{stdout}");
-    assert!(stderr.contains("--cloud") && stderr.contains("cloud code"), "stderr:\n{stderr}");
+    assert!(
+        stderr.contains("--cloud") && stderr.contains("main.js:2") && stderr.contains("SyntaxError"),
+        "stderr:\n{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn cloud_code_given_with_the_flag_serves_its_functions() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let main_js = temp.path().join("main.js");
+    std::fs::write(&main_js, "Parse.Cloud.define('hello', (request) => `hi ${request.params.name}`);\n")
+        .expect("write main.js");
+    let mut command = serve(&temp.path().join("data"), &["--app-id", "app", "--master-key", "master", "--cloud"]);
+    command.arg(&main_js);
+    let server = start(command).await;
+    let reply = http_client()
+        .post(format!("{}/functions/hello", server.base_url))
+        .header("X-Parse-Application-Id", "app")
+        .json(&json!({"name": "Ann"}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(reply.status(), 200);
+    assert_eq!(reply.json::<serde_json::Value>().await.expect("json"), json!({"result": "hi Ann"}));
 }
 
 #[tokio::test]
