@@ -39,6 +39,10 @@ const startTimeoutMs = 20_000;
 const stopTimeoutMs = 5_000;
 /** Lines of server output kept to explain a failed start. */
 const outputLinesMax = 50;
+/** Lines of server output kept for `waitForOutput` (the newest; older ones are dropped). */
+const watchedLinesMax = 5_000;
+/** Default upper bound for `waitForOutput`; only a failure bound, never a wait. */
+const outputTimeoutMs = 5_000;
 
 /** Printed by `basalt serve` on stdout once it accepts requests, e.g. `http://127.0.0.1:41235/parse`. */
 const listeningLine = /^basalt listening on (http:\/\/\S+)\s*$/;
@@ -52,7 +56,11 @@ const listeningLine = /^basalt listening on (http:\/\/\S+)\s*$/;
  * @returns {Promise<{serverURL: string, appId: string, masterKey: string, javascriptKey: string,
  *   className: (base: string) => string,
  *   rest: (method: string, route: string, options?: RestOptions) => Promise<RestResponse>,
+ *   waitForOutput?: (pattern: RegExp, timeoutMs?: number) => Promise<OutputLine>,
  *   stop: () => Promise<void>}>}
+ *   `waitForOutput` (spawned Basalt only, absent with an external server): resolves with the first
+ *   line the server printed, before or after the call, that matches `pattern` (no `g` flag);
+ *   rejects when none arrives within `timeoutMs`.
  */
 export async function startServer({ args = [] } = {}) {
   const external = process.env.PARSE_SERVER_URL;
@@ -121,9 +129,10 @@ async function spawnBasalt(extraArgs) {
     await rm(dataDir, { recursive: true, force: true });
   };
 
+  const watcher = outputWatcher();
   try {
-    const serverURL = await waitForListening(child, exited, bin);
-    return { serverURL, appId, masterKey, javascriptKey, stop };
+    const serverURL = await waitForListening(child, exited, bin, watcher);
+    return { serverURL, appId, masterKey, javascriptKey, stop, waitForOutput: watcher.waitFor };
   } catch (error) {
     await stop();
     throw error;
@@ -131,9 +140,10 @@ async function spawnBasalt(extraArgs) {
 }
 
 /** Resolves with the URL from the listening line; rejects if the child dies or stays silent too long. */
-function waitForListening(child, exited, bin) {
+function waitForListening(child, exited, bin, watcher) {
   const output = [];
   const remember = (stream) => (line) => {
+    watcher.add(stream, line);
     output.push(`${stream}: ${line}`);
     if (output.length > outputLinesMax) output.shift();
     if (process.env.BASALT_LOG) process.stderr.write(`[basalt ${stream}] ${line}\n`);
@@ -162,6 +172,43 @@ function waitForListening(child, exited, bin) {
     exited.then(({ code, signal }) =>
       settle(reject, explain(`basalt exited (code ${code}, signal ${signal}) before listening`)));
   });
+}
+
+/** @typedef {{stream: 'stdout' | 'stderr', line: string}} OutputLine */
+
+/** Keeps the server's output lines and resolves waiters looking for one (`waitForOutput`). */
+function outputWatcher() {
+  const lines = [];
+  const waiters = new Set();
+  return {
+    add(stream, line) {
+      const entry = { stream, line };
+      lines.push(entry);
+      if (lines.length > watchedLinesMax) lines.shift();
+      for (const waiter of waiters) {
+        if (waiter.pattern.test(line)) waiter.settle(entry);
+      }
+    },
+    waitFor(pattern, timeoutMs = outputTimeoutMs) {
+      const seen = lines.find((entry) => pattern.test(entry.line));
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const waiter = {
+          pattern,
+          settle: (entry) => {
+            clearTimeout(timer);
+            waiters.delete(waiter);
+            resolve(entry);
+          },
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(waiter);
+          reject(new Error(`no server output line matching ${pattern} within ${timeoutMs} ms`));
+        }, timeoutMs);
+        waiters.add(waiter);
+      });
+    },
+  };
 }
 
 /**

@@ -296,6 +296,8 @@
         Object.assign(this._server, applied);
         this._changes = {};
         this._applyServer(answer);
+        // A create answers createdAt only; the object's updatedAt is the same moment.
+        if (!answer.updatedAt && answer.createdAt) this.updatedAt = new Date(answer.createdAt);
         resolve(this);
       });
     }
@@ -513,8 +515,12 @@
         if (typeOf(value) !== expected) throw validationError(`Invalid type for ${field}. Expected: ${expected.toLowerCase()}`);
       }
       if (rule.options) {
-        const ok = Array.isArray(rule.options) ? rule.options.includes(value) : rule.options(value);
-        if (!ok) throw validationError(rule.error || `Invalid option for ${field}. Expected: ${Array.isArray(rule.options) ? rule.options.join(', ') : 'a valid value'}`);
+        if (Array.isArray(rule.options)) {
+          if (!rule.options.includes(value)) throw validationError(`Invalid option for ${field}. Expected: ${rule.options.join(', ')}`);
+        } else if (!rule.options(value)) {
+          if (rule.error) throw new ParseError(ParseError.VALIDATION_ERROR, rule.error);
+          throw validationError(`Invalid value for ${field}.`);
+        }
       }
     }
   }
@@ -522,9 +528,17 @@
   async function validate(validator, request) {
     if (!validator) return;
     if (typeof validator === 'function') {
-      await validator(request);
+      try {
+        await validator(request);
+      } catch (error) {
+        // Parse compat: a validator's thrown string or Error is a validation error (142).
+        if (error instanceof ParseError) throw error;
+        throw new ParseError(ParseError.VALIDATION_ERROR, error && error.message ? error.message : String(error));
+      }
       return;
     }
+    // Parse compat: the master key skips an object validator entirely unless it asks otherwise.
+    if (request.master && !validator.validateMasterKey) return;
     if (validator.requireMaster && !request.master) throw validationError('Master key is required to complete this request.');
     if (validator.requireUser && !request.user && !(validator.skipWithMasterKey && request.master)) throw validationError('Please login to continue.');
     if (validator.requireAnyUserRoles || validator.requireAllUserRoles) {
@@ -594,10 +608,11 @@
   }
 
   // ---- what the server calls -------------------------------------------------------------------
+  // Parse compat: only a Parse.Error keeps its code; anything else thrown is 141.
   function errorJSON(error) {
     if (error instanceof ParseError) return { code: error.code, message: error.message };
-    if (error && typeof error === 'object' && typeof error.code === 'number' && typeof error.message === 'string') {
-      return { code: error.code, message: error.message };
+    if (error && typeof error === 'object' && typeof error.message === 'string') {
+      return { code: ParseError.SCRIPT_FAILED, message: error.message };
     }
     if (error instanceof Error) return { code: ParseError.SCRIPT_FAILED, message: error.message };
     if (typeof error === 'string') return { code: ParseError.SCRIPT_FAILED, message: error };
@@ -614,16 +629,16 @@
       params: decode(raw.params || {}),
       master: !!raw.master,
       user: raw.user ? ParseObject.fromJSON(Object.assign({ className: '_User' }, raw.user)) : undefined,
-      installationId: raw.installationId,
+      installationId: raw.installationId || undefined,
       headers: raw.headers || {},
-      ip: raw.ip,
+      ip: raw.ip || undefined,
       functionName: name,
       context: raw.context || {},
     };
     global.__basalt_outcome = undefined;
     Promise.resolve()
       .then(() => runFunction(name, request))
-      .then((value) => { global.__basalt_outcome = JSON.stringify({ ok: value === undefined ? null : encode(value, true) }); },
+      .then((value) => { global.__basalt_outcome = JSON.stringify(value === undefined ? {} : { ok: encode(value, true) }); },
         (error) => { global.__basalt_outcome = JSON.stringify({ error: errorJSON(error) }); });
   };
 

@@ -43,7 +43,7 @@ impl Default for CloudLimits {
 
 struct Job {
     call: FunctionCall,
-    reply: oneshot::Sender<ParseResult<Value>>,
+    reply: oneshot::Sender<ParseResult<Option<Value>>>,
 }
 
 /// Loaded cloud code: the engine's `Hooks`.
@@ -118,7 +118,10 @@ impl CloudCode {
 }
 
 impl Hooks for CloudCode {
-    fn run_function(&self, call: FunctionCall) -> Pin<Box<dyn Future<Output = ParseResult<Value>> + Send + '_>> {
+    fn run_function(
+        &self,
+        call: FunctionCall,
+    ) -> Pin<Box<dyn Future<Output = ParseResult<Option<Value>>> + Send + '_>> {
         Box::pin(async move {
             let (reply, answer) = oneshot::channel();
             let sent = match self.jobs.lock() {

@@ -204,7 +204,7 @@ impl Worker {
     }
 
     /// Runs a function; rebuilds the runtime first if the previous call broke a limit.
-    pub(crate) fn run_function(&mut self, call: &FunctionCall) -> ParseResult<Value> {
+    pub(crate) fn run_function(&mut self, call: &FunctionCall) -> ParseResult<Option<Value>> {
         if self.broken {
             match Worker::start(self.source.clone(), self.engine.clone(), self.handle.clone(), self.limits) {
                 Ok(fresh) => *self = fresh,
@@ -243,10 +243,7 @@ impl Worker {
             self.broken = true;
             return Err(ParseError::new(
                 ErrorCode::ScriptFailed,
-                format!(
-                    "Script timed out: the cloud function ran longer than the limit of {} ms.",
-                    self.limits.cpu_ms_max
-                ),
+                format!("Script exceeded the time limit of {} ms.", self.limits.cpu_ms_max),
             ));
         }
         let out_of_memory = |text: &str| text.contains("out of memory");
@@ -254,7 +251,7 @@ impl Worker {
             self.broken = true;
             return Err(ParseError::new(
                 ErrorCode::ScriptFailed,
-                format!("Script used more than the memory limit of {} bytes.", self.limits.memory_bytes_max),
+                format!("Script exceeded the memory limit of {} bytes.", self.limits.memory_bytes_max),
             ));
         }
         let Some(outcome) = outcome else {
@@ -271,6 +268,7 @@ impl Worker {
             let message = error.get("message").and_then(Value::as_str).unwrap_or_default().to_owned();
             return Err(ParseError::new(ErrorCode::from_i32(code), message));
         }
-        Ok(outcome.get("ok").cloned().unwrap_or(Value::Null))
+        // No `ok`: the function returned undefined (the response then has no `result`).
+        Ok(outcome.get("ok").cloned())
     }
 }

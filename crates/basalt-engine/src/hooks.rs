@@ -27,12 +27,13 @@ pub struct FunctionCall {
 
 /// Cloud code as the engine sees it.
 pub trait Hooks: Send + Sync {
-    /// Runs a function defined with `Parse.Cloud.define`.
+    /// Runs a function defined with `Parse.Cloud.define`; `None` when it returned `undefined`.
     ///
     /// # Errors
     /// The function's error (a Parse code it chose, or 141), 141 for an unknown function or a
     /// script that exceeded its limits.
-    fn run_function(&self, call: FunctionCall) -> Pin<Box<dyn Future<Output = ParseResult<Value>> + Send + '_>>;
+    fn run_function(&self, call: FunctionCall)
+    -> Pin<Box<dyn Future<Output = ParseResult<Option<Value>>> + Send + '_>>;
 }
 
 impl Engine {
@@ -54,7 +55,7 @@ impl Engine {
         params: Map<String, Value>,
         headers: Map<String, Value>,
         ip: Option<String>,
-    ) -> ParseResult<Value> {
+    ) -> ParseResult<Option<Value>> {
         let Some(hooks) = self.inner.hooks.get() else {
             return Err(ParseError::new(ErrorCode::ScriptFailed, format!("Invalid function: \"{name}\"")));
         };

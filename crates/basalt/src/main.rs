@@ -21,7 +21,18 @@ use crate::cli::{Cli, Command, ServeArgs};
 /// events at a busy class, and a few hundred KiB at most per client.
 const LIVE_QUERY_QUEUE_FRAMES_MAX: usize = 1000;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            // The chain of causes, without a backtrace: start-up errors are for people.
+            eprintln!("basalt: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -3,14 +3,16 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Path, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
+use basalt_core::ErrorCode;
 use serde_json::{Map, Value, json};
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::request::ParseRequest;
+use crate::request::{ParseRequest, QueryPairs};
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new().route("/functions/{name}", post(run_function))
@@ -31,10 +33,20 @@ async fn run_function(
     Path(name): Path<String>,
     headers: HeaderMap,
     peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    QueryPairs(query): QueryPairs,
     request: ParseRequest,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let ip = peer.map(|axum::Extension(ConnectInfo(address))| address.ip().to_canonical().to_string());
-    let result =
-        state.engine.run_function(&request.caller, &name, request.body.clone(), header_map(&headers), ip).await?;
-    Ok(Json(json!({ "result": result })))
+    // Parse compat: query-string values join the params and win over the body's.
+    let params = request.params(&query);
+    match state.engine.run_function(&request.caller, &name, params, header_map(&headers), ip).await {
+        // Parse compat: a function that returns undefined answers `{}`.
+        Ok(None) => Ok(Json(json!({})).into_response()),
+        Ok(Some(result)) => Ok(Json(json!({ "result": result })).into_response()),
+        // A code-1 error thrown by cloud code carries the developer's message (Parse keeps it).
+        Err(error) if error.code == ErrorCode::InternalServerError => {
+            Ok((StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"code": 1, "error": error.message}))).into_response())
+        }
+        Err(error) => Err(error.into()),
+    }
 }

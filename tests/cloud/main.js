@@ -1,0 +1,330 @@
+// Cloud Code fixture for tests/sdk/cloud.test.mjs, written the way a Parse Server 9 user writes
+// cloud/main.js: CommonJS, the global `Parse`, `Parse.Cloud.define` with (async) handlers and
+// validators. It must load unchanged in Parse Server (`cloud: '<path>/main.js'`) and in Basalt
+// (`basalt serve --cloud <path>/main.js`).
+//
+// Class names always come in `request.params.className`: against an external server the tests
+// add a random suffix to every class name.
+
+const greetings = require('./lib/greet.js');
+const data = require('./data.json');
+
+const master = { useMasterKey: true };
+
+// ---------------------------------------------------------------------------------------------
+// Modules and plain values
+
+Parse.Cloud.define('hello', () => 'Hello world!');
+
+Parse.Cloud.define('greet', (request) => greetings.greet(request.params.name));
+
+Parse.Cloud.define('fixtureInfo', () => ({
+  data,
+  sameModule: require('./lib/greet.js') === greetings,
+  sameData: require('./data.json') === greetings.data,
+  calls: [greetings.countCall(), greetings.countCall()],
+}));
+
+Parse.Cloud.define('echo', (request) => request.params);
+
+Parse.Cloud.define('paramTypes', (request) => {
+  const { when, item, list, nested } = request.params;
+  return {
+    whenIsDate: when instanceof Date,
+    whenTime: when instanceof Date ? when.getTime() : null,
+    itemIsObject: item instanceof Parse.Object,
+    itemClass: item.className,
+    itemId: item.id,
+    listTypes: list.map((value) => (value === null ? 'null' : typeof value)),
+    nestedWhenIsDate: nested.when instanceof Date,
+  };
+});
+
+Parse.Cloud.define('value', (request) => {
+  switch (request.params.kind) {
+    case 'number':
+      return 42.5;
+    case 'string':
+      return 'text';
+    case 'boolean':
+      return false;
+    case 'null':
+      return null;
+    case 'undefined':
+      return undefined;
+    case 'array':
+      return [1, 'two', { three: 3 }, [4]];
+    case 'object':
+      return { a: 1, b: { c: [true, null] } };
+    case 'date':
+      return new Date('2024-01-02T03:04:05.678Z');
+    case 'dates':
+      return { at: new Date('2024-01-02T03:04:05.678Z'), list: [new Date(0)] };
+    default:
+      throw new Parse.Error(Parse.Error.INVALID_QUERY, `unknown kind ${request.params.kind}`);
+  }
+});
+
+Parse.Cloud.define('promised', (request) =>
+  Promise.resolve(request.params.n).then((n) => n * 2));
+
+Parse.Cloud.define('awaited', async (request) => {
+  const doubled = await Promise.resolve(request.params.n * 2);
+  const parts = await Promise.all([doubled, Promise.resolve('done')]);
+  return { doubled: parts[0], status: parts[1] };
+});
+
+// ---------------------------------------------------------------------------------------------
+// The request object
+
+Parse.Cloud.define('requestInfo', (request) => {
+  const { user } = request;
+  return {
+    user:
+      user === undefined
+        ? 'undefined'
+        : user === null
+          ? 'null'
+          : {
+              isParseUser: user instanceof Parse.User,
+              className: user.className,
+              id: user.id,
+              username: user.get('username'),
+              sessionToken: user.getSessionToken(),
+              hasPassword: user.get('password') !== undefined,
+              color: user.get('color'),
+            },
+    master: request.master,
+    installationId: request.installationId === undefined ? 'undefined' : request.installationId,
+    ip: request.ip,
+    headers: request.headers,
+    functionName: request.functionName,
+  };
+});
+
+Parse.Cloud.define('me', (request) => request.user);
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+Parse.Cloud.define('throwParseError', (request) => {
+  throw new Parse.Error(request.params.code, request.params.message);
+});
+
+Parse.Cloud.define('throwString', () => {
+  throw 'a plain string';
+});
+
+Parse.Cloud.define('throwError', () => {
+  throw new Error('an Error object');
+});
+
+Parse.Cloud.define('throwTypeError', () => {
+  const nothing = undefined;
+  return nothing.property;
+});
+
+Parse.Cloud.define('throwObjectWithCode', () => {
+  // Not a Parse.Error: only its message is kept, the code becomes 141.
+  throw { code: 137, message: 'object with a code' };
+});
+
+Parse.Cloud.define('rejectAfterAwait', async () => {
+  await Promise.resolve();
+  throw new Parse.Error(Parse.Error.DUPLICATE_VALUE, 'rejected after an await');
+});
+
+Parse.Cloud.define('rejectedPromise', () => Promise.reject(new Error('a rejected promise')));
+
+// ---------------------------------------------------------------------------------------------
+// Validators
+
+Parse.Cloud.define('needsUser', (request) => request.user.get('username'), { requireUser: true });
+
+Parse.Cloud.define('needsMaster', (request) => request.master, { requireMaster: true });
+
+Parse.Cloud.define('needsFields', (request) => request.params, {
+  fields: {
+    name: { required: true, type: String },
+    count: { type: Number, default: 10 },
+    color: { options: ['red', 'green'] },
+    size: { type: Number, options: (size) => size < 10, error: 'size must be below 10' },
+    tags: { type: Array },
+  },
+});
+
+Parse.Cloud.define('needsFieldList', (request) => Object.keys(request.params).sort(), {
+  fields: ['first', 'second'],
+});
+
+Parse.Cloud.define('needsUserAndField', () => 'ok', {
+  requireUser: true,
+  fields: { name: { required: true } },
+});
+
+Parse.Cloud.define('customValidator', () => 'passed', (request) => {
+  if (request.params.mode === 'string') throw 'custom validator said no';
+  if (request.params.mode === 'error') throw new Error('custom validator Error');
+  if (request.params.mode === 'parse') throw new Parse.Error(Parse.Error.INVALID_JSON, 'custom validator Parse.Error');
+});
+
+// ---------------------------------------------------------------------------------------------
+// Logging
+
+Parse.Cloud.define('logLines', (request) => {
+  const { marker } = request.params;
+  console.log(`${marker}-log`, 42);
+  console.warn(`${marker}-warn`);
+  console.error(`${marker}-error`);
+  return 'logged';
+});
+
+// ---------------------------------------------------------------------------------------------
+// Parse.Object and Parse.Query inside a function
+
+const itemClass = (className) =>
+  Parse.Object.extend(className, {
+    label() {
+      return `${this.get('name')} x${this.get('count')}`;
+    },
+  });
+
+Parse.Cloud.define('createItem', async (request) => {
+  const { className, name, count } = request.params;
+  const Item = itemClass(className);
+  const item = new Item({ name });
+  item.set('count', count);
+  await item.save(null, master);
+  return item;
+});
+
+Parse.Cloud.define('itemLifecycle', async (request) => {
+  const Item = itemClass(request.params.className);
+  const item = new Item();
+  item.set({ name: 'lamp', count: 1 });
+  await item.save(null, master);
+  item.increment('count');
+  item.increment('count', 5);
+  await item.save(null, master);
+  const afterIncrement = item.get('count');
+
+  const copy = Item.createWithoutData(item.id);
+  await copy.fetch(master);
+  const queried = await new Parse.Query(Item).get(item.id, master);
+
+  await item.destroy(master);
+  let afterDestroy;
+  try {
+    await new Parse.Query(Item).get(item.id, master);
+    afterDestroy = 'still there';
+  } catch (error) {
+    afterDestroy = { code: error.code, message: error.message };
+  }
+  return {
+    id: item.id,
+    afterIncrement,
+    fetchedName: copy.get('name'),
+    fetchedCount: copy.get('count'),
+    label: queried.label(),
+    queriedIsItem: queried instanceof Item,
+    afterDestroy,
+  };
+});
+
+Parse.Cloud.define('bumpItem', async (request) => {
+  const { className, id, by } = request.params;
+  const item = itemClass(className).createWithoutData(id);
+  item.increment('count', by);
+  await item.save(null, master);
+  return item.get('count');
+});
+
+Parse.Cloud.define('queryItems', async (request) => {
+  const { className, id } = request.params;
+  const query = () => new Parse.Query(className);
+  const bigger = await query().greaterThan('n', 2).ascending('n').find(master);
+  const firstEven = await query().equalTo('tag', 'even').descending('n').first(master);
+  const missing = await query().equalTo('n', 99).first(master);
+  const got = await query().get(id, master);
+  const counted = await query().containedIn('n', [1, 3, 5, 7]).count(master);
+  const limited = await query()
+    .lessThanOrEqualTo('n', 4)
+    .notEqualTo('n', 2)
+    .descending('n')
+    .limit(2)
+    .find(master);
+  return {
+    bigger: bigger.map((item) => item.get('n')),
+    firstEven: firstEven.get('n'),
+    missing: missing === undefined ? 'undefined' : missing,
+    got: got.get('n'),
+    counted,
+    limited: limited.map((item) => item.get('n')),
+  };
+});
+
+Parse.Cloud.define('findItems', async (request) => {
+  const items = await new Parse.Query(request.params.className).ascending('n').find(master);
+  return { count: items.length, items };
+});
+
+/** `mode`: 'master' ({useMasterKey}), 'session' (the caller's session token) or 'none' (no option). */
+const optionsFor = (request) => {
+  switch (request.params.mode) {
+    case 'master':
+      return { useMasterKey: true };
+    case 'session':
+      return { sessionToken: request.user.getSessionToken() };
+    default:
+      return {};
+  }
+};
+
+Parse.Cloud.define('listAs', async (request) => {
+  const options = optionsFor(request);
+  // exists(): with the master key and no constraint at all, Parse on Postgres answers count()
+  // from the table statistics (an estimate, 0 on a fresh table), not by counting.
+  const query = new Parse.Query(request.params.className).exists('name').ascending('name');
+  const names = (await query.find(options)).map((item) => item.get('name'));
+  const count = await query.count(options);
+  return { names, count };
+});
+
+Parse.Cloud.define('renameAs', async (request) => {
+  const { className, id, name } = request.params;
+  const item = Parse.Object.extend(className).createWithoutData(id);
+  item.set('name', name);
+  await item.save(null, optionsFor(request));
+  return item.get('name');
+});
+
+// ---------------------------------------------------------------------------------------------
+// Runaway code (only called against Basalt, which bounds CPU time and memory per invocation)
+
+Parse.Cloud.define('spin', () => {
+  while (true) {
+    // never ends
+  }
+});
+
+Parse.Cloud.define('spinCaught', () => {
+  try {
+    while (true) {
+      // never ends
+    }
+  } catch (error) {
+    return 'escaped the limit';
+  }
+});
+
+Parse.Cloud.define('spinAfterAwait', async (request) => {
+  await new Parse.Query(request.params.className).count(master);
+  while (true) {
+    // never ends
+  }
+});
+
+Parse.Cloud.define('bomb', () => {
+  const arrays = [];
+  while (true) arrays.push(new Array(1e6).fill(1));
+});
