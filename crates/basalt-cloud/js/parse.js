@@ -566,7 +566,20 @@
     httpRequest: notSupported('httpRequest'),
     job: notSupported('job'),
   };
-  for (const trigger of ['beforeSave', 'afterSave', 'beforeDelete', 'afterDelete', 'beforeFind', 'afterFind', 'beforeLogin',
+  const triggers = {};
+  function classNameOf(target) {
+    if (typeof target === 'string') return target;
+    if (target && target.className) return target.className;
+    if (target === ParseUser) return '_User';
+    throw new TypeError('A trigger needs a class name or a Parse.Object subclass.');
+  }
+  for (const kind of ['beforeSave', 'afterSave', 'beforeDelete', 'afterDelete']) {
+    Cloud[kind] = (target, handler, validator) => {
+      if (typeof handler !== 'function') throw new TypeError(`Parse.Cloud.${kind} needs a handler function.`);
+      triggers[`${kind}:${classNameOf(target)}`] = { handler, validator };
+    };
+  }
+  for (const trigger of ['beforeFind', 'afterFind', 'beforeLogin',
     'afterLogin', 'afterLogout', 'beforeSaveFile', 'afterSaveFile', 'beforeDeleteFile', 'afterDeleteFile',
     'beforeSubscribe', 'afterLiveQueryEvent', 'beforeConnect', 'beforePasswordResetRequest']) {
     Cloud[trigger] = notSupported(trigger);
@@ -618,6 +631,56 @@
     if (typeof error === 'string') return { code: ParseError.SCRIPT_FAILED, message: error };
     return { code: ParseError.SCRIPT_FAILED, message: show(error) };
   }
+
+  global.__basalt_registered_triggers = function () {
+    return JSON.stringify(Object.keys(triggers));
+  };
+
+  function objectFrom(className, json) {
+    return ParseObject.fromJSON(Object.assign({ className }, json || {}));
+  }
+
+  global.__basalt_trigger = function (kind, className, requestText) {
+    const raw = JSON.parse(requestText);
+    const entry = triggers[`${kind}:${className}`];
+    const request = {
+      triggerName: kind,
+      master: !!raw.master,
+      user: raw.user ? ParseObject.fromJSON(Object.assign({ className: '_User' }, raw.user)) : undefined,
+      installationId: raw.installationId || undefined,
+      context: {},
+      log: global.console,
+    };
+    let object;
+    if (kind === 'beforeSave') {
+      // The stored object with the written changes on top: get() sees the new values,
+      // request.original the stored ones, and what the trigger sets joins the write.
+      object = objectFrom(className, raw.original);
+      for (const key of Object.keys(raw.object || {})) {
+        if (['objectId', 'createdAt', 'updatedAt'].includes(key)) continue;
+        object._changes[key] = key === 'ACL' ? new ACL(raw.object.ACL) : decode(raw.object[key]);
+      }
+      request.original = raw.original ? objectFrom(className, raw.original) : undefined;
+    } else {
+      object = objectFrom(className, raw.object);
+      request.original = raw.original ? objectFrom(className, raw.original) : undefined;
+    }
+    request.object = object;
+    global.__basalt_outcome = undefined;
+    Promise.resolve()
+      .then(async () => {
+        if (!entry) return undefined;
+        if (entry.validator) {
+          request.params = {};
+          for (const key of Object.keys(object._server).concat(Object.keys(object._changes))) request.params[key] = object.get(key);
+          await validate(entry.validator, request);
+        }
+        await entry.handler(request);
+        return kind === 'beforeSave' ? object._body() : undefined;
+      })
+      .then((value) => { global.__basalt_outcome = JSON.stringify(value === undefined ? {} : { ok: value }); },
+        (error) => { global.__basalt_outcome = JSON.stringify({ error: errorJSON(error) }); });
+  };
 
   global.__basalt_load = function (path) {
     makeRequire('/')(path);

@@ -10,14 +10,13 @@
 mod bridge;
 mod worker;
 
-use std::future::Future;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, mpsc};
 
 use basalt_core::{ErrorCode, ParseError, ParseResult};
-use basalt_engine::{Engine, FunctionCall, Hooks};
-use serde_json::Value;
+use basalt_engine::{Engine, FunctionCall, HookFuture, Hooks, TriggerCall, TriggerKind};
+use serde_json::{Map, Value};
 use tokio::sync::oneshot;
 
 use crate::worker::Worker;
@@ -41,14 +40,35 @@ impl Default for CloudLimits {
     }
 }
 
+enum Call {
+    Function(FunctionCall),
+    Trigger(TriggerCall),
+}
+
 struct Job {
-    call: FunctionCall,
+    call: Call,
     reply: oneshot::Sender<ParseResult<Option<Value>>>,
+}
+
+/// How deep cloud code may call into cloud code (a trigger whose save runs another trigger…).
+const NESTING_MAX: usize = 8;
+
+thread_local! {
+    /// How many cloud code calls this thread is inside (0 outside any worker).
+    static NESTING: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// Loaded cloud code: the engine's `Hooks`.
 pub struct CloudCode {
     jobs: Mutex<mpsc::Sender<Job>>,
+    /// What nested calls need to start a worker of their own.
+    source: Source,
+    engine: Engine,
+    handle: tokio::runtime::Handle,
+    limits: CloudLimits,
+    /// Registered triggers, `kind:className` (read once at load: the code is the same in every
+    /// worker).
+    triggers: HashSet<String>,
 }
 
 /// Where the code lives: the entry file and the directory `require` may read from.
@@ -68,16 +88,18 @@ impl CloudCode {
         let main = main.canonicalize().map_err(|error| format!("{}: {error}", main.display()))?;
         let root = main.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/"));
         let source = Source { main, root };
+        let pool_source = source.clone();
+        let pool_engine = engine.clone();
         let handle =
             tokio::runtime::Handle::try_current().map_err(|_| "cloud code needs a Tokio runtime".to_owned())?;
         let (sender, receiver) = mpsc::channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
-        let (loaded_sender, loaded) = mpsc::channel::<Result<(), String>>();
+        let (loaded_sender, loaded) = mpsc::channel::<Result<Vec<String>, String>>();
         for index in 0..limits.workers.max(1) {
             let receiver = Arc::clone(&receiver);
-            let engine = engine.clone();
+            let engine = pool_engine.clone();
             let handle = handle.clone();
-            let source = source.clone();
+            let source = pool_source.clone();
             let loaded_sender = loaded_sender.clone();
             std::thread::Builder::new()
                 .name(format!("basalt-cloud-{index}"))
@@ -85,7 +107,7 @@ impl CloudCode {
                     let worker = Worker::start(source, engine, handle, limits);
                     let mut worker = match worker {
                         Ok(worker) => {
-                            let _ = loaded_sender.send(Ok(()));
+                            let _ = loaded_sender.send(Ok(worker.registered_triggers()));
                             worker
                         }
                         Err(error) => {
@@ -99,41 +121,94 @@ impl CloudCode {
                             Err(_) => return,
                         };
                         let Ok(job) = job else { return };
-                        let result = worker.run_function(&job.call);
+                        NESTING.with(|nesting| nesting.set(1));
+                        let result = run_call(&mut worker, &job.call);
+                        NESTING.with(|nesting| nesting.set(0));
                         let _ = job.reply.send(result);
                     }
                 })
                 .map_err(|error| format!("starting a cloud code worker: {error}"))?;
         }
         drop(loaded_sender);
+        let mut triggers = HashSet::new();
         for _ in 0..limits.workers.max(1) {
             match loaded.recv() {
-                Ok(Ok(())) => {}
+                Ok(Ok(registered)) => triggers.extend(registered),
                 Ok(Err(error)) => return Err(error),
                 Err(_) => return Err("a cloud code worker stopped while loading".to_owned()),
             }
         }
-        Ok(Arc::new(CloudCode { jobs: Mutex::new(sender) }))
+        Ok(Arc::new(CloudCode { jobs: Mutex::new(sender), triggers, source, engine, handle, limits }))
+    }
+}
+
+fn run_call(worker: &mut Worker, call: &Call) -> ParseResult<Option<Value>> {
+    match call {
+        Call::Function(call) => worker.run_function(call),
+        Call::Trigger(call) => worker.run_trigger(call),
+    }
+}
+
+impl CloudCode {
+    /// A call made from inside cloud code (a save in a trigger running another trigger): it runs
+    /// on a worker of its own, so nested calls never wait for a pool whose workers are all waiting
+    /// on them.
+    fn run_nested(&self, call: Call, depth: usize) -> ParseResult<Option<Value>> {
+        if depth >= NESTING_MAX {
+            return Err(ParseError::new(
+                ErrorCode::ScriptFailed,
+                format!("Cloud code called cloud code more than {NESTING_MAX} levels deep."),
+            ));
+        }
+        let (source, engine, handle, limits) =
+            (self.source.clone(), self.engine.clone(), self.handle.clone(), self.limits);
+        let nested = std::thread::Builder::new().name("basalt-cloud-nested".into()).spawn(move || {
+            NESTING.with(|nesting| nesting.set(depth + 1));
+            let mut worker = Worker::start(source, engine, handle, limits).map_err(ParseError::internal)?;
+            run_call(&mut worker, &call)
+        });
+        match nested {
+            Ok(thread) => {
+                thread.join().unwrap_or_else(|_| Err(ParseError::internal("a nested cloud code call panicked")))
+            }
+            Err(error) => Err(ParseError::internal(format!("starting a nested cloud code worker: {error}"))),
+        }
+    }
+
+    async fn submit(&self, call: Call) -> ParseResult<Option<Value>> {
+        let depth = NESTING.with(std::cell::Cell::get);
+        if depth > 0 {
+            return self.run_nested(call, depth);
+        }
+        let (reply, answer) = oneshot::channel();
+        let sent = match self.jobs.lock() {
+            Ok(jobs) => jobs.send(Job { call, reply }).is_ok(),
+            Err(_) => false,
+        };
+        if !sent {
+            return Err(ParseError::internal("cloud code workers have stopped"));
+        }
+        answer.await.unwrap_or_else(|_| {
+            Err(ParseError::new(ErrorCode::ScriptFailed, "The cloud code worker stopped during the call."))
+        })
     }
 }
 
 impl Hooks for CloudCode {
-    fn run_function(
-        &self,
-        call: FunctionCall,
-    ) -> Pin<Box<dyn Future<Output = ParseResult<Option<Value>>> + Send + '_>> {
+    fn run_function(&self, call: FunctionCall) -> HookFuture<'_, Option<Value>> {
+        Box::pin(self.submit(Call::Function(call)))
+    }
+
+    fn has_trigger(&self, kind: TriggerKind, class_name: &str) -> bool {
+        self.triggers.contains(&format!("{}:{class_name}", kind.name()))
+    }
+
+    fn run_trigger(&self, call: TriggerCall) -> HookFuture<'_, Option<Map<String, Value>>> {
         Box::pin(async move {
-            let (reply, answer) = oneshot::channel();
-            let sent = match self.jobs.lock() {
-                Ok(jobs) => jobs.send(Job { call, reply }).is_ok(),
-                Err(_) => false,
-            };
-            if !sent {
-                return Err(ParseError::internal("cloud code workers have stopped"));
+            match self.submit(Call::Trigger(call)).await? {
+                Some(Value::Object(body)) => Ok(Some(body)),
+                _ => Ok(None),
             }
-            answer.await.unwrap_or_else(|_| {
-                Err(ParseError::new(ErrorCode::ScriptFailed, "The cloud code worker stopped during the call."))
-            })
         })
     }
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use basalt_core::{ErrorCode, ParseError, ParseResult};
-use basalt_engine::{Engine, FunctionCall};
+use basalt_engine::{Engine, FunctionCall, TriggerCall};
 use rquickjs::context::EvalOptions;
 use rquickjs::{Context, Ctx, Exception, Function, Object, Runtime};
 use serde_json::{Value, json};
@@ -203,14 +203,17 @@ impl Worker {
         self.deadline.store(NO_DEADLINE, Ordering::Relaxed);
     }
 
+    /// The triggers the loaded code registered, as `kind:className`.
+    pub(crate) fn registered_triggers(&self) -> Vec<String> {
+        self.context.with(|ctx| {
+            let list: Option<Function<'_>> = ctx.globals().get("__basalt_registered_triggers").ok();
+            let text: Option<String> = list.and_then(|list| list.call::<_, String>(()).ok());
+            text.and_then(|text| serde_json::from_str(&text).ok()).unwrap_or_default()
+        })
+    }
+
     /// Runs a function; rebuilds the runtime first if the previous call broke a limit.
     pub(crate) fn run_function(&mut self, call: &FunctionCall) -> ParseResult<Option<Value>> {
-        if self.broken {
-            match Worker::start(self.source.clone(), self.engine.clone(), self.handle.clone(), self.limits) {
-                Ok(fresh) => *self = fresh,
-                Err(error) => return Err(ParseError::internal(format!("reloading cloud code: {error}"))),
-            }
-        }
         let request = json!({
             "params": call.params,
             "master": call.master,
@@ -220,12 +223,46 @@ impl Worker {
             "ip": call.ip,
         })
         .to_string();
+        self.invoke("__basalt_invoke", call.name.clone(), None, request)
+    }
+
+    /// Runs a trigger; for beforeSave the outcome is the body to write.
+    pub(crate) fn run_trigger(&mut self, call: &TriggerCall) -> ParseResult<Option<Value>> {
+        let request = json!({
+            "object": call.object,
+            "original": call.original,
+            "master": call.master,
+            "user": call.user,
+            "installationId": call.installation_id,
+        })
+        .to_string();
+        self.invoke("__basalt_trigger", call.kind.name().to_owned(), Some(call.class_name.clone()), request)
+    }
+
+    /// Calls a shim entry point and runs the JavaScript jobs it queues until its outcome is set.
+    fn invoke(
+        &mut self,
+        entry: &str,
+        name: String,
+        class_name: Option<String>,
+        request: String,
+    ) -> ParseResult<Option<Value>> {
+        if self.broken {
+            match Worker::start(self.source.clone(), self.engine.clone(), self.handle.clone(), self.limits) {
+                Ok(fresh) => *self = fresh,
+                Err(error) => return Err(ParseError::internal(format!("reloading cloud code: {error}"))),
+            }
+        }
         self.interrupted.store(false, Ordering::Relaxed);
         let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.deadline.store(now.saturating_add(self.limits.cpu_ms_max), Ordering::Relaxed);
         let started = self.context.with(|ctx| -> Result<(), String> {
-            let invoke: Function<'_> = ctx.globals().get("__basalt_invoke").map_err(|error| error.to_string())?;
-            invoke.call::<_, ()>((call.name.clone(), request)).map_err(|error| match error {
+            let invoke: Function<'_> = ctx.globals().get(entry).map_err(|error| error.to_string())?;
+            let called = match class_name {
+                Some(class_name) => invoke.call::<_, ()>((name, class_name, request)),
+                None => invoke.call::<_, ()>((name, request)),
+            };
+            called.map_err(|error| match error {
                 rquickjs::Error::Exception => describe_exception(&ctx),
                 other => other.to_string(),
             })

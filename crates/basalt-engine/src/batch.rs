@@ -51,7 +51,9 @@ impl Engine {
                 (BatchMethod::Put, Some(object_id)) => {
                     self.prepare_update(caller, &item.class_name, object_id, &item.body).await
                 }
-                (BatchMethod::Delete, Some(object_id)) => self.prepare_delete(caller, &item.class_name, object_id),
+                (BatchMethod::Delete, Some(object_id)) => {
+                    self.prepare_delete(caller, &item.class_name, object_id).await
+                }
                 _ => {
                     steps.push(Step::Read(item));
                     continue;
@@ -83,6 +85,7 @@ impl Engine {
                 Step::Write(prepared) => match outcomes.next() {
                     Some(Ok(outcome)) => {
                         self.publish_outcome(&prepared.op, &outcome);
+                        self.after_write(caller, &prepared.op, &outcome).await;
                         self.send_pending_mail(&prepared).await;
                         Ok(Value::Object(self.write_response(&prepared, outcome)))
                     }

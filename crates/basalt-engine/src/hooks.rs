@@ -25,15 +25,63 @@ pub struct FunctionCall {
     pub ip: Option<String>,
 }
 
+/// The triggers the engine runs around writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TriggerKind {
+    BeforeSave,
+    AfterSave,
+    BeforeDelete,
+    AfterDelete,
+}
+
+impl TriggerKind {
+    /// The name `Parse.Cloud` registers it under.
+    pub fn name(self) -> &'static str {
+        match self {
+            TriggerKind::BeforeSave => "beforeSave",
+            TriggerKind::AfterSave => "afterSave",
+            TriggerKind::BeforeDelete => "beforeDelete",
+            TriggerKind::AfterDelete => "afterDelete",
+        }
+    }
+}
+
+/// One run of a trigger.
+#[derive(Clone, Debug)]
+pub struct TriggerCall {
+    pub kind: TriggerKind,
+    pub class_name: String,
+    /// The stored object (REST form, master view) before the write; `None` for a create.
+    pub original: Option<Map<String, Value>>,
+    /// beforeSave: the written body (values and `__op`s); afterSave: the object as saved;
+    /// delete triggers: the object.
+    pub object: Map<String, Value>,
+    pub master: bool,
+    pub installation_id: Option<String>,
+    pub user: Option<Map<String, Value>>,
+}
+
+/// What a hook call returns: a future that outlives no borrow but the hooks'.
+pub type HookFuture<'a, T> = Pin<Box<dyn Future<Output = ParseResult<T>> + Send + 'a>>;
+
 /// Cloud code as the engine sees it.
 pub trait Hooks: Send + Sync {
+    /// Is a trigger of this kind registered for the class?
+    fn has_trigger(&self, kind: TriggerKind, class_name: &str) -> bool;
+
+    /// Runs a trigger. For beforeSave, returns the body to write instead (the trigger may have
+    /// changed it).
+    ///
+    /// # Errors
+    /// The trigger's error refuses the write (before triggers); after triggers' errors are logged.
+    fn run_trigger(&self, call: TriggerCall) -> HookFuture<'_, Option<Map<String, Value>>>;
+
     /// Runs a function defined with `Parse.Cloud.define`; `None` when it returned `undefined`.
     ///
     /// # Errors
     /// The function's error (a Parse code it chose, or 141), 141 for an unknown function or a
     /// script that exceeded its limits.
-    fn run_function(&self, call: FunctionCall)
-    -> Pin<Box<dyn Future<Output = ParseResult<Option<Value>>> + Send + '_>>;
+    fn run_function(&self, call: FunctionCall) -> HookFuture<'_, Option<Value>>;
 }
 
 impl Engine {

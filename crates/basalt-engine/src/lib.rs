@@ -24,6 +24,7 @@ mod roles;
 mod schema_cache;
 mod schemas;
 mod sessions;
+mod triggers;
 mod users;
 
 use std::sync::Arc;
@@ -40,7 +41,7 @@ pub use email::{EmailConfig, EmailMessage, Mailer};
 pub use events::{EventSink, LiveQueryView, ObjectEvent};
 pub use files::{FilesConfig, SavedFile};
 pub use find::{FindParams, FindResult, GetParams};
-pub use hooks::{FunctionCall, Hooks};
+pub use hooks::{FunctionCall, HookFuture, Hooks, TriggerCall, TriggerKind};
 pub use schema_cache::SchemaCache;
 pub use users::SignUp;
 

@@ -222,6 +222,22 @@ impl Engine {
         class_name: &str,
         body: &Map<String, Value>,
     ) -> ParseResult<PreparedWrite> {
+        let (body, changed) = self.before_save(caller, class_name, None, body).await?;
+        let mut prepared = self.prepare_create_after_trigger(caller, class_name, &body).await?;
+        for key in changed {
+            if !prepared.echo.contains(&key) {
+                prepared.echo.push(key);
+            }
+        }
+        Ok(prepared)
+    }
+
+    async fn prepare_create_after_trigger(
+        &self,
+        caller: &Caller,
+        class_name: &str,
+        body: &Map<String, Value>,
+    ) -> ParseResult<PreparedWrite> {
         match class_name {
             "_User" => self.prepare_sign_up(caller, body).await,
             "_Session" => self.prepare_session_create(caller, body).await,
@@ -267,6 +283,23 @@ impl Engine {
     }
 
     pub(crate) async fn prepare_update(
+        &self,
+        caller: &Caller,
+        class_name: &str,
+        object_id: &str,
+        body: &Map<String, Value>,
+    ) -> ParseResult<PreparedWrite> {
+        let (body, changed) = self.before_save(caller, class_name, Some(object_id), body).await?;
+        let mut prepared = self.prepare_update_after_trigger(caller, class_name, object_id, &body).await?;
+        for key in changed {
+            if !prepared.echo.contains(&key) {
+                prepared.echo.push(key);
+            }
+        }
+        Ok(prepared)
+    }
+
+    async fn prepare_update_after_trigger(
         &self,
         caller: &Caller,
         class_name: &str,
@@ -331,12 +364,13 @@ impl Engine {
         Ok(PreparedWrite { kind: WriteKind::Update, op, echo: checked.echo, extra: Map::new(), pending_mail: None })
     }
 
-    pub(crate) fn prepare_delete(
+    pub(crate) async fn prepare_delete(
         &self,
         caller: &Caller,
         class_name: &str,
         object_id: &str,
     ) -> ParseResult<PreparedWrite> {
+        self.before_delete(caller, class_name, object_id).await?;
         if class_name == "_User" {
             return self.prepare_user_delete(caller, object_id);
         }
@@ -389,13 +423,14 @@ impl Engine {
         response
     }
 
-    async fn run_one(&self, prepared: PreparedWrite) -> ParseResult<Map<String, Value>> {
+    async fn run_one(&self, caller: &Caller, prepared: PreparedWrite) -> ParseResult<Map<String, Value>> {
         let snapshot = self.schemas().snapshot();
         let mut outcomes =
             self.store().write(snapshot, vec![prepared.op.clone()], true).await.map_err(ParseError::from)?;
         let outcome = outcomes.pop().ok_or_else(|| ParseError::internal("the store returned no outcome"))?;
         let outcome = outcome.map_err(ParseError::from)?;
         self.publish_outcome(&prepared.op, &outcome);
+        self.after_write(caller, &prepared.op, &outcome).await;
         self.send_pending_mail(&prepared).await;
         Ok(self.write_response(&prepared, outcome))
     }
@@ -416,7 +451,7 @@ impl Engine {
             return self.sign_up(caller, body).await;
         }
         let prepared = self.prepare_create(caller, class_name, body).await?;
-        let response = self.run_one(prepared).await?;
+        let response = self.run_one(caller, prepared).await?;
         let object_id = response.get("objectId").and_then(Value::as_str).unwrap_or_default().to_owned();
         Ok(crate::users::SignUp { created: true, object_id, body: response })
     }
@@ -433,7 +468,7 @@ impl Engine {
         body: &Map<String, Value>,
     ) -> ParseResult<Map<String, Value>> {
         let prepared = self.prepare_update(caller, class_name, object_id, body).await?;
-        self.run_one(prepared).await
+        self.run_one(caller, prepared).await
     }
 
     /// `DELETE /classes/:className/:objectId`: returns `{}`.
@@ -446,8 +481,8 @@ impl Engine {
         class_name: &str,
         object_id: &str,
     ) -> ParseResult<Map<String, Value>> {
-        let prepared = self.prepare_delete(caller, class_name, object_id)?;
-        match self.run_one(prepared).await {
+        let prepared = self.prepare_delete(caller, class_name, object_id).await?;
+        match self.run_one(caller, prepared).await {
             // Parse compat: Parse Server words a missing session this way.
             Err(error) if error.code == ErrorCode::ObjectNotFound && class_name == "_Session" => {
                 Err(ParseError::object_not_found_with("Object not found for delete."))

@@ -262,8 +262,14 @@ impl Engine {
                 }
             }
         }
-        let prepared = self.prepare_sign_up(caller, body).await?;
-        let body = self.run_prepared(prepared).await.map_err(|error| unique_error(error, body))?;
+        let (written, changed) = self.before_save(caller, "_User", None, body).await?;
+        let mut prepared = self.prepare_sign_up(caller, &written).await?;
+        for key in changed {
+            if !prepared.echo.contains(&key) && key != "password" {
+                prepared.echo.push(key);
+            }
+        }
+        let body = self.run_prepared(caller, prepared).await.map_err(|error| unique_error(error, body))?;
         let object_id = body.get("objectId").and_then(Value::as_str).unwrap_or_default().to_owned();
         Ok(SignUp { created: true, object_id, body })
     }
@@ -668,7 +674,11 @@ impl Engine {
     }
 
     /// Runs a prepared write alone and returns Parse's response body.
-    pub(crate) async fn run_prepared(&self, prepared: PreparedWrite) -> ParseResult<Map<String, Value>> {
+    pub(crate) async fn run_prepared(
+        &self,
+        caller: &Caller,
+        prepared: PreparedWrite,
+    ) -> ParseResult<Map<String, Value>> {
         let mut outcomes = self
             .store()
             .write(self.schemas().snapshot(), vec![prepared.op.clone()], true)
@@ -679,6 +689,7 @@ impl Engine {
             .ok_or_else(|| ParseError::internal("the store returned no outcome"))?
             .map_err(ParseError::from)?;
         self.publish_outcome(&prepared.op, &outcome);
+        self.after_write(caller, &prepared.op, &outcome).await;
         self.send_pending_mail(&prepared).await;
         Ok(self.write_response(&prepared, outcome))
     }
