@@ -401,7 +401,14 @@ impl Engine {
             for sub_key in &sub_keys {
                 value = value.and_then(|inner| inner.get(*sub_key));
             }
-            let Some(value) = value else { continue };
+            // Parse compat: a field the write removed (a beforeSave `unset`) is echoed as a Delete
+            // op, so the client drops it too.
+            let Some(value) = value else {
+                if sub_keys.is_empty() {
+                    response.insert(field.to_owned(), serde_json::json!({"__op": "Delete"}));
+                }
+                continue;
+            };
             let mut echoed = field_json(value.clone(), prefix);
             for sub_key in sub_keys.iter().rev() {
                 echoed = Value::Object(Map::from_iter([((*sub_key).to_owned(), echoed)]));

@@ -89,14 +89,21 @@ impl Engine {
         hooks.run_trigger(call).await.map(|_| ())
     }
 
-    /// Starts `afterSave`/`afterDelete` for a committed write; they run on their own and their
-    /// errors are logged, never returned (Parse compat).
+    /// Runs `afterSave`/`afterDelete` for a committed write; their errors are logged, never
+    /// returned (Parse compat).
     pub(crate) async fn after_write(&self, caller: &Caller, op: &WriteOp, outcome: &WriteOutcome) {
         let Some(hooks) = self.inner.hooks.get() else { return };
-        let class_name = match op {
-            WriteOp::Insert { class_name, .. }
-            | WriteOp::Update { class_name, .. }
-            | WriteOp::Delete { class_name, .. } => class_name,
+        // A sign-up or a password change is an `Atomic` group whose first write is the user's.
+        let first = match op {
+            WriteOp::Atomic(ops) => ops.first(),
+            other => Some(other),
+        };
+        let class_name = match first {
+            Some(
+                WriteOp::Insert { class_name, .. }
+                | WriteOp::Update { class_name, .. }
+                | WriteOp::Delete { class_name, .. },
+            ) => class_name,
             _ => return,
         };
         let (kind, record, original) = match outcome {
@@ -119,11 +126,9 @@ impl Engine {
             installation_id: caller.installation_id.clone(),
             user: self.trigger_user(caller).await,
         };
-        let hooks = std::sync::Arc::clone(hooks);
-        tokio::spawn(async move {
-            if let Err(error) = hooks.run_trigger(call).await {
-                tracing::warn!(code = error.code.as_i32(), %error, "an {} trigger failed", kind.name());
-            }
-        });
+        // Parse compat: the response waits for the after trigger; its failure is only logged.
+        if let Err(error) = hooks.run_trigger(call).await {
+            tracing::warn!(code = error.code.as_i32(), %error, "an {} trigger failed", kind.name());
+        }
     }
 }
