@@ -471,6 +471,7 @@
 
   // ---- cloud functions ------------------------------------------------------------------------
   const functions = {};
+  const jobs = {};
 
   function notSupported(name) {
     return () => {
@@ -564,7 +565,10 @@
       return runFunction(name, request);
     },
     httpRequest: notSupported('httpRequest'),
-    job: notSupported('job'),
+    job(name, handler) {
+      if (typeof name !== 'string' || typeof handler !== 'function') throw new TypeError('Parse.Cloud.job(name, handler) needs a name and a function.');
+      jobs[name] = handler;
+    },
   };
   const triggers = {};
   function classNameOf(target) {
@@ -633,7 +637,30 @@
   }
 
   global.__basalt_registered_triggers = function () {
-    return JSON.stringify(Object.keys(triggers));
+    return JSON.stringify(Object.keys(triggers).concat(Object.keys(jobs).map((name) => `job:${name}`)));
+  };
+
+  global.__basalt_job = function (name, requestText) {
+    const raw = JSON.parse(requestText);
+    const jobId = raw.jobId;
+    const request = {
+      params: decode(raw.params || {}),
+      jobName: name,
+      jobId,
+      // Records progress in the job's _JobStatus (`message`), as on Parse Server.
+      message(text) {
+        call('PUT', `classes/_JobStatus/${jobId}`, { message: String(text) }, { useMasterKey: true });
+      },
+    };
+    global.__basalt_outcome = undefined;
+    Promise.resolve()
+      .then(() => {
+        const handler = jobs[name];
+        if (!handler) throw new ParseError(ParseError.SCRIPT_FAILED, 'Invalid job.');
+        return handler(request);
+      })
+      .then((value) => { global.__basalt_outcome = JSON.stringify(value === undefined ? {} : { ok: encode(value, true) }); },
+        (error) => { global.__basalt_outcome = JSON.stringify({ error: errorJSON(error) }); });
   };
 
   function objectFrom(className, json) {

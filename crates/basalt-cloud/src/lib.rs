@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
 
 use basalt_core::{ErrorCode, ParseError, ParseResult};
-use basalt_engine::{Engine, FunctionCall, HookFuture, Hooks, TriggerCall, TriggerKind};
+use basalt_engine::{Engine, FunctionCall, HookFuture, Hooks, JobCall, TriggerCall, TriggerKind};
 use serde_json::{Map, Value};
 use tokio::sync::oneshot;
 
@@ -30,19 +30,22 @@ pub struct CloudLimits {
     pub memory_bytes_max: usize,
     /// Runtimes, each on its own thread; calls beyond this wait for a free one.
     pub workers: usize,
+    /// Time one background job may run, in milliseconds.
+    pub job_ms_max: u64,
 }
 
 impl Default for CloudLimits {
     fn default() -> Self {
         // A second of CPU is generous for request handlers and ends runaway loops quickly;
         // 64 MiB per runtime bounds a memory bomb well below the machine's memory.
-        CloudLimits { cpu_ms_max: 1000, memory_bytes_max: 64 * 1024 * 1024, workers: 2 }
+        CloudLimits { cpu_ms_max: 1000, memory_bytes_max: 64 * 1024 * 1024, workers: 2, job_ms_max: 15 * 60 * 1000 }
     }
 }
 
 enum Call {
     Function(FunctionCall),
     Trigger(TriggerCall),
+    Job(JobCall),
 }
 
 struct Job {
@@ -146,6 +149,7 @@ fn run_call(worker: &mut Worker, call: &Call) -> ParseResult<Option<Value>> {
     match call {
         Call::Function(call) => worker.run_function(call),
         Call::Trigger(call) => worker.run_trigger(call),
+        Call::Job(call) => worker.run_job(call),
     }
 }
 
@@ -197,6 +201,14 @@ impl CloudCode {
 impl Hooks for CloudCode {
     fn run_function(&self, call: FunctionCall) -> HookFuture<'_, Option<Value>> {
         Box::pin(self.submit(Call::Function(call)))
+    }
+
+    fn has_job(&self, name: &str) -> bool {
+        self.triggers.contains(&format!("job:{name}"))
+    }
+
+    fn run_job(&self, call: JobCall) -> HookFuture<'_, Option<Value>> {
+        Box::pin(self.submit(Call::Job(call)))
     }
 
     fn has_trigger(&self, kind: TriggerKind, class_name: &str) -> bool {

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use basalt_core::{ErrorCode, ParseError, ParseResult};
-use basalt_engine::{Engine, FunctionCall, TriggerCall};
+use basalt_engine::{Engine, FunctionCall, JobCall, TriggerCall};
 use rquickjs::context::EvalOptions;
 use rquickjs::{Context, Ctx, Exception, Function, Object, Runtime};
 use serde_json::{Value, json};
@@ -239,13 +239,33 @@ impl Worker {
         self.invoke("__basalt_trigger", call.kind.name().to_owned(), Some(call.class_name.clone()), request)
     }
 
-    /// Calls a shim entry point and runs the JavaScript jobs it queues until its outcome is set.
+    /// Runs a background job, with the jobs' time limit.
+    pub(crate) fn run_job(&mut self, call: &JobCall) -> ParseResult<Option<Value>> {
+        let request = json!({ "params": call.params, "jobId": call.job_status_id }).to_string();
+        let limit_ms = self.limits.job_ms_max;
+        self.invoke_with_limit("__basalt_job", call.name.clone(), None, request, limit_ms)
+    }
+
+    /// Calls a shim entry point under the per-call time limit.
     fn invoke(
         &mut self,
         entry: &str,
         name: String,
         class_name: Option<String>,
         request: String,
+    ) -> ParseResult<Option<Value>> {
+        let limit_ms = self.limits.cpu_ms_max;
+        self.invoke_with_limit(entry, name, class_name, request, limit_ms)
+    }
+
+    /// Calls a shim entry point and runs the JavaScript jobs it queues until its outcome is set.
+    fn invoke_with_limit(
+        &mut self,
+        entry: &str,
+        name: String,
+        class_name: Option<String>,
+        request: String,
+        limit_ms: u64,
     ) -> ParseResult<Option<Value>> {
         if self.broken {
             match Worker::start(self.source.clone(), self.engine.clone(), self.handle.clone(), self.limits) {
@@ -255,7 +275,7 @@ impl Worker {
         }
         self.interrupted.store(false, Ordering::Relaxed);
         let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.deadline.store(now.saturating_add(self.limits.cpu_ms_max), Ordering::Relaxed);
+        self.deadline.store(now.saturating_add(limit_ms), Ordering::Relaxed);
         let started = self.context.with(|ctx| -> Result<(), String> {
             let invoke: Function<'_> = ctx.globals().get(entry).map_err(|error| error.to_string())?;
             let called = match class_name {
@@ -280,7 +300,7 @@ impl Worker {
             self.broken = true;
             return Err(ParseError::new(
                 ErrorCode::ScriptFailed,
-                format!("Script exceeded the time limit of {} ms.", self.limits.cpu_ms_max),
+                format!("Script exceeded the time limit of {limit_ms} ms."),
             ));
         }
         let out_of_memory = |text: &str| text.contains("out of memory");

@@ -61,6 +61,15 @@ pub struct TriggerCall {
     pub user: Option<Map<String, Value>>,
 }
 
+/// One run of a background job (`Parse.Cloud.job`).
+#[derive(Clone, Debug)]
+pub struct JobCall {
+    pub name: String,
+    pub params: Map<String, Value>,
+    /// The `_JobStatus` object tracking this run.
+    pub job_status_id: String,
+}
+
 /// What a hook call returns: a future that outlives no borrow but the hooks'.
 pub type HookFuture<'a, T> = Pin<Box<dyn Future<Output = ParseResult<T>> + Send + 'a>>;
 
@@ -82,6 +91,15 @@ pub trait Hooks: Send + Sync {
     /// The function's error (a Parse code it chose, or 141), 141 for an unknown function or a
     /// script that exceeded its limits.
     fn run_function(&self, call: FunctionCall) -> HookFuture<'_, Option<Value>>;
+
+    /// Is a job of this name defined?
+    fn has_job(&self, name: &str) -> bool;
+
+    /// Runs a job to its end (the engine runs it in the background).
+    ///
+    /// # Errors
+    /// The job's error, recorded in its `_JobStatus`.
+    fn run_job(&self, call: JobCall) -> HookFuture<'_, Option<Value>>;
 }
 
 impl Engine {
@@ -121,5 +139,51 @@ impl Engine {
             ip,
         };
         hooks.run_function(call).await
+    }
+}
+
+impl Engine {
+    /// `POST /jobs/:name` (master key, checked by the server): records a `_JobStatus`, starts the
+    /// job in the background, and returns the status's objectId at once.
+    ///
+    /// # Errors
+    /// 141 "Invalid job." for an unknown job.
+    pub async fn start_job(&self, name: &str, params: Map<String, Value>) -> ParseResult<String> {
+        let Some(hooks) = self.inner.hooks.get().cloned().filter(|hooks| hooks.has_job(name)) else {
+            return Err(ParseError::new(ErrorCode::ScriptFailed, "Invalid job."));
+        };
+        let master = Caller::master();
+        let status = serde_json::json!({
+            "jobName": name,
+            "source": "api",
+            "status": "running",
+            "params": Value::Object(params.clone()).to_string(),
+        });
+        let Value::Object(status) = status else { unreachable!("a JSON object literal") };
+        let created = self.create_object(&master, "_JobStatus", &status).await?;
+        let job_status_id = created.object_id.clone();
+        let engine = self.clone();
+        let call = JobCall { name: name.to_owned(), params, job_status_id: job_status_id.clone() };
+        let status_id = job_status_id.clone();
+        tokio::spawn(async move {
+            let job_status_id = status_id;
+            let outcome = hooks.run_job(call).await;
+            let finished = basalt_core::value::date_value(&basalt_core::time::format_iso(engine.now()));
+            let update = match outcome {
+                Ok(result) => {
+                    let mut update = serde_json::json!({"status": "succeeded", "finishedAt": finished});
+                    if let (Some(Value::String(message)), Some(object)) = (result, update.as_object_mut()) {
+                        object.insert("message".into(), Value::String(message));
+                    }
+                    update
+                }
+                Err(error) => serde_json::json!({"status": "failed", "message": error.message, "finishedAt": finished}),
+            };
+            let Value::Object(update) = update else { return };
+            if let Err(error) = engine.update_object(&Caller::master(), "_JobStatus", &job_status_id, &update).await {
+                tracing::error!(%error, "could not record the end of a job");
+            }
+        });
+        Ok(job_status_id)
     }
 }

@@ -41,7 +41,7 @@ pub use email::{EmailConfig, EmailMessage, Mailer};
 pub use events::{EventSink, LiveQueryView, ObjectEvent};
 pub use files::{FilesConfig, SavedFile};
 pub use find::{FindParams, FindResult, GetParams};
-pub use hooks::{FunctionCall, HookFuture, Hooks, TriggerCall, TriggerKind};
+pub use hooks::{FunctionCall, HookFuture, Hooks, JobCall, TriggerCall, TriggerKind};
 pub use schema_cache::SchemaCache;
 pub use users::SignUp;
 

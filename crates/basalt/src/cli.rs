@@ -64,6 +64,9 @@ pub(crate) struct ServeArgs {
     /// Memory one cloud code runtime may use, in MiB.
     #[arg(long, env = "BASALT_CLOUD_MEMORY_MB", default_value_t = 64)]
     pub(crate) cloud_memory_mb: usize,
+    /// Time one cloud code job may run, in milliseconds.
+    #[arg(long, env = "BASALT_CLOUD_JOB_TIMEOUT_MS", default_value_t = 900_000)]
+    pub(crate) cloud_job_timeout_ms: u64,
     /// Cloud code runtimes (each on its own thread); 0 = one per CPU.
     #[arg(long, env = "BASALT_CLOUD_WORKERS", default_value_t = 0)]
     pub(crate) cloud_workers: usize,

@@ -117,6 +117,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             cpu_ms_max: args.cloud_timeout_ms,
             memory_bytes_max: args.cloud_memory_mb.saturating_mul(1024 * 1024),
             workers,
+            job_ms_max: args.cloud_job_timeout_ms,
         };
         let cloud = basalt_cloud::CloudCode::load(main, engine.clone(), limits)
             .map_err(|error| anyhow::anyhow!("--cloud: {error}"))?;
