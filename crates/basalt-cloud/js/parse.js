@@ -577,13 +577,13 @@
     if (target === ParseUser) return '_User';
     throw new TypeError('A trigger needs a class name or a Parse.Object subclass.');
   }
-  for (const kind of ['beforeSave', 'afterSave', 'beforeDelete', 'afterDelete']) {
+  for (const kind of ['beforeSave', 'afterSave', 'beforeDelete', 'afterDelete', 'beforeFind', 'afterFind']) {
     Cloud[kind] = (target, handler, validator) => {
       if (typeof handler !== 'function') throw new TypeError(`Parse.Cloud.${kind} needs a handler function.`);
       triggers[`${kind}:${classNameOf(target)}`] = { handler, validator };
     };
   }
-  for (const trigger of ['beforeFind', 'afterFind', 'beforeLogin',
+  for (const trigger of ['beforeLogin',
     'afterLogin', 'afterLogout', 'beforeSaveFile', 'afterSaveFile', 'beforeDeleteFile', 'afterDeleteFile',
     'beforeSubscribe', 'afterLiveQueryEvent', 'beforeConnect', 'beforePasswordResetRequest']) {
     Cloud[trigger] = notSupported(trigger);
@@ -678,6 +678,10 @@
       context: {},
       log: global.console,
     };
+    if (kind === 'beforeFind' || kind === 'afterFind') {
+      runFindTrigger(kind, className, raw, entry, request);
+      return;
+    }
     let object;
     if (kind === 'beforeSave') {
       // The stored object with the written changes on top: get() sees the new values,
@@ -708,6 +712,39 @@
       .then((value) => { global.__basalt_outcome = JSON.stringify(value === undefined ? {} : { ok: value }); },
         (error) => { global.__basalt_outcome = JSON.stringify({ error: errorJSON(error) }); });
   };
+
+  /** beforeFind gets `request.query` (it may change it or return another); afterFind gets
+   * `request.objects` (it may change them or return others). */
+  function runFindTrigger(kind, className, raw, entry, request) {
+    global.__basalt_outcome = undefined;
+    Promise.resolve()
+      .then(async () => {
+        if (kind === 'beforeFind') {
+          const params = raw.object || {};
+          const query = new ParseQuery(className);
+          query._where = params.where || {};
+          if (params.limit !== undefined) query._limit = params.limit;
+          if (params.skip) query._skip = params.skip;
+          if (params.order) query._order = String(params.order).split(',');
+          if (params.include) query._include = String(params.include).split(',');
+          if (params.keys) query._keys = String(params.keys).split(',');
+          if (params.excludeKeys) query._exclude = String(params.excludeKeys).split(',');
+          request.query = query;
+          request.count = !!params.count;
+          request.isGet = !!params.isGet;
+          const returned = entry ? await entry.handler(request) : undefined;
+          const result = (returned instanceof ParseQuery ? returned : query).toJSON();
+          if (params.count) result.count = 1;
+          return result;
+        }
+        request.objects = ((raw.object || {}).results || []).map((json) => objectFrom(className, json));
+        const returned = entry ? await entry.handler(request) : undefined;
+        const objects = Array.isArray(returned) ? returned : request.objects;
+        return { results: objects.map((object) => (object instanceof ParseObject ? object._toFullJSON() : object)) };
+      })
+      .then((value) => { global.__basalt_outcome = JSON.stringify({ ok: value }); },
+        (error) => { global.__basalt_outcome = JSON.stringify({ error: errorJSON(error) }); });
+  }
 
   global.__basalt_load = function (path) {
     makeRequire('/')(path);

@@ -137,6 +137,35 @@ impl FindParams {
     }
 }
 
+impl FindParams {
+    /// The parameters back in REST form (what `beforeFind` sees and may change).
+    pub fn to_params(&self) -> Map<String, Value> {
+        let mut params = Map::new();
+        params.insert(
+            "where".into(),
+            if self.where_json.is_null() { Value::Object(Map::new()) } else { self.where_json.clone() },
+        );
+        if let Some(order) = &self.order {
+            params.insert("order".into(), Value::String(order.clone()));
+        }
+        if let Some(limit) = self.limit {
+            params.insert("limit".into(), Value::from(limit));
+        }
+        if self.skip > 0 {
+            params.insert("skip".into(), Value::from(self.skip));
+        }
+        for (name, value) in [("keys", &self.keys), ("excludeKeys", &self.exclude_keys), ("include", &self.include)] {
+            if let Some(value) = value {
+                params.insert(name.into(), Value::String(value.clone()));
+            }
+        }
+        if self.count {
+            params.insert("count".into(), Value::from(1));
+        }
+        params
+    }
+}
+
 impl GetParams {
     /// # Errors
     /// 102 "Improper encode of parameter" for anything but keys/include/excludeKeys.
@@ -335,6 +364,29 @@ impl Engine {
         class_name: &str,
         params: &FindParams,
     ) -> ParseResult<FindResult> {
+        self.find_objects_triggered(caller, class_name, params, false).await
+    }
+
+    async fn find_objects_triggered(
+        &self,
+        caller: &Caller,
+        class_name: &str,
+        params: &FindParams,
+        is_get: bool,
+    ) -> ParseResult<FindResult> {
+        let before = self.before_find(caller, class_name, params, is_get).await?;
+        let params = before.as_ref().unwrap_or(params);
+        let found = self.find_objects_untriggered(caller, class_name, params).await?;
+        let results = self.after_find(caller, class_name, found.results).await?;
+        Ok(FindResult { results, count: found.count })
+    }
+
+    async fn find_objects_untriggered(
+        &self,
+        caller: &Caller,
+        class_name: &str,
+        params: &FindParams,
+    ) -> ParseResult<FindResult> {
         let mut class_name = ClassName::parse(class_name)?;
         if !self.check_readable_class(caller, &class_name)? {
             return Ok(FindResult { results: Vec::new(), count: params.count.then_some(0) });
@@ -417,6 +469,19 @@ impl Engine {
         object_id: &str,
         params: &GetParams,
     ) -> ParseResult<Value> {
+        if self.has_find_triggers(class_name) {
+            // Parse compat: beforeFind/afterFind run for a get too (`request.isGet`).
+            let find = FindParams {
+                where_json: serde_json::json!({ "objectId": object_id }),
+                limit: Some(1),
+                keys: params.keys.clone(),
+                exclude_keys: params.exclude_keys.clone(),
+                include: params.include.clone(),
+                ..FindParams::default()
+            };
+            let mut found = self.find_objects_triggered(caller, class_name, &find, true).await?;
+            return found.results.pop().ok_or_else(ParseError::object_not_found);
+        }
         let class_name = ClassName::parse(class_name)?;
         check_class_access(caller, &class_name, "get")?;
         if self.schemas().get(&class_name).is_none() {

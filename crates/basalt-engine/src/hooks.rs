@@ -32,6 +32,10 @@ pub enum TriggerKind {
     AfterSave,
     BeforeDelete,
     AfterDelete,
+    /// `object` holds the query's REST parameters (and `isGet`); returns the parameters to run.
+    BeforeFind,
+    /// `object` holds `{"results": [...]}`; returns the results to send.
+    AfterFind,
 }
 
 impl TriggerKind {
@@ -42,6 +46,8 @@ impl TriggerKind {
             TriggerKind::AfterSave => "afterSave",
             TriggerKind::BeforeDelete => "beforeDelete",
             TriggerKind::AfterDelete => "afterDelete",
+            TriggerKind::BeforeFind => "beforeFind",
+            TriggerKind::AfterFind => "afterFind",
         }
     }
 }

@@ -17,6 +17,26 @@ impl Engine {
         self.inner.hooks.get().is_some_and(|hooks| hooks.has_trigger(kind, class_name))
     }
 
+    /// The call for one trigger, carrying the caller's rights and user.
+    async fn trigger_call(
+        &self,
+        kind: TriggerKind,
+        caller: &Caller,
+        class_name: impl Into<String>,
+        original: Option<Map<String, Value>>,
+        object: Map<String, Value>,
+    ) -> TriggerCall {
+        TriggerCall {
+            kind,
+            class_name: class_name.into(),
+            original,
+            object,
+            master: caller.is_master,
+            installation_id: caller.installation_id.clone(),
+            user: self.trigger_user(caller).await,
+        }
+    }
+
     async fn trigger_user(&self, caller: &Caller) -> Option<Map<String, Value>> {
         match caller.user_id {
             Some(_) => self.current_user(caller).await.ok(),
@@ -51,19 +71,70 @@ impl Engine {
             Some(object_id) => self.stored_object(class_name, object_id).await?,
             None => None,
         };
-        let call = TriggerCall {
-            kind: TriggerKind::BeforeSave,
-            class_name: class_name.to_owned(),
-            original,
-            object: body.clone(),
-            master: caller.is_master,
-            installation_id: caller.installation_id.clone(),
-            user: self.trigger_user(caller).await,
-        };
+        let call = self.trigger_call(TriggerKind::BeforeSave, caller, class_name, original, body.clone()).await;
         let changed = hooks.run_trigger(call).await?.unwrap_or_else(|| body.clone());
         let echo =
             changed.iter().filter(|(key, value)| body.get(*key) != Some(*value)).map(|(key, _)| key.clone()).collect();
         Ok((changed, echo))
+    }
+
+    pub(crate) fn has_find_triggers(&self, class_name: &str) -> bool {
+        self.has_trigger(TriggerKind::BeforeFind, class_name) || self.has_trigger(TriggerKind::AfterFind, class_name)
+    }
+
+    /// Runs `beforeFind` when the class has one: the trigger may change the query (its parameters
+    /// come back) or refuse it. `None` when there is no trigger.
+    pub(crate) async fn before_find(
+        &self,
+        caller: &Caller,
+        class_name: &str,
+        params: &crate::FindParams,
+        is_get: bool,
+    ) -> ParseResult<Option<crate::FindParams>> {
+        if !self.has_trigger(TriggerKind::BeforeFind, class_name) {
+            return Ok(None);
+        }
+        let Some(hooks) = self.inner.hooks.get() else { return Ok(None) };
+        let mut object = params.to_params();
+        object.insert("isGet".into(), Value::Bool(is_get));
+        let call = self.trigger_call(TriggerKind::BeforeFind, caller, class_name, None, object).await;
+        let Some(mut changed) = hooks.run_trigger(call).await? else { return Ok(None) };
+        changed.remove("isGet");
+        let limits = self.limits();
+        crate::FindParams::from_params(&changed, limits.find_limit_default, limits.find_limit_max).map(Some)
+    }
+
+    /// Runs `afterFind` when the class has one: it may change or replace the results.
+    pub(crate) async fn after_find(
+        &self,
+        caller: &Caller,
+        class_name: &str,
+        results: Vec<Value>,
+    ) -> ParseResult<Vec<Value>> {
+        if !self.has_trigger(TriggerKind::AfterFind, class_name) {
+            return Ok(results);
+        }
+        let Some(hooks) = self.inner.hooks.get() else { return Ok(results) };
+        let mut object = Map::new();
+        object.insert("results".into(), Value::Array(results.clone()));
+        let call = self.trigger_call(TriggerKind::AfterFind, caller, class_name, None, object).await;
+        match hooks.run_trigger(call).await? {
+            Some(mut changed) => match changed.remove("results") {
+                Some(Value::Array(changed)) => Ok(changed
+                    .into_iter()
+                    .map(|mut object| {
+                        // Results are REST objects: no class name or type at the top level.
+                        if let Some(fields) = object.as_object_mut() {
+                            fields.remove("__type");
+                            fields.remove("className");
+                        }
+                        object
+                    })
+                    .collect()),
+                _ => Ok(results),
+            },
+            None => Ok(results),
+        }
     }
 
     /// Runs `beforeDelete` when the class has one, with the object as the caller can read it
@@ -77,15 +148,7 @@ impl Engine {
             return Ok(());
         };
         let Value::Object(object) = object else { return Ok(()) };
-        let call = TriggerCall {
-            kind: TriggerKind::BeforeDelete,
-            class_name: class_name.to_owned(),
-            original: None,
-            object,
-            master: caller.is_master,
-            installation_id: caller.installation_id.clone(),
-            user: self.trigger_user(caller).await,
-        };
+        let call = self.trigger_call(TriggerKind::BeforeDelete, caller, class_name, None, object).await;
         hooks.run_trigger(call).await.map(|_| ())
     }
 
@@ -117,15 +180,9 @@ impl Engine {
         }
         let Some(schema) = self.schemas().get(class_name) else { return };
         let prefix = &self.config().files_url_prefix;
-        let call = TriggerCall {
-            kind,
-            class_name: class_name.to_string(),
-            original: original.map(|record| object_json(&schema, record.clone(), prefix)),
-            object: object_json(&schema, record.clone(), prefix),
-            master: caller.is_master,
-            installation_id: caller.installation_id.clone(),
-            user: self.trigger_user(caller).await,
-        };
+        let original = original.map(|record| object_json(&schema, record.clone(), prefix));
+        let object = object_json(&schema, record.clone(), prefix);
+        let call = self.trigger_call(kind, caller, class_name.to_string(), original, object).await;
         // Parse compat: the response waits for the after trigger; its failure is only logged.
         if let Err(error) = hooks.run_trigger(call).await {
             tracing::warn!(code = error.code.as_i32(), %error, "an {} trigger failed", kind.name());
