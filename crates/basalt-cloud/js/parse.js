@@ -583,8 +583,14 @@
       triggers[`${kind}:${classNameOf(target)}`] = { handler, validator };
     };
   }
-  for (const trigger of ['beforeLogin',
-    'afterLogin', 'afterLogout', 'beforeSaveFile', 'afterSaveFile', 'beforeDeleteFile', 'afterDeleteFile',
+  // Log-in triggers name no class: they are about _User (log-in) and _Session (log-out).
+  for (const [kind, className] of [['beforeLogin', '_User'], ['afterLogin', '_User'], ['afterLogout', '_Session']]) {
+    Cloud[kind] = (handler, validator) => {
+      if (typeof handler !== 'function') throw new TypeError(`Parse.Cloud.${kind} needs a handler function.`);
+      triggers[`${kind}:${className}`] = { handler, validator };
+    };
+  }
+  for (const trigger of ['beforeSaveFile', 'afterSaveFile', 'beforeDeleteFile', 'afterDeleteFile',
     'beforeSubscribe', 'afterLiveQueryEvent', 'beforeConnect', 'beforePasswordResetRequest']) {
     Cloud[trigger] = notSupported(trigger);
   }

@@ -36,6 +36,12 @@ pub enum TriggerKind {
     BeforeFind,
     /// `object` holds `{"results": [...]}`; returns the results to send.
     AfterFind,
+    /// `object` is the user logging in (class `_User`); throwing refuses the log-in.
+    BeforeLogin,
+    /// `object` is the user just logged in, with its new session token.
+    AfterLogin,
+    /// `object` is the ended session (class `_Session`).
+    AfterLogout,
 }
 
 impl TriggerKind {
@@ -48,6 +54,9 @@ impl TriggerKind {
             TriggerKind::AfterDelete => "afterDelete",
             TriggerKind::BeforeFind => "beforeFind",
             TriggerKind::AfterFind => "afterFind",
+            TriggerKind::BeforeLogin => "beforeLogin",
+            TriggerKind::AfterLogin => "afterLogin",
+            TriggerKind::AfterLogout => "afterLogout",
         }
     }
 }

@@ -12,7 +12,7 @@ use basalt_store::{FieldUpdate, FindQuery, ObjectRecord, WriteOp};
 use rand::Rng;
 use serde_json::{Map, Value, json};
 
-use crate::{Caller, Engine};
+use crate::{Caller, Engine, TriggerKind};
 
 /// `field = value` on a top-level field.
 pub(crate) fn field_equals(field: &str, value: Value) -> Condition {
@@ -193,11 +193,21 @@ impl Engine {
     /// `POST /logout`: ends the caller's session. Without one, nothing happens.
     pub async fn log_out(&self, caller: &Caller) -> ParseResult<Value> {
         if let Some(token) = &caller.session_token {
+            let ended = match self.has_trigger(TriggerKind::AfterLogout, "_Session") {
+                true => self.current_session(caller).await.ok(),
+                false => None,
+            };
             let op = WriteOp::DeleteWhere {
                 class_name: class("_Session"),
                 condition: field_equals("sessionToken", Value::String(token.clone())),
             };
             self.store().write(self.schemas().snapshot(), vec![op], true).await.map_err(ParseError::from)?;
+            if let Some(Value::Object(session)) = ended {
+                // Parse compat: the log-out has happened; the trigger's failure is only logged.
+                if let Err(error) = self.run_auth_trigger(TriggerKind::AfterLogout, caller, session, None).await {
+                    tracing::warn!(code = error.code.as_i32(), %error, "an afterLogout trigger failed");
+                }
+            }
         }
         Ok(Value::Object(Map::new()))
     }

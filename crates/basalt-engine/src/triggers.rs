@@ -13,7 +13,7 @@ use crate::sessions::field_equals;
 use crate::{Caller, Engine};
 
 impl Engine {
-    fn has_trigger(&self, kind: TriggerKind, class_name: &str) -> bool {
+    pub(crate) fn has_trigger(&self, kind: TriggerKind, class_name: &str) -> bool {
         self.inner.hooks.get().is_some_and(|hooks| hooks.has_trigger(kind, class_name))
     }
 
@@ -76,6 +76,27 @@ impl Engine {
         let echo =
             changed.iter().filter(|(key, value)| body.get(*key) != Some(*value)).map(|(key, _)| key.clone()).collect();
         Ok((changed, echo))
+    }
+
+    /// Runs `beforeLogin` / `afterLogin` (on the user) or `afterLogout` (on the ended session)
+    /// when registered. `user` is `request.user` when the caller's own session doesn't say it.
+    pub(crate) async fn run_auth_trigger(
+        &self,
+        kind: TriggerKind,
+        caller: &Caller,
+        object: Map<String, Value>,
+        user: Option<Map<String, Value>>,
+    ) -> ParseResult<()> {
+        let class_name = if kind == TriggerKind::AfterLogout { "_Session" } else { "_User" };
+        if !self.has_trigger(kind, class_name) {
+            return Ok(());
+        }
+        let Some(hooks) = self.inner.hooks.get() else { return Ok(()) };
+        let mut call = self.trigger_call(kind, caller, class_name, None, object).await;
+        if user.is_some() {
+            call.user = user;
+        }
+        hooks.run_trigger(call).await.map(|_| ())
     }
 
     pub(crate) fn has_find_triggers(&self, class_name: &str) -> bool {

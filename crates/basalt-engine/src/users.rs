@@ -16,7 +16,7 @@ use crate::objects::{PreparedWrite, WriteKind};
 use crate::output::object_json;
 use crate::password::{Verified, hash_password, verify_password};
 use crate::sessions::{SessionOrigin, class, field_equals, set_field};
-use crate::{Caller, Engine};
+use crate::{Caller, Engine, TriggerKind};
 
 /// The result of `POST /users`: a new user (201) or, for `authData` of a known user, a log-in (200).
 #[derive(Debug)]
@@ -282,6 +282,11 @@ impl Engine {
         action: &str,
         provider: &str,
     ) -> ParseResult<Map<String, Value>> {
+        let logging_in = action == "login";
+        if logging_in {
+            let object = self.user_json(user.clone());
+            self.run_auth_trigger(TriggerKind::BeforeLogin, caller, object, None).await?;
+        }
         let (ops, token) = self
             .new_session(
                 &user.object_id,
@@ -296,6 +301,11 @@ impl Engine {
             .map_err(ParseError::from)?;
         let mut body = self.user_json(user);
         body.insert("sessionToken".into(), Value::String(token));
+        if logging_in && provider == "password" {
+            // Parse compat: afterLogin runs for password log-ins only (beforeLogin for authData
+            // log-ins too); the session exists already, yet a failing afterLogin fails the call.
+            self.run_auth_trigger(TriggerKind::AfterLogin, caller, body.clone(), Some(body.clone())).await?;
+        }
         Ok(body)
     }
 
