@@ -263,6 +263,36 @@ Parse.Cloud.define('queryItems', async (request) => {
   };
 });
 
+Parse.Cloud.define('summarizeItems', async (request) => {
+  const { className } = request.params;
+  const tags = (await new Parse.Query(className).distinct('tag')).sort();
+  const evens = await new Parse.Query(className).equalTo('tag', 'even').distinct('n');
+  const grouped = await new Parse.Query(className).aggregate([{ $group: { _id: '$tag', total: { $sum: '$n' } } }]);
+  let refused = null;
+  try {
+    await new Parse.Query(className).distinct('tag', { useMasterKey: false });
+  } catch (error) {
+    refused = error.code;
+  }
+  return {
+    tags,
+    evens: evens.sort((a, b) => a - b),
+    grouped: grouped.map((group) => [group.objectId, group.total]).sort(),
+    refused,
+  };
+});
+
+Parse.Cloud.define('configRoundTrip', async (request) => {
+  await Parse.Config.save({ cloudGreeting: request.params.greeting, cloudSecret: 's3cret' }, { cloudSecret: true });
+  const publicView = await Parse.Config.get();
+  const masterView = await Parse.Config.get({ useMasterKey: true });
+  return {
+    greeting: publicView.get('cloudGreeting'),
+    publicSecret: publicView.get('cloudSecret') === undefined ? 'hidden' : 'visible',
+    masterSecret: masterView.get('cloudSecret'),
+  };
+});
+
 Parse.Cloud.define('findItems', async (request) => {
   const items = await new Parse.Query(request.params.className).ascending('n').find(master);
   return { count: items.length, items };

@@ -29,6 +29,7 @@ const basaltOnly = isExternalServer && 'needs a server started by this file (Bas
 let server;
 let Item; // objects the functions create, change and query
 let Ranked; // objects queried with constraints
+let Grouped; // objects for distinct and aggregate
 let Guarded; // one public and one alice-only object, for the rights of in-function calls
 let alice;
 let bob;
@@ -52,7 +53,8 @@ before(async () => {
   Item = server.className('Item');
   Ranked = server.className('Ranked');
   Guarded = server.className('Guarded');
-  await createClasses(Item, Ranked, Guarded);
+  Grouped = server.className('Grouped');
+  await createClasses(Item, Ranked, Guarded, Grouped);
   alice = await signUp('alice', { color: 'blue' });
   bob = await signUp('bob');
 });
@@ -444,6 +446,28 @@ describe('Parse.Object and Parse.Query inside a function', () => {
       counted: 3,
       limited: [4, 3],
     });
+  });
+
+  test('distinct and aggregate run with the master key by default', async () => {
+    const objects = [1, 2, 3, 4].map((n) => new Parse.Object(Grouped, { n, tag: n % 2 ? 'odd' : 'even' }));
+    await Parse.Object.saveAll(objects, { useMasterKey });
+    assert.deepEqual(await run('summarizeItems', { className: Grouped }), {
+      tags: ['even', 'odd'],
+      evens: [2, 4],
+      grouped: [['even', 6], ['odd', 4]],
+      refused: Parse.Error.OPERATION_FORBIDDEN,
+    });
+  });
+
+  test('Parse.Config saves and reads parameters, hiding master-only ones without the key', async () => {
+    assert.deepEqual(await run('configRoundTrip', { greeting: 'hi from cloud' }), {
+      greeting: 'hi from cloud',
+      publicSecret: 'hidden',
+      masterSecret: 's3cret',
+    });
+    const config = await Parse.Config.get();
+    assert.equal(config.get('cloudGreeting'), 'hi from cloud');
+    assert.equal(config.get('cloudSecret'), undefined);
   });
 
   describe('rights', () => {

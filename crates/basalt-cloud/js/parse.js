@@ -456,6 +456,22 @@
         resolve(call('GET', `classes/${this.className}`, params, options).count);
       });
     }
+    /** Distinct values of `key` among the matching objects; master key unless told otherwise,
+     * as the JS SDK does. */
+    distinct(key, options) {
+      return new Promise((resolve) => {
+        const params = { distinct: key };
+        if (Object.keys(this._where).length) params.where = this._where;
+        resolve(decode(call('GET', `aggregate/${this.className}`, params, masterByDefault(options)).results));
+      });
+    }
+    aggregate(pipeline, options) {
+      return new Promise((resolve) => {
+        if (!pipeline || typeof pipeline !== 'object') throw new ParseError(ParseError.INVALID_QUERY, 'Invalid pipeline must be Array or Object');
+        const params = { pipeline: Array.isArray(pipeline) ? pipeline : [pipeline] };
+        resolve(call('GET', `aggregate/${this.className}`, params, masterByDefault(options)).results);
+      });
+    }
     async each(callback, options) {
       for (const object of await this.find(options)) await callback(object);
     }
@@ -466,6 +482,32 @@
       const query = new ParseQuery(queries[0].className);
       query._where[operator] = queries.map((inner) => inner._where);
       return query;
+    }
+  }
+
+  function masterByDefault(options) {
+    return Object.assign({ useMasterKey: true }, options || {});
+  }
+
+  // ---- config ---------------------------------------------------------------------------------
+  class ParseConfig {
+    constructor(attributes) { this.attributes = attributes || {}; }
+    get(key) { return this.attributes[key]; }
+    /** The parameters the caller may see (master-only ones with `useMasterKey`). */
+    static get(options) {
+      return new Promise((resolve) => {
+        const answer = call('GET', 'config', {}, options);
+        resolve(new ParseConfig(decode(answer.params || {})));
+      });
+    }
+    /** Sets parameters (master key); `masterKeyOnly` maps names to true for master-only ones. */
+    static save(attributes, masterKeyOnly) {
+      return new Promise((resolve) => {
+        const body = { params: encode(attributes || {}, false) };
+        if (masterKeyOnly) body.masterKeyOnly = masterKeyOnly;
+        call('PUT', 'config', body, { useMasterKey: true });
+        resolve(ParseConfig.get({ useMasterKey: true }));
+      });
     }
   }
 
@@ -783,6 +825,7 @@
     Query: ParseQuery,
     ACL,
     GeoPoint,
+    Config: ParseConfig,
     Cloud,
     serverURL: undefined,
     applicationId: undefined,

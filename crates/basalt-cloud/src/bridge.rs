@@ -1,4 +1,5 @@
-//! Calls from cloud code into the engine: REST-shaped requests (`classes/:class[/:id]`) run
+//! Calls from cloud code into the engine: REST-shaped requests (`classes/:class[/:id]`,
+//! `aggregate/:class`, `config`) run
 //! in-process with the rights the options give (`useMasterKey`, `sessionToken`, or none: public,
 //! as on Parse Server), blocking the worker thread until the engine answers.
 
@@ -13,6 +14,14 @@ async fn caller_for(engine: &Engine, options: &Map<String, Value>) -> ParseResul
     match options.get("sessionToken").and_then(Value::as_str) {
         Some(token) => engine.caller_for_session(token, None).await,
         None => Ok(Caller::anonymous()),
+    }
+}
+
+/// Parse compat: aggregate and config writes need the master key, from cloud code as over REST.
+fn require_master(caller: &Caller) -> ParseResult<()> {
+    match caller.is_master {
+        true => Ok(()),
+        false => Err(ParseError::forbidden("unauthorized: master key is required")),
     }
 }
 
@@ -49,6 +58,15 @@ async fn dispatch(
         }
         ("DELETE", ["classes", class_name, object_id]) => {
             Ok(Value::Object(engine.delete_object(&caller, class_name, object_id).await?))
+        }
+        ("GET", ["aggregate", class_name]) => {
+            require_master(&caller)?;
+            engine.aggregate(class_name, &body).await
+        }
+        ("GET", ["config"]) => engine.get_config(&caller).await,
+        ("PUT", ["config"]) => {
+            require_master(&caller)?;
+            engine.update_config(&body).await
         }
         _ => Err(ParseError::invalid_json(format!("cannot route {method} {path} from cloud code"))),
     }
