@@ -35,6 +35,7 @@
     const opts = {};
     if (options && options.useMasterKey) opts.useMasterKey = true;
     if (options && typeof options.sessionToken === 'string') opts.sessionToken = options.sessionToken;
+    if (options && options.context && typeof options.context === 'object') opts.context = options.context;
     const answer = JSON.parse(native.request(method, path, JSON.stringify(body || {}), JSON.stringify(opts)));
     if (answer.error) throw new ParseError(answer.error.code, answer.error.message);
     return answer.ok;
@@ -723,7 +724,7 @@
       master: !!raw.master,
       user: raw.user ? ParseObject.fromJSON(Object.assign({ className: '_User' }, raw.user)) : undefined,
       installationId: raw.installationId || undefined,
-      context: {},
+      context: raw.context || {},
       log: global.console,
     };
     if (kind === 'beforeFind' || kind === 'afterFind') {
@@ -755,7 +756,8 @@
           await validate(entry.validator, request);
         }
         await entry.handler(request);
-        return kind === 'beforeSave' ? object._body() : undefined;
+        // The context travels back with the body, for the afterSave of the same write.
+        return kind === 'beforeSave' ? Object.assign(object._body(), { __context: request.context }) : undefined;
       })
       .then((value) => { global.__basalt_outcome = JSON.stringify(value === undefined ? {} : { ok: value }); },
         (error) => { global.__basalt_outcome = JSON.stringify({ error: errorJSON(error) }); });

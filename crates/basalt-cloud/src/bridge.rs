@@ -8,13 +8,19 @@ use basalt_engine::{Caller, Engine, FindParams, GetParams};
 use serde_json::{Map, Value, json};
 
 async fn caller_for(engine: &Engine, options: &Map<String, Value>) -> ParseResult<Caller> {
-    if options.get("useMasterKey").and_then(Value::as_bool) == Some(true) {
-        return Ok(Caller::master());
+    let mut caller = if options.get("useMasterKey").and_then(Value::as_bool) == Some(true) {
+        Caller::master()
+    } else {
+        match options.get("sessionToken").and_then(Value::as_str) {
+            Some(token) => engine.caller_for_session(token, None).await?,
+            None => Caller::anonymous(),
+        }
+    };
+    // `save(null, { context })` from cloud code reaches the triggers as on Parse Server.
+    if let Some(Value::Object(context)) = options.get("context") {
+        caller.context = Some(std::sync::Arc::new(context.clone()));
     }
-    match options.get("sessionToken").and_then(Value::as_str) {
-        Some(token) => engine.caller_for_session(token, None).await,
-        None => Ok(Caller::anonymous()),
-    }
+    Ok(caller)
 }
 
 /// Parse compat: aggregate and config writes need the master key, from cloud code as over REST.

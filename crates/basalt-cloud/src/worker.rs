@@ -234,6 +234,7 @@ impl Worker {
             "master": call.master,
             "user": call.user,
             "installationId": call.installation_id,
+            "context": call.context,
         })
         .to_string();
         self.invoke("__basalt_trigger", call.kind.name().to_owned(), Some(call.class_name.clone()), request)

@@ -1,6 +1,9 @@
 //! Who is calling: the identity the server resolved from keys and session token.
 
+use std::sync::Arc;
+
 use basalt_core::acl::Access;
+use serde_json::{Map, Value};
 
 /// The caller of an engine operation.
 #[derive(Clone, Debug, Default)]
@@ -14,6 +17,9 @@ pub struct Caller {
     pub installation_id: Option<String>,
     /// The session token the caller presented (when logged in).
     pub session_token: Option<String>,
+    /// The client's `context` (`_context` in the body or `X-Parse-Cloud-Context`), handed to
+    /// triggers as `request.context`.
+    pub context: Option<Arc<Map<String, Value>>>,
 }
 
 impl Caller {

@@ -74,6 +74,9 @@ pub struct TriggerCall {
     pub master: bool,
     pub installation_id: Option<String>,
     pub user: Option<Map<String, Value>>,
+    /// `request.context`. A beforeSave hands back the context as it left it under the key
+    /// `__context` of its result (no field name can start with `_`), for the afterSave.
+    pub context: Map<String, Value>,
 }
 
 /// One run of a background job (`Parse.Cloud.job`).

@@ -36,6 +36,14 @@ pub(crate) struct PreparedWrite {
     pub(crate) extra: Map<String, Value>,
     /// A verification mail to send once the write committed: (address, token).
     pub(crate) pending_mail: Option<(String, String)>,
+    /// `request.context` as the beforeSave left it, for the afterSave (else the caller's).
+    pub(crate) context: Option<Map<String, Value>>,
+}
+
+impl PreparedWrite {
+    pub(crate) fn new(kind: WriteKind, op: WriteOp) -> PreparedWrite {
+        PreparedWrite { kind, op, echo: Vec::new(), extra: Map::new(), pending_mail: None, context: None }
+    }
 }
 
 /// A written body, checked: the updates, the ACL change and the fields the schema lacks.
@@ -222,8 +230,9 @@ impl Engine {
         class_name: &str,
         body: &Map<String, Value>,
     ) -> ParseResult<PreparedWrite> {
-        let (body, changed) = self.before_save(caller, class_name, None, body).await?;
+        let (body, changed, context) = self.before_save(caller, class_name, None, body).await?;
         let mut prepared = self.prepare_create_after_trigger(caller, class_name, &body).await?;
+        prepared.context = context;
         for key in changed {
             if !prepared.echo.contains(&key) {
                 prepared.echo.push(key);
@@ -279,7 +288,7 @@ impl Engine {
             acl: checked.acl.flatten(),
             updates: checked.updates,
         };
-        Ok(PreparedWrite { kind: WriteKind::Create, op, echo: checked.echo, extra: Map::new(), pending_mail: None })
+        Ok(PreparedWrite { echo: checked.echo, ..PreparedWrite::new(WriteKind::Create, op) })
     }
 
     pub(crate) async fn prepare_update(
@@ -289,8 +298,9 @@ impl Engine {
         object_id: &str,
         body: &Map<String, Value>,
     ) -> ParseResult<PreparedWrite> {
-        let (body, changed) = self.before_save(caller, class_name, Some(object_id), body).await?;
+        let (body, changed, context) = self.before_save(caller, class_name, Some(object_id), body).await?;
         let mut prepared = self.prepare_update_after_trigger(caller, class_name, object_id, &body).await?;
+        prepared.context = context;
         for key in changed {
             if !prepared.echo.contains(&key) {
                 prepared.echo.push(key);
@@ -361,7 +371,7 @@ impl Engine {
             updates: checked.updates,
             condition,
         };
-        Ok(PreparedWrite { kind: WriteKind::Update, op, echo: checked.echo, extra: Map::new(), pending_mail: None })
+        Ok(PreparedWrite { echo: checked.echo, ..PreparedWrite::new(WriteKind::Update, op) })
     }
 
     pub(crate) async fn prepare_delete(
@@ -381,7 +391,7 @@ impl Engine {
         };
         let condition = self.write_condition(caller, &schema, ClpOperation::Delete)?;
         let op = WriteOp::Delete { class_name, object_id: object_id.to_owned(), access: caller.access(), condition };
-        Ok(PreparedWrite { kind: WriteKind::Delete, op, echo: Vec::new(), extra: Map::new(), pending_mail: None })
+        Ok(PreparedWrite::new(WriteKind::Delete, op))
     }
 
     /// The response body Parse Server gives for a completed write.
@@ -437,7 +447,7 @@ impl Engine {
         let outcome = outcomes.pop().ok_or_else(|| ParseError::internal("the store returned no outcome"))?;
         let outcome = outcome.map_err(ParseError::from)?;
         self.publish_outcome(&prepared.op, &outcome);
-        self.after_write(caller, &prepared.op, &outcome).await;
+        self.after_write(caller, &prepared, &outcome).await;
         self.send_pending_mail(&prepared).await;
         Ok(self.write_response(&prepared, outcome))
     }

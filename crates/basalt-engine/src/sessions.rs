@@ -121,6 +121,7 @@ impl Engine {
             user_id: Some(user_id),
             installation_id,
             session_token: Some(token.to_owned()),
+            context: None,
         })
     }
 

@@ -8,9 +8,13 @@ use basalt_store::{WriteOp, WriteOutcome};
 use serde_json::{Map, Value};
 
 use crate::hooks::{TriggerCall, TriggerKind};
+use crate::objects::PreparedWrite;
 use crate::output::object_json;
 use crate::sessions::field_equals;
 use crate::{Caller, Engine};
+
+/// What a `beforeSave` leaves: the body to write, the fields it changed, its context.
+type SaveTriggered = (Map<String, Value>, Vec<String>, Option<Map<String, Value>>);
 
 impl Engine {
     pub(crate) fn has_trigger(&self, kind: TriggerKind, class_name: &str) -> bool {
@@ -34,6 +38,7 @@ impl Engine {
             master: caller.is_master,
             installation_id: caller.installation_id.clone(),
             user: self.trigger_user(caller).await,
+            context: caller.context.as_deref().cloned().unwrap_or_default(),
         }
     }
 
@@ -54,28 +59,32 @@ impl Engine {
         Ok(records.into_iter().next().map(|record| object_json(&schema, record, &self.config().files_url_prefix)))
     }
 
-    /// Runs `beforeSave` when the class has one; returns the body to write and the fields the
-    /// trigger changed (echoed to the client, as Parse does).
+    /// Runs `beforeSave` when the class has one: the body to write, the fields the trigger
+    /// changed (echoed to the client) and the context it left for the afterSave.
     pub(crate) async fn before_save(
         &self,
         caller: &Caller,
         class_name: &str,
         object_id: Option<&str>,
         body: &Map<String, Value>,
-    ) -> ParseResult<(Map<String, Value>, Vec<String>)> {
+    ) -> ParseResult<SaveTriggered> {
         if !self.has_trigger(TriggerKind::BeforeSave, class_name) {
-            return Ok((body.clone(), Vec::new()));
+            return Ok((body.clone(), Vec::new(), None));
         }
-        let Some(hooks) = self.inner.hooks.get() else { return Ok((body.clone(), Vec::new())) };
+        let Some(hooks) = self.inner.hooks.get() else { return Ok((body.clone(), Vec::new(), None)) };
         let original = match object_id {
             Some(object_id) => self.stored_object(class_name, object_id).await?,
             None => None,
         };
         let call = self.trigger_call(TriggerKind::BeforeSave, caller, class_name, original, body.clone()).await;
-        let changed = hooks.run_trigger(call).await?.unwrap_or_else(|| body.clone());
+        let mut changed = hooks.run_trigger(call).await?.unwrap_or_else(|| body.clone());
+        let context = match changed.remove("__context") {
+            Some(Value::Object(context)) => Some(context),
+            _ => None,
+        };
         let echo =
             changed.iter().filter(|(key, value)| body.get(*key) != Some(*value)).map(|(key, _)| key.clone()).collect();
-        Ok((changed, echo))
+        Ok((changed, echo, context))
     }
 
     /// Runs `beforeLogin` / `afterLogin` (on the user) or `afterLogout` (on the ended session)
@@ -175,8 +184,9 @@ impl Engine {
 
     /// Runs `afterSave`/`afterDelete` for a committed write; their errors are logged, never
     /// returned (Parse compat).
-    pub(crate) async fn after_write(&self, caller: &Caller, op: &WriteOp, outcome: &WriteOutcome) {
+    pub(crate) async fn after_write(&self, caller: &Caller, prepared: &PreparedWrite, outcome: &WriteOutcome) {
         let Some(hooks) = self.inner.hooks.get() else { return };
+        let op = &prepared.op;
         // A sign-up or a password change is an `Atomic` group whose first write is the user's.
         let first = match op {
             WriteOp::Atomic(ops) => ops.first(),
@@ -203,7 +213,10 @@ impl Engine {
         let prefix = &self.config().files_url_prefix;
         let original = original.map(|record| object_json(&schema, record.clone(), prefix));
         let object = object_json(&schema, record.clone(), prefix);
-        let call = self.trigger_call(kind, caller, class_name.to_string(), original, object).await;
+        let mut call = self.trigger_call(kind, caller, class_name.to_string(), original, object).await;
+        if let Some(context) = &prepared.context {
+            call.context = context.clone();
+        }
         // Parse compat: the response waits for the after trigger; its failure is only logged.
         if let Err(error) = hooks.run_trigger(call).await {
             tracing::warn!(code = error.code.as_i32(), %error, "an {} trigger failed", kind.name());

@@ -262,8 +262,9 @@ impl Engine {
                 }
             }
         }
-        let (written, changed) = self.before_save(caller, "_User", None, body).await?;
+        let (written, changed, context) = self.before_save(caller, "_User", None, body).await?;
         let mut prepared = self.prepare_sign_up(caller, &written).await?;
+        prepared.context = context;
         for key in changed {
             if !prepared.echo.contains(&key) && key != "password" {
                 prepared.echo.push(key);
@@ -612,7 +613,7 @@ impl Engine {
             WriteOp::Delete { class_name: class("_User"), object_id: object_id.to_owned(), access, condition },
             self.end_sessions(object_id, None),
         ]);
-        Ok(PreparedWrite { kind: WriteKind::Delete, op, echo: Vec::new(), extra: Map::new(), pending_mail: None })
+        Ok(PreparedWrite::new(WriteKind::Delete, op))
     }
 
     /// `POST /sessions`: a new session for the calling user (or, with the master key, for the
@@ -680,7 +681,7 @@ impl Engine {
                 WriteOp::Atomic(ops)
             }
         };
-        Ok(PreparedWrite { kind: WriteKind::Create, op, echo, extra, pending_mail: None })
+        Ok(PreparedWrite { echo, extra, ..PreparedWrite::new(WriteKind::Create, op) })
     }
 
     /// Runs a prepared write alone and returns Parse's response body.
@@ -699,7 +700,7 @@ impl Engine {
             .ok_or_else(|| ParseError::internal("the store returned no outcome"))?
             .map_err(ParseError::from)?;
         self.publish_outcome(&prepared.op, &outcome);
-        self.after_write(caller, &prepared.op, &outcome).await;
+        self.after_write(caller, &prepared, &outcome).await;
         self.send_pending_mail(&prepared).await;
         Ok(self.write_response(&prepared, outcome))
     }

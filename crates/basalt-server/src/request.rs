@@ -3,6 +3,7 @@
 //! checks, and the caller's identity. Handlers receive the result through `ParseRequest`.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, FromRequestParts, Query, Request, State};
@@ -34,6 +35,19 @@ struct PresentedKeys {
     client_keys: Vec<String>,
     session_token: Option<String>,
     installation_id: Option<String>,
+    context: Option<Map<String, Value>>,
+}
+
+/// Parse compat: the cloud context is a JSON object, given as an object or as JSON text.
+fn cloud_context(value: Value) -> Result<Map<String, Value>, ApiError> {
+    let value = match value {
+        Value::String(text) => serde_json::from_str(&text).unwrap_or(Value::Null),
+        other => other,
+    };
+    match value {
+        Value::Object(context) => Ok(context),
+        _ => Err(ApiError::Parse(ParseError::invalid_json("Invalid object for context."))),
+    }
 }
 
 fn header(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -59,6 +73,7 @@ fn presented_keys(headers: &HeaderMap, body: &mut Map<String, Value>) -> Result<
             .collect(),
         session_token: header(headers, "x-parse-session-token"),
         installation_id: header(headers, "x-parse-installation-id"),
+        context: header(headers, "x-parse-cloud-context").map(|text| cloud_context(Value::String(text))).transpose()?,
     };
     // The JS SDK's body keys. Basalt reads them whether or not headers are present (a superset
     // of Parse Server, which reads them only without the app id header), and always strips them
@@ -69,7 +84,10 @@ fn presented_keys(headers: &HeaderMap, body: &mut Map<String, Value>) -> Result<
     let body_client_key = body_string(body, "_ClientKey")?;
     let body_session = body_string(body, "_SessionToken")?;
     let body_installation = body_string(body, "_InstallationId")?;
-    for ignored in ["_ClientVersion", "_RevocableSession", "_context", "_MaintenanceKey", "_noBody"] {
+    if let Some(context) = body.remove("_context").filter(|value| !value.is_null()) {
+        keys.context = Some(cloud_context(context)?);
+    }
+    for ignored in ["_ClientVersion", "_RevocableSession", "_MaintenanceKey", "_noBody"] {
         body.remove(ignored);
     }
     keys.app_id = keys.app_id.or(body_app_id);
@@ -91,7 +109,8 @@ async fn authenticate(
     if keys.app_id.as_deref() != Some(config.app_id.as_str()) {
         return Err(ApiError::Unauthorized);
     }
-    let mut caller = Caller { installation_id: keys.installation_id, ..Caller::default() };
+    let mut caller =
+        Caller { installation_id: keys.installation_id, context: keys.context.map(Arc::new), ..Caller::default() };
     if let Some(master_key) = &keys.master_key
         && master_key == &config.master_key
     {
