@@ -490,6 +490,74 @@
     return Object.assign({ useMasterKey: true }, options || {});
   }
 
+  // ---- outbound HTTP --------------------------------------------------------------------------
+  /** Node's querystring.stringify: arrays repeat their key. */
+  function formEncode(fields) {
+    const pairs = [];
+    for (const key of Object.keys(fields)) {
+      const values = Array.isArray(fields[key]) ? fields[key] : [fields[key]];
+      for (const value of values) {
+        const text = value === null || value === undefined ? '' : String(value);
+        pairs.push(`${encodeURIComponent(key)}=${encodeURIComponent(text)}`);
+      }
+    }
+    return pairs.join('&');
+  }
+
+  class HTTPResponse {
+    constructor(answer) {
+      this.status = answer.status;
+      this.headers = answer.headers;
+      this.text = answer.text;
+    }
+    /** The body parsed as JSON, or undefined when it is not JSON. */
+    get data() {
+      try { return JSON.parse(this.text); } catch (error) { return undefined; }
+    }
+  }
+
+  /** Parse.Cloud.httpRequest: a body object is sent form-encoded unless the Content-Type says
+   * JSON; 3xx are not followed unless `followRedirects`; a status below 200 or from 400 rejects
+   * with the response, a network failure with an Error. */
+  function httpRequest(options) {
+    return new Promise((resolve, reject) => {
+      const opts = options || {};
+      const headers = Object.assign({}, opts.headers || {});
+      let body = opts.body;
+      if (body !== null && typeof body === 'object') {
+        const key = Object.keys(headers).find((name) => /content-type/i.test(name));
+        if (!key) {
+          body = formEncode(body);
+          headers['Content-Type'] = 'application/x-www-form-urlencoded';
+        } else if (/application\/json/i.test(headers[key])) {
+          body = JSON.stringify(body);
+        } else {
+          body = formEncode(body);
+        }
+      }
+      let url = String(opts.url || '');
+      const query = typeof opts.params === 'object' && opts.params !== null ? formEncode(opts.params) : opts.params;
+      if (query) url += (url.includes('?') ? '&' : '?') + query;
+      const request = { method: opts.method || 'GET', url, headers, followRedirects: opts.followRedirects === true };
+      if (body !== undefined && body !== null) request.body = String(body);
+      const answer = JSON.parse(native.http(JSON.stringify(request)));
+      if (answer.error) {
+        const error = new Error(answer.error);
+        if (typeof opts.error === 'function') opts.error(error);
+        reject(error);
+        return;
+      }
+      const response = new HTTPResponse(answer.ok);
+      if (response.status < 200 || response.status >= 400) {
+        if (typeof opts.error === 'function') opts.error(response);
+        reject(response);
+        return;
+      }
+      if (typeof opts.success === 'function') opts.success(response);
+      resolve(response);
+    });
+  }
+
   // ---- config ---------------------------------------------------------------------------------
   class ParseConfig {
     constructor(attributes) { this.attributes = attributes || {}; }
@@ -607,7 +675,7 @@
       const request = { params: decode(encode(params || {}, true)), master: !!(options && options.useMasterKey), user: undefined, headers: {}, functionName: name };
       return runFunction(name, request);
     },
-    httpRequest: notSupported('httpRequest'),
+    httpRequest,
     job(name, handler) {
       if (typeof name !== 'string' || typeof handler !== 'function') throw new TypeError('Parse.Cloud.job(name, handler) needs a name and a function.');
       jobs[name] = handler;

@@ -8,6 +8,7 @@
 //! and its runtime is rebuilt, while the other workers keep serving.
 
 mod bridge;
+mod http;
 mod worker;
 
 use std::collections::HashSet;

@@ -142,6 +142,24 @@ impl Worker {
                         crate::bridge::request(&engine, &handle, &method, &path, &body, &options)
                     })?,
                 )?;
+                let http_handle = self.handle.clone();
+                let http_deadline = Arc::clone(&self.deadline);
+                let epoch = self.epoch;
+                native.set(
+                    "http",
+                    Function::new(ctx.clone(), move |request: String| {
+                        // Waiting on the network is not the call's own time: the deadline
+                        // moves on by the wait (the request has its own timeout).
+                        let paused = http_deadline.swap(NO_DEADLINE, Ordering::Relaxed);
+                        let started = epoch.elapsed();
+                        let answer = crate::http::request(&http_handle, &request);
+                        if paused != NO_DEADLINE {
+                            let waited = u64::try_from((epoch.elapsed() - started).as_millis()).unwrap_or(u64::MAX);
+                            http_deadline.store(paused.saturating_add(waited), Ordering::Relaxed);
+                        }
+                        answer
+                    })?,
+                )?;
                 let resolve_root = root.clone();
                 native.set(
                     "resolve",
