@@ -293,6 +293,47 @@ Parse.Cloud.define('configRoundTrip', async (request) => {
   };
 });
 
+Parse.Cloud.define('fileRoundTrip', async (request) => {
+  const { className, base64 } = request.params;
+  const file = new Parse.File('hello.txt', { base64 }, 'text/plain');
+  await file.save(master);
+  const item = new Parse.Object(className);
+  item.set('attachment', file);
+  item.set('bytes', await new Parse.File('bytes.bin', [104, 105]).save(master));
+  await item.save(null, master);
+  const fetched = await new Parse.Query(className).get(item.id, master);
+  const stored = fetched.get('attachment');
+  let publicUpload = null;
+  try {
+    await new Parse.File('public.txt', { base64 }).save();
+  } catch (error) {
+    publicUpload = error.code;
+  }
+  return {
+    id: item.id,
+    isFile: stored instanceof Parse.File,
+    name: stored.name(),
+    url: stored.url(),
+    data: await stored.getData(),
+    bytesData: await fetched.get('bytes').getData(),
+    publicUpload,
+  };
+});
+
+Parse.Cloud.define('fileDestroy', async (request) => {
+  const item = new Parse.Object(request.params.className);
+  item.set('attachment', await new Parse.File('gone.txt', { base64: 'Z29uZQ==' }).save(master));
+  await item.save(null, master);
+  const fetched = await new Parse.Query(request.params.className).get(item.id, master);
+  await fetched.get('attachment').destroy();
+  try {
+    await fetched.get('attachment').getData();
+    return 'still there';
+  } catch (error) {
+    return error.code;
+  }
+});
+
 Parse.Cloud.define('findItems', async (request) => {
   const items = await new Parse.Query(request.params.className).ascending('n').find(master);
   return { count: items.length, items };

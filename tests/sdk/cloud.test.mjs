@@ -459,6 +459,24 @@ describe('Parse.Object and Parse.Query inside a function', () => {
     });
   });
 
+  test('Parse.File saves, is stored in an object, comes back as a Parse.File and reads its data', async () => {
+    const base64 = Buffer.from('hello from cloud code').toString('base64');
+    const result = await run('fileRoundTrip', { className: Item, base64 });
+    assert.equal(result.isFile, true);
+    assert.match(result.name, /^[0-9a-f]{32}_hello\.txt$/);
+    assert.equal(result.data, base64);
+    assert.equal(result.bytesData, Buffer.from('hi').toString('base64'));
+    assert.equal(result.publicUpload, Parse.Error.FILE_SAVE_ERROR);
+    const item = await new Parse.Query(Item).get(result.id, { useMasterKey });
+    const download = await fetch(item.get('attachment').url());
+    assert.equal(await download.text(), 'hello from cloud code');
+    assert.equal(item.get('attachment').url(), result.url);
+  });
+
+  test('Parse.File.destroy removes the stored file', async () => {
+    assert.equal(await run('fileDestroy', { className: Item }), Parse.Error.OBJECT_NOT_FOUND);
+  });
+
   test('Parse.Config saves and reads parameters, hiding master-only ones without the key', async () => {
     assert.deepEqual(await run('configRoundTrip', { greeting: 'hi from cloud' }), {
       greeting: 'hi from cloud',

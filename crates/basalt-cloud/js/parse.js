@@ -26,7 +26,8 @@
     OPERATION_FORBIDDEN: 119, CACHE_MISS: 120, INVALID_NESTED_KEY: 121, INVALID_FILE_NAME: 122,
     INVALID_ACL: 123, TIMEOUT: 124, INVALID_EMAIL_ADDRESS: 125, DUPLICATE_VALUE: 137,
     INVALID_ROLE_NAME: 139, EXCEEDED_QUOTA: 140, SCRIPT_FAILED: 141, VALIDATION_ERROR: 142,
-    FILE_DELETE_ERROR: 153, INVALID_VALUE: 162, USERNAME_MISSING: 200, PASSWORD_MISSING: 201,
+    FILE_SAVE_ERROR: 130, FILE_DELETE_ERROR: 153, FILE_DELETE_UNNAMED_ERROR: 161, FILE_READ_ERROR: 601,
+    INVALID_VALUE: 162, USERNAME_MISSING: 200, PASSWORD_MISSING: 201,
     USERNAME_TAKEN: 202, EMAIL_TAKEN: 203, EMAIL_MISSING: 204, EMAIL_NOT_FOUND: 205,
     SESSION_MISSING: 206, ACCOUNT_ALREADY_LINKED: 208, INVALID_SESSION_TOKEN: 209,
   });
@@ -53,6 +54,74 @@
     }
     toJSON() {
       return { __type: 'GeoPoint', latitude: this.latitude, longitude: this.longitude };
+    }
+  }
+
+  /** Parse.File: data from `{ base64 }` (a data: URL too) or an array / Uint8Array of bytes;
+   * `save` stores it through the server's file storage, `getData` reads it back as base64. */
+  class ParseFile {
+    constructor(name, data, type) {
+      this._name = name;
+      this._url = undefined;
+      this._type = type;
+      this._source = undefined;
+      if (data === undefined) return;
+      if (Array.isArray(data) || data instanceof Uint8Array) {
+        this._source = { bytes: Array.from(data) };
+      } else if (data && typeof data.base64 === 'string') {
+        const match = /^data:([^;]*);base64,(.*)$/s.exec(data.base64);
+        if (match) {
+          this._type = this._type || match[1];
+          this._source = { base64: match[2] };
+        } else {
+          this._source = { base64: data.base64 };
+        }
+        if (data.type) this._type = data.type;
+      } else {
+        throw new TypeError('Cannot create a Parse.File with that data.');
+      }
+    }
+    static _fromJSON(json) {
+      const file = new ParseFile(json.name);
+      file._url = json.url;
+      return file;
+    }
+    name() { return this._name; }
+    url() { return this._url; }
+    save(options) {
+      return new Promise((resolve) => {
+        if (!this._url) {
+          if (!this._source) throw new ParseError(ParseError.FILE_SAVE_ERROR, 'Cannot save a file without data.');
+          const body = Object.assign({}, this._source);
+          if (this._type) body.contentType = this._type;
+          const saved = call('POST', `files/${this._name}`, body, options);
+          this._name = saved.name;
+          this._url = saved.url;
+        }
+        resolve(this);
+      });
+    }
+    getData() {
+      return new Promise((resolve) => {
+        if (this._source && this._source.base64 !== undefined) {
+          resolve(this._source.base64);
+          return;
+        }
+        if (!this._url) throw new ParseError(ParseError.FILE_SAVE_ERROR, 'Cannot retrieve data for unsaved ParseFile.');
+        resolve(call('GET', `files/${this._name}`, {}, {}).base64);
+      });
+    }
+    destroy(options) {
+      return new Promise((resolve) => {
+        if (!this._name) throw new ParseError(ParseError.FILE_DELETE_UNNAMED_ERROR, 'Cannot delete an unnamed file.');
+        call('DELETE', `files/${this._name}`, {}, masterByDefault(options));
+        resolve(this);
+      });
+    }
+    equals(other) { return other instanceof ParseFile && other._name === this._name && other._url === this._url; }
+    toJSON() {
+      if (!this._url) throw new Error('Tried to encode an unsaved file.');
+      return { __type: 'File', name: this._name, url: this._url };
     }
   }
 
@@ -101,7 +170,7 @@
     if (value === null) return null;
     if (value instanceof Date) return { __type: 'Date', iso: value.toISOString() };
     if (value instanceof ParseObject) return full ? value._toFullJSON() : value.toPointer();
-    if (value instanceof GeoPoint || value instanceof ACL) return value.toJSON();
+    if (value instanceof GeoPoint || value instanceof ACL || value instanceof ParseFile) return value.toJSON();
     if (Array.isArray(value)) return value.map((item) => encode(item, full));
     if (typeof value === 'object') {
       if (value.__type || value.__op) return value;
@@ -120,7 +189,8 @@
       case 'GeoPoint': return new GeoPoint(value.latitude, value.longitude);
       case 'Pointer': return ParseObject._fromPointer(value.className, value.objectId);
       case 'Object': return ParseObject.fromJSON(value);
-      case 'File': case 'Bytes': case 'Polygon': case 'Relation': return value;
+      case 'File': return ParseFile._fromJSON(value);
+      case 'Bytes': case 'Polygon': case 'Relation': return value;
       default: break;
     }
     const out = {};
@@ -896,6 +966,7 @@
     ACL,
     GeoPoint,
     Config: ParseConfig,
+    File: ParseFile,
     Cloud,
     serverURL: undefined,
     applicationId: undefined,

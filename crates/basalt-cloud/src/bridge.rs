@@ -5,6 +5,11 @@
 
 use basalt_core::{ErrorCode, ParseError, ParseResult};
 use basalt_engine::{Caller, Engine, FindParams, GetParams};
+use basalt_files::{ByteStream, FileError};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use bytes::Bytes;
+use futures_util::StreamExt;
 use serde_json::{Map, Value, json};
 
 async fn caller_for(engine: &Engine, options: &Map<String, Value>) -> ParseResult<Caller> {
@@ -21,6 +26,41 @@ async fn caller_for(engine: &Engine, options: &Map<String, Value>) -> ParseResul
         caller.context = Some(std::sync::Arc::new(context.clone()));
     }
     Ok(caller)
+}
+
+/// `Parse.File.save` from cloud code: the bytes come as `base64` text or a `bytes` array.
+async fn save_file(engine: &Engine, caller: &Caller, name: &str, body: &Map<String, Value>) -> ParseResult<Value> {
+    let bytes = match (body.get("base64"), body.get("bytes")) {
+        (Some(Value::String(text)), _) => {
+            BASE64.decode(text).map_err(|_| ParseError::new(ErrorCode::FileSaveError, "Invalid base64 file data."))?
+        }
+        (_, Some(Value::Array(items))) => items
+            .iter()
+            .map(|item| item.as_u64().and_then(|byte| u8::try_from(byte).ok()))
+            .collect::<Option<Vec<u8>>>()
+            .ok_or_else(|| ParseError::new(ErrorCode::FileSaveError, "File bytes must be numbers from 0 to 255."))?,
+        _ => return Err(ParseError::new(ErrorCode::FileSaveError, "Cannot save a file without data.")),
+    };
+    let content_type = body.get("contentType").and_then(Value::as_str);
+    let stream: ByteStream = Box::pin(futures_util::stream::once(async move { Ok(Bytes::from(bytes)) }));
+    let saved = engine.save_file(caller, name, content_type, stream).await?;
+    Ok(json!({ "name": saved.name, "url": saved.url }))
+}
+
+/// `Parse.File.getData` from cloud code: the whole file, as base64 text.
+async fn read_file(engine: &Engine, name: &str) -> ParseResult<Value> {
+    let read = match engine.open_file(name, None).await {
+        Ok(read) => read,
+        Err(FileError::NotFound | FileError::InvalidName) => return Err(ParseError::object_not_found()),
+        Err(error) => return Err(ParseError::new(ErrorCode::FileReadError, error.to_string())),
+    };
+    let mut data = Vec::with_capacity(usize::try_from(read.size).unwrap_or(0));
+    let mut body = read.body;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|error| ParseError::new(ErrorCode::FileReadError, error.to_string()))?;
+        data.extend_from_slice(&chunk);
+    }
+    Ok(json!({ "base64": BASE64.encode(&data) }))
 }
 
 /// Parse compat: aggregate and config writes need the master key, from cloud code as over REST.
@@ -70,6 +110,12 @@ async fn dispatch(
             engine.aggregate(class_name, &body).await
         }
         ("GET", ["config"]) => engine.get_config(&caller).await,
+        ("POST", ["files", name]) => save_file(engine, &caller, name, &body).await,
+        ("GET", ["files", name]) => read_file(engine, name).await,
+        ("DELETE", ["files", name]) => {
+            require_master(&caller)?;
+            engine.delete_file(name).await.map(|()| json!({}))
+        }
         ("PUT", ["config"]) => {
             require_master(&caller)?;
             engine.update_config(&body).await

@@ -64,6 +64,7 @@ error_codes! {
     ScriptFailed = 141,
     ValidationError = 142,
     FileDeleteError = 153,
+    FileReadError = 601,
     InvalidValue = 162,
     UsernameMissing = 200,
     PasswordMissing = 201,
