@@ -334,6 +334,33 @@ Parse.Cloud.define('fileDestroy', async (request) => {
   }
 });
 
+Parse.Cloud.define('relationRoundTrip', async (request) => {
+  const { className } = request.params;
+  const members = ['a', 'b', 'c'].map((name) => new Parse.Object(className, { name }));
+  await Parse.Object.saveAll(members, master);
+  const owner = new Parse.Object(className, { name: 'owner' });
+  owner.relation('members').add(members);
+  owner.add('tags', members[0]);
+  await owner.save(null, master);
+  const names = async (query) => (await query.ascending('name').find(master)).map((item) => item.get('name'));
+  const all = await names(owner.relation('members').query());
+  const fetched = await new Parse.Query(className).get(owner.id, master);
+  const relation = fetched.get('members');
+  relation.remove(members[1]);
+  await fetched.save(null, master);
+  // An object known by id only: the target class is unknown, so the server redirects the query.
+  const bare = Parse.Object.extend(className).createWithoutData(owner.id);
+  const redirected = await names(bare.relation('members').query());
+  const tag = fetched.get('tags')[0];
+  return {
+    all,
+    isRelation: relation instanceof Parse.Relation,
+    target: relation.targetClassName,
+    redirected,
+    tagIsPointer: tag instanceof Parse.Object && tag.id === members[0].id,
+  };
+});
+
 Parse.Cloud.define('findItems', async (request) => {
   const items = await new Parse.Query(request.params.className).ascending('n').find(master);
   return { count: items.length, items };

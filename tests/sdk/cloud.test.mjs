@@ -477,6 +477,16 @@ describe('Parse.Object and Parse.Query inside a function', () => {
     assert.equal(await run('fileDestroy', { className: Item }), Parse.Error.OBJECT_NOT_FOUND);
   });
 
+  test('relations: add, query, remove, and a query redirected to the target class', async () => {
+    assert.deepEqual(await run('relationRoundTrip', { className: Item }), {
+      all: ['a', 'b', 'c'],
+      isRelation: true,
+      target: Item,
+      redirected: ['a', 'c'],
+      tagIsPointer: true,
+    });
+  });
+
   test('Parse.Config saves and reads parameters, hiding master-only ones without the key', async () => {
     assert.deepEqual(await run('configRoundTrip', { greeting: 'hi from cloud' }), {
       greeting: 'hi from cloud',

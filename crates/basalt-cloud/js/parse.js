@@ -173,6 +173,9 @@
     if (value instanceof GeoPoint || value instanceof ACL || value instanceof ParseFile) return value.toJSON();
     if (Array.isArray(value)) return value.map((item) => encode(item, full));
     if (typeof value === 'object') {
+      if (value.__op && Array.isArray(value.objects)) {
+        return Object.assign({}, value, { objects: value.objects.map((item) => encode(item, false)) });
+      }
       if (value.__type || value.__op) return value;
       const out = {};
       for (const key of Object.keys(value)) out[key] = encode(value[key], full);
@@ -282,7 +285,9 @@
         if (change && change.__op) return this._server[key];
         return change;
       }
-      return this._server[key];
+      const stored = this._server[key];
+      if (stored && stored.__type === 'Relation') return this.relation(key);
+      return stored;
     }
     has(key) { return this.get(key) !== undefined && this.get(key) !== null; }
     set(key, value) {
@@ -315,6 +320,18 @@
       const objects = previous && previous.__op === op ? previous.objects.concat(items) : items;
       this._changes[key] = { __op: op, objects };
       return this;
+    }
+    /** The Relation in `key`: add/remove members (saved with the object), query() them. */
+    relation(key) {
+      const relation = new ParseRelation(this, key);
+      const stored = this._server[key];
+      if (stored && stored.__type === 'Relation') relation.targetClassName = stored.className;
+      return relation;
+    }
+    _relationOp(op, key, objects) {
+      const previous = this._changes[key];
+      const merged = previous && previous.__op === op ? previous.objects.concat(objects) : objects;
+      this._changes[key] = { __op: op, objects: merged };
     }
     getACL() { return this.get('ACL'); }
     setACL(acl) { this._changes.ACL = acl; return this; }
@@ -493,6 +510,7 @@
       if (this._limit >= 0) params.limit = this._limit;
       if (this._skip > 0) params.skip = this._skip;
       if (this._order.length) params.order = this._order.join(',');
+      if (this._redirectKey) params.redirectClassNameForKey = this._redirectKey;
       return params;
     }
     _results(params, options) {
@@ -648,6 +666,35 @@
         resolve(ParseConfig.get({ useMasterKey: true }));
       });
     }
+  }
+
+  class ParseRelation {
+    constructor(parent, key) {
+      this.parent = parent;
+      this.key = key;
+      this.targetClassName = null;
+    }
+    add(objects) { return this._change('AddRelation', objects); }
+    remove(objects) { return this._change('RemoveRelation', objects); }
+    _change(op, objects) {
+      const list = Array.isArray(objects) ? objects : [objects];
+      if (!this.targetClassName && list.length) this.targetClassName = list[0].className;
+      this.parent._relationOp(op, this.key, list);
+      return this;
+    }
+    /** A query over the members; without a known target class the server redirects it. */
+    query() {
+      let query;
+      if (this.targetClassName) {
+        query = new ParseQuery(this.targetClassName);
+      } else {
+        query = new ParseQuery(this.parent.className);
+        query._redirectKey = this.key;
+      }
+      query._where.$relatedTo = { object: this.parent.toPointer(), key: this.key };
+      return query;
+    }
+    toJSON() { return { __type: 'Relation', className: this.targetClassName }; }
   }
 
   // ---- cloud functions ------------------------------------------------------------------------
@@ -966,6 +1013,7 @@
     ACL,
     GeoPoint,
     Config: ParseConfig,
+    Relation: ParseRelation,
     File: ParseFile,
     Cloud,
     serverURL: undefined,
