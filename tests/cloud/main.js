@@ -361,6 +361,21 @@ Parse.Cloud.define('relationRoundTrip', async (request) => {
   };
 });
 
+// Rate limits (requests from 127.0.0.1 count only with includeInternalRequests, as on Parse Server).
+Parse.Cloud.define('limited', () => 'ok', {
+  rateLimit: { requestTimeWindow: 3600000, requestCount: 2, includeInternalRequests: true, errorResponseMessage: 'Slow down.' },
+});
+
+Parse.Cloud.define('limitedPerUser', () => 'ok', {
+  rateLimit: { requestTimeWindow: 3600000, requestCount: 1, includeInternalRequests: true, zone: 'user' },
+});
+
+Parse.Cloud.define('limitedNotLocal', () => 'ok', { rateLimit: { requestTimeWindow: 3600000, requestCount: 1 } });
+
+Parse.Cloud.beforeSave('RateLimitedPost', () => {}, {
+  rateLimit: { requestTimeWindow: 3600000, requestCount: 1, includeInternalRequests: true },
+});
+
 Parse.Cloud.define('findItems', async (request) => {
   const items = await new Parse.Query(request.params.className).ascending('n').find(master);
   return { count: items.length, items };

@@ -54,7 +54,7 @@ before(async () => {
   Ranked = server.className('Ranked');
   Guarded = server.className('Guarded');
   Grouped = server.className('Grouped');
-  await createClasses(Item, Ranked, Guarded, Grouped);
+  await createClasses(Item, Ranked, Guarded, Grouped, 'RateLimitedPost');
   alice = await signUp('alice', { color: 'blue' });
   bob = await signUp('bob');
 });
@@ -484,6 +484,38 @@ describe('Parse.Object and Parse.Query inside a function', () => {
       target: Item,
       redirected: ['a', 'c'],
       tagIsPointer: true,
+    });
+  });
+
+  describe('rate limits', { skip: basaltOnly }, () => {
+    test('a function over its requestCount answers 429 with code 100 and the message; the master key is not counted', async () => {
+      assert.equal((await call('limited')).status, 200);
+      assert.equal((await call('limited', {}, { master: true })).status, 200);
+      assert.equal((await call('limited')).status, 200);
+      const refused = await call('limited');
+      assert.equal(refused.status, 429);
+      assert.deepEqual(refused.body, { code: Parse.Error.CONNECTION_FAILED, error: 'Slow down.' });
+      assert.equal((await call('limited', {}, { master: true })).status, 200);
+      await expectParseError(run('limited'), Parse.Error.CONNECTION_FAILED);
+    });
+
+    test('zone user counts each user apart', async () => {
+      const aliceHeaders = { headers: { 'X-Parse-Session-Token': alice.getSessionToken() } };
+      const bobHeaders = { headers: { 'X-Parse-Session-Token': bob.getSessionToken() } };
+      assert.equal((await call('limitedPerUser', {}, aliceHeaders)).status, 200);
+      assert.equal((await call('limitedPerUser', {}, aliceHeaders)).status, 429);
+      assert.equal((await call('limitedPerUser', {}, bobHeaders)).status, 200);
+    });
+
+    test('requests from the same machine are not counted unless includeInternalRequests', async () => {
+      for (let i = 0; i < 3; i += 1) assert.equal((await call('limitedNotLocal')).status, 200);
+    });
+
+    test('a beforeSave rateLimit covers creates and updates of its class, not reads', async () => {
+      const post = await new Parse.Object('RateLimitedPost').save({ n: 1 }, { useMasterKey: false });
+      await expectParseError(post.save({ n: 2 }), Parse.Error.CONNECTION_FAILED);
+      await expectParseError(new Parse.Object('RateLimitedPost').save({ n: 3 }), Parse.Error.CONNECTION_FAILED);
+      assert.equal((await new Parse.Query('RateLimitedPost').get(post.id)).get('n'), 1);
     });
   });
 

@@ -783,10 +783,26 @@
     return entry.handler(request);
   }
 
+  /** Validators' `rateLimit`s, applied by the server to the routes they cover (Parse compat:
+   * functions, and the routes of beforeSave / beforeDelete / beforeFind / beforeLogin). */
+  const rateLimits = [];
+  const CLASS_ROUTES = { _User: '/users', _Session: '/sessions', _Role: '/roles', _Installation: '/installations' };
+  function addRateLimit(validator, paths, subPaths, methods) {
+    if (!validator || typeof validator !== 'object' || !validator.rateLimit) return;
+    for (const path of paths) rateLimits.push({ path, subPaths, methods, options: validator.rateLimit });
+  }
+  function addClassRateLimit(validator, className, methods) {
+    const paths = [`/classes/${className}`];
+    if (CLASS_ROUTES[className]) paths.push(CLASS_ROUTES[className]);
+    addRateLimit(validator, paths, true, methods);
+  }
+  global.__basalt_rate_limits = () => JSON.stringify(rateLimits);
+
   const Cloud = {
     define(name, handler, validator) {
       if (typeof name !== 'string' || typeof handler !== 'function') throw new TypeError('Parse.Cloud.define(name, handler) needs a name and a function.');
       functions[name] = { handler, validator };
+      addRateLimit(validator, [`/functions/${name}`], false, []);
     },
     run(name, params, options) {
       const request = { params: decode(encode(params || {}, true)), master: !!(options && options.useMasterKey), user: undefined, headers: {}, functionName: name };
@@ -808,7 +824,10 @@
   for (const kind of ['beforeSave', 'afterSave', 'beforeDelete', 'afterDelete', 'beforeFind', 'afterFind']) {
     Cloud[kind] = (target, handler, validator) => {
       if (typeof handler !== 'function') throw new TypeError(`Parse.Cloud.${kind} needs a handler function.`);
-      triggers[`${kind}:${classNameOf(target)}`] = { handler, validator };
+      const className = classNameOf(target);
+      triggers[`${kind}:${className}`] = { handler, validator };
+      const methods = { beforeSave: ['POST', 'PUT'], beforeDelete: ['DELETE'], beforeFind: ['GET'] }[kind];
+      if (methods) addClassRateLimit(validator, className, methods);
     };
   }
   // Log-in triggers name no class: they are about _User (log-in) and _Session (log-out).
@@ -816,6 +835,7 @@
     Cloud[kind] = (handler, validator) => {
       if (typeof handler !== 'function') throw new TypeError(`Parse.Cloud.${kind} needs a handler function.`);
       triggers[`${kind}:${className}`] = { handler, validator };
+      if (kind === 'beforeLogin') addRateLimit(validator, ['/login'], false, ['POST', 'GET']);
     };
   }
   for (const trigger of ['beforeSaveFile', 'afterSaveFile', 'beforeDeleteFile', 'afterDeleteFile',

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
 
 use basalt_core::{ErrorCode, ParseError, ParseResult};
-use basalt_engine::{Engine, FunctionCall, HookFuture, Hooks, JobCall, TriggerCall, TriggerKind};
+use basalt_engine::{Engine, FunctionCall, HookFuture, Hooks, JobCall, RateLimitRule, TriggerCall, TriggerKind};
 use serde_json::{Map, Value};
 use tokio::sync::oneshot;
 
@@ -73,6 +73,8 @@ pub struct CloudCode {
     /// Registered triggers, `kind:className` (read once at load: the code is the same in every
     /// worker).
     triggers: HashSet<String>,
+    /// The validators' `rateLimit`s (read at load).
+    rate_limits: Vec<RateLimitRule>,
 }
 
 /// Where the code lives: the entry file and the directory `require` may read from.
@@ -98,7 +100,7 @@ impl CloudCode {
             tokio::runtime::Handle::try_current().map_err(|_| "cloud code needs a Tokio runtime".to_owned())?;
         let (sender, receiver) = mpsc::channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
-        let (loaded_sender, loaded) = mpsc::channel::<Result<Vec<String>, String>>();
+        let (loaded_sender, loaded) = mpsc::channel::<Result<(Vec<String>, Vec<Value>), String>>();
         for index in 0..limits.workers.max(1) {
             let receiver = Arc::clone(&receiver);
             let engine = pool_engine.clone();
@@ -111,7 +113,8 @@ impl CloudCode {
                     let worker = Worker::start(source, engine, handle, limits);
                     let mut worker = match worker {
                         Ok(worker) => {
-                            let _ = loaded_sender.send(Ok(worker.registered_triggers()));
+                            let _ =
+                                loaded_sender.send(Ok((worker.registered_triggers(), worker.registered_rate_limits())));
                             worker
                         }
                         Err(error) => {
@@ -135,15 +138,33 @@ impl CloudCode {
         }
         drop(loaded_sender);
         let mut triggers = HashSet::new();
+        let mut declared = Vec::new();
         for _ in 0..limits.workers.max(1) {
             match loaded.recv() {
-                Ok(Ok(registered)) => triggers.extend(registered),
+                Ok(Ok((registered, limits))) => {
+                    triggers.extend(registered);
+                    // The same code runs in every worker: one worker's list is the list.
+                    declared = limits;
+                }
                 Ok(Err(error)) => return Err(error),
                 Err(_) => return Err("a cloud code worker stopped while loading".to_owned()),
             }
         }
-        Ok(Arc::new(CloudCode { jobs: Mutex::new(sender), triggers, source, engine, handle, limits }))
+        let rate_limits = declared.iter().filter_map(rate_limit_rule).collect();
+        Ok(Arc::new(CloudCode { jobs: Mutex::new(sender), triggers, rate_limits, source, engine, handle, limits }))
     }
+}
+
+/// `{"path", "subPaths", "methods", "options"}` as parse.js records a validator's `rateLimit`.
+fn rate_limit_rule(declared: &Value) -> Option<RateLimitRule> {
+    let path = declared.get("path")?.as_str()?;
+    let sub_paths = declared.get("subPaths").and_then(Value::as_bool).unwrap_or(false);
+    let methods: Vec<&str> = declared
+        .get("methods")
+        .and_then(Value::as_array)
+        .map(|methods| methods.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    RateLimitRule::from_json(path, sub_paths, &methods, declared.get("options")?)
 }
 
 fn run_call(worker: &mut Worker, call: &Call) -> ParseResult<Option<Value>> {
@@ -210,6 +231,10 @@ impl Hooks for CloudCode {
 
     fn run_job(&self, call: JobCall) -> HookFuture<'_, Option<Value>> {
         Box::pin(self.submit(Call::Job(call)))
+    }
+
+    fn rate_limits(&self) -> &[RateLimitRule] {
+        &self.rate_limits
     }
 
     fn has_trigger(&self, kind: TriggerKind, class_name: &str) -> bool {

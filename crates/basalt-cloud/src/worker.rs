@@ -230,6 +230,15 @@ impl Worker {
         })
     }
 
+    /// The validators' rate limits, as parse.js recorded them.
+    pub(crate) fn registered_rate_limits(&self) -> Vec<Value> {
+        self.context.with(|ctx| {
+            let list: Option<Function<'_>> = ctx.globals().get("__basalt_rate_limits").ok();
+            let text: Option<String> = list.and_then(|list| list.call::<_, String>(()).ok());
+            text.and_then(|text| serde_json::from_str(&text).ok()).unwrap_or_default()
+        })
+    }
+
     /// Runs a function; rebuilds the runtime first if the previous call broke a limit.
     pub(crate) fn run_function(&mut self, call: &FunctionCall) -> ParseResult<Option<Value>> {
         let request = json!({

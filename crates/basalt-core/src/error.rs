@@ -50,6 +50,8 @@ error_codes! {
     IncorrectType = 111,
     ObjectTooLarge = 116,
     OperationForbidden = 119,
+    /// Parse Server answers a request over a rate limit with this code (and HTTP 429).
+    ConnectionFailed = 100,
     InvalidNestedKey = 121,
     InvalidFileName = 122,
     InvalidAcl = 123,

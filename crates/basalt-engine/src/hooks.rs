@@ -118,6 +118,11 @@ pub trait Hooks: Send + Sync {
     /// # Errors
     /// The job's error, recorded in its `_JobStatus`.
     fn run_job(&self, call: JobCall) -> HookFuture<'_, Option<Value>>;
+
+    /// The rate limits validators declared (`rateLimit`), checked before a request routes.
+    fn rate_limits(&self) -> &[crate::RateLimitRule] {
+        &[]
+    }
 }
 
 impl Engine {

@@ -20,6 +20,7 @@ mod objects;
 mod output;
 mod password;
 mod permissions;
+mod rate_limit;
 mod roles;
 mod schema_cache;
 mod schemas;
@@ -42,6 +43,7 @@ pub use events::{EventSink, LiveQueryView, ObjectEvent};
 pub use files::{FilesConfig, SavedFile};
 pub use find::{FindParams, FindResult, GetParams};
 pub use hooks::{FunctionCall, HookFuture, Hooks, JobCall, TriggerCall, TriggerKind};
+pub use rate_limit::{RateLimitRule, RateLimitZone};
 pub use schema_cache::SchemaCache;
 pub use users::SignUp;
 
@@ -128,6 +130,7 @@ struct Inner {
     config: EngineConfig,
     events: std::sync::OnceLock<Arc<dyn EventSink>>,
     hooks: std::sync::OnceLock<Arc<dyn Hooks>>,
+    rate_counters: rate_limit::RateCounters,
 }
 
 impl Engine {
@@ -144,6 +147,7 @@ impl Engine {
                 config,
                 events: std::sync::OnceLock::new(),
                 hooks: std::sync::OnceLock::new(),
+                rate_counters: rate_limit::RateCounters::default(),
             }),
         })
     }

@@ -38,6 +38,7 @@ pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
     match code {
         ErrorCode::ObjectNotFound => StatusCode::NOT_FOUND,
         ErrorCode::InternalServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::ConnectionFailed => StatusCode::TOO_MANY_REQUESTS,
         _ => StatusCode::BAD_REQUEST,
     }
 }

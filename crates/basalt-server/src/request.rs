@@ -269,6 +269,8 @@ async fn prepare_parse_request(state: &AppState, request: Request) -> Result<Req
     let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0);
     let ignores_session = parts.uri.path().ends_with("/login");
     let caller = authenticate(state, keys, peer, ignores_session).await?;
+    let route = parts.uri.path().strip_prefix(mount.as_str()).unwrap_or_default();
+    state.engine.check_rate_limit(parts.method.as_str(), route, &caller, peer.map(|peer| peer.ip()))?;
     let content_type = match body.remove("_ContentType") {
         Some(Value::String(content_type)) => Some(content_type),
         _ => None,
