@@ -376,6 +376,10 @@ Parse.Cloud.beforeSave('RateLimitedPost', () => {}, {
   rateLimit: { requestTimeWindow: 3600000, requestCount: 1, includeInternalRequests: true },
 });
 
+Parse.Cloud.define('anyRole', () => 'ok', { requireAnyUserRoles: ['cloudEditors', 'cloudAdmins'] });
+Parse.Cloud.define('allRoles', () => 'ok', { requireAllUserRoles: async () => ['cloudEditors', 'cloudAdmins'] });
+Parse.Cloud.define('needsColor', (request) => request.user.get('color'), { requireUserKeys: ['color'] });
+
 Parse.Cloud.define('findItems', async (request) => {
   const items = await new Parse.Query(request.params.className).ascending('n').find(master);
   return { count: items.length, items };

@@ -487,6 +487,27 @@ describe('Parse.Object and Parse.Query inside a function', () => {
     });
   });
 
+  test('validators: requireAnyUserRoles, requireAllUserRoles (inherited roles count) and requireUserKeys', async () => {
+    const acl = new Parse.ACL();
+    acl.setPublicReadAccess(true);
+    const editors = new Parse.Role('cloudEditors', acl);
+    editors.getUsers().add(alice);
+    await editors.save(null, { useMasterKey });
+    const admins = new Parse.Role('cloudAdmins', acl);
+    admins.getRoles().add(editors);
+    await admins.save(null, { useMasterKey });
+    assert.equal(await run('anyRole', {}, as(alice)), 'ok');
+    assert.equal(await run('allRoles', {}, as(alice)), 'ok');
+    const any = await expectParseError(run('anyRole', {}, as(bob)), Parse.Error.VALIDATION_ERROR);
+    assert.equal(any.message, 'Validation failed. User does not match the required roles.');
+    const all = await expectParseError(run('allRoles', {}, as(bob)), Parse.Error.VALIDATION_ERROR);
+    assert.equal(all.message, 'Validation failed. User does not match all the required roles.');
+    await expectParseError(run('anyRole'), Parse.Error.VALIDATION_ERROR);
+    assert.equal(await run('needsColor', {}, as(alice)), 'blue');
+    const keys = await expectParseError(run('needsColor', {}, as(bob)), Parse.Error.VALIDATION_ERROR);
+    assert.equal(keys.message, 'Validation failed. Please set data for color on your account.');
+  });
+
   describe('rate limits', { skip: basaltOnly }, () => {
     test('a function over its requestCount answers 429 with code 100 and the message; the master key is not counted', async () => {
       assert.equal((await call('limited')).status, 200);

@@ -771,7 +771,28 @@
     if (validator.requireMaster && !request.master) throw validationError('Master key is required to complete this request.');
     if (validator.requireUser && !request.user && !(validator.skipWithMasterKey && request.master)) throw validationError('Please login to continue.');
     if (validator.requireAnyUserRoles || validator.requireAllUserRoles) {
-      throw new Error('Validator role requirements are not supported by this version of Basalt yet.');
+      if (!request.user) throw validationError('Please login to continue.');
+      const token = request.user.getSessionToken();
+      // The user's roles, inherited ones included, as the engine resolves them for the session.
+      const roles = token ? call('GET', 'roles/mine', {}, { sessionToken: token }).roles : [];
+      let any = validator.requireAnyUserRoles;
+      let all = validator.requireAllUserRoles;
+      if (typeof any === 'function') any = await any();
+      if (typeof all === 'function') all = await all();
+      if (Array.isArray(any) && !any.some((role) => roles.includes(`role:${role}`))) {
+        throw validationError('User does not match the required roles.');
+      }
+      if (Array.isArray(all) && !all.every((role) => roles.includes(`role:${role}`))) {
+        throw validationError('User does not match all the required roles.');
+      }
+    }
+    if (Array.isArray(validator.requireUserKeys)) {
+      for (const key of validator.requireUserKeys) {
+        if (!request.user) throw new ParseError(ParseError.VALIDATION_ERROR, 'Please login to make this request.');
+        if (request.user.get(key) === undefined || request.user.get(key) === null) {
+          throw validationError(`Please set data for ${key} on your account.`);
+        }
+      }
     }
     if (validator.fields) checkFields(validator.fields, request.params);
   }

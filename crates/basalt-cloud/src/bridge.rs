@@ -110,6 +110,8 @@ async fn dispatch(
             engine.aggregate(class_name, &body).await
         }
         ("GET", ["config"]) => engine.get_config(&caller).await,
+        // For validators' role requirements: the session's roles, inherited ones included.
+        ("GET", ["roles", "mine"]) => Ok(json!({ "roles": caller.roles })),
         ("POST", ["files", name]) => save_file(engine, &caller, name, &body).await,
         ("GET", ["files", name]) => read_file(engine, name).await,
         ("DELETE", ["files", name]) => {
