@@ -838,6 +838,7 @@
   const triggers = {};
   function classNameOf(target) {
     if (typeof target === 'string') return target;
+    if (target === ParseFile) return '@File';
     if (target && target.className) return target.className;
     if (target === ParseUser) return '_User';
     throw new TypeError('A trigger needs a class name or a Parse.Object subclass.');
@@ -859,7 +860,12 @@
       if (kind === 'beforeLogin') addRateLimit(validator, ['/login'], false, ['POST', 'GET']);
     };
   }
-  for (const trigger of ['beforeSaveFile', 'afterSaveFile', 'beforeDeleteFile', 'afterDeleteFile',
+  // The older names of the file triggers.
+  for (const [name, kind] of [['beforeSaveFile', 'beforeSave'], ['afterSaveFile', 'afterSave'],
+    ['beforeDeleteFile', 'beforeDelete'], ['afterDeleteFile', 'afterDelete']]) {
+    Cloud[name] = (handler, validator) => Cloud[kind](ParseFile, handler, validator);
+  }
+  for (const trigger of [
     'beforeSubscribe', 'afterLiveQueryEvent', 'beforeConnect', 'beforePasswordResetRequest']) {
     Cloud[trigger] = notSupported(trigger);
   }
@@ -957,6 +963,10 @@
       runFindTrigger(kind, className, raw, entry, request);
       return;
     }
+    if (className === '@File') {
+      runFileTrigger(kind, raw, entry, request);
+      return;
+    }
     let object;
     if (kind === 'beforeSave') {
       // The stored object with the written changes on top: get() sees the new values,
@@ -988,6 +998,36 @@
       .then((value) => { global.__basalt_outcome = JSON.stringify(value === undefined ? {} : { ok: value }); },
         (error) => { global.__basalt_outcome = JSON.stringify({ error: errorJSON(error) }); });
   };
+
+  /** File triggers get `request.file` (a Parse.File: its name, and its url once stored) and
+   * `request.fileSize`; the bytes stream past them. A beforeSave may return another Parse.File:
+   * one already saved (its url is answered), or one with data or a name to store instead. */
+  function runFileTrigger(kind, raw, entry, request) {
+    const info = raw.object || {};
+    const file = ParseFile._fromJSON(info.file || {});
+    if (info.contentType) file._type = info.contentType;
+    request.file = file;
+    request.fileSize = info.fileSize === undefined ? null : info.fileSize;
+    request.contentLength = request.fileSize;
+    global.__basalt_outcome = undefined;
+    Promise.resolve()
+      .then(async () => {
+        if (!entry) return undefined;
+        if (entry.validator) {
+          request.params = {};
+          await validate(entry.validator, request);
+        }
+        const result = await entry.handler(request);
+        if (kind !== 'beforeSave' || !(result instanceof ParseFile)) return undefined;
+        const replacement = { name: result._name };
+        if (result._url) replacement.url = result._url;
+        if (result._source) Object.assign(replacement, result._source);
+        if (result._type) replacement.contentType = result._type;
+        return { file: replacement };
+      })
+      .then((value) => { global.__basalt_outcome = JSON.stringify(value === undefined ? {} : { ok: value }); },
+        (error) => { global.__basalt_outcome = JSON.stringify({ error: errorJSON(error) }); });
+  }
 
   /** beforeFind gets `request.query` (it may change it or return another); afterFind gets
    * `request.objects` (it may change them or return others). */

@@ -5,10 +5,9 @@
 
 use basalt_core::{ErrorCode, ParseError, ParseResult};
 use basalt_engine::{Caller, Engine, FindParams, GetParams};
-use basalt_files::{ByteStream, FileError};
+use basalt_files::FileError;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use bytes::Bytes;
 use futures_util::StreamExt;
 use serde_json::{Map, Value, json};
 
@@ -30,20 +29,12 @@ async fn caller_for(engine: &Engine, options: &Map<String, Value>) -> ParseResul
 
 /// `Parse.File.save` from cloud code: the bytes come as `base64` text or a `bytes` array.
 async fn save_file(engine: &Engine, caller: &Caller, name: &str, body: &Map<String, Value>) -> ParseResult<Value> {
-    let bytes = match (body.get("base64"), body.get("bytes")) {
-        (Some(Value::String(text)), _) => {
-            BASE64.decode(text).map_err(|_| ParseError::new(ErrorCode::FileSaveError, "Invalid base64 file data."))?
-        }
-        (_, Some(Value::Array(items))) => items
-            .iter()
-            .map(|item| item.as_u64().and_then(|byte| u8::try_from(byte).ok()))
-            .collect::<Option<Vec<u8>>>()
-            .ok_or_else(|| ParseError::new(ErrorCode::FileSaveError, "File bytes must be numbers from 0 to 255."))?,
-        _ => return Err(ParseError::new(ErrorCode::FileSaveError, "Cannot save a file without data.")),
+    let Some(bytes) = basalt_engine::file_data(body)? else {
+        return Err(ParseError::new(ErrorCode::FileSaveError, "Cannot save a file without data."));
     };
     let content_type = body.get("contentType").and_then(Value::as_str);
-    let stream: ByteStream = Box::pin(futures_util::stream::once(async move { Ok(Bytes::from(bytes)) }));
-    let saved = engine.save_file(caller, name, content_type, stream).await?;
+    let size = u64::try_from(bytes.len()).ok();
+    let saved = engine.save_file(caller, name, content_type, size, basalt_files::single_chunk(bytes)).await?;
     Ok(json!({ "name": saved.name, "url": saved.url }))
 }
 
@@ -116,7 +107,7 @@ async fn dispatch(
         ("GET", ["files", name]) => read_file(engine, name).await,
         ("DELETE", ["files", name]) => {
             require_master(&caller)?;
-            engine.delete_file(name).await.map(|()| json!({}))
+            engine.delete_file(&caller, name).await.map(|()| json!({}))
         }
         ("PUT", ["config"]) => {
             require_master(&caller)?;

@@ -5,11 +5,41 @@ use std::sync::Arc;
 
 use basalt_core::{ErrorCode, ParseError, ParseResult};
 use basalt_files::{ByteRange, ByteStream, FileError, FileRead, FileStore};
+use base64::Engine as _;
 use rand::Rng;
 use serde_json::Value;
 
+use crate::TriggerKind;
 use crate::sessions::{class, field_equals};
+use crate::triggers::FileInfo;
 use crate::{Caller, Engine};
+
+/// The bytes cloud code gives a file: `base64` text or a `bytes` array; `None` without either.
+///
+/// # Errors
+/// 130 for data that is not base64 or not bytes.
+pub fn file_data(source: &serde_json::Map<String, Value>) -> ParseResult<Option<Vec<u8>>> {
+    match (source.get("base64"), source.get("bytes")) {
+        (Some(Value::String(text)), _) => base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map(Some)
+            .map_err(|_| ParseError::new(ErrorCode::FileSaveError, "Invalid base64 file data.")),
+        (_, Some(Value::Array(items))) => items
+            .iter()
+            .map(|item| item.as_u64().and_then(|byte| u8::try_from(byte).ok()))
+            .collect::<Option<Vec<u8>>>()
+            .map(Some)
+            .ok_or_else(|| ParseError::new(ErrorCode::FileSaveError, "File bytes must be numbers from 0 to 255.")),
+        _ => Ok(None),
+    }
+}
+
+/// A file just written to storage.
+struct StoredFile {
+    name: String,
+    url: String,
+    size: u64,
+}
 
 /// File settings: Parse Server's `maxUploadSize` and `fileUpload` options.
 #[derive(Clone)]
@@ -166,20 +196,62 @@ impl Engine {
     }
 
     /// `POST /files/:filename`: stores the bytes under a unique name (32 random hex digits, `_`,
-    /// the original name) and returns it with its URL.
+    /// the original name) and returns it with its URL. `size` is the declared length, for the
+    /// file triggers (which see the file's name, not its bytes: uploads stream).
     ///
     /// # Errors
-    /// 122 bad name, 130 refused upload (permissions, extension, size), 1 storage failure.
+    /// 122 bad name, 130 refused upload (permissions, extension, size, a beforeSave trigger),
+    /// 1 storage failure.
     pub async fn save_file(
         &self,
         caller: &Caller,
         file_name: &str,
         content_type: Option<&str>,
+        size: Option<u64>,
         body: ByteStream,
     ) -> ParseResult<SavedFile> {
         let files = self.files()?;
         check_file_name(file_name)?;
         self.check_upload_allowed(caller, files).await?;
+        let info = FileInfo { name: file_name, url: None, size, content_type };
+        let replacement = self.run_file_trigger(TriggerKind::BeforeSave, caller, info).await?;
+        let mut file_name = file_name.to_owned();
+        let mut content_type = content_type.map(str::to_owned);
+        let mut body = body;
+        if let Some(replacement) = replacement {
+            let text = |key: &str| replacement.get(key).and_then(Value::as_str).map(str::to_owned);
+            if let (Some(name), Some(url)) = (text("name"), text("url")) {
+                // The trigger answered a file that is stored already: nothing to store.
+                let saved = SavedFile { name, url };
+                let info = FileInfo { name: &saved.name, url: Some(&saved.url), size: None, content_type: None };
+                self.run_file_trigger(TriggerKind::AfterSave, caller, info).await?;
+                return Ok(saved);
+            }
+            if let Some(name) = text("name") {
+                check_file_name(&name)?;
+                file_name = name;
+            }
+            if let Some(kind) = text("contentType") {
+                content_type = Some(kind);
+            }
+            if let Some(bytes) = file_data(&replacement)? {
+                body = basalt_files::single_chunk(bytes);
+            }
+        }
+        let saved = self.store_file(caller, files, &file_name, content_type.as_deref(), body).await?;
+        let info = FileInfo { name: &saved.name, url: Some(&saved.url), size: Some(saved.size), content_type: None };
+        self.run_file_trigger(TriggerKind::AfterSave, caller, info).await?;
+        Ok(SavedFile { name: saved.name, url: saved.url })
+    }
+
+    async fn store_file(
+        &self,
+        caller: &Caller,
+        files: &FilesConfig,
+        file_name: &str,
+        content_type: Option<&str>,
+        body: ByteStream,
+    ) -> ParseResult<StoredFile> {
         let extension = extension_of(file_name, content_type);
         if !caller.is_master {
             check_extension(extension.as_deref())?;
@@ -198,7 +270,7 @@ impl Engine {
             return Err(ParseError::new(ErrorCode::FileSaveError, "Invalid file upload."));
         }
         let url = crate::output::file_url(&self.config().files_url_prefix, &name);
-        Ok(SavedFile { name, url })
+        Ok(StoredFile { name, url, size })
     }
 
     /// Opens a stored file (or a range of it) for download. No keys are needed: the unique name
@@ -211,14 +283,20 @@ impl Engine {
         files.store.get(name, range).await
     }
 
-    /// `DELETE /files/:filename` (master key, checked by the server).
+    /// `DELETE /files/:filename` (master key, checked by the server), with the file triggers.
     ///
     /// # Errors
-    /// 153 when there is no such file.
-    pub async fn delete_file(&self, name: &str) -> ParseResult<()> {
+    /// 153 when there is no such file or a beforeDelete trigger refuses.
+    pub async fn delete_file(&self, caller: &Caller, name: &str) -> ParseResult<()> {
         let files = self.files()?;
+        let url = crate::output::file_url(&self.config().files_url_prefix, name);
+        let info = FileInfo { name, url: Some(&url), size: None, content_type: None };
+        self.run_file_trigger(TriggerKind::BeforeDelete, caller, info).await?;
         match files.store.delete(name).await {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.run_file_trigger(TriggerKind::AfterDelete, caller, info).await?;
+                Ok(())
+            }
             Err(FileError::NotFound | FileError::InvalidName) => {
                 Err(ParseError::new(ErrorCode::FileDeleteError, "Could not delete file."))
             }

@@ -40,7 +40,7 @@ pub use caller::Caller;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use email::{EmailConfig, EmailMessage, Mailer};
 pub use events::{EventSink, LiveQueryView, ObjectEvent};
-pub use files::{FilesConfig, SavedFile};
+pub use files::{FilesConfig, SavedFile, file_data};
 pub use find::{FindParams, FindResult, GetParams};
 pub use hooks::{FunctionCall, HookFuture, Hooks, JobCall, TriggerCall, TriggerKind};
 pub use rate_limit::{RateLimitRule, RateLimitZone};

@@ -3,7 +3,7 @@
 //! are only logged. The engine runs them for every write path — REST, batch, and cloud code's own
 //! saves — through `Hooks`.
 
-use basalt_core::{ClassName, ParseResult};
+use basalt_core::{ClassName, ErrorCode, ParseError, ParseResult};
 use basalt_store::{WriteOp, WriteOutcome};
 use serde_json::{Map, Value};
 
@@ -12,6 +12,18 @@ use crate::objects::PreparedWrite;
 use crate::output::object_json;
 use crate::sessions::field_equals;
 use crate::{Caller, Engine};
+
+/// The class name file triggers are registered under (Parse's `@File`).
+pub(crate) const FILE_CLASS: &str = "@File";
+
+/// A file as its triggers see it.
+#[derive(Clone, Copy)]
+pub(crate) struct FileInfo<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) url: Option<&'a str>,
+    pub(crate) size: Option<u64>,
+    pub(crate) content_type: Option<&'a str>,
+}
 
 /// What a `beforeSave` leaves: the body to write, the fields it changed, its context.
 type SaveTriggered = (Map<String, Value>, Vec<String>, Option<Map<String, Value>>);
@@ -106,6 +118,46 @@ impl Engine {
             call.user = user;
         }
         hooks.run_trigger(call).await.map(|_| ())
+    }
+
+    /// Runs a file trigger (`Parse.Cloud.beforeSave(Parse.File, …)` and the like) when one is
+    /// registered; a beforeSave may answer `{"name", "url"?, "base64"?, "contentType"?}`, the
+    /// file to store (or, with a url, already stored) instead. A plain error in a before trigger
+    /// answers 130 (save) or 153 (delete) with its message, as Parse Server does.
+    pub(crate) async fn run_file_trigger(
+        &self,
+        kind: TriggerKind,
+        caller: &Caller,
+        file: FileInfo<'_>,
+    ) -> ParseResult<Option<Map<String, Value>>> {
+        if !self.has_trigger(kind, FILE_CLASS) {
+            return Ok(None);
+        }
+        let Some(hooks) = self.inner.hooks.get() else { return Ok(None) };
+        let mut described = Map::new();
+        described.insert("__type".into(), Value::from("File"));
+        described.insert("name".into(), Value::from(file.name));
+        if let Some(url) = file.url {
+            described.insert("url".into(), Value::from(url));
+        }
+        let mut object = Map::new();
+        object.insert("file".into(), Value::Object(described));
+        object.insert("fileSize".into(), file.size.map_or(Value::Null, Value::from));
+        object.insert("contentType".into(), file.content_type.map_or(Value::Null, Value::from));
+        let call = self.trigger_call(kind, caller, FILE_CLASS, None, object).await;
+        let outcome = hooks.run_trigger(call).await.map_err(|error| match (error.code, kind) {
+            (ErrorCode::ScriptFailed, TriggerKind::BeforeSave) => {
+                ParseError::new(ErrorCode::FileSaveError, error.message)
+            }
+            (ErrorCode::ScriptFailed, TriggerKind::BeforeDelete) => {
+                ParseError::new(ErrorCode::FileDeleteError, error.message)
+            }
+            _ => error,
+        })?;
+        Ok(outcome.and_then(|mut outcome| match outcome.remove("file") {
+            Some(Value::Object(file)) => Some(file),
+            _ => None,
+        }))
     }
 
     pub(crate) fn has_find_triggers(&self, class_name: &str) -> bool {

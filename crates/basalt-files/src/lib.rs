@@ -18,6 +18,11 @@ pub use s3::{S3Config, S3FileStore};
 /// A stream of file bytes.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, io::Error>> + Send>>;
 
+/// A stream of bytes already in memory (a base64 upload, a file cloud code made).
+pub fn single_chunk(bytes: Vec<u8>) -> ByteStream {
+    Box::pin(futures_util::stream::once(async move { Ok::<_, io::Error>(Bytes::from(bytes)) }))
+}
+
 /// What went wrong with a file.
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {

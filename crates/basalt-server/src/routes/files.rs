@@ -10,7 +10,6 @@ use axum::{Json, Router};
 use basalt_core::{ErrorCode, ParseError};
 use basalt_files::{ByteRange, ByteStream, FileError};
 use base64::Engine as _;
-use bytes::Bytes;
 use futures_util::TryStreamExt;
 use serde_json::{Value, json};
 
@@ -24,16 +23,15 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/files/{app_id}/{file_name}", get(download_file))
 }
 
-fn single_chunk(bytes: Vec<u8>) -> ByteStream {
-    Box::pin(futures_util::stream::once(async move { Ok::<_, std::io::Error>(Bytes::from(bytes)) }))
-}
-
 async fn save_file(
     State(state): State<AppState>,
     Path(file_name): Path<String>,
     request: ParseRequest,
     raw: Request,
 ) -> Result<Response, ApiError> {
+    let declared =
+        raw.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let size;
     let body: ByteStream = match request.body.get("base64") {
         // The JS SDK's form: {"base64": "...", "_ContentType": "...", "fileData": {...}}.
         Some(Value::String(encoded)) => {
@@ -41,23 +39,20 @@ async fn save_file(
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(data.trim())
                 .map_err(|_| ParseError::new(ErrorCode::FileSaveError, "Invalid base64 file data."))?;
-            single_chunk(bytes)
+            size = u64::try_from(bytes.len()).ok();
+            basalt_files::single_chunk(bytes)
         }
         Some(_) => return Err(ParseError::new(ErrorCode::FileSaveError, "Invalid base64 file data.").into()),
         None => {
             let limit = state.engine.upload_bytes_max();
-            let declared = raw
-                .headers()
-                .get(header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<u64>().ok());
+            size = declared;
             if declared.is_some_and(|length| length > limit) {
                 return Ok(too_large(limit));
             }
             Box::pin(raw.into_body().into_data_stream().map_err(std::io::Error::other))
         }
     };
-    match state.engine.save_file(&request.caller, &file_name, request.content_type.as_deref(), body).await {
+    match state.engine.save_file(&request.caller, &file_name, request.content_type.as_deref(), size, body).await {
         Ok(saved) => {
             let mut response =
                 (StatusCode::CREATED, Json(json!({"name": saved.name, "url": saved.url}))).into_response();
@@ -84,7 +79,7 @@ async fn delete_file(
     request: ParseRequest,
 ) -> Result<Response, ApiError> {
     request.require_master()?;
-    state.engine.delete_file(&file_name).await?;
+    state.engine.delete_file(&request.caller, &file_name).await?;
     // Parse compat: a delete answers 200 with an empty body (the JS SDK expects none).
     Ok(StatusCode::OK.into_response())
 }

@@ -215,7 +215,13 @@ async fn a_client_that_stops_reading_is_disconnected_without_slowing_writers_or_
     let elapsed = started.elapsed();
 
     let received = reading.await.expect("the reading client");
-    assert!(received == created, "the reading client got every event, in order");
+    let first_difference = received.iter().zip(&created).position(|(got, made)| got != made);
+    assert!(
+        received == created,
+        "the reading client got every event, in order: {} received, {} created, first difference at {first_difference:?}",
+        received.len(),
+        created.len()
+    );
 
     // The stalled client now reads: what was queued for it (the first events, in order), then the
     // server's word that it fell behind, then the end of the connection.
