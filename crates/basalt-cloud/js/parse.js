@@ -944,6 +944,16 @@
         (error) => { global.__basalt_outcome = JSON.stringify({ error: errorJSON(error) }); });
   };
 
+  /** Runs `work` and leaves its outcome for the worker: `{}` for undefined, else `{ok}`, or
+   * `{error}`. */
+  function settle(work) {
+    global.__basalt_outcome = undefined;
+    Promise.resolve()
+      .then(work)
+      .then((value) => { global.__basalt_outcome = JSON.stringify(value === undefined ? {} : { ok: value }); },
+        (error) => { global.__basalt_outcome = JSON.stringify({ error: errorJSON(error) }); });
+  }
+
   function objectFrom(className, json) {
     return ParseObject.fromJSON(Object.assign({ className }, json || {}));
   }
@@ -982,21 +992,17 @@
       request.original = raw.original ? objectFrom(className, raw.original) : undefined;
     }
     request.object = object;
-    global.__basalt_outcome = undefined;
-    Promise.resolve()
-      .then(async () => {
-        if (!entry) return undefined;
-        if (entry.validator) {
-          request.params = {};
-          for (const key of Object.keys(object._server).concat(Object.keys(object._changes))) request.params[key] = object.get(key);
-          await validate(entry.validator, request);
-        }
-        await entry.handler(request);
-        // The context travels back with the body, for the afterSave of the same write.
-        return kind === 'beforeSave' ? Object.assign(object._body(), { __context: request.context }) : undefined;
-      })
-      .then((value) => { global.__basalt_outcome = JSON.stringify(value === undefined ? {} : { ok: value }); },
-        (error) => { global.__basalt_outcome = JSON.stringify({ error: errorJSON(error) }); });
+    settle(async () => {
+      if (!entry) return undefined;
+      if (entry.validator) {
+        request.params = {};
+        for (const key of Object.keys(object._server).concat(Object.keys(object._changes))) request.params[key] = object.get(key);
+        await validate(entry.validator, request);
+      }
+      await entry.handler(request);
+      // The context travels back with the body, for the afterSave of the same write.
+      return kind === 'beforeSave' ? Object.assign(object._body(), { __context: request.context }) : undefined;
+    });
   };
 
   /** File triggers get `request.file` (a Parse.File: its name, and its url once stored) and
@@ -1009,24 +1015,20 @@
     request.file = file;
     request.fileSize = info.fileSize === undefined ? null : info.fileSize;
     request.contentLength = request.fileSize;
-    global.__basalt_outcome = undefined;
-    Promise.resolve()
-      .then(async () => {
-        if (!entry) return undefined;
-        if (entry.validator) {
-          request.params = {};
-          await validate(entry.validator, request);
-        }
-        const result = await entry.handler(request);
-        if (kind !== 'beforeSave' || !(result instanceof ParseFile)) return undefined;
-        const replacement = { name: result._name };
-        if (result._url) replacement.url = result._url;
-        if (result._source) Object.assign(replacement, result._source);
-        if (result._type) replacement.contentType = result._type;
-        return { file: replacement };
-      })
-      .then((value) => { global.__basalt_outcome = JSON.stringify(value === undefined ? {} : { ok: value }); },
-        (error) => { global.__basalt_outcome = JSON.stringify({ error: errorJSON(error) }); });
+    settle(async () => {
+      if (!entry) return undefined;
+      if (entry.validator) {
+        request.params = {};
+        await validate(entry.validator, request);
+      }
+      const result = await entry.handler(request);
+      if (kind !== 'beforeSave' || !(result instanceof ParseFile)) return undefined;
+      const replacement = { name: result._name };
+      if (result._url) replacement.url = result._url;
+      if (result._source) Object.assign(replacement, result._source);
+      if (result._type) replacement.contentType = result._type;
+      return { file: replacement };
+    });
   }
 
   /** beforeFind gets `request.query` (it may change it or return another); afterFind gets
