@@ -8,16 +8,24 @@ import { fileURLToPath } from 'node:url';
 import Parse from 'parse/node';
 
 import { expectParseError, isExternalServer, startServer } from './harness.mjs';
+import { startMailSink } from './mail.mjs';
 
 const fixture = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'cloud', 'login', 'main.js');
 let server;
+let sink;
 
 before(async () => {
   if (isExternalServer) return;
-  server = await startServer({ args: ['--cloud', fixture] });
+  sink = await startMailSink();
+  server = await startServer({
+    args: ['--cloud', fixture, '--app-name', 'Triggers', '--smtp-url', sink.url, '--smtp-from', 'noreply@example.com'],
+  });
 });
 
-after(() => server?.stop());
+after(async () => {
+  await server?.stop();
+  await sink?.stop();
+});
 
 async function events(className, userId) {
   return new Parse.Query(className).equalTo('userId', userId).find({ useMasterKey: true });
@@ -68,6 +76,20 @@ describe('log-in triggers', { skip: isExternalServer && 'needs Basalt with the l
     const { status, body } = await server.rest('POST', 'users', { body: { authData: { anonymous: authData } } });
     assert.equal(status, 400);
     assert.equal(body.code, Parse.Error.SCRIPT_FAILED);
+  });
+
+  test('beforePasswordResetRequest may refuse a reset; otherwise the mail goes out', async () => {
+    const refused = await Parse.User.signUp('noResetUser', 'pw', { email: 'noreset@example.com', noReset: true });
+    await Parse.User.logOut();
+    const error = await expectParseError(Parse.User.requestPasswordReset('noreset@example.com'), Parse.Error.OPERATION_FORBIDDEN);
+    assert.equal(error.message, 'Resets are off for this account.');
+    assert.ok(refused.id);
+    await Parse.User.signUp('resetUser', 'pw', { email: 'reset@example.com' });
+    await Parse.User.logOut();
+    await Parse.User.requestPasswordReset('reset@example.com');
+    const mail = await sink.nextMail('reset@example.com');
+    assert.match(mail.subject, /Password Reset/);
+    assert.equal(sink.mails.filter((sent) => sent.to.includes('noreset@example.com')).length, 0);
   });
 
   test('log-out runs afterLogout with the ended session', async () => {

@@ -853,11 +853,13 @@
     };
   }
   // Log-in triggers name no class: they are about _User (log-in) and _Session (log-out).
-  for (const [kind, className] of [['beforeLogin', '_User'], ['afterLogin', '_User'], ['afterLogout', '_Session']]) {
+  for (const [kind, className] of [['beforeLogin', '_User'], ['afterLogin', '_User'], ['afterLogout', '_Session'],
+    ['beforePasswordResetRequest', '_User']]) {
     Cloud[kind] = (handler, validator) => {
       if (typeof handler !== 'function') throw new TypeError(`Parse.Cloud.${kind} needs a handler function.`);
       triggers[`${kind}:${className}`] = { handler, validator };
       if (kind === 'beforeLogin') addRateLimit(validator, ['/login'], false, ['POST', 'GET']);
+      if (kind === 'beforePasswordResetRequest') addRateLimit(validator, ['/requestPasswordReset'], false, ['POST']);
     };
   }
   // The older names of the file triggers.
@@ -866,7 +868,7 @@
     Cloud[name] = (handler, validator) => Cloud[kind](ParseFile, handler, validator);
   }
   for (const trigger of [
-    'beforeSubscribe', 'afterLiveQueryEvent', 'beforeConnect', 'beforePasswordResetRequest']) {
+    'beforeSubscribe', 'afterLiveQueryEvent', 'beforeConnect']) {
     Cloud[trigger] = notSupported(trigger);
   }
 

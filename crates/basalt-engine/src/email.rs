@@ -15,9 +15,9 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 use serde_json::{Map, Value};
 
-use crate::Engine;
 use crate::password::hash_password;
 use crate::sessions::{class, field_equals, set_field};
+use crate::{Caller, Engine, TriggerKind};
 
 /// One mail to send.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -133,10 +133,12 @@ impl Engine {
     ///
     /// # Errors
     /// 204 without an email, 125 for a non-string one, 1 without a mailer and app name.
-    pub async fn request_password_reset(&self, body: &Map<String, Value>) -> ParseResult<Value> {
+    pub async fn request_password_reset(&self, caller: &Caller, body: &Map<String, Value>) -> ParseResult<Value> {
         let email = email_argument(body)?;
         let (mailer, app_name) = self.mail_setup()?;
         let Some(user) = self.user_by_email(&email).await? else { return Ok(Value::Object(Map::new())) };
+        let object = self.user_json(user.clone());
+        self.run_auth_trigger(TriggerKind::BeforePasswordResetRequest, caller, object, None).await?;
         let mut secrets =
             self.store().user_secrets(&user.object_id).await.map_err(ParseError::from)?.unwrap_or_default();
         let token = new_token();

@@ -42,6 +42,8 @@ pub enum TriggerKind {
     AfterLogin,
     /// `object` is the ended session (class `_Session`).
     AfterLogout,
+    /// `object` is the user asking for a reset mail; throwing refuses it.
+    BeforePasswordResetRequest,
 }
 
 impl TriggerKind {
@@ -57,6 +59,7 @@ impl TriggerKind {
             TriggerKind::BeforeLogin => "beforeLogin",
             TriggerKind::AfterLogin => "afterLogin",
             TriggerKind::AfterLogout => "afterLogout",
+            TriggerKind::BeforePasswordResetRequest => "beforePasswordResetRequest",
         }
     }
 }

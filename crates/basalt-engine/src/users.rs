@@ -310,7 +310,7 @@ impl Engine {
         Ok(body)
     }
 
-    fn user_json(&self, user: ObjectRecord) -> Map<String, Value> {
+    pub(crate) fn user_json(&self, user: ObjectRecord) -> Map<String, Value> {
         let schema = self.schemas().get(&class("_User")).expect("the _User class exists once a user does");
         let mut body = object_json(&schema, user, &self.config().files_url_prefix);
         body.remove("password");

@@ -21,3 +21,7 @@ Parse.Cloud.afterLogout(async (request) => {
   event.set('sessionToken', request.object.get('sessionToken'));
   await event.save(null, { useMasterKey: true });
 });
+
+Parse.Cloud.beforePasswordResetRequest((request) => {
+  if (request.object.get('noReset')) throw new Parse.Error(Parse.Error.OPERATION_FORBIDDEN, 'Resets are off for this account.');
+});

@@ -82,7 +82,7 @@ async fn log_out(State(state): State<AppState>, request: ParseRequest) -> Result
 }
 
 async fn request_password_reset(State(state): State<AppState>, request: ParseRequest) -> Result<Json<Value>, ApiError> {
-    Ok(Json(state.engine.request_password_reset(&request.body).await?))
+    Ok(Json(state.engine.request_password_reset(&request.caller, &request.body).await?))
 }
 
 async fn request_verification_email(
