@@ -843,7 +843,7 @@
     if (target === ParseUser) return '_User';
     throw new TypeError('A trigger needs a class name or a Parse.Object subclass.');
   }
-  for (const kind of ['beforeSave', 'afterSave', 'beforeDelete', 'afterDelete', 'beforeFind', 'afterFind']) {
+  for (const kind of ['beforeSave', 'afterSave', 'beforeDelete', 'afterDelete', 'beforeFind', 'afterFind', 'beforeSubscribe']) {
     Cloud[kind] = (target, handler, validator) => {
       if (typeof handler !== 'function') throw new TypeError(`Parse.Cloud.${kind} needs a handler function.`);
       const className = classNameOf(target);
@@ -854,7 +854,7 @@
   }
   // Log-in triggers name no class: they are about _User (log-in) and _Session (log-out).
   for (const [kind, className] of [['beforeLogin', '_User'], ['afterLogin', '_User'], ['afterLogout', '_Session'],
-    ['beforePasswordResetRequest', '_User']]) {
+    ['beforePasswordResetRequest', '_User'], ['beforeConnect', '@Connect']]) {
     Cloud[kind] = (handler, validator) => {
       if (typeof handler !== 'function') throw new TypeError(`Parse.Cloud.${kind} needs a handler function.`);
       triggers[`${kind}:${className}`] = { handler, validator };
@@ -868,7 +868,7 @@
     Cloud[name] = (handler, validator) => Cloud[kind](ParseFile, handler, validator);
   }
   for (const trigger of [
-    'beforeSubscribe', 'afterLiveQueryEvent', 'beforeConnect']) {
+    'afterLiveQueryEvent']) {
     Cloud[trigger] = notSupported(trigger);
   }
 
@@ -979,6 +979,10 @@
       runFileTrigger(kind, raw, entry, request);
       return;
     }
+    if (kind === 'beforeConnect' || kind === 'beforeSubscribe') {
+      runLiveQueryTrigger(kind, className, raw.object || {}, entry, request);
+      return;
+    }
     let object;
     if (kind === 'beforeSave') {
       // The stored object with the written changes on top: get() sees the new values,
@@ -1030,6 +1034,35 @@
       if (result._source) Object.assign(replacement, result._source);
       if (result._type) replacement.contentType = result._type;
       return { file: replacement };
+    });
+  }
+
+  /** beforeConnect gets the connection (`useMasterKey`, `sessionToken`, `clients`, …);
+   * beforeSubscribe gets `request.query`, a Parse.Query it may change. Throwing refuses. */
+  function runLiveQueryTrigger(kind, className, details, entry, request) {
+    for (const key of ['sessionToken', 'useMasterKey', 'clients', 'subscriptions', 'requestId']) {
+      if (details[key] !== undefined && details[key] !== null) request[key] = details[key];
+    }
+    let query;
+    if (kind === 'beforeSubscribe') {
+      query = new ParseQuery(className);
+      const asked = details.query || {};
+      query._where = asked.where || {};
+      if (asked.keys) query._keys = String(asked.keys).split(',');
+      request.query = query;
+    }
+    settle(async () => {
+      if (!entry) return undefined;
+      if (entry.validator) {
+        request.params = {};
+        await validate(entry.validator, request);
+      }
+      await entry.handler(request);
+      if (kind !== 'beforeSubscribe') return undefined;
+      const chosen = request.query instanceof ParseQuery ? request.query : query;
+      const answer = { where: chosen._where };
+      if (chosen._keys) answer.keys = chosen._keys.join(',');
+      return { query: answer };
     });
   }
 

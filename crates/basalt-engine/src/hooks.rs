@@ -44,6 +44,12 @@ pub enum TriggerKind {
     AfterLogout,
     /// `object` is the user asking for a reset mail; throwing refuses it.
     BeforePasswordResetRequest,
+    /// A LiveQuery `connect` (class `@Connect`): `object` holds `sessionToken`, `useMasterKey`,
+    /// `installationId`, `clients`, `subscriptions`; throwing refuses the connection.
+    BeforeConnect,
+    /// A LiveQuery `subscribe`: `object` holds the `query` (`where`, `keys`), `requestId` and
+    /// `sessionToken`; returns the query to subscribe with, or refuses by throwing.
+    BeforeSubscribe,
 }
 
 impl TriggerKind {
@@ -60,6 +66,8 @@ impl TriggerKind {
             TriggerKind::AfterLogin => "afterLogin",
             TriggerKind::AfterLogout => "afterLogout",
             TriggerKind::BeforePasswordResetRequest => "beforePasswordResetRequest",
+            TriggerKind::BeforeConnect => "beforeConnect",
+            TriggerKind::BeforeSubscribe => "beforeSubscribe",
         }
     }
 }

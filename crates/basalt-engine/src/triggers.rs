@@ -16,6 +16,9 @@ use crate::{Caller, Engine};
 /// The class name file triggers are registered under (Parse's `@File`).
 pub(crate) const FILE_CLASS: &str = "@File";
 
+/// The class name `beforeConnect` is registered under (Parse's `@Connect`).
+const CONNECT_CLASS: &str = "@Connect";
+
 /// A file as its triggers see it.
 #[derive(Clone, Copy)]
 pub(crate) struct FileInfo<'a> {
@@ -156,6 +159,41 @@ impl Engine {
         })?;
         Ok(outcome.and_then(|mut outcome| match outcome.remove("file") {
             Some(Value::Object(file)) => Some(file),
+            _ => None,
+        }))
+    }
+
+    /// Runs `beforeConnect` (LiveQuery) when registered.
+    ///
+    /// # Errors
+    /// The trigger's error refuses the connection.
+    pub async fn before_live_query_connect(&self, caller: &Caller, details: Map<String, Value>) -> ParseResult<()> {
+        if !self.has_trigger(TriggerKind::BeforeConnect, CONNECT_CLASS) {
+            return Ok(());
+        }
+        let Some(hooks) = self.inner.hooks.get() else { return Ok(()) };
+        let call = self.trigger_call(TriggerKind::BeforeConnect, caller, CONNECT_CLASS, None, details).await;
+        hooks.run_trigger(call).await.map(|_| ())
+    }
+
+    /// Runs `beforeSubscribe` (LiveQuery) for the class when registered: the trigger may rewrite
+    /// the query (`where`, `keys`) it answers, or refuse the subscription.
+    ///
+    /// # Errors
+    /// The trigger's error refuses the subscription.
+    pub async fn before_live_query_subscribe(
+        &self,
+        caller: &Caller,
+        class_name: &str,
+        details: Map<String, Value>,
+    ) -> ParseResult<Option<Map<String, Value>>> {
+        if !self.has_trigger(TriggerKind::BeforeSubscribe, class_name) {
+            return Ok(None);
+        }
+        let Some(hooks) = self.inner.hooks.get() else { return Ok(None) };
+        let call = self.trigger_call(TriggerKind::BeforeSubscribe, caller, class_name, None, details).await;
+        Ok(hooks.run_trigger(call).await?.and_then(|mut outcome| match outcome.remove("query") {
+            Some(Value::Object(query)) => Some(query),
             _ => None,
         }))
     }

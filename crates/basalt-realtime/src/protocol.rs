@@ -145,6 +145,23 @@ impl Hub {
             },
             (false, None) => Caller { installation_id: installation_id.clone(), ..Caller::anonymous() },
         };
+        let (clients, subscriptions) = {
+            let state = self.state();
+            (state.clients.len(), state.clients.values().map(|client| client.subscriptions.len()).sum::<usize>())
+        };
+        let details = json!({
+            "sessionToken": text(message, "sessionToken"),
+            "useMasterKey": is_master,
+            "installationId": installation_id,
+            "clients": clients,
+            "subscriptions": subscriptions,
+        });
+        if let Value::Object(details) = details
+            && let Err(error) = self.engine.before_live_query_connect(&caller, details).await
+        {
+            self.reply(client_id, error_frame(i64::from(error.code.as_i32()), &error.message, false, None));
+            return;
+        }
         let mut state = self.state();
         let Some(client) = state.clients.get_mut(&client_id) else { return };
         // Parse compat: every connect (also a second one on the same socket) gets a new id.
@@ -215,7 +232,7 @@ impl Hub {
         connection_caller: Caller,
         message: &Map<String, Value>,
         query: &Map<String, Value>,
-        fields: Option<Vec<String>>,
+        mut fields: Option<Vec<String>>,
         watch: Option<Vec<String>>,
     ) -> ParseResult<Subscription> {
         let class_name = ClassName::parse(text(query, "className").unwrap_or_default())?;
@@ -233,7 +250,31 @@ impl Hub {
             }
             _ => connection_caller.clone(),
         };
-        let condition = self.engine.query_parser().parse_where(query.get("where").unwrap_or(&Value::Null))?;
+        let mut where_json = query.get("where").cloned().unwrap_or(Value::Null);
+        let mut asked = Map::new();
+        asked.insert("where".into(), where_json.clone());
+        if let Some(fields) = &fields {
+            asked.insert("keys".into(), Value::from(fields.join(",")));
+        }
+        let details = json!({
+            "query": asked,
+            "requestId": message.get("requestId"),
+            "sessionToken": text(message, "sessionToken"),
+        });
+        if let Value::Object(details) = details
+            && let Some(rewritten) =
+                self.engine.before_live_query_subscribe(&caller, class_name.as_str(), details).await?
+        {
+            where_json = rewritten.get("where").cloned().unwrap_or(Value::Null);
+            fields = match rewritten.get("keys") {
+                Some(Value::String(keys)) => {
+                    Some(keys.split(',').filter(|key| !key.is_empty()).map(str::to_owned).collect())
+                }
+                Some(Value::Array(keys)) => Some(keys.iter().filter_map(Value::as_str).map(str::to_owned).collect()),
+                _ => None,
+            };
+        }
+        let condition = self.engine.query_parser().parse_where(&where_json)?;
         let view = match self.engine.live_query_view(&caller, &class_name) {
             Ok(view) => view,
             // Parse compat: a class that does not exist yet may be subscribed to; its events
