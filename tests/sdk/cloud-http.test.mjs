@@ -134,6 +134,26 @@ describe('Parse.Cloud.httpRequest', { skip: isExternalServer && 'needs the local
     assert.equal(await Parse.Cloud.run('fetchWithCallbacks', { url: `${base}/missing` }), 'error 404');
   });
 
+  test('the global fetch: method, headers, body, status, headers.get and json()', async () => {
+    const result = await Parse.Cloud.run('fetchGlobal', {
+      url: `${base}/echo?x=1`,
+      method: 'post',
+      body: JSON.stringify({ hello: 'world' }),
+      headers: { 'Content-Type': 'application/json', 'X-Custom': 'fetch' },
+    });
+    assert.equal(result.status, 200);
+    assert.equal(result.ok, true);
+    assert.equal(result.contentType, 'application/json');
+    assert.equal(result.data.method, 'POST');
+    assert.equal(result.data.custom, 'fetch');
+    assert.deepEqual(result.data.query, { x: '1' });
+    assert.deepEqual(JSON.parse(result.data.body), { hello: 'world' });
+    const missing = await Parse.Cloud.run('fetchGlobal', { url: `${base}/missing` });
+    assert.deepEqual([missing.status, missing.ok], [404, false]);
+    const redirected = await Parse.Cloud.run('fetchGlobal', { url: `${base}/moved` });
+    assert.equal(redirected.status, 200, 'fetch follows redirects by default');
+  });
+
   test('waiting on a slow answer does not count against the call time limit', async () => {
     const result = await fetch({ url: `${base}/slow` });
     assert.equal(result.status, 200);

@@ -646,6 +646,45 @@
     });
   }
 
+  /** The WHATWG `fetch` subset cloud code written for Node uses (Parse Server 9 dropped
+   * httpRequest in favour of it): method, headers, a string body; the response's status, ok,
+   * headers.get, text() and json(). Redirects are followed unless `redirect: 'manual'`. */
+  function fetch(input, init) {
+    return new Promise((resolve) => {
+      const options = init || {};
+      const headers = {};
+      const given = options.headers || {};
+      if (typeof given.forEach === 'function' && !Array.isArray(given)) given.forEach((value, name) => { headers[name] = value; });
+      else if (Array.isArray(given)) for (const [name, value] of given) headers[name] = value;
+      else Object.assign(headers, given);
+      const request = {
+        method: (options.method || 'GET').toUpperCase(),
+        url: String(input && input.url ? input.url : input),
+        headers,
+        followRedirects: options.redirect !== 'manual',
+      };
+      if (options.body !== undefined && options.body !== null) request.body = String(options.body);
+      const answer = JSON.parse(native.http(JSON.stringify(request)));
+      if (answer.error) throw new TypeError(`fetch failed: ${answer.error}`);
+      const { status, headers: received, text } = answer.ok;
+      const lower = {};
+      for (const name of Object.keys(received)) lower[name.toLowerCase()] = received[name];
+      resolve({
+        status,
+        ok: status >= 200 && status < 300,
+        url: request.url,
+        headers: {
+          get: (name) => (lower[String(name).toLowerCase()] === undefined ? null : lower[String(name).toLowerCase()]),
+          has: (name) => lower[String(name).toLowerCase()] !== undefined,
+          forEach: (callback) => { for (const name of Object.keys(lower)) callback(lower[name], name); },
+        },
+        text: () => Promise.resolve(text),
+        json: () => Promise.resolve().then(() => JSON.parse(text)),
+      });
+    });
+  }
+  if (typeof global.fetch !== 'function') global.fetch = fetch;
+
   // ---- config ---------------------------------------------------------------------------------
   class ParseConfig {
     constructor(attributes) { this.attributes = attributes || {}; }

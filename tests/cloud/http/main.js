@@ -24,3 +24,15 @@ Parse.Cloud.define('fetchWithCallbacks', (request) =>
       error: (response) => resolve(`error ${response.status}`),
     });
   }));
+
+// The same through the global fetch, as code written for Parse Server 9 (on Node) calls out.
+Parse.Cloud.define('fetchGlobal', async (request) => {
+  const { url, method, body, headers } = request.params;
+  const response = await fetch(url, { method, body, headers });
+  return {
+    status: response.status,
+    ok: response.ok,
+    contentType: response.headers.get('Content-Type'),
+    data: response.status === 200 ? await response.json() : await response.text(),
+  };
+});
