@@ -1,5 +1,5 @@
 // LiveQuery triggers: beforeConnect may refuse a connection; beforeSubscribe may narrow a
-// subscription's query and keys, or refuse it. Runs against Basalt (the fixture needs --cloud).
+// subscription's query and keys, or refuse it; afterLiveQueryEvent may drop or change an event. Runs against Basalt (the fixture needs --cloud).
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -18,7 +18,7 @@ const sockets = [];
 before(async () => {
   if (isExternalServer) return;
   server = await startServer({ args: ['--cloud', fixture, '--live-query-classes', '*'] });
-  await createClasses('LqNote');
+  await createClasses('LqNote', 'LqEvent');
 });
 
 after(async () => {
@@ -82,6 +82,26 @@ describe('LiveQuery triggers', { skip: isExternalServer && 'needs Basalt with th
     assert.equal(frame.object.objectId, news.id);
     assert.equal(frame.object.title, 'news');
     assert.equal(frame.object.body, undefined);
+  });
+
+  test('afterLiveQueryEvent changes the object an event carries, or drops the event', async () => {
+    const ws = await open();
+    ws.send({ op: 'connect', applicationId: server.appId });
+    await ws.next('connected');
+    ws.send({ op: 'subscribe', requestId: 3, query: { className: 'LqEvent', where: {} } });
+    assert.equal((await ws.next('subscribed')).op, 'subscribed');
+    await new Parse.Object('LqEvent').save({ name: 'quiet', muted: true }, { useMasterKey: true });
+    const loud = await new Parse.Object('LqEvent').save({ name: 'loud' }, { useMasterKey: true });
+    const created = await ws.next('the create of the unmuted object');
+    assert.equal(created.object.objectId, loud.id);
+    assert.equal(created.object.heard, 'create by trigger');
+    await loud.save({ name: 'louder' }, { useMasterKey: true });
+    const updated = await ws.next('the update');
+    assert.equal(updated.op, 'update');
+    assert.equal(updated.object.name, 'louder');
+    assert.equal(updated.object.heard, 'update by trigger');
+    const stored = await new Parse.Query('LqEvent').get(loud.id, { useMasterKey: true });
+    assert.equal(stored.get('heard'), undefined, 'the trigger changes what is sent, not what is stored');
   });
 
   test('beforeSubscribe throwing refuses the subscription with 141 and the request id', async () => {

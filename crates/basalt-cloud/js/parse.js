@@ -740,12 +740,6 @@
   const functions = {};
   const jobs = {};
 
-  function notSupported(name) {
-    return () => {
-      throw new Error(`Parse.Cloud.${name} is not supported by this version of Basalt yet.`);
-    };
-  }
-
   function validationError(message) {
     return new ParseError(ParseError.VALIDATION_ERROR, `Validation failed. ${message}`);
   }
@@ -882,7 +876,8 @@
     if (target === ParseUser) return '_User';
     throw new TypeError('A trigger needs a class name or a Parse.Object subclass.');
   }
-  for (const kind of ['beforeSave', 'afterSave', 'beforeDelete', 'afterDelete', 'beforeFind', 'afterFind', 'beforeSubscribe']) {
+  for (const kind of ['beforeSave', 'afterSave', 'beforeDelete', 'afterDelete', 'beforeFind', 'afterFind', 'beforeSubscribe',
+    'afterLiveQueryEvent']) {
     Cloud[kind] = (target, handler, validator) => {
       if (typeof handler !== 'function') throw new TypeError(`Parse.Cloud.${kind} needs a handler function.`);
       const className = classNameOf(target);
@@ -905,10 +900,6 @@
   for (const [name, kind] of [['beforeSaveFile', 'beforeSave'], ['afterSaveFile', 'afterSave'],
     ['beforeDeleteFile', 'beforeDelete'], ['afterDeleteFile', 'afterDelete']]) {
     Cloud[name] = (handler, validator) => Cloud[kind](ParseFile, handler, validator);
-  }
-  for (const trigger of [
-    'afterLiveQueryEvent']) {
-    Cloud[trigger] = notSupported(trigger);
   }
 
   // ---- console --------------------------------------------------------------------------------
@@ -1018,7 +1009,7 @@
       runFileTrigger(kind, raw, entry, request);
       return;
     }
-    if (kind === 'beforeConnect' || kind === 'beforeSubscribe') {
+    if (kind === 'beforeConnect' || kind === 'beforeSubscribe' || kind === 'afterLiveQueryEvent') {
       runLiveQueryTrigger(kind, className, raw.object || {}, entry, request);
       return;
     }
@@ -1083,6 +1074,12 @@
       if (details[key] !== undefined && details[key] !== null) request[key] = details[key];
     }
     let query;
+    if (kind === 'afterLiveQueryEvent') {
+      request.event = details.event;
+      request.object = objectFrom(className, details.object);
+      request.original = details.original ? objectFrom(className, details.original) : undefined;
+      request.sendEvent = true;
+    }
     if (kind === 'beforeSubscribe') {
       query = new ParseQuery(className);
       const asked = details.query || {};
@@ -1097,6 +1094,10 @@
         await validate(entry.validator, request);
       }
       await entry.handler(request);
+      if (kind === 'afterLiveQueryEvent') {
+        const object = request.object instanceof ParseObject ? request.object.toJSON() : request.object;
+        return { sendEvent: request.sendEvent !== false, object };
+      }
       if (kind !== 'beforeSubscribe') return undefined;
       const chosen = request.query instanceof ParseQuery ? request.query : query;
       const answer = { where: chosen._where };

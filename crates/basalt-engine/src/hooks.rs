@@ -50,6 +50,10 @@ pub enum TriggerKind {
     /// A LiveQuery `subscribe`: `object` holds the `query` (`where`, `keys`), `requestId` and
     /// `sessionToken`; returns the query to subscribe with, or refuses by throwing.
     BeforeSubscribe,
+    /// A LiveQuery event about to reach one subscriber: `object` holds `event`, `object`,
+    /// `original`, `sessionToken`, `useMasterKey`, `installationId`; returns `sendEvent` and the
+    /// `object` to send.
+    AfterLiveQueryEvent,
 }
 
 impl TriggerKind {
@@ -68,6 +72,7 @@ impl TriggerKind {
             TriggerKind::BeforePasswordResetRequest => "beforePasswordResetRequest",
             TriggerKind::BeforeConnect => "beforeConnect",
             TriggerKind::BeforeSubscribe => "beforeSubscribe",
+            TriggerKind::AfterLiveQueryEvent => "afterLiveQueryEvent",
         }
     }
 }

@@ -198,6 +198,27 @@ impl Engine {
         }))
     }
 
+    /// Is an `afterLiveQueryEvent` registered for the class?
+    pub fn has_live_query_event_trigger(&self, class_name: &str) -> bool {
+        self.has_trigger(TriggerKind::AfterLiveQueryEvent, class_name)
+    }
+
+    /// Runs `afterLiveQueryEvent` for one subscriber's event: the outcome's `sendEvent` (false
+    /// drops the event) and `object` (what to send instead), when the trigger answered.
+    ///
+    /// # Errors
+    /// The trigger's error, for the subscriber's error frame.
+    pub async fn after_live_query_event(
+        &self,
+        caller: &Caller,
+        class_name: &str,
+        details: Map<String, Value>,
+    ) -> ParseResult<Option<Map<String, Value>>> {
+        let Some(hooks) = self.inner.hooks.get() else { return Ok(None) };
+        let call = self.trigger_call(TriggerKind::AfterLiveQueryEvent, caller, class_name, None, details).await;
+        hooks.run_trigger(call).await
+    }
+
     pub(crate) fn has_find_triggers(&self, class_name: &str) -> bool {
         self.has_trigger(TriggerKind::BeforeFind, class_name) || self.has_trigger(TriggerKind::AfterFind, class_name)
     }

@@ -20,7 +20,7 @@ use basalt_core::query::Condition;
 use basalt_core::query::matcher;
 use basalt_core::{ClassName, ClassSchema};
 use basalt_engine::{Caller, Engine, EventSink, LiveQueryView, ObjectEvent};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
 pub use protocol::Frame;
@@ -160,7 +160,11 @@ impl Hub {
         tokio::spawn(async move {
             while let Some(event) = pending.recv().await {
                 let Some(hub) = delivering.upgrade() else { return };
-                hub.deliver(event);
+                if hub.engine.has_live_query_event_trigger(event.class_name.as_str()) {
+                    hub.deliver_through_trigger(event).await;
+                } else {
+                    hub.deliver(event);
+                }
             }
         });
         hub
@@ -351,39 +355,8 @@ impl Hub {
         let mut plain: HashMap<usize, String> = HashMap::new();
         for (client_id, client) in &state.clients {
             for (request_id, subscription) in &client.subscriptions {
-                if subscription.class_name != event.class_name {
+                let Some((kind, object, original)) = route(current_schema.as_deref(), subscription, &event) else {
                     continue;
-                }
-                let schema = current_schema.as_deref().unwrap_or(&subscription.view.schema);
-                let before = event.before.as_ref().filter(|object| sees(schema, subscription, object));
-                let after = event.after.as_ref().filter(|object| sees(schema, subscription, object));
-                let (kind, object, original) = match (&event.before, before, after) {
-                    (None, None, Some(after)) => {
-                        if subscription.watch.as_ref().is_some_and(|watch| !watched_changed(watch, None, after)) {
-                            continue;
-                        }
-                        (EventKind::Create, after, None)
-                    }
-                    // The original goes along only if the subscriber could read it.
-                    (Some(previous), None, Some(after)) => {
-                        let original = Some(previous).filter(|previous| readable(subscription, previous));
-                        (EventKind::Enter, after, original)
-                    }
-                    (_, Some(before), Some(after)) => {
-                        if subscription.watch.as_ref().is_some_and(|watch| !watched_changed(watch, Some(before), after))
-                        {
-                            continue;
-                        }
-                        (EventKind::Update, after, Some(before))
-                    }
-                    (_, Some(before), None) => match &event.after {
-                        // Left the query: the new state; left the subscriber's view (ACL): the
-                        // last state it could read, never the unreadable one.
-                        Some(after) if readable(subscription, after) => (EventKind::Leave, after, Some(before)),
-                        Some(_) => (EventKind::Leave, before, Some(before)),
-                        None => (EventKind::Delete, before, None),
-                    },
-                    _ => continue,
                 };
                 frames.push((
                     *client_id,
@@ -394,6 +367,121 @@ impl Hub {
         for (client_id, frame) in frames {
             self.send(&mut state, client_id, frame);
         }
+    }
+
+    /// `deliver` when the class has an `afterLiveQueryEvent`: the trigger runs once per
+    /// subscriber (outside the lock) and may drop the event or change the object it carries.
+    async fn deliver_through_trigger(&self, event: ObjectEvent) {
+        let current_schema = self.engine.schema_of(&event.class_name);
+        let mut pending = Vec::new();
+        {
+            let state = self.state();
+            for (client_id, client) in &state.clients {
+                for (request_id, subscription) in &client.subscriptions {
+                    let Some((kind, object, original)) = route(current_schema.as_deref(), subscription, &event) else {
+                        continue;
+                    };
+                    let details = json!({
+                        "event": kind.op(),
+                        "object": object,
+                        "original": original,
+                        "sessionToken": subscription.caller.session_token,
+                        "useMasterKey": subscription.caller.is_master,
+                        "installationId": client.installation_id,
+                    });
+                    pending.push((
+                        *client_id,
+                        *request_id,
+                        kind,
+                        object.clone(),
+                        original.cloned(),
+                        subscription.caller.clone(),
+                        details,
+                    ));
+                }
+            }
+        }
+        for (client_id, request_id, kind, mut object, original, caller, details) in pending {
+            let Value::Object(details) = details else { continue };
+            match self.engine.after_live_query_event(&caller, event.class_name.as_str(), details).await {
+                Ok(Some(outcome)) => {
+                    if outcome.get("sendEvent") == Some(&Value::Bool(false)) {
+                        continue;
+                    }
+                    if let Some(Value::Object(changed)) = outcome.get("object") {
+                        object = changed.clone();
+                        object.remove("__type");
+                        object.remove("className");
+                    }
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    let code = i64::from(error.code.as_i32());
+                    self.reply(client_id, protocol::error_frame(code, &error.message, false, Some(request_id)));
+                    continue;
+                }
+            }
+            let mut state = self.state();
+            let frame = {
+                let Some(client) = state.clients.get(&client_id) else { continue };
+                let Some(subscription) = client.subscriptions.get(&request_id) else { continue };
+                self.event_frame(
+                    client,
+                    request_id,
+                    subscription,
+                    kind,
+                    &object,
+                    original.as_ref(),
+                    &mut HashMap::new(),
+                )
+            };
+            self.send(&mut state, client_id, frame);
+        }
+    }
+}
+
+/// An event for one subscription: its kind, the object it carries, the original.
+type Routed<'a> = (EventKind, &'a Map<String, Value>, Option<&'a Map<String, Value>>);
+
+/// What one subscription hears of a change: the event, the object it carries and the original
+/// (when the subscriber may see it); `None` when the change is nothing to it.
+fn route<'a>(
+    current_schema: Option<&ClassSchema>,
+    subscription: &Subscription,
+    event: &'a ObjectEvent,
+) -> Option<Routed<'a>> {
+    if subscription.class_name != event.class_name {
+        return None;
+    }
+    let schema = current_schema.unwrap_or(&subscription.view.schema);
+    let before = event.before.as_ref().filter(|object| sees(schema, subscription, object));
+    let after = event.after.as_ref().filter(|object| sees(schema, subscription, object));
+    match (&event.before, before, after) {
+        (None, None, Some(after)) => {
+            if subscription.watch.as_ref().is_some_and(|watch| !watched_changed(watch, None, after)) {
+                return None;
+            }
+            Some((EventKind::Create, after, None))
+        }
+        // The original goes along only if the subscriber could read it.
+        (Some(previous), None, Some(after)) => {
+            let original = Some(previous).filter(|previous| readable(subscription, previous));
+            Some((EventKind::Enter, after, original))
+        }
+        (_, Some(before), Some(after)) => {
+            if subscription.watch.as_ref().is_some_and(|watch| !watched_changed(watch, Some(before), after)) {
+                return None;
+            }
+            Some((EventKind::Update, after, Some(before)))
+        }
+        (_, Some(before), None) => match &event.after {
+            // Left the query: the new state; left the subscriber's view (ACL): the last state it
+            // could read, never the unreadable one.
+            Some(after) if readable(subscription, after) => Some((EventKind::Leave, after, Some(before))),
+            Some(_) => Some((EventKind::Leave, before, Some(before))),
+            None => Some((EventKind::Delete, before, None)),
+        },
+        _ => None,
     }
 }
 

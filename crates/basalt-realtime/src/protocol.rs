@@ -37,7 +37,7 @@ const SUBSCRIBE_KEYS: &[&str] = &["op", "requestId", "query", "sessionToken"];
 const QUERY_KEYS: &[&str] = &["className", "where", "keys", "fields", "watch"];
 const UNSUBSCRIBE_KEYS: &[&str] = &["op", "requestId"];
 
-fn error_frame(code: i64, message: &str, reconnect: bool, request_id: Option<i64>) -> Frame {
+pub(crate) fn error_frame(code: i64, message: &str, reconnect: bool, request_id: Option<i64>) -> Frame {
     let request_id = request_id.map_or(Value::Null, Value::from);
     Frame::Text(
         json!({"op": "error", "error": message, "code": code, "reconnect": reconnect, "requestId": request_id})

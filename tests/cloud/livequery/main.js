@@ -11,3 +11,11 @@ Parse.Cloud.beforeSubscribe('LqNote', (request) => {
   request.query.equalTo('published', true);
   request.query.select('title');
 });
+
+Parse.Cloud.afterLiveQueryEvent('LqEvent', (request) => {
+  if (request.object.get('muted')) {
+    request.sendEvent = false;
+    return;
+  }
+  request.object.set('heard', `${request.event} by trigger`);
+});
