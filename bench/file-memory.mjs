@@ -17,9 +17,10 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+
+import { listening } from './server.mjs';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const mib = 1024 * 1024;
@@ -42,7 +43,7 @@ const child = spawn(
 process.on('exit', () => child.kill('SIGKILL'));
 
 try {
-  const serverURL = await listening(child);
+  const serverURL = await listening(child, startTimeoutMs);
   console.log(`server: ${bin} (pid ${child.pid}) at ${serverURL}`);
   console.log(`file: ${sizeMib} MiB of pseudo-random bytes`);
   console.log(`baseline peak RSS: ${await peakRssMib(child.pid)} MiB`);
@@ -82,21 +83,6 @@ function parseArgs(argv) {
   }
   if (!Number.isInteger(sizeMib) || sizeMib <= 0) throw new Error('--size-mib needs a positive integer');
   return { sizeMib, serveArgs };
-}
-
-function listening(server) {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no listening line within ${startTimeoutMs} ms`)), startTimeoutMs);
-    readline.createInterface({ input: server.stdout }).on('line', (line) => {
-      const match = /^basalt listening on (http:\/\/\S+)\s*$/.exec(line);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    });
-    server.once('exit', (code, signal) => reject(new Error(`basalt exited (code ${code}, signal ${signal})`)));
-    server.once('error', reject);
-  });
 }
 
 /** VmHWM (peak resident set since start or the last reset) of `pid`, in MiB. */

@@ -44,6 +44,8 @@ import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 
+import { listening } from './server.mjs';
+
 const now = () => performance.timeOrigin + performance.now(); // comparable across threads
 
 // ---------------------------------------------------------------------------------------------
@@ -247,21 +249,6 @@ function parseArgs(argv) {
   }
   options.workers = Math.min(options.workers, options.clients);
   return { ...options, serveArgs };
-}
-
-function listening(server, timeoutMs) {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no listening line within ${timeoutMs} ms`)), timeoutMs);
-    readline.createInterface({ input: server.stdout }).on('line', (line) => {
-      const match = /^basalt listening on (http:\/\/\S+)\s*$/.exec(line);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    });
-    server.once('exit', (code, signal) => reject(new Error(`basalt exited (code ${code}, signal ${signal})`)));
-    server.once('error', reject);
-  });
 }
 
 /** Keeps the last lines of the server's stderr and counts the hub's "fell behind" warnings. */

@@ -22,6 +22,8 @@ import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import Parse from 'parse/node';
 
+import { supervise } from './child.mjs';
+
 export { Parse };
 
 /**
@@ -35,8 +37,6 @@ const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'
 
 /** Upper bound for the binary to print its listening line; only a failure bound, never a wait. */
 const startTimeoutMs = 20_000;
-/** Upper bound for the child to exit after SIGTERM before it gets SIGKILL. */
-const stopTimeoutMs = 5_000;
 /** Lines of server output kept to explain a failed start. */
 const outputLinesMax = 50;
 /** Lines of server output kept for `waitForOutput` (the newest; older ones are dropped). */
@@ -114,18 +114,10 @@ async function spawnBasalt(extraArgs) {
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   // A test file that crashes before `after` must not leave a server behind.
-  const killOnExit = () => child.kill('SIGKILL');
-  process.on('exit', killOnExit);
-
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const supervised = supervise(child);
+  const { exited } = supervised;
   const stop = async () => {
-    process.off('exit', killOnExit);
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), stopTimeoutMs);
-      await exited;
-      clearTimeout(timer);
-    }
+    await supervised.stop();
     await rm(dataDir, { recursive: true, force: true });
   };
 

@@ -12,6 +12,8 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import readline from 'node:readline';
 
+import { supervise } from './child.mjs';
+
 /** Path of the `moto_server` executable, or undefined when this machine has none. */
 const serverBin = process.env.BASALT_TEST_S3_SERVER || undefined;
 
@@ -26,8 +28,6 @@ export const s3Skip = !serverBin
 
 /** Upper bound for the server to print its address; only a failure bound, never a wait. */
 const startTimeoutMs = 20_000;
-/** Upper bound for the child to exit after SIGTERM before it gets SIGKILL. */
-const stopTimeoutMs = 5_000;
 /** Lines of server output kept to explain a failure. */
 const outputLinesMax = 50;
 
@@ -52,19 +52,7 @@ export async function startS3Server() {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, PYTHONUNBUFFERED: '1' },
   });
-  const killOnExit = () => child.kill('SIGKILL');
-  process.on('exit', killOnExit);
-
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  const stop = async () => {
-    process.off('exit', killOnExit);
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), stopTimeoutMs);
-      await exited;
-      clearTimeout(timer);
-    }
-  };
+  const { exited, stop } = supervise(child);
 
   const output = [];
   // Both streams are drained for the child's whole life (moto logs every request on stderr) so

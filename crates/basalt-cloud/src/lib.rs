@@ -11,7 +11,7 @@ mod bridge;
 mod http;
 mod worker;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
 
@@ -70,9 +70,11 @@ pub struct CloudCode {
     engine: Engine,
     handle: tokio::runtime::Handle,
     limits: CloudLimits,
-    /// Registered triggers, `kind:className` (read once at load: the code is the same in every
+    /// Registered triggers, class names by kind, and jobs under the kind `job` (read once at
+    /// load: the code is the same in every worker). Looked up on every write and find, so without
+    /// building a key.
     /// worker).
-    triggers: HashSet<String>,
+    triggers: HashMap<String, HashSet<String>>,
     /// The validators' `rateLimit`s (read at load).
     rate_limits: Vec<RateLimitRule>,
 }
@@ -137,12 +139,16 @@ impl CloudCode {
                 .map_err(|error| format!("starting a cloud code worker: {error}"))?;
         }
         drop(loaded_sender);
-        let mut triggers = HashSet::new();
+        let mut triggers: HashMap<String, HashSet<String>> = HashMap::new();
         let mut declared = Vec::new();
         for _ in 0..limits.workers.max(1) {
             match loaded.recv() {
                 Ok(Ok((registered, limits))) => {
-                    triggers.extend(registered);
+                    for entry in registered {
+                        if let Some((kind, name)) = entry.split_once(':') {
+                            triggers.entry(kind.to_owned()).or_default().insert(name.to_owned());
+                        }
+                    }
                     // The same code runs in every worker: one worker's list is the list.
                     declared = limits;
                 }
@@ -165,6 +171,12 @@ fn rate_limit_rule(declared: &Value) -> Option<RateLimitRule> {
         .map(|methods| methods.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
     RateLimitRule::from_json(path, sub_paths, &methods, declared.get("options")?)
+}
+
+impl CloudCode {
+    fn registered(&self, kind: &str, name: &str) -> bool {
+        self.triggers.get(kind).is_some_and(|names| names.contains(name))
+    }
 }
 
 fn run_call(worker: &mut Worker, call: &Call) -> ParseResult<Option<Value>> {
@@ -226,7 +238,7 @@ impl Hooks for CloudCode {
     }
 
     fn has_job(&self, name: &str) -> bool {
-        self.triggers.contains(&format!("job:{name}"))
+        self.registered("job", name)
     }
 
     fn run_job(&self, call: JobCall) -> HookFuture<'_, Option<Value>> {
@@ -238,7 +250,7 @@ impl Hooks for CloudCode {
     }
 
     fn has_trigger(&self, kind: TriggerKind, class_name: &str) -> bool {
-        self.triggers.contains(&format!("{}:{class_name}", kind.name()))
+        self.registered(kind.name(), class_name)
     }
 
     fn run_trigger(&self, call: TriggerCall) -> HookFuture<'_, Option<Map<String, Value>>> {

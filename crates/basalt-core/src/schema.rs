@@ -254,6 +254,20 @@ impl ClassSchema {
         self.fields.get(name).map(|spec| &spec.field_type)
     }
 
+    /// The type of a field a query may constrain: the system fields and the schema's fields,
+    /// not Relations nor the ACL (those are queried otherwise).
+    pub fn queryable_type(&self, field: &str) -> Option<FieldType> {
+        match field {
+            "objectId" => Some(FieldType::String),
+            "createdAt" | "updatedAt" => Some(FieldType::Date),
+            "ACL" => None,
+            _ => match self.field_type(field) {
+                Some(FieldType::Relation(_)) | Some(FieldType::Acl) | None => None,
+                Some(other) => Some(other.clone()),
+            },
+        }
+    }
+
     /// The GeoPoint field of the class, if any (a class has at most one).
     pub fn geo_point_field(&self) -> Option<&FieldName> {
         self.fields.iter().find(|(_, spec)| spec.field_type == FieldType::GeoPoint).map(|(name, _)| name)

@@ -15,7 +15,6 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 use serde_json::{Map, Value};
 
-use crate::password::hash_password;
 use crate::sessions::{class, field_equals, set_field};
 use crate::{Caller, Engine, TriggerKind};
 
@@ -242,24 +241,9 @@ impl Engine {
             .await?;
         let username =
             user.first().and_then(|user| user.fields.get("username")).and_then(Value::as_str).map(str::to_owned);
-        self.check_password_policy(new_password, username.as_deref())?;
         let mut secrets: UserSecrets =
             self.store().user_secrets(&user_id).await.map_err(ParseError::from)?.unwrap_or_default();
-        self.check_password_history(new_password, &secrets).await?;
-        if let Some(old) = secrets.hashed_password.take() {
-            secrets.password_history.insert(0, old);
-            let history_max =
-                self.config().auth.password_policy.as_ref().map_or(0, |policy| policy.max_password_history);
-            secrets.password_history.truncate(history_max);
-        }
-        secrets.hashed_password = Some(hash_password(new_password.to_owned()).await?);
-        secrets.password_changed_at = Some(self.now());
-        secrets.reset_token = None;
-        secrets.reset_token_expires_at = None;
-        if self.config().auth.account_lockout.as_ref().is_some_and(|lockout| lockout.unlock_on_password_reset) {
-            secrets.failed_login_count = 0;
-            secrets.lockout_expires_at = None;
-        }
+        self.set_new_password(&mut secrets, new_password, username.as_deref()).await?;
         let mut group = vec![
             WriteOp::TakeToken { kind: TokenKind::PasswordReset, token: token.to_owned(), now: self.now() },
             WriteOp::PutUserSecrets { user_id: user_id.clone(), secrets },

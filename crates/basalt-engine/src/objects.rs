@@ -44,6 +44,27 @@ impl PreparedWrite {
     pub(crate) fn new(kind: WriteKind, op: WriteOp) -> PreparedWrite {
         PreparedWrite { kind, op, echo: Vec::new(), extra: Map::new(), pending_mail: None, context: None }
     }
+
+    /// Takes in what a beforeSave left: the fields it changed join the echo, its context goes on
+    /// to the afterSave.
+    pub(crate) fn with_before_save(
+        mut self,
+        changed: impl IntoIterator<Item = String>,
+        context: Option<Map<String, Value>>,
+    ) -> PreparedWrite {
+        for key in changed {
+            push_once(&mut self.echo, key);
+        }
+        self.context = context;
+        self
+    }
+}
+
+/// Adds a field name to a list unless it is there already.
+pub(crate) fn push_once(list: &mut Vec<String>, key: String) {
+    if !list.contains(&key) {
+        list.push(key);
+    }
 }
 
 /// A written body, checked: the updates, the ACL change and the fields the schema lacks.
@@ -143,25 +164,14 @@ fn check_body(
                 (None, Some(implied)) => checked.new_fields.push((field_name.clone(), implied.clone())),
                 _ => {}
             }
+            // A value of no type (null) is stored as null.
+            let normalize = |value: &Value| match known.as_ref().or(implied.as_ref()) {
+                Some(field_type) => normalize_field_value(class_name, field, field_type, value),
+                None => Ok(Value::Null),
+            };
             match op {
-                UpdateOp::Set(value) => {
-                    let field_type = known.or(implied);
-                    match field_type {
-                        Some(field_type) => {
-                            UpdateOp::Set(normalize_field_value(class_name, field, &field_type, &value)?)
-                        }
-                        None => UpdateOp::Set(Value::Null),
-                    }
-                }
-                UpdateOp::SetOnInsert(value) => {
-                    let field_type = known.or(implied);
-                    match field_type {
-                        Some(field_type) => {
-                            UpdateOp::SetOnInsert(normalize_field_value(class_name, field, &field_type, &value)?)
-                        }
-                        None => UpdateOp::SetOnInsert(Value::Null),
-                    }
-                }
+                UpdateOp::Set(value) => UpdateOp::Set(normalize(&value)?),
+                UpdateOp::SetOnInsert(value) => UpdateOp::SetOnInsert(normalize(&value)?),
                 UpdateOp::Relation { target: None, add, remove } => match &known {
                     Some(FieldType::Relation(target)) => {
                         UpdateOp::Relation { target: Some(target.clone()), add, remove }
@@ -231,14 +241,8 @@ impl Engine {
         body: &Map<String, Value>,
     ) -> ParseResult<PreparedWrite> {
         let (body, changed, context) = self.before_save(caller, class_name, None, body).await?;
-        let mut prepared = self.prepare_create_after_trigger(caller, class_name, &body).await?;
-        prepared.context = context;
-        for key in changed {
-            if !prepared.echo.contains(&key) {
-                prepared.echo.push(key);
-            }
-        }
-        Ok(prepared)
+        let prepared = self.prepare_create_after_trigger(caller, class_name, &body).await?;
+        Ok(prepared.with_before_save(changed, context))
     }
 
     async fn prepare_create_after_trigger(
@@ -277,9 +281,7 @@ impl Engine {
         }
         let schema = self.grow_schema(caller, &class_name, schema, std::mem::take(&mut checked.new_fields)).await?;
         for defaulted in apply_defaults_and_required(&schema, &mut checked.updates)? {
-            if !checked.echo.contains(&defaulted) {
-                checked.echo.push(defaulted);
-            }
+            push_once(&mut checked.echo, defaulted);
         }
         let op = WriteOp::Insert {
             class_name,
@@ -299,14 +301,8 @@ impl Engine {
         body: &Map<String, Value>,
     ) -> ParseResult<PreparedWrite> {
         let (body, changed, context) = self.before_save(caller, class_name, Some(object_id), body).await?;
-        let mut prepared = self.prepare_update_after_trigger(caller, class_name, object_id, &body).await?;
-        prepared.context = context;
-        for key in changed {
-            if !prepared.echo.contains(&key) {
-                prepared.echo.push(key);
-            }
-        }
-        Ok(prepared)
+        let prepared = self.prepare_update_after_trigger(caller, class_name, object_id, &body).await?;
+        Ok(prepared.with_before_save(changed, context))
     }
 
     async fn prepare_update_after_trigger(

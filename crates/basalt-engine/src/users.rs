@@ -12,7 +12,7 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 use serde_json::{Map, Value};
 
-use crate::objects::{PreparedWrite, WriteKind};
+use crate::objects::{PreparedWrite, WriteKind, push_once};
 use crate::output::object_json;
 use crate::password::{Verified, hash_password, verify_password};
 use crate::sessions::{SessionOrigin, class, field_equals, set_field};
@@ -72,8 +72,35 @@ impl Engine {
         Ok(())
     }
 
+    /// A password change (update or reset): checks the policy and history, keeps the old hash in
+    /// the history, stores the new one, ends any reset token and, when configured, the lockout.
+    pub(crate) async fn set_new_password(
+        &self,
+        secrets: &mut UserSecrets,
+        password: &str,
+        username: Option<&str>,
+    ) -> ParseResult<()> {
+        self.check_password_policy(password, username)?;
+        self.check_password_history(password, secrets).await?;
+        if let Some(old) = secrets.hashed_password.take() {
+            secrets.password_history.insert(0, old);
+            let history_max =
+                self.config().auth.password_policy.as_ref().map_or(0, |policy| policy.max_password_history);
+            secrets.password_history.truncate(history_max);
+        }
+        secrets.hashed_password = Some(hash_password(password.to_owned()).await?);
+        secrets.password_changed_at = Some(self.now());
+        secrets.reset_token = None;
+        secrets.reset_token_expires_at = None;
+        if self.config().auth.account_lockout.as_ref().is_some_and(|lockout| lockout.unlock_on_password_reset) {
+            secrets.failed_login_count = 0;
+            secrets.lockout_expires_at = None;
+        }
+        Ok(())
+    }
+
     /// Refuses a password equal to one of the user's last N (`maxPasswordHistory`).
-    pub(crate) async fn check_password_history(&self, password: &str, secrets: &UserSecrets) -> ParseResult<()> {
+    async fn check_password_history(&self, password: &str, secrets: &UserSecrets) -> ParseResult<()> {
         let history_max = self.config().auth.password_policy.as_ref().map_or(0, |policy| policy.max_password_history);
         if history_max == 0 {
             return Ok(());
@@ -232,9 +259,7 @@ impl Engine {
         }
         prepared.op = WriteOp::Atomic(ops);
         if has_auth_data {
-            if !prepared.echo.contains(&"username".to_owned()) {
-                prepared.echo.push("username".into());
-            }
+            push_once(&mut prepared.echo, "username".into());
             // Parse compat: authData sign-ups answer with what the adapters returned (none here).
             prepared.extra.insert("authDataResponse".into(), Value::Object(Map::new()));
         }
@@ -263,13 +288,8 @@ impl Engine {
             }
         }
         let (written, changed, context) = self.before_save(caller, "_User", None, body).await?;
-        let mut prepared = self.prepare_sign_up(caller, &written).await?;
-        prepared.context = context;
-        for key in changed {
-            if !prepared.echo.contains(&key) && key != "password" {
-                prepared.echo.push(key);
-            }
-        }
+        let prepared = self.prepare_sign_up(caller, &written).await?;
+        let prepared = prepared.with_before_save(changed.into_iter().filter(|key| key != "password"), context);
         let body = self.run_prepared(caller, prepared).await.map_err(|error| unique_error(error, body))?;
         let object_id = body.get("objectId").and_then(Value::as_str).unwrap_or_default().to_owned();
         Ok(SignUp { created: true, object_id, body })
@@ -563,22 +583,7 @@ impl Engine {
         if let Some(password) = password {
             let username =
                 body.get("username").and_then(Value::as_str).or(current.fields.get("username").and_then(Value::as_str));
-            self.check_password_policy(&password, username)?;
-            self.check_password_history(&password, &secrets).await?;
-            let history_max =
-                self.config().auth.password_policy.as_ref().map_or(0, |policy| policy.max_password_history);
-            if let Some(old) = secrets.hashed_password.take() {
-                secrets.password_history.insert(0, old);
-                secrets.password_history.truncate(history_max);
-            }
-            secrets.hashed_password = Some(hash_password(password).await?);
-            secrets.password_changed_at = Some(self.now());
-            secrets.reset_token = None;
-            secrets.reset_token_expires_at = None;
-            if self.config().auth.account_lockout.as_ref().is_some_and(|lockout| lockout.unlock_on_password_reset) {
-                secrets.failed_login_count = 0;
-                secrets.lockout_expires_at = None;
-            }
+            self.set_new_password(&mut secrets, &password, username).await?;
             if self.config().auth.revoke_session_on_password_reset {
                 ops.push(self.end_sessions(object_id, None));
                 if caller.user_id.as_deref() == Some(object_id) {

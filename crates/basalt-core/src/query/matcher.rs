@@ -84,22 +84,8 @@ fn holds(schema: &ClassSchema, object: &Map<String, Value>, condition: &Conditio
     }
 }
 
-/// The type of a queryable field: the system fields and the schema's fields, not Relations nor
-/// the ACL (the store's `column_type`).
-fn queryable_type(schema: &ClassSchema, field: &str) -> Option<FieldType> {
-    match field {
-        "objectId" => Some(FieldType::String),
-        "createdAt" | "updatedAt" => Some(FieldType::Date),
-        "ACL" => None,
-        _ => match schema.field_type(field) {
-            Some(FieldType::Relation(_)) | Some(FieldType::Acl) | None => None,
-            Some(other) => Some(other.clone()),
-        },
-    }
-}
-
 fn field_holds(schema: &ClassSchema, object: &Map<String, Value>, path: &FieldPath, constraint: &Constraint) -> bool {
-    let Some(field_type) = queryable_type(schema, &path.field) else {
+    let Some(field_type) = schema.queryable_type(&path.field) else {
         return missing_field_holds(constraint);
     };
     let value = object.get(&path.field).filter(|value| !value.is_null());

@@ -59,15 +59,20 @@ async fn static_page(Path(name): Path<String>) -> Response {
     page(title, &format!("<p>{text}</p>")).into_response()
 }
 
+/// The token of an emailed link, when the link is for this app and carries one.
+fn link_token<'a>(state: &AppState, app_id: &str, query: &'a HashMap<String, String>) -> Option<&'a str> {
+    let token = query.get("token").map(String::as_str).filter(|token| !token.is_empty())?;
+    (app_id == state.config.app_id).then_some(token)
+}
+
 async fn verify_email(
     State(state): State<AppState>,
     Path(app_id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let token = query.get("token").map(String::as_str).unwrap_or_default();
-    if app_id != state.config.app_id || token.is_empty() {
+    let Some(token) = link_token(&state, &app_id, &query) else {
         return redirect(&state, "invalid_verification_link.html");
-    }
+    };
     match state.engine.verify_email(token).await {
         Ok(true) => redirect(&state, "verify_email_success.html"),
         Ok(false) => redirect(&state, "invalid_verification_link.html"),
@@ -80,10 +85,9 @@ async fn open_reset_link(
     Path(app_id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let token = query.get("token").map(String::as_str).unwrap_or_default();
-    if app_id != state.config.app_id || token.is_empty() {
+    let Some(token) = link_token(&state, &app_id, &query) else {
         return redirect(&state, "invalid_link.html");
-    }
+    };
     match state.engine.reset_token_is_valid(token).await {
         Ok(true) => redirect(&state, &format!("choose_password?token={}&id={}", encode(token), encode(&app_id))),
         Ok(false) => redirect(&state, "invalid_link.html"),

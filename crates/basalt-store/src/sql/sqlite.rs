@@ -26,23 +26,10 @@ pub struct Compiled {
 /// The system columns every class table has, with their types.
 pub const SYSTEM_COLUMNS: &[&str] = &["objectId", "createdAt", "updatedAt", "_rperm", "_wperm"];
 
-/// The type of a queryable column: the system columns and the schema's fields (not Relations).
-pub fn column_type(schema: &ClassSchema, field: &str) -> Option<FieldType> {
-    match field {
-        "objectId" => Some(FieldType::String),
-        "createdAt" | "updatedAt" => Some(FieldType::Date),
-        "ACL" => None,
-        _ => match schema.field_type(field) {
-            Some(FieldType::Relation(_)) | Some(FieldType::Acl) | None => None,
-            Some(other) => Some(other.clone()),
-        },
-    }
-}
-
 /// The columns a find reads, with their types, in SELECT order (system columns first).
 pub fn selected_columns(schema: &ClassSchema, fields: Option<&[String]>) -> Vec<(String, Option<FieldType>)> {
     let mut columns: Vec<(String, Option<FieldType>)> =
-        SYSTEM_COLUMNS.iter().map(|name| ((*name).to_owned(), column_type(schema, name))).collect();
+        SYSTEM_COLUMNS.iter().map(|name| ((*name).to_owned(), schema.queryable_type(name))).collect();
     for (name, spec) in &schema.fields {
         let name = name.as_str();
         if SYSTEM_COLUMNS.contains(&name) || name == "ACL" || matches!(spec.field_type, FieldType::Relation(_)) {
@@ -247,7 +234,7 @@ impl Compiler<'_> {
     }
 
     fn field(&mut self, schema: &ClassSchema, alias: &str, path: &FieldPath, constraint: &Constraint, access: &Access) {
-        let Some(field_type) = column_type(schema, &path.field) else {
+        let Some(field_type) = schema.queryable_type(&path.field) else {
             // Parse compat: a constraint on a field the class does not have behaves as if the
             // value were null: `$exists:false`, `$ne` and `$nin` hold, everything else fails.
             let holds = match constraint {
@@ -424,7 +411,7 @@ impl Compiler<'_> {
             self.push("SELECT NULL WHERE 0");
             return;
         };
-        if key != "objectId" && column_type(&schema, key).is_none() {
+        if key != "objectId" && schema.queryable_type(key).is_none() {
             self.push("SELECT NULL WHERE 0");
             return;
         }
@@ -458,6 +445,12 @@ impl Compiler<'_> {
 
     fn element_exists(&mut self, column: &str, operands: &[&Value]) {
         self.push(&format!("EXISTS (SELECT 1 FROM json_each({column}) e WHERE "));
+        self.element_matches_any(operands);
+        self.push(")");
+    }
+
+    /// `e` (a `json_each` row) equals one of the operands; false for none.
+    fn element_matches_any(&mut self, operands: &[&Value]) {
         if operands.is_empty() {
             self.push("0");
         }
@@ -467,7 +460,6 @@ impl Compiler<'_> {
             }
             self.json_match("e.type", "e.value", operand);
         }
-        self.push(")");
     }
 
     fn array_constraint(&mut self, column: &str, constraint: &Constraint, access: &Access) {
@@ -530,15 +522,7 @@ impl Compiler<'_> {
             Constraint::ContainedBy(values) => {
                 let operands: Vec<&Value> = values.iter().collect();
                 self.push(&format!("({column} IS NULL OR NOT EXISTS (SELECT 1 FROM json_each({column}) e WHERE NOT ("));
-                if operands.is_empty() {
-                    self.push("0");
-                }
-                for (index, operand) in operands.iter().enumerate() {
-                    if index > 0 {
-                        self.push(" OR ");
-                    }
-                    self.json_match("e.type", "e.value", operand);
-                }
+                self.element_matches_any(&operands);
                 self.push(")))");
             }
             Constraint::Exists(exists) => self.push(&format!("{column} IS {}NULL", if *exists { "NOT " } else { "" })),
@@ -755,7 +739,7 @@ impl Compiler<'_> {
         let mut terms: Vec<String> = Vec::new();
         for key in order {
             let direction = if key.descending { "DESC" } else { "ASC" };
-            let Some(field_type) = column_type(schema, &key.path.field) else { continue };
+            let Some(field_type) = schema.queryable_type(&key.path.field) else { continue };
             let column = format!("{alias}.{}", quote(&key.path.field));
             if key.path.is_top_level() {
                 terms.push(format!("{column} {direction}"));
@@ -765,7 +749,7 @@ impl Compiler<'_> {
         }
         if terms.is_empty() {
             if let Some((field, latitude, longitude)) = near_sphere(condition)
-                && column_type(schema, &field) == Some(FieldType::GeoPoint)
+                && schema.queryable_type(&field) == Some(FieldType::GeoPoint)
             {
                 let column = format!("{alias}.{}", quote(&field));
                 self.push(&format!(
