@@ -241,16 +241,7 @@ impl Worker {
 
     /// Runs a function; rebuilds the runtime first if the previous call broke a limit.
     pub(crate) fn run_function(&mut self, call: &FunctionCall) -> ParseResult<Option<Value>> {
-        let request = json!({
-            "params": call.params,
-            "master": call.master,
-            "user": call.user,
-            "installationId": call.installation_id,
-            "headers": call.headers,
-            "ip": call.ip,
-        })
-        .to_string();
-        self.invoke("__basalt_invoke", call.name.clone(), None, request)
+        self.invoke("__basalt_invoke", call.name.clone(), None, call.request_json().to_string())
     }
 
     /// Runs a trigger; for beforeSave the outcome is the body to write.

@@ -65,6 +65,8 @@ error_codes! {
     InvalidRoleName = 139,
     ScriptFailed = 141,
     ValidationError = 142,
+    /// A webhook declaration that is invalid, missing or already there (`/hooks`).
+    WebhookError = 143,
     FileDeleteError = 153,
     FileReadError = 601,
     InvalidValue = 162,

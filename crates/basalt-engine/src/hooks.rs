@@ -25,6 +25,21 @@ pub struct FunctionCall {
     pub ip: Option<String>,
 }
 
+impl FunctionCall {
+    /// The function's `request` as JSON (cloud code and webhooks both receive it).
+    pub fn request_json(&self) -> Value {
+        serde_json::json!({
+            "functionName": self.name,
+            "params": self.params,
+            "master": self.master,
+            "user": self.user,
+            "installationId": self.installation_id,
+            "headers": self.headers,
+            "ip": self.ip,
+        })
+    }
+}
+
 /// The triggers the engine runs around writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TriggerKind {
@@ -161,7 +176,7 @@ impl Engine {
         headers: Map<String, Value>,
         ip: Option<String>,
     ) -> ParseResult<Option<Value>> {
-        let Some(hooks) = self.inner.hooks.get() else {
+        let Some(hooks) = self.function_hooks(name) else {
             return Err(ParseError::new(ErrorCode::ScriptFailed, format!("Invalid function: \"{name}\"")));
         };
         let user = match caller.user_id {

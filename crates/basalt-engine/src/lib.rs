@@ -27,6 +27,7 @@ mod schemas;
 mod sessions;
 mod triggers;
 mod users;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -46,6 +47,7 @@ pub use hooks::{FunctionCall, HookFuture, Hooks, JobCall, TriggerCall, TriggerKi
 pub use rate_limit::{RateLimitRule, RateLimitZone};
 pub use schema_cache::SchemaCache;
 pub use users::SignUp;
+pub use webhooks::HookTarget;
 
 /// Settings of the engine that change what clients may do.
 #[derive(Clone, Debug)]
@@ -61,6 +63,8 @@ pub struct EngineConfig {
     pub email: EmailConfig,
     /// File storage; `None` refuses uploads.
     pub files: Option<FilesConfig>,
+    /// Sent as `X-Parse-Webhook-Key` with every webhook call (`webhookKey`).
+    pub webhook_key: Option<String>,
 }
 
 /// Users and sessions: Parse Server's options of the same names.
@@ -130,26 +134,31 @@ struct Inner {
     config: EngineConfig,
     events: std::sync::OnceLock<Arc<dyn EventSink>>,
     hooks: std::sync::OnceLock<Arc<dyn Hooks>>,
+    webhooks: webhooks::Webhooks,
     rate_counters: rate_limit::RateCounters,
 }
 
 impl Engine {
-    /// Loads the schemas and returns a ready engine.
+    /// Loads the schemas and the declared webhooks, and returns a ready engine.
     ///
     /// # Errors
     /// When the store cannot be read.
     pub async fn start(store: Arc<dyn Store>, config: EngineConfig) -> ParseResult<Engine> {
         let schemas = SchemaCache::load(store.as_ref()).await?;
-        Ok(Engine {
+        let webhooks = webhooks::Webhooks::new(config.webhook_key.clone());
+        let engine = Engine {
             inner: Arc::new(Inner {
                 store,
                 schemas,
                 config,
                 events: std::sync::OnceLock::new(),
                 hooks: std::sync::OnceLock::new(),
+                webhooks,
                 rate_counters: rate_limit::RateCounters::default(),
             }),
-        })
+        };
+        engine.load_webhooks().await?;
+        Ok(engine)
     }
 
     pub fn limits(&self) -> &Limits {

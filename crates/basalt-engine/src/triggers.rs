@@ -33,7 +33,7 @@ type SaveTriggered = (Map<String, Value>, Vec<String>, Option<Map<String, Value>
 
 impl Engine {
     pub(crate) fn has_trigger(&self, kind: TriggerKind, class_name: &str) -> bool {
-        self.inner.hooks.get().is_some_and(|hooks| hooks.has_trigger(kind, class_name))
+        self.trigger_hooks(kind, class_name).is_some()
     }
 
     /// The call for one trigger, carrying the caller's rights and user.
@@ -83,10 +83,9 @@ impl Engine {
         object_id: Option<&str>,
         body: &Map<String, Value>,
     ) -> ParseResult<SaveTriggered> {
-        if !self.has_trigger(TriggerKind::BeforeSave, class_name) {
+        let Some(hooks) = self.trigger_hooks(TriggerKind::BeforeSave, class_name) else {
             return Ok((body.clone(), Vec::new(), None));
-        }
-        let Some(hooks) = self.inner.hooks.get() else { return Ok((body.clone(), Vec::new(), None)) };
+        };
         let original = match object_id {
             Some(object_id) => self.stored_object(class_name, object_id).await?,
             None => None,
@@ -112,10 +111,7 @@ impl Engine {
         user: Option<Map<String, Value>>,
     ) -> ParseResult<()> {
         let class_name = if kind == TriggerKind::AfterLogout { "_Session" } else { "_User" };
-        if !self.has_trigger(kind, class_name) {
-            return Ok(());
-        }
-        let Some(hooks) = self.inner.hooks.get() else { return Ok(()) };
+        let Some(hooks) = self.trigger_hooks(kind, class_name) else { return Ok(()) };
         let mut call = self.trigger_call(kind, caller, class_name, None, object).await;
         if user.is_some() {
             call.user = user;
@@ -133,10 +129,7 @@ impl Engine {
         caller: &Caller,
         file: FileInfo<'_>,
     ) -> ParseResult<Option<Map<String, Value>>> {
-        if !self.has_trigger(kind, FILE_CLASS) {
-            return Ok(None);
-        }
-        let Some(hooks) = self.inner.hooks.get() else { return Ok(None) };
+        let Some(hooks) = self.trigger_hooks(kind, FILE_CLASS) else { return Ok(None) };
         let mut described = Map::new();
         described.insert("__type".into(), Value::from("File"));
         described.insert("name".into(), Value::from(file.name));
@@ -168,10 +161,7 @@ impl Engine {
     /// # Errors
     /// The trigger's error refuses the connection.
     pub async fn before_live_query_connect(&self, caller: &Caller, details: Map<String, Value>) -> ParseResult<()> {
-        if !self.has_trigger(TriggerKind::BeforeConnect, CONNECT_CLASS) {
-            return Ok(());
-        }
-        let Some(hooks) = self.inner.hooks.get() else { return Ok(()) };
+        let Some(hooks) = self.trigger_hooks(TriggerKind::BeforeConnect, CONNECT_CLASS) else { return Ok(()) };
         let call = self.trigger_call(TriggerKind::BeforeConnect, caller, CONNECT_CLASS, None, details).await;
         hooks.run_trigger(call).await.map(|_| ())
     }
@@ -187,10 +177,7 @@ impl Engine {
         class_name: &str,
         details: Map<String, Value>,
     ) -> ParseResult<Option<Map<String, Value>>> {
-        if !self.has_trigger(TriggerKind::BeforeSubscribe, class_name) {
-            return Ok(None);
-        }
-        let Some(hooks) = self.inner.hooks.get() else { return Ok(None) };
+        let Some(hooks) = self.trigger_hooks(TriggerKind::BeforeSubscribe, class_name) else { return Ok(None) };
         let call = self.trigger_call(TriggerKind::BeforeSubscribe, caller, class_name, None, details).await;
         Ok(hooks.run_trigger(call).await?.and_then(|mut outcome| match outcome.remove("query") {
             Some(Value::Object(query)) => Some(query),
@@ -214,7 +201,7 @@ impl Engine {
         class_name: &str,
         details: Map<String, Value>,
     ) -> ParseResult<Option<Map<String, Value>>> {
-        let Some(hooks) = self.inner.hooks.get() else { return Ok(None) };
+        let Some(hooks) = self.trigger_hooks(TriggerKind::AfterLiveQueryEvent, class_name) else { return Ok(None) };
         let call = self.trigger_call(TriggerKind::AfterLiveQueryEvent, caller, class_name, None, details).await;
         hooks.run_trigger(call).await
     }
@@ -232,10 +219,7 @@ impl Engine {
         params: &crate::FindParams,
         is_get: bool,
     ) -> ParseResult<Option<crate::FindParams>> {
-        if !self.has_trigger(TriggerKind::BeforeFind, class_name) {
-            return Ok(None);
-        }
-        let Some(hooks) = self.inner.hooks.get() else { return Ok(None) };
+        let Some(hooks) = self.trigger_hooks(TriggerKind::BeforeFind, class_name) else { return Ok(None) };
         let mut object = params.to_params();
         object.insert("isGet".into(), Value::Bool(is_get));
         let call = self.trigger_call(TriggerKind::BeforeFind, caller, class_name, None, object).await;
@@ -252,10 +236,7 @@ impl Engine {
         class_name: &str,
         results: Vec<Value>,
     ) -> ParseResult<Vec<Value>> {
-        if !self.has_trigger(TriggerKind::AfterFind, class_name) {
-            return Ok(results);
-        }
-        let Some(hooks) = self.inner.hooks.get() else { return Ok(results) };
+        let Some(hooks) = self.trigger_hooks(TriggerKind::AfterFind, class_name) else { return Ok(results) };
         let mut object = Map::new();
         object.insert("results".into(), Value::Array(results.clone()));
         let call = self.trigger_call(TriggerKind::AfterFind, caller, class_name, None, object).await;
@@ -281,10 +262,7 @@ impl Engine {
     /// Runs `beforeDelete` when the class has one, with the object as the caller can read it
     /// (an object the caller can't read is left to the delete, which answers 101).
     pub(crate) async fn before_delete(&self, caller: &Caller, class_name: &str, object_id: &str) -> ParseResult<()> {
-        if !self.has_trigger(TriggerKind::BeforeDelete, class_name) {
-            return Ok(());
-        }
-        let Some(hooks) = self.inner.hooks.get() else { return Ok(()) };
+        let Some(hooks) = self.trigger_hooks(TriggerKind::BeforeDelete, class_name) else { return Ok(()) };
         let Ok(object) = self.get_object(caller, class_name, object_id, &crate::GetParams::default()).await else {
             return Ok(());
         };
@@ -296,7 +274,6 @@ impl Engine {
     /// Runs `afterSave`/`afterDelete` for a committed write; their errors are logged, never
     /// returned (Parse compat).
     pub(crate) async fn after_write(&self, caller: &Caller, prepared: &PreparedWrite, outcome: &WriteOutcome) {
-        let Some(hooks) = self.inner.hooks.get() else { return };
         let op = &prepared.op;
         // A sign-up or a password change is an `Atomic` group whose first write is the user's.
         let first = match op {
@@ -317,9 +294,7 @@ impl Engine {
             WriteOutcome::Deleted(Some(record)) => (TriggerKind::AfterDelete, record.as_ref(), None),
             _ => return,
         };
-        if !hooks.has_trigger(kind, class_name.as_str()) {
-            return;
-        }
+        let Some(hooks) = self.trigger_hooks(kind, class_name.as_str()) else { return };
         let Some(schema) = self.schemas().get(class_name) else { return };
         let prefix = &self.config().files_url_prefix;
         let original = original.map(|record| object_json(&schema, record.clone(), prefix));

@@ -36,6 +36,7 @@ async fn start_world(queue_frames_max: usize) -> World {
             clock: Arc::new(basalt_engine::SystemClock),
             email: Default::default(),
             files: None,
+            webhook_key: None,
         },
     )
     .await

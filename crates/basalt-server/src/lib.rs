@@ -74,6 +74,7 @@ pub fn app(
         .merge(routes::files::router()) // /files/:name, /files/:appId/:name
         .merge(routes::functions::router()) // /functions/:name
         .merge(routes::jobs::router()) // /jobs/:name
+        .merge(routes::hooks::router()) // /hooks/functions, /hooks/triggers
         .merge(routes::pages::router()) // /apps/… pages behind email links
         .merge(routes::aggregate::router()) // /aggregate/:className
         .merge(routes::server_info::router()) // /serverInfo

@@ -29,6 +29,8 @@ pub struct TestOptions {
     pub email: Option<basalt_engine::EmailConfig>,
     /// Addresses the master key is accepted from (loopback when absent).
     pub master_key_ips: Option<Vec<std::net::IpAddr>>,
+    /// `X-Parse-Webhook-Key` for webhook calls.
+    pub webhook_key: Option<String>,
 }
 
 /// A running server; stops when dropped.
@@ -82,6 +84,7 @@ impl TestServer {
                     enable_for_anonymous_user: false,
                     enable_for_authenticated_user: true,
                 }),
+                webhook_key: options.webhook_key,
             },
         )
         .await

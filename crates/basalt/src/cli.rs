@@ -67,6 +67,9 @@ pub(crate) struct ServeArgs {
     /// Time one cloud code job may run, in milliseconds.
     #[arg(long, env = "BASALT_CLOUD_JOB_TIMEOUT_MS", default_value_t = 900_000)]
     pub(crate) cloud_job_timeout_ms: u64,
+    /// Key sent as `X-Parse-Webhook-Key` with every Cloud Code webhook call.
+    #[arg(long, env = "PARSE_SERVER_WEBHOOK_KEY")]
+    pub(crate) webhook_key: Option<String>,
     /// Cloud code runtimes (each on its own thread); 0 = one per CPU.
     #[arg(long, env = "BASALT_CLOUD_WORKERS", default_value_t = 0)]
     pub(crate) cloud_workers: usize,

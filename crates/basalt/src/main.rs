@@ -93,6 +93,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         clock: Arc::new(basalt_engine::SystemClock),
         email: email_config(&args, &public_server_url, &credentials.app_id)?,
         files: Some(files_config(&args)?),
+        webhook_key: args.webhook_key.clone(),
     };
     let engine = Engine::start(Arc::new(store), engine_config)
         .await

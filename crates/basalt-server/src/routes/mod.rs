@@ -7,6 +7,7 @@ pub(crate) mod config;
 pub(crate) mod files;
 pub(crate) mod functions;
 pub(crate) mod health;
+pub(crate) mod hooks;
 pub(crate) mod jobs;
 pub(crate) mod live_query;
 pub(crate) mod pages;

@@ -21,7 +21,7 @@ async fn server_info(request: ParseRequest) -> Result<Json<Value>, ApiError> {
         "parseServerVersion": PARSE_SERVER_VERSION,
         "features": {
             "globalConfig": {"create": false, "read": false, "update": false, "delete": false},
-            "hooks": {"create": false, "read": false, "update": false, "delete": false},
+            "hooks": {"create": true, "read": true, "update": true, "delete": true},
             "cloudCode": {"jobs": false},
             "logs": {"level": false, "size": false, "order": false, "until": false, "from": false},
             "push": {"immediatePush": false, "scheduledPush": false, "storedPushData": false, "pushAudiences": false, "localization": false},

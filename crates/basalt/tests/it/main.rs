@@ -11,3 +11,4 @@ mod cli;
 mod differences;
 mod durability;
 mod live_query;
+mod webhooks;
