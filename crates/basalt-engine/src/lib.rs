@@ -44,6 +44,7 @@ pub use events::{EventSink, LiveQueryView, ObjectEvent};
 pub use files::{FilesConfig, SavedFile, file_data};
 pub use find::{FindParams, FindResult, GetParams};
 pub use hooks::{FunctionCall, HookFuture, Hooks, JobCall, TriggerCall, TriggerKind};
+pub use password::{hash_parameters, verification_rate};
 pub use rate_limit::{RateLimitRule, RateLimitZone};
 pub use schema_cache::SchemaCache;
 pub use users::SignUp;

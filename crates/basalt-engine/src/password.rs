@@ -52,6 +52,38 @@ fn verify_blocking(password: &str, stored: &str) -> Verified {
     if current { Verified::Yes } else { Verified::YesRehash }
 }
 
+/// The hash parameters, as `argon2id m=… t=… p=…`.
+pub fn hash_parameters() -> String {
+    format!("argon2id m={MEMORY_KIB} t={ITERATIONS} p={PARALLELISM}")
+}
+
+/// How many log-ins per second the CPU allows: correct-password verifications at Basalt's
+/// parameters, run back to back on `threads` threads for `duration` (the ceiling of `/login`).
+///
+/// # Errors
+/// When the reference hash cannot be made.
+pub fn verification_rate(threads: usize, duration: std::time::Duration) -> ParseResult<f64> {
+    let stored = hash_blocking("correct horse battery staple")?;
+    let started = std::time::Instant::now();
+    let counts: Vec<u64> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads.max(1))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut count = 0;
+                    while started.elapsed() < duration {
+                        if verify_blocking("correct horse battery staple", &stored) == Verified::Yes {
+                            count += 1;
+                        }
+                    }
+                    count
+                })
+            })
+            .collect();
+        workers.into_iter().map(|worker| worker.join().unwrap_or(0)).collect()
+    });
+    Ok(counts.iter().sum::<u64>() as f64 / started.elapsed().as_secs_f64())
+}
+
 /// Hashes a password with argon2id (on the blocking pool).
 pub(crate) async fn hash_password(password: String) -> ParseResult<String> {
     tokio::task::spawn_blocking(move || hash_blocking(&password)).await.map_err(ParseError::internal)?

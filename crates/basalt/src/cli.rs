@@ -18,6 +18,13 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Start the server (SQLite in the data directory unless --database-uri says otherwise).
     Serve(Box<ServeArgs>),
+    /// Measure how many log-ins per second this machine allows: password-hash verifications at
+    /// Basalt's parameters, on every core.
+    HashRate {
+        /// How long to measure.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -50,6 +50,13 @@ fn run() -> anyhow::Result<()> {
                 .context("starting the async runtime")?;
             runtime.block_on(serve(*args))
         }
+        Command::HashRate { seconds } => {
+            let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+            let rate = basalt_engine::verification_rate(threads, std::time::Duration::from_secs(seconds))
+                .map_err(|error| anyhow::anyhow!("measuring the hash rate: {error}"))?;
+            println!("{}: {rate:.1} verifications/s on {threads} threads", basalt_engine::hash_parameters());
+            Ok(())
+        }
     }
 }
 
