@@ -6,7 +6,7 @@ Run it through bench/run, which builds Basalt in release mode first. Everything 
 under ~/.cache/basalt-bench, outside the repository. Only the Python standard library is used.
 
 Each workload runs `wrk -t2 -c32 -d<duration>` --runs times; the table shows the median run's
-requests/s with its p50/p99 latency, and each server's RSS idle (after seeding) and peak (during
+requests/s with its p50/p99 latency, and each server's RSS idle (started, before seeding) and peak (during
 the runs, sampled every 20 ms). Requests are sent as an app would send them: application id only,
 so ACL and class-level permission checks run. A run with non-2xx answers is reported, never
 silently averaged in.
@@ -420,10 +420,10 @@ def measure(server, runs, duration):
     results = {}
     try:
         server.start()
+        time.sleep(1)  # let start-up settle before reading the idle RSS
+        idle = rss_kib(server.pid())
         print(f"== {server.version()}: seeding {ROWS} rows", file=sys.stderr)
         server.seed()
-        time.sleep(1)  # let seeding's allocations settle before reading the idle RSS
-        idle = rss_kib(server.pid())
         with PeakSampler(server.pid()) as sampler:
             for key in ORDER:
                 if key == "W3i":
