@@ -68,6 +68,30 @@ pub struct SqliteStore {
     readers: Arc<Mutex<Vec<Connection>>>,
     reader_permits: Semaphore,
     path: PathBuf,
+    /// Alive as long as the store: lets a thread's inline reader know its store is gone.
+    alive: Arc<()>,
+}
+
+thread_local! {
+    /// This thread's read connections for point lookups, one per live store.
+    static INLINE_READERS: std::cell::RefCell<Vec<(std::sync::Weak<()>, Connection)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Is the find a point lookup — one object by objectId — that takes microseconds, less than
+/// handing it to another thread?
+fn is_point_lookup(query: &FindQuery) -> bool {
+    fn by_object_id(condition: &basalt_core::query::Condition) -> bool {
+        use basalt_core::query::{Condition, Constraint};
+        match condition {
+            Condition::Field { path, constraint: Constraint::Equals(_) } => {
+                path.field == "objectId" && path.sub_keys.is_empty()
+            }
+            Condition::And(parts) => parts.iter().any(by_object_id),
+            _ => false,
+        }
+    }
+    query.skip == 0 && by_object_id(&query.condition)
 }
 
 fn configure(connection: &Connection) -> rusqlite::Result<()> {
@@ -117,6 +141,7 @@ impl SqliteStore {
             readers: Arc::new(Mutex::new(Vec::new())),
             reader_permits: Semaphore::new(options.readers_max.max(1)),
             path: options.path,
+            alive: Arc::new(()),
         })
     }
 
@@ -141,6 +166,24 @@ impl SqliteStore {
         receiver
             .await
             .map_err(|_| StoreError::driver(StoreErrorKind::Other, "the write failed inside the writer thread"))?
+    }
+
+    /// Runs a short read (a point lookup) on this thread's own read connection, with no hand-off
+    /// to another thread: for microseconds of work the hand-off (a wake-up on each side) cost
+    /// more than the read.
+    fn on_thread_reader<R>(&self, work: impl FnOnce(&Connection) -> StoreResult<R>) -> StoreResult<R> {
+        INLINE_READERS.with_borrow_mut(|readers| {
+            readers.retain(|(alive, _)| alive.strong_count() > 0);
+            let mine = readers.iter().position(|(alive, _)| std::ptr::eq(alive.as_ptr(), Arc::as_ptr(&self.alive)));
+            let index = match mine {
+                Some(index) => index,
+                None => {
+                    readers.push((Arc::downgrade(&self.alive), open_reader(&self.path)?));
+                    readers.len() - 1
+                }
+            };
+            work(&readers[index].1)
+        })
     }
 
     /// Runs `work` on a read connection on a blocking thread.
@@ -296,6 +339,9 @@ impl Store for SqliteStore {
     }
 
     async fn find(&self, schemas: Arc<Schemas>, query: FindQuery) -> StoreResult<Vec<ObjectRecord>> {
+        if is_point_lookup(&query) {
+            return self.on_thread_reader(|connection| read::find(connection, &schemas, &query));
+        }
         self.on_reader(move |connection| read::find(connection, &schemas, &query)).await
     }
 
@@ -309,8 +355,8 @@ impl Store for SqliteStore {
     }
 
     async fn user_for_token(&self, kind: crate::TokenKind, token: &str, now: i64) -> StoreResult<Option<String>> {
-        let token = token.to_owned();
-        self.on_reader(move |connection| users::user_for_token(connection, kind, &token, now)).await
+        // An indexed lookup on every authenticated request.
+        self.on_thread_reader(|connection| users::user_for_token(connection, kind, token, now))
     }
 
     async fn role_names(&self, user_id: &str) -> StoreResult<Vec<String>> {
