@@ -450,7 +450,7 @@ def binary_in(venv):
     return os.path.join(venv, "bin", "pocketbase")
 
 
-def measure(server, runs, duration):
+def measure(server, runs, duration, only=None):
     """Starts, seeds and runs every workload on one server; answers its results."""
     workdir = tempfile.mkdtemp(prefix=f"bench-{server.slug}-")
     server.workdir = workdir
@@ -464,10 +464,10 @@ def measure(server, runs, duration):
         server.seed()
         with PeakSampler(server.pid()) as sampler:
             for key in ORDER:
+                if key in getattr(server, "skips", ()) or (only and key not in only):
+                    continue
                 if key == "W3i":
                     server.add_index()
-                if key in getattr(server, "skips", ()):
-                    continue
                 script = server.workload(key, workdir)
                 samples = []
                 for _ in range(runs):
@@ -504,6 +504,8 @@ def print_table(systems, results, hash_per_second):
     print(header + " |")
     print("|---" * (1 + len(names) + max(0, len(names) - 1)) + "|")
     for key, label in WORKLOADS:
+        if key not in results[systems[0].name]:
+            continue
         cells = []
         for system in systems:
             result = results[system.name].get(key)
@@ -520,7 +522,7 @@ def print_table(systems, results, hash_per_second):
         print(f"| {key} {label} | " + " | ".join(cells + ratios) + " |")
     memory = [f"{results[s.name]['rss'][0] / 1024:.0f} / {results[s.name]['rss'][1] / 1024:.0f} MiB" for s in systems]
     print("| RSS idle / peak | " + " | ".join(memory + [""] * max(0, len(systems) - 1)) + " |")
-    if hash_per_second:
+    if hash_per_second and "W4" in results[systems[0].name]:
         w4 = results[systems[0].name]["W4"]["rps"]
         print(f"\nW4: Basalt logs in {w4:,.0f}/s; the raw argon2id rate at the same parameters on this machine "
               f"is {hash_per_second:,.0f}/s ({100 * w4 / hash_per_second:.0f}%).")
@@ -533,6 +535,7 @@ def main():
     parser.add_argument("--floor", action="store_true", help="also run the axum + rusqlite floor (bench/floor)")
     parser.add_argument("--runs", type=int, default=3, help="runs per workload (the median is shown)")
     parser.add_argument("--duration", default="10s", help="wrk duration per run")
+    parser.add_argument("--only", help="comma-separated workloads to run (e.g. W1,W2); all by default")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install wrk")
@@ -541,7 +544,8 @@ def main():
         systems.append(Floor())
     if args.compare:
         systems += [ParseServer(), PocketBase()]
-    results = {system.name: measure(system, args.runs, args.duration) for system in systems}
+    only = set(args.only.split(",")) if args.only else None
+    results = {system.name: measure(system, args.runs, args.duration, only) for system in systems}
     print(f"\n{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, wrk -t2 -c32 -d{args.duration}, "
           f"median of {args.runs} runs\n")
     print_table(systems, results, hash_rate(5))

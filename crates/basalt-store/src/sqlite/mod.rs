@@ -126,9 +126,12 @@ impl SqliteStore {
             Durability::Process => "NORMAL",
             Durability::Full => "FULL",
         };
-        // WAL: readers never wait for the writer. `synchronous` per `Durability`.
+        // WAL: readers never wait for the writer. `synchronous` per `Durability`. Checkpoints
+        // every 10,000 pages (~40 MB of WAL) rather than SQLite's 1,000: each checkpoint syncs the
+        // database file, and at 1,000 pages they were a third of a create's cost (creates 7.6k ->
+        // 11k req/s); durability is unchanged, since commits are in the WAL either way.
         connection.execute_batch(&format!(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous={synchronous}; PRAGMA foreign_keys=OFF;"
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous={synchronous}; PRAGMA foreign_keys=OFF; PRAGMA wal_autocheckpoint=10000;"
         ))?;
         schema::create_schema_table(&connection)?;
         let (sender, receiver) = mpsc::channel::<Job>();
