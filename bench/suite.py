@@ -321,7 +321,8 @@ const {{ ParseServer }} = require('parse-server');
 }})();
 """)
         env = dict(os.environ, NODE_PATH=os.path.join(directory, "node_modules"), NODE_ENV="production")
-        self.spawn(["node", script], env=env)
+        # Parse Server writes its logs/ folder into its working directory: the run's, not the repo.
+        self.spawn(["node", script], env=env, cwd=self.workdir)
         wait_until_up(f"{self.base_url}/health", self.process, self.log_path)
 
     def version(self):

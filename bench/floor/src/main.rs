@@ -13,15 +13,17 @@ use serde_json::{Value, json};
 
 struct Db {
     writer: Mutex<Connection>,
-    readers: Vec<Mutex<Connection>>,
+    path: std::path::PathBuf,
+}
+
+thread_local! {
+    /// Each async worker thread reads through its own connection: no lock, no hand-off.
+    static READER: std::cell::RefCell<Option<Connection>> = const { std::cell::RefCell::new(None) };
 }
 
 impl Db {
-    fn reader(&self) -> std::sync::MutexGuard<'_, Connection> {
-        // One reader per core; pick by thread so contention stays low.
-        let index = std::hash::BuildHasher::hash_one(&std::hash::RandomState::new(), std::thread::current().id());
-        let index = usize::try_from(index % self.readers.len() as u64).unwrap_or(0);
-        self.readers[index].lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn read<T>(&self, work: impl FnOnce(&Connection) -> T) -> T {
+        READER.with_borrow_mut(|reader| work(reader.get_or_insert_with(|| open(&self.path))))
     }
 }
 
@@ -56,33 +58,29 @@ async fn create(State(db): State<Arc<Db>>, Json(body): Json<Value>) -> (StatusCo
 }
 
 async fn get_one(State(db): State<Arc<Db>>, Path(object_id): Path<String>) -> Result<Json<Value>, StatusCode> {
-    let reader = db.reader();
+    db.read(|reader| get_row(reader, object_id)).map(Json).ok_or(StatusCode::NOT_FOUND)
+}
+
+fn row_json(row: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
+    Ok(json!({"objectId": row.get::<_, String>(0)?, "createdAt": row.get::<_, String>(1)?,
+              "score": row.get::<_, f64>(2)?, "title": row.get::<_, String>(3)?}))
+}
+
+fn get_row(reader: &Connection, object_id: String) -> Option<Value> {
     let mut statement =
         reader.prepare_cached("SELECT objectId, createdAt, score, title FROM Bench WHERE objectId = ?1").expect("prepare");
-    let row = statement
-        .query_row([object_id], |row| {
-            Ok(json!({"objectId": row.get::<_, String>(0)?, "createdAt": row.get::<_, String>(1)?,
-                      "score": row.get::<_, f64>(2)?, "title": row.get::<_, String>(3)?}))
-        })
-        .optional()
-        .expect("query");
-    row.map(Json).ok_or(StatusCode::NOT_FOUND)
+    statement.query_row([object_id], row_json).optional().expect("query")
 }
 
 async fn find(State(db): State<Arc<Db>>) -> Json<Value> {
-    let reader = db.reader();
+    Json(json!({ "results": db.read(find_rows) }))
+}
+
+fn find_rows(reader: &Connection) -> Vec<Value> {
     let mut statement = reader
         .prepare_cached("SELECT objectId, createdAt, score, title FROM Bench WHERE score > 5000 ORDER BY score DESC LIMIT 50")
         .expect("prepare");
-    let results: Vec<Value> = statement
-        .query_map([], |row| {
-            Ok(json!({"objectId": row.get::<_, String>(0)?, "createdAt": row.get::<_, String>(1)?,
-                      "score": row.get::<_, f64>(2)?, "title": row.get::<_, String>(3)?}))
-        })
-        .expect("query")
-        .collect::<Result<_, _>>()
-        .expect("rows");
-    Json(json!({ "results": results }))
+    statement.query_map([], row_json).expect("query").collect::<Result<_, _>>().expect("rows")
 }
 
 async fn constant() -> Json<Value> {
@@ -119,8 +117,7 @@ async fn main() {
         transaction.commit().expect("commit");
     }
     std::fs::write(dir.join("ids"), ids.join("\n")).expect("ids");
-    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
-    let db = Arc::new(Db { writer: Mutex::new(writer), readers: (0..cores).map(|_| Mutex::new(open(&path))).collect() });
+    let db = Arc::new(Db { writer: Mutex::new(writer), path });
     let app = Router::new()
         .route("/parse/classes/Bench", post(create).get(find))
         .route("/parse/classes/Bench/{id}", get(get_one))
