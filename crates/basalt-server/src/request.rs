@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderName, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use basalt_core::ParseError;
@@ -50,9 +50,22 @@ fn cloud_context(value: Value) -> Result<Map<String, Value>, ApiError> {
     }
 }
 
-fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+fn header(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
     headers.get(name).and_then(|value| value.to_str().ok()).map(str::to_owned)
 }
+
+// The key headers as constants: looking a header up by `&str` parses the name on every call.
+const APPLICATION_ID: HeaderName = HeaderName::from_static("x-parse-application-id");
+const MASTER_KEY: HeaderName = HeaderName::from_static("x-parse-master-key");
+const CLIENT_KEYS: [HeaderName; 4] = [
+    HeaderName::from_static("x-parse-rest-api-key"),
+    HeaderName::from_static("x-parse-javascript-key"),
+    HeaderName::from_static("x-parse-client-key"),
+    HeaderName::from_static("x-parse-windows-key"),
+];
+const SESSION_TOKEN: HeaderName = HeaderName::from_static("x-parse-session-token");
+const INSTALLATION_ID: HeaderName = HeaderName::from_static("x-parse-installation-id");
+const CLOUD_CONTEXT: HeaderName = HeaderName::from_static("x-parse-cloud-context");
 
 fn body_string(body: &mut Map<String, Value>, key: &str) -> Result<Option<String>, ApiError> {
     match body.remove(key) {
@@ -65,15 +78,12 @@ fn body_string(body: &mut Map<String, Value>, key: &str) -> Result<Option<String
 
 fn presented_keys(headers: &HeaderMap, body: &mut Map<String, Value>) -> Result<PresentedKeys, ApiError> {
     let mut keys = PresentedKeys {
-        app_id: header(headers, "x-parse-application-id"),
-        master_key: header(headers, "x-parse-master-key"),
-        client_keys: ["x-parse-rest-api-key", "x-parse-javascript-key", "x-parse-client-key", "x-parse-windows-key"]
-            .iter()
-            .filter_map(|name| header(headers, name))
-            .collect(),
-        session_token: header(headers, "x-parse-session-token"),
-        installation_id: header(headers, "x-parse-installation-id"),
-        context: header(headers, "x-parse-cloud-context").map(|text| cloud_context(Value::String(text))).transpose()?,
+        app_id: header(headers, &APPLICATION_ID),
+        master_key: header(headers, &MASTER_KEY),
+        client_keys: CLIENT_KEYS.iter().filter_map(|name| header(headers, name)).collect(),
+        session_token: header(headers, &SESSION_TOKEN),
+        installation_id: header(headers, &INSTALLATION_ID),
+        context: header(headers, &CLOUD_CONTEXT).map(|text| cloud_context(Value::String(text))).transpose()?,
     };
     // The JS SDK's body keys. Basalt reads them whether or not headers are present (a superset
     // of Parse Server, which reads them only without the app id header), and always strips them
@@ -156,15 +166,15 @@ pub(crate) async fn prepare(State(state): State<AppState>, request: Request, nex
     if request.method() == Method::OPTIONS {
         return with_cors((StatusCode::OK, "OK").into_response());
     }
-    let mount = state.config.mount_path.trim_end_matches('/').to_owned();
-    let path = request.uri().path().to_owned();
-    let under_mount = mount.is_empty() || path == mount || path.starts_with(&format!("{mount}/"));
+    let mount = state.config.mount_path.trim_end_matches('/');
+    let path = request.uri().path();
+    let under_mount = path.strip_prefix(mount).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
     // The email link pages carry their credential (a one-time token) in the link, not in keys.
-    let is_page = path.strip_prefix(&mount).is_some_and(|rest| rest.starts_with("/apps/"));
+    let is_page = path.strip_prefix(mount).is_some_and(|rest| rest.starts_with("/apps/"));
     // File downloads need no keys either: the unique file name is the capability (Parse compat).
     let is_download = (request.method() == Method::GET || request.method() == Method::HEAD)
         && path
-            .strip_prefix(&mount)
+            .strip_prefix(mount)
             .and_then(|rest| rest.strip_prefix("/files/"))
             .is_some_and(|rest| rest.contains('/'));
     // LiveQuery WebSocket upgrades carry their keys in the `connect` frame.

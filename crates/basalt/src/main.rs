@@ -21,6 +21,12 @@ use crate::cli::{Cli, Command, ServeArgs};
 /// events at a busy class, and a few hundred KiB at most per client.
 const LIVE_QUERY_QUEUE_FRAMES_MAX: usize = 1000;
 
+/// mimalloc instead of glibc's allocator: a request allocates and frees many small strings and
+/// maps across worker threads, where glibc's arenas spent ~12% of the CPU of a read (see
+/// ARCHITECTURE.md, "Where the time goes").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -13,7 +13,9 @@ use basalt_core::{ClassSchema, FieldType};
 use rusqlite::types::Value as SqlValue;
 use serde_json::Value;
 
-use super::{join_table, quote};
+use std::fmt::Write as _;
+
+use super::{join_table, push_quoted, quote};
 use crate::{FindQuery, Schemas};
 
 /// SQL text with its parameters, in order.
@@ -27,9 +29,9 @@ pub struct Compiled {
 pub const SYSTEM_COLUMNS: &[&str] = &["objectId", "createdAt", "updatedAt", "_rperm", "_wperm"];
 
 /// The columns a find reads, with their types, in SELECT order (system columns first).
-pub fn selected_columns(schema: &ClassSchema, fields: Option<&[String]>) -> Vec<(String, Option<FieldType>)> {
-    let mut columns: Vec<(String, Option<FieldType>)> =
-        SYSTEM_COLUMNS.iter().map(|name| ((*name).to_owned(), schema.queryable_type(name))).collect();
+pub fn selected_columns<'a>(schema: &'a ClassSchema, fields: Option<&[String]>) -> Vec<(&'a str, Option<FieldType>)> {
+    let mut columns: Vec<(&str, Option<FieldType>)> = Vec::with_capacity(SYSTEM_COLUMNS.len() + schema.fields.len());
+    columns.extend(SYSTEM_COLUMNS.iter().map(|name| (*name, schema.queryable_type(name))));
     for (name, spec) in &schema.fields {
         let name = name.as_str();
         if SYSTEM_COLUMNS.contains(&name) || name == "ACL" || matches!(spec.field_type, FieldType::Relation(_)) {
@@ -40,7 +42,7 @@ pub fn selected_columns(schema: &ClassSchema, fields: Option<&[String]>) -> Vec<
         {
             continue;
         }
-        columns.push((name.to_owned(), Some(spec.field_type.clone())));
+        columns.push((name, Some(spec.field_type.clone())));
     }
     columns
 }
@@ -50,12 +52,21 @@ pub fn compile_find(
     schemas: &Schemas,
     schema: &ClassSchema,
     query: &FindQuery,
-    columns: &[(String, Option<FieldType>)],
+    columns: &[(&str, Option<FieldType>)],
 ) -> Compiled {
     let mut compiler = Compiler { schemas, out: Compiled::default(), alias_count: 0 };
     let alias = compiler.next_alias();
-    let column_list = columns.iter().map(|(name, _)| format!("{alias}.{}", quote(name))).collect::<Vec<_>>().join(", ");
-    compiler.push(&format!("SELECT {column_list} FROM {} {alias} WHERE ", quote(schema.class_name.as_str())));
+    compiler.out.sql.reserve(64 + 24 * columns.len());
+    compiler.push("SELECT ");
+    for (index, (name, _)) in columns.iter().enumerate() {
+        if index > 0 {
+            compiler.push(", ");
+        }
+        compiler.column(&alias, name);
+    }
+    compiler.push(" FROM ");
+    push_quoted(&mut compiler.out.sql, schema.class_name.as_str());
+    compiler.push_fmt(format_args!(" {alias} WHERE "));
     compiler.filtered(schema, &alias, &query.condition, &query.access);
     compiler.order_by(schema, &alias, &query.order, &query.condition);
     match (query.limit, query.skip) {
@@ -153,6 +164,18 @@ impl Compiler<'_> {
         self.out.sql.push_str(sql);
     }
 
+    fn push_fmt(&mut self, sql: std::fmt::Arguments<'_>) {
+        // Writing to a String cannot fail.
+        let _ = self.out.sql.write_fmt(sql);
+    }
+
+    /// `alias."name"`.
+    fn column(&mut self, alias: &str, name: &str) {
+        self.out.sql.push_str(alias);
+        self.out.sql.push('.');
+        push_quoted(&mut self.out.sql, name);
+    }
+
     fn param(&mut self, value: SqlValue) {
         self.out.sql.push('?');
         self.out.params.push(value);
@@ -178,8 +201,8 @@ impl Compiler<'_> {
             self.push("1");
             return;
         };
-        let column = format!("{alias}.{}", quote(permission_column));
-        self.push(&format!("({column} IS NULL OR EXISTS (SELECT 1 FROM json_each({column}) WHERE value IN ("));
+        let column = column_ref(alias, permission_column);
+        self.push_fmt(format_args!("({column} IS NULL OR EXISTS (SELECT 1 FROM json_each({column}) WHERE value IN ("));
         for (index, key) in keys.iter().enumerate() {
             if index > 0 {
                 self.push(", ");
@@ -215,7 +238,9 @@ impl Compiler<'_> {
                     return;
                 }
                 let table = quote(&join_table(key, owner_class.as_str()));
-                self.push(&format!("{alias}.\"objectId\" IN (SELECT \"relatedId\" FROM {table} WHERE \"owningId\" = "));
+                self.push_fmt(format_args!(
+                    "{alias}.\"objectId\" IN (SELECT \"relatedId\" FROM {table} WHERE \"owningId\" = "
+                ));
                 self.text(owner_id);
                 self.push(")");
             }
@@ -249,7 +274,7 @@ impl Compiler<'_> {
             self.push(if holds { "1" } else { "0" });
             return;
         };
-        let column = format!("{alias}.{}", quote(&path.field));
+        let column = column_ref(alias, &path.field);
         if !path.is_top_level() {
             if field_type != FieldType::Object {
                 self.push("0");
@@ -263,7 +288,7 @@ impl Compiler<'_> {
             FieldType::GeoPoint => self.geo_constraint(&column, constraint),
             FieldType::Polygon => match constraint {
                 Constraint::PolygonContains { latitude, longitude } => {
-                    self.push(&format!("basalt_polygon_contains({column}, "));
+                    self.push_fmt(format_args!("basalt_polygon_contains({column}, "));
                     self.param(SqlValue::Real(*latitude));
                     self.push(", ");
                     self.param(SqlValue::Real(*longitude));
@@ -279,18 +304,18 @@ impl Compiler<'_> {
     /// and Object/GeoPoint/Polygon compared as canonical JSON).
     fn scalar_constraint(&mut self, column: &str, field_type: &FieldType, constraint: &Constraint, access: &Access) {
         match constraint {
-            Constraint::Equals(value) if value.is_null() => self.push(&format!("{column} IS NULL")),
+            Constraint::Equals(value) if value.is_null() => self.push_fmt(format_args!("{column} IS NULL")),
             Constraint::Equals(value) => match column_operand(field_type, value) {
                 Some(operand) => {
-                    self.push(&format!("{column} = "));
+                    self.push_fmt(format_args!("{column} = "));
                     self.param(operand);
                 }
                 None => self.push("0"),
             },
-            Constraint::NotEquals(value) if value.is_null() => self.push(&format!("{column} IS NOT NULL")),
+            Constraint::NotEquals(value) if value.is_null() => self.push_fmt(format_args!("{column} IS NOT NULL")),
             Constraint::NotEquals(value) => match column_operand(field_type, value) {
                 Some(operand) => {
-                    self.push(&format!("({column} IS NULL OR {column} <> "));
+                    self.push_fmt(format_args!("({column} IS NULL OR {column} <> "));
                     self.param(operand);
                     self.push(")");
                 }
@@ -300,7 +325,7 @@ impl Compiler<'_> {
                 let comparable = matches!(field_type, FieldType::String | FieldType::Number | FieldType::Date);
                 match column_operand(field_type, value).filter(|_| comparable) {
                     Some(operand) => {
-                        self.push(&format!("{column} {} ", comparison_sql(*comparison)));
+                        self.push_fmt(format_args!("{column} {} ", comparison_sql(*comparison)));
                         self.param(operand);
                     }
                     None => self.push("0"),
@@ -322,18 +347,23 @@ impl Compiler<'_> {
                 }
                 sql_in.push(')');
                 if negated {
-                    self.push(&format!(
+                    self.push_fmt(format_args!(
                         "(({column} IS NULL AND {}) OR ({column} IS NOT NULL AND NOT ",
                         if includes_null { "0" } else { "1" }
                     ));
                 } else {
-                    self.push(&format!("(({column} IS NULL AND {}) OR ", if includes_null { "1" } else { "0" }));
+                    self.push_fmt(format_args!(
+                        "(({column} IS NULL AND {}) OR ",
+                        if includes_null { "1" } else { "0" }
+                    ));
                 }
                 self.push(&sql_in);
                 self.out.params.extend(params);
                 self.push(if negated { "))" } else { ")" });
             }
-            Constraint::Exists(exists) => self.push(&format!("{column} IS {}NULL", if *exists { "NOT " } else { "" })),
+            Constraint::Exists(exists) => {
+                self.push_fmt(format_args!("{column} IS {}NULL", if *exists { "NOT " } else { "" }))
+            }
             Constraint::Regex(pattern) => {
                 if *field_type != FieldType::String {
                     self.push("0");
@@ -341,7 +371,7 @@ impl Compiler<'_> {
                 }
                 self.push("basalt_regexp(");
                 self.text(&pattern.pattern);
-                self.push(&format!(", {column})"));
+                self.push_fmt(format_args!(", {column})"));
             }
             Constraint::Text { terms, case_sensitive } => {
                 if *field_type != FieldType::String {
@@ -360,18 +390,18 @@ impl Compiler<'_> {
                     return;
                 }
                 if *negated {
-                    self.push(&format!("({column} IS NULL OR {column} NOT IN ("));
+                    self.push_fmt(format_args!("({column} IS NULL OR {column} NOT IN ("));
                 } else {
-                    self.push(&format!("{column} IN ("));
+                    self.push_fmt(format_args!("{column} IN ("));
                 }
                 self.sub_query(query, "objectId", access);
                 self.push(if *negated { "))" } else { ")" });
             }
             Constraint::Select { query, key, negated } => {
                 if *negated {
-                    self.push(&format!("({column} IS NULL OR {column} NOT IN ("));
+                    self.push_fmt(format_args!("({column} IS NULL OR {column} NOT IN ("));
                 } else {
-                    self.push(&format!("{column} IN ("));
+                    self.push_fmt(format_args!("{column} IN ("));
                 }
                 self.sub_query(query, key, access);
                 self.push(if *negated { "))" } else { ")" });
@@ -393,10 +423,10 @@ impl Compiler<'_> {
                 self.push(" AND ");
             }
             if case_sensitive {
-                self.push(&format!("instr({expression}, "));
+                self.push_fmt(format_args!("instr({expression}, "));
                 self.text(word);
             } else {
-                self.push(&format!("instr(lower({expression}), lower("));
+                self.push_fmt(format_args!("instr(lower({expression}), lower("));
                 self.text(word);
                 self.push(")");
             }
@@ -416,7 +446,11 @@ impl Compiler<'_> {
             return;
         }
         let alias = self.next_alias();
-        self.push(&format!("SELECT {alias}.{} FROM {} {alias} WHERE ", quote(key), quote(schema.class_name.as_str())));
+        self.push_fmt(format_args!(
+            "SELECT {alias}.{} FROM {} {alias} WHERE ",
+            quote(key),
+            quote(schema.class_name.as_str())
+        ));
         self.filtered(&schema, &alias, &query.condition, access);
     }
 
@@ -424,19 +458,19 @@ impl Compiler<'_> {
     fn json_match(&mut self, type_expression: &str, value_expression: &str, operand: &Value) {
         match json_match_of(operand) {
             JsonMatch::Text(text) => {
-                self.push(&format!("({type_expression} = 'text' AND {value_expression} = "));
+                self.push_fmt(format_args!("({type_expression} = 'text' AND {value_expression} = "));
                 self.text(&text);
                 self.push(")");
             }
             JsonMatch::Real(number) => {
-                self.push(&format!("({type_expression} IN ('integer', 'real') AND {value_expression} = "));
+                self.push_fmt(format_args!("({type_expression} IN ('integer', 'real') AND {value_expression} = "));
                 self.param(SqlValue::Real(number));
                 self.push(")");
             }
-            JsonMatch::Bool(flag) => self.push(&format!("{type_expression} = '{flag}'")),
-            JsonMatch::Null => self.push(&format!("{type_expression} = 'null'")),
+            JsonMatch::Bool(flag) => self.push_fmt(format_args!("{type_expression} = '{flag}'")),
+            JsonMatch::Null => self.push_fmt(format_args!("{type_expression} = 'null'")),
             JsonMatch::Json(text) => {
-                self.push(&format!("({type_expression} IN ('object', 'array') AND {value_expression} = "));
+                self.push_fmt(format_args!("({type_expression} IN ('object', 'array') AND {value_expression} = "));
                 self.text(&text);
                 self.push(")");
             }
@@ -444,7 +478,7 @@ impl Compiler<'_> {
     }
 
     fn element_exists(&mut self, column: &str, operands: &[&Value]) {
-        self.push(&format!("EXISTS (SELECT 1 FROM json_each({column}) e WHERE "));
+        self.push_fmt(format_args!("EXISTS (SELECT 1 FROM json_each({column}) e WHERE "));
         self.element_matches_any(operands);
         self.push(")");
     }
@@ -464,21 +498,21 @@ impl Compiler<'_> {
 
     fn array_constraint(&mut self, column: &str, constraint: &Constraint, access: &Access) {
         match constraint {
-            Constraint::Equals(value) if value.is_null() => self.push(&format!("{column} IS NULL")),
+            Constraint::Equals(value) if value.is_null() => self.push_fmt(format_args!("{column} IS NULL")),
             Constraint::Equals(Value::Array(items)) => {
-                self.push(&format!("{column} = "));
+                self.push_fmt(format_args!("{column} = "));
                 self.text(&canonical_text(&Value::Array(items.clone())));
             }
             Constraint::Equals(value) => self.element_exists(column, &[value]),
-            Constraint::NotEquals(value) if value.is_null() => self.push(&format!("{column} IS NOT NULL")),
+            Constraint::NotEquals(value) if value.is_null() => self.push_fmt(format_args!("{column} IS NOT NULL")),
             // The negation of `Equals`: an array operand is compared with the whole array.
             Constraint::NotEquals(Value::Array(items)) => {
-                self.push(&format!("({column} IS NULL OR {column} <> "));
+                self.push_fmt(format_args!("({column} IS NULL OR {column} <> "));
                 self.text(&canonical_text(&Value::Array(items.clone())));
                 self.push(")");
             }
             Constraint::NotEquals(value) => {
-                self.push(&format!("({column} IS NULL OR NOT "));
+                self.push_fmt(format_args!("({column} IS NULL OR NOT "));
                 self.element_exists(column, &[value]);
                 self.push(")");
             }
@@ -487,7 +521,7 @@ impl Compiler<'_> {
                 let operands: Vec<&Value> = values.iter().collect();
                 let has_null = values.iter().any(Value::is_null);
                 if has_null {
-                    self.push(&format!("({column} IS NULL OR "));
+                    self.push_fmt(format_args!("({column} IS NULL OR "));
                 }
                 self.element_exists(column, &operands);
                 if has_null {
@@ -497,19 +531,19 @@ impl Compiler<'_> {
             Constraint::NotIn(values) => {
                 let operands: Vec<&Value> = values.iter().collect();
                 let unset = if values.iter().any(Value::is_null) { "IS NOT NULL AND" } else { "IS NULL OR" };
-                self.push(&format!("({column} {unset} NOT "));
+                self.push_fmt(format_args!("({column} {unset} NOT "));
                 self.element_exists(column, &operands);
                 self.push(")");
             }
             Constraint::All(items) => {
                 self.push("(");
-                self.push(&format!("{column} IS NOT NULL"));
+                self.push_fmt(format_args!("{column} IS NOT NULL"));
                 for item in items {
                     self.push(" AND ");
                     match item {
                         AllItem::Value(value) => self.element_exists(column, &[value]),
                         AllItem::Regex(pattern) => {
-                            self.push(&format!(
+                            self.push_fmt(format_args!(
                                 "EXISTS (SELECT 1 FROM json_each({column}) e WHERE e.type = 'text' AND basalt_regexp("
                             ));
                             self.text(&pattern.pattern);
@@ -521,11 +555,15 @@ impl Compiler<'_> {
             }
             Constraint::ContainedBy(values) => {
                 let operands: Vec<&Value> = values.iter().collect();
-                self.push(&format!("({column} IS NULL OR NOT EXISTS (SELECT 1 FROM json_each({column}) e WHERE NOT ("));
+                self.push_fmt(format_args!(
+                    "({column} IS NULL OR NOT EXISTS (SELECT 1 FROM json_each({column}) e WHERE NOT ("
+                ));
                 self.element_matches_any(&operands);
                 self.push(")))");
             }
-            Constraint::Exists(exists) => self.push(&format!("{column} IS {}NULL", if *exists { "NOT " } else { "" })),
+            Constraint::Exists(exists) => {
+                self.push_fmt(format_args!("{column} IS {}NULL", if *exists { "NOT " } else { "" }))
+            }
             Constraint::Compare(comparison, value) => {
                 let operand = match value {
                     Value::Number(number) => SqlValue::Real(number.as_f64().unwrap_or(f64::NAN)),
@@ -536,7 +574,7 @@ impl Compiler<'_> {
                     }
                 };
                 let wanted_type = if matches!(value, Value::Number(_)) { "('integer', 'real')" } else { "('text')" };
-                self.push(&format!(
+                self.push_fmt(format_args!(
                     "EXISTS (SELECT 1 FROM json_each({column}) e WHERE e.type IN {wanted_type} AND e.value {} ",
                     comparison_sql(*comparison)
                 ));
@@ -544,7 +582,7 @@ impl Compiler<'_> {
                 self.push(")");
             }
             Constraint::Regex(pattern) => {
-                self.push(&format!(
+                self.push_fmt(format_args!(
                     "EXISTS (SELECT 1 FROM json_each({column}) e WHERE e.type = 'text' AND basalt_regexp("
                 ));
                 self.text(&pattern.pattern);
@@ -552,9 +590,9 @@ impl Compiler<'_> {
             }
             Constraint::InQuery { query, negated } => {
                 if *negated {
-                    self.push(&format!("({column} IS NULL OR NOT "));
+                    self.push_fmt(format_args!("({column} IS NULL OR NOT "));
                 }
-                self.push(&format!(
+                self.push_fmt(format_args!(
                     "EXISTS (SELECT 1 FROM json_each({column}) e WHERE e.type = 'object' AND json_extract(e.value, '$.className') = "
                 ));
                 self.text(query.class_name.as_str());
@@ -567,9 +605,9 @@ impl Compiler<'_> {
             }
             Constraint::Select { query, key, negated } => {
                 if *negated {
-                    self.push(&format!("({column} IS NULL OR NOT "));
+                    self.push_fmt(format_args!("({column} IS NULL OR NOT "));
                 }
-                self.push(&format!("EXISTS (SELECT 1 FROM json_each({column}) e WHERE e.value IN ("));
+                self.push_fmt(format_args!("EXISTS (SELECT 1 FROM json_each({column}) e WHERE e.value IN ("));
                 self.sub_query(query, key, access);
                 self.push("))");
                 if *negated {
@@ -590,9 +628,9 @@ impl Compiler<'_> {
         let longitude = format!("json_extract({column}, '$.longitude')");
         match constraint {
             Constraint::NearSphere { latitude: center_lat, longitude: center_lng, max_radians } => {
-                self.push(&format!("{column} IS NOT NULL"));
+                self.push_fmt(format_args!("{column} IS NOT NULL"));
                 if let Some(max_radians) = max_radians {
-                    self.push(&format!(" AND basalt_distance({latitude}, {longitude}, "));
+                    self.push_fmt(format_args!(" AND basalt_distance({latitude}, {longitude}, "));
                     self.param(SqlValue::Real(*center_lat));
                     self.push(", ");
                     self.param(SqlValue::Real(*center_lng));
@@ -601,7 +639,7 @@ impl Compiler<'_> {
                 }
             }
             Constraint::WithinCircle { latitude: center_lat, longitude: center_lng, radius_radians } => {
-                self.push(&format!("({column} IS NOT NULL AND basalt_distance({latitude}, {longitude}, "));
+                self.push_fmt(format_args!("({column} IS NOT NULL AND basalt_distance({latitude}, {longitude}, "));
                 self.param(SqlValue::Real(*center_lat));
                 self.push(", ");
                 self.param(SqlValue::Real(*center_lng));
@@ -610,11 +648,11 @@ impl Compiler<'_> {
                 self.push(")");
             }
             Constraint::WithinBox { south, west, north, east } => {
-                self.push(&format!("({latitude} BETWEEN "));
+                self.push_fmt(format_args!("({latitude} BETWEEN "));
                 self.param(SqlValue::Real(*south));
                 self.push(" AND ");
                 self.param(SqlValue::Real(*north));
-                self.push(&format!(" AND {longitude} BETWEEN "));
+                self.push_fmt(format_args!(" AND {longitude} BETWEEN "));
                 self.param(SqlValue::Real(*west));
                 self.push(" AND ");
                 self.param(SqlValue::Real(*east));
@@ -622,9 +660,9 @@ impl Compiler<'_> {
             }
             Constraint::WithinPolygon(points) => {
                 let polygon = Value::Array(points.iter().map(|(lat, lng)| serde_json::json!([lat, lng])).collect());
-                self.push(&format!("({column} IS NOT NULL AND basalt_in_polygon("));
+                self.push_fmt(format_args!("({column} IS NOT NULL AND basalt_in_polygon("));
                 self.text(&polygon.to_string());
-                self.push(&format!(", {latitude}, {longitude}))"));
+                self.push_fmt(format_args!(", {latitude}, {longitude}))"));
             }
             other => self.scalar_constraint(column, &FieldType::GeoPoint, other, &Access::Master),
         }
@@ -637,11 +675,11 @@ impl Compiler<'_> {
         let value_type = format!("json_type({column}, '{path}')");
         match constraint {
             Constraint::Equals(operand) if operand.is_null() => {
-                self.push(&format!("({value_type} IS NULL OR {value_type} = 'null')"))
+                self.push_fmt(format_args!("({value_type} IS NULL OR {value_type} = 'null')"))
             }
             Constraint::Equals(operand) => self.json_path_equals(column, sub_keys, operand),
             Constraint::NotEquals(operand) if operand.is_null() => {
-                self.push(&format!("({value_type} IS NOT NULL AND {value_type} <> 'null')"))
+                self.push_fmt(format_args!("({value_type} IS NOT NULL AND {value_type} <> 'null')"))
             }
             // `IS NOT TRUE`, not `NOT`: the equality is NULL where the path leads nowhere, and
             // there `$ne` and `$nin` hold.
@@ -652,9 +690,9 @@ impl Compiler<'_> {
             }
             Constraint::Exists(exists) => {
                 if *exists {
-                    self.push(&format!("({value_type} IS NOT NULL AND {value_type} <> 'null')"));
+                    self.push_fmt(format_args!("({value_type} IS NOT NULL AND {value_type} <> 'null')"));
                 } else {
-                    self.push(&format!("({value_type} IS NULL OR {value_type} = 'null')"));
+                    self.push_fmt(format_args!("({value_type} IS NULL OR {value_type} = 'null')"));
                 }
             }
             Constraint::In(values) | Constraint::NotIn(values) => {
@@ -688,7 +726,7 @@ impl Compiler<'_> {
                 };
                 let wanted_type = if matches!(operand, SqlValue::Real(_)) { "('integer', 'real')" } else { "('text')" };
                 let type_expression = expression.replacen("json_extract", "json_type", 1);
-                self.push(&format!(
+                self.push_fmt(format_args!(
                     "({type_expression} IN {wanted_type} AND {expression} {} ",
                     comparison_sql(*comparison)
                 ));
@@ -696,12 +734,12 @@ impl Compiler<'_> {
                 self.push(")");
             }
             Constraint::Regex(pattern) => {
-                self.push(&format!("({value_type} = 'text' AND basalt_regexp("));
+                self.push_fmt(format_args!("({value_type} = 'text' AND basalt_regexp("));
                 self.text(&pattern.pattern);
-                self.push(&format!(", {value}))"));
+                self.push_fmt(format_args!(", {value}))"));
             }
             Constraint::Text { terms, case_sensitive } => {
-                self.push(&format!("({value_type} = 'text' AND "));
+                self.push_fmt(format_args!("({value_type} = 'text' AND "));
                 self.text_search(&value, terms, *case_sensitive);
                 self.push(")");
             }
@@ -717,7 +755,7 @@ impl Compiler<'_> {
             let iso = object.get("iso").and_then(Value::as_str).unwrap_or_default().to_owned();
             let mut date_path = sub_keys.to_vec();
             date_path.push("iso".to_owned());
-            self.push(&format!("json_extract({column}, '{}') = ", json_path(&date_path)));
+            self.push_fmt(format_args!("json_extract({column}, '{}') = ", json_path(&date_path)));
             self.text(&iso);
             return;
         }
@@ -725,7 +763,7 @@ impl Compiler<'_> {
         let value_type = format!("json_type({column}, '{path}')");
         if operand.is_null() {
             // A path that leads nowhere is null too (`$in`/`$nin` with null, as `Equals(null)`).
-            self.push(&format!("({value_type} IS NULL OR {value_type} = 'null')"));
+            self.push_fmt(format_args!("({value_type} IS NULL OR {value_type} = 'null')"));
             return;
         }
         let value =
@@ -740,7 +778,7 @@ impl Compiler<'_> {
         for key in order {
             let direction = if key.descending { "DESC" } else { "ASC" };
             let Some(field_type) = schema.queryable_type(&key.path.field) else { continue };
-            let column = format!("{alias}.{}", quote(&key.path.field));
+            let column = column_ref(alias, &key.path.field);
             if key.path.is_top_level() {
                 terms.push(format!("{column} {direction}"));
             } else if field_type == FieldType::Object {
@@ -751,8 +789,8 @@ impl Compiler<'_> {
             if let Some((field, latitude, longitude)) = near_sphere(condition)
                 && schema.queryable_type(&field) == Some(FieldType::GeoPoint)
             {
-                let column = format!("{alias}.{}", quote(&field));
-                self.push(&format!(
+                let column = column_ref(alias, &field);
+                self.push_fmt(format_args!(
                         " ORDER BY basalt_distance(json_extract({column}, '$.latitude'), json_extract({column}, '$.longitude'), "
                     ));
                 self.param(SqlValue::Real(latitude));
@@ -765,6 +803,15 @@ impl Compiler<'_> {
         self.push(" ORDER BY ");
         self.push(&terms.join(", "));
     }
+}
+
+/// `alias."name"` as a string of its own (passed down to the constraint writers).
+fn column_ref(alias: &str, name: &str) -> String {
+    let mut column = String::with_capacity(alias.len() + name.len() + 3);
+    column.push_str(alias);
+    column.push('.');
+    push_quoted(&mut column, name);
+    column
 }
 
 /// The `$nearSphere` of a query's top level, which orders results by distance.

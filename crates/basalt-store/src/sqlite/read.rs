@@ -28,7 +28,7 @@ fn permissions_at(row: &Row<'_>, index: usize) -> Option<BTreeSet<String>> {
 }
 
 /// Decodes a row selected with `selected_columns` (system columns first, in order).
-pub(crate) fn decode_row(row: &Row<'_>, columns: &[(String, Option<FieldType>)]) -> ObjectRecord {
+pub(crate) fn decode_row(row: &Row<'_>, columns: &[(&str, Option<FieldType>)]) -> ObjectRecord {
     let read = permissions_at(row, 3);
     let write = permissions_at(row, 4);
     let acl = match (read, write) {
@@ -40,7 +40,7 @@ pub(crate) fn decode_row(row: &Row<'_>, columns: &[(String, Option<FieldType>)])
         let Some(field_type) = field_type else { continue };
         let Ok(stored) = row.get_ref(index) else { continue };
         if let Some(value) = decode(field_type, stored) {
-            fields.insert(name.clone(), value);
+            fields.insert((*name).to_owned(), value);
         }
     }
     ObjectRecord { object_id: text_at(row, 0), created_at: text_at(row, 1), updated_at: text_at(row, 2), acl, fields }
