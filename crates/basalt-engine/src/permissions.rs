@@ -90,13 +90,22 @@ impl Engine {
 
     /// Fields of the class hidden from this caller (none for the master key).
     pub(crate) fn protected_fields(&self, caller: &Caller, schema: &ClassSchema) -> BTreeSet<String> {
-        if caller.is_master {
+        // Parse Server's default `protectedFields` option hides users' emails from others.
+        let default_public: &[&str] = if schema.class_name.as_str() == "_User" { &["email"] } else { &[] };
+        // Checked on every read. What is hidden is a subset of what is hidden from the public
+        // (`clp::protected_fields` intersects the caller's lists with it), and most classes hide
+        // nothing from the public: then there is nothing to work out.
+        let public_hides_nothing = schema
+            .class_level_permissions
+            .get("protectedFields")
+            .and_then(|configured| configured.get("*"))
+            .and_then(serde_json::Value::as_array)
+            .is_none_or(Vec::is_empty);
+        if caller.is_master || (public_hides_nothing && default_public.is_empty()) {
             return BTreeSet::new();
         }
         let keys = caller_keys(caller);
         let clp_caller = ClpCaller { keys: &keys, user_id: caller.user_id.as_deref() };
-        // Parse Server's default `protectedFields` option hides users' emails from others.
-        let default_public: &[&str] = if schema.class_name.as_str() == "_User" { &["email"] } else { &[] };
         clp::protected_fields(&schema.class_level_permissions, &clp_caller, default_public)
     }
 
