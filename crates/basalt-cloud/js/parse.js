@@ -1143,20 +1143,47 @@
     makeRequire('/')(path);
   };
 
-  global.__basalt_invoke = function (name, requestText) {
-    const raw = JSON.parse(requestText);
-    const request = {
-      params: decode(raw.params || {}),
-      master: !!raw.master,
-      user: raw.user ? ParseObject.fromJSON(Object.assign({ className: '_User' }, raw.user)) : undefined,
-      installationId: raw.installationId || undefined,
-      headers: raw.headers || {},
-      ip: raw.ip || undefined,
-      functionName: name,
-      context: raw.context || {},
+  // A property whose value is parsed from JSON text the first time it is read (and can be
+  // assigned like any other).
+  const lazyJSONProperty = (target, key, text) => {
+    const settle = (value) => {
+      Object.defineProperty(target, key, { value, writable: true, configurable: true, enumerable: true });
+      return value;
     };
+    Object.defineProperty(target, key, {
+      configurable: true,
+      enumerable: true,
+      get() { return settle(JSON.parse(text)); },
+      set(value) { settle(value); },
+    });
+  };
+
+  // A function's request comes as separate strings rather than one JSON document (QuickJS's
+  // JSON.parse and JSON.stringify cost ~12k instructions each even for a tiny document, a fifth
+  // of a trivial call): `params` and `user` as JSON text ('' for none), `master` as '1' or '',
+  // `installationId` and `ip` as text ('' for none), and the headers parsed only when read.
+  global.__basalt_invoke = function (name, paramsText, headersText, master, userText, installationId, ip) {
+    const request = {
+      params: paramsText === '{}' ? {} : decode(JSON.parse(paramsText)),
+      master: master === '1',
+      user: userText ? ParseObject.fromJSON(Object.assign({ className: '_User' }, JSON.parse(userText))) : undefined,
+      installationId: installationId || undefined,
+      ip: ip || undefined,
+      functionName: name,
+      context: {},
+    };
+    lazyJSONProperty(request, 'headers', headersText || '{}');
     global.__basalt_outcome = undefined;
-    const succeeded = (value) => { global.__basalt_outcome = JSON.stringify(value === undefined ? {} : { ok: encode(value, true) }); };
+    const succeeded = (value) => {
+      const encoded = value === undefined ? undefined : encode(value, true);
+      if (typeof encoded === 'string') {
+        // A string result skips JSON.stringify: the worker reads it from __basalt_result.
+        global.__basalt_result = encoded;
+        global.__basalt_outcome = '#string';
+        return;
+      }
+      global.__basalt_outcome = JSON.stringify(encoded === undefined ? {} : { ok: encoded });
+    };
     const failed = (error) => { global.__basalt_outcome = JSON.stringify({ error: errorJSON(error) }); };
     const entry = functions[name];
     if (entry && !entry.validator) {

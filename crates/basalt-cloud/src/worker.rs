@@ -9,6 +9,7 @@ use std::time::Instant;
 use basalt_core::{ErrorCode, ParseError, ParseResult};
 use basalt_engine::{Engine, FunctionCall, JobCall, TriggerCall};
 use rquickjs::context::EvalOptions;
+use rquickjs::function::Rest;
 use rquickjs::{Context, Ctx, Exception, Function, Object, Runtime};
 use serde_json::{Value, json};
 
@@ -241,7 +242,21 @@ impl Worker {
 
     /// Runs a function; rebuilds the runtime first if the previous call broke a limit.
     pub(crate) fn run_function(&mut self, call: &FunctionCall) -> ParseResult<Option<Value>> {
-        self.invoke("__basalt_invoke", call.name.clone(), None, call.request_json().to_string())
+        // Separate strings, not one JSON request (see `__basalt_invoke` in parse.js); the headers
+        // are parsed only if the function reads `request.headers`.
+        let json_text =
+            |value: &serde_json::Map<String, Value>| serde_json::to_string(value).map_err(ParseError::internal);
+        let user = call.user.as_ref().map(json_text).transpose()?.unwrap_or_default();
+        let args = vec![
+            call.name.clone(),
+            json_text(&call.params)?,
+            json_text(&call.headers)?,
+            if call.master { "1".to_owned() } else { String::new() },
+            user,
+            call.installation_id.clone().unwrap_or_default(),
+            call.ip.clone().unwrap_or_default(),
+        ];
+        self.invoke("__basalt_invoke", args)
     }
 
     /// Runs a trigger; for beforeSave the outcome is the body to write.
@@ -255,37 +270,24 @@ impl Worker {
             "context": call.context,
         })
         .to_string();
-        self.invoke("__basalt_trigger", call.kind.name().to_owned(), Some(call.class_name.clone()), request)
+        self.invoke("__basalt_trigger", vec![call.kind.name().to_owned(), call.class_name.clone(), request])
     }
 
     /// Runs a background job, with the jobs' time limit.
     pub(crate) fn run_job(&mut self, call: &JobCall) -> ParseResult<Option<Value>> {
         let request = json!({ "params": call.params, "jobId": call.job_status_id }).to_string();
         let limit_ms = self.limits.job_ms_max;
-        self.invoke_with_limit("__basalt_job", call.name.clone(), None, request, limit_ms)
+        self.invoke_with_limit("__basalt_job", vec![call.name.clone(), request], limit_ms)
     }
 
     /// Calls a shim entry point under the per-call time limit.
-    fn invoke(
-        &mut self,
-        entry: &str,
-        name: String,
-        class_name: Option<String>,
-        request: String,
-    ) -> ParseResult<Option<Value>> {
+    fn invoke(&mut self, entry: &str, args: Vec<String>) -> ParseResult<Option<Value>> {
         let limit_ms = self.limits.cpu_ms_max;
-        self.invoke_with_limit(entry, name, class_name, request, limit_ms)
+        self.invoke_with_limit(entry, args, limit_ms)
     }
 
     /// Calls a shim entry point and runs the JavaScript jobs it queues until its outcome is set.
-    fn invoke_with_limit(
-        &mut self,
-        entry: &str,
-        name: String,
-        class_name: Option<String>,
-        request: String,
-        limit_ms: u64,
-    ) -> ParseResult<Option<Value>> {
+    fn invoke_with_limit(&mut self, entry: &str, args: Vec<String>, limit_ms: u64) -> ParseResult<Option<Value>> {
         if self.broken {
             match Worker::start(self.source.clone(), self.engine.clone(), self.handle.clone(), self.limits) {
                 Ok(fresh) => *self = fresh,
@@ -297,11 +299,7 @@ impl Worker {
         self.deadline.store(now.saturating_add(limit_ms), Ordering::Relaxed);
         let started = self.context.with(|ctx| -> Result<(), String> {
             let invoke: Function<'_> = ctx.globals().get(entry).map_err(|error| error.to_string())?;
-            let called = match class_name {
-                Some(class_name) => invoke.call::<_, ()>((name, class_name, request)),
-                None => invoke.call::<_, ()>((name, request)),
-            };
-            called.map_err(|error| match error {
+            invoke.call::<_, ()>((Rest(args),)).map_err(|error| match error {
                 rquickjs::Error::Exception => describe_exception(&ctx),
                 other => other.to_string(),
             })
@@ -329,6 +327,11 @@ impl Worker {
                 ErrorCode::ScriptFailed,
                 format!("Script exceeded the memory limit of {} bytes.", self.limits.memory_bytes_max),
             ));
+        }
+        if outcome.as_deref() == Some("#string") {
+            let result =
+                self.context.with(|ctx| ctx.globals().get::<_, Option<String>>("__basalt_result").ok().flatten());
+            return Ok(result.map(Value::String));
         }
         let Some(outcome) = outcome else {
             self.broken = failure.is_some();
