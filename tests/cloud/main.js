@@ -104,6 +104,14 @@ Parse.Cloud.define('requestInfo', (request) => {
 
 Parse.Cloud.define('me', (request) => request.user);
 
+// `request` behaves as a plain object: its keys enumerate, and headers can be replaced.
+Parse.Cloud.define('requestShape', (request) => {
+  const keys = Object.keys(request).sort();
+  const serialized = JSON.parse(JSON.stringify(request));
+  request.headers = { replaced: 'yes' };
+  return { keys, serializedHost: serialized.headers.host, replaced: request.headers.replaced };
+});
+
 // ---------------------------------------------------------------------------------------------
 // Errors
 

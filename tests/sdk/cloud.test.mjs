@@ -263,6 +263,13 @@ describe('the request object', () => {
     for (const name of Object.keys(headers)) assert.equal(name, name.toLowerCase());
   });
 
+  test('request is a plain object: its keys enumerate, it serialises, headers can be replaced', async () => {
+    const { body } = await call('requestShape');
+    for (const key of ['functionName', 'headers', 'ip', 'master', 'params']) assert.ok(body.result.keys.includes(key), key);
+    assert.equal(body.result.serializedHost, new URL(server.serverURL).host);
+    assert.equal(body.result.replaced, 'yes');
+  });
+
   test('request.ip is the client address; X-Forwarded-For is not trusted', async () => {
     const { body } = await call('requestInfo', {}, { headers: { 'X-Forwarded-For': '10.1.2.3' } });
     assert.equal(body.result.ip, '127.0.0.1');
