@@ -102,16 +102,23 @@ pub fn check(
     Err(denied())
 }
 
+/// The fields hidden from the public: the class's `*` list plus `default_public`. What any
+/// caller has hidden is a subset of these (see `protected_fields`), so when this is empty no
+/// caller has anything hidden.
+pub fn public_protected_fields(permissions: &Value, default_public: &[&str]) -> BTreeSet<String> {
+    let listed = permissions.get("protectedFields").and_then(|configured| configured.get("*"));
+    let mut public: BTreeSet<String> = string_list(listed).into_iter().collect();
+    public.extend(default_public.iter().map(|field| (*field).to_owned()));
+    public
+}
+
 /// The fields of a class hidden from this caller: the intersection of the `protectedFields`
 /// lists of every entity that applies to the caller (`*`, their id, their roles, and
 /// `authenticated` when logged in). `default_public` joins the class's `*` list (the server's
 /// `protectedFields` option: for `_User`, `["email"]`).
 pub fn protected_fields(permissions: &Value, caller: &ClpCaller<'_>, default_public: &[&str]) -> BTreeSet<String> {
     let configured = permissions.get("protectedFields").and_then(Value::as_object);
-    let mut lists: Vec<BTreeSet<String>> = Vec::new();
-    let mut public: BTreeSet<String> = string_list(configured.and_then(|map| map.get("*"))).into_iter().collect();
-    public.extend(default_public.iter().map(|field| (*field).to_owned()));
-    lists.push(public);
+    let mut lists: Vec<BTreeSet<String>> = vec![public_protected_fields(permissions, default_public)];
     if let Some(configured) = configured {
         let mut entities: Vec<&str> = caller.keys.iter().map(String::as_str).filter(|key| *key != "*").collect();
         if caller.user_id.is_some() {

@@ -92,16 +92,10 @@ impl Engine {
     pub(crate) fn protected_fields(&self, caller: &Caller, schema: &ClassSchema) -> BTreeSet<String> {
         // Parse Server's default `protectedFields` option hides users' emails from others.
         let default_public: &[&str] = if schema.class_name.as_str() == "_User" { &["email"] } else { &[] };
-        // Checked on every read. What is hidden is a subset of what is hidden from the public
-        // (`clp::protected_fields` intersects the caller's lists with it), and most classes hide
-        // nothing from the public: then there is nothing to work out.
-        let public_hides_nothing = schema
-            .class_level_permissions
-            .get("protectedFields")
-            .and_then(|configured| configured.get("*"))
-            .and_then(serde_json::Value::as_array)
-            .is_none_or(Vec::is_empty);
-        if caller.is_master || (public_hides_nothing && default_public.is_empty()) {
+        // Checked on every read; most classes hide nothing from the public, and then nothing
+        // from anyone: no need to gather the caller's keys.
+        if caller.is_master || clp::public_protected_fields(&schema.class_level_permissions, default_public).is_empty()
+        {
             return BTreeSet::new();
         }
         let keys = caller_keys(caller);

@@ -62,7 +62,7 @@ pub fn compile_find(
         if index > 0 {
             compiler.push(", ");
         }
-        compiler.column(&alias, name);
+        push_column(&mut compiler.out.sql, &alias, name);
     }
     compiler.push(" FROM ");
     push_quoted(&mut compiler.out.sql, schema.class_name.as_str());
@@ -167,13 +167,6 @@ impl Compiler<'_> {
     fn push_fmt(&mut self, sql: std::fmt::Arguments<'_>) {
         // Writing to a String cannot fail.
         let _ = self.out.sql.write_fmt(sql);
-    }
-
-    /// `alias."name"`.
-    fn column(&mut self, alias: &str, name: &str) {
-        self.out.sql.push_str(alias);
-        self.out.sql.push('.');
-        push_quoted(&mut self.out.sql, name);
     }
 
     fn param(&mut self, value: SqlValue) {
@@ -808,10 +801,15 @@ impl Compiler<'_> {
 /// `alias."name"` as a string of its own (passed down to the constraint writers).
 fn column_ref(alias: &str, name: &str) -> String {
     let mut column = String::with_capacity(alias.len() + name.len() + 3);
-    column.push_str(alias);
-    column.push('.');
-    push_quoted(&mut column, name);
+    push_column(&mut column, alias, name);
     column
+}
+
+/// `alias."name"`, appended to `out`.
+fn push_column(out: &mut String, alias: &str, name: &str) {
+    out.push_str(alias);
+    out.push('.');
+    push_quoted(out, name);
 }
 
 /// The `$nearSphere` of a query's top level, which orders results by distance.

@@ -133,7 +133,7 @@ impl SqliteStore {
             "PRAGMA journal_mode=WAL; PRAGMA synchronous={synchronous}; PRAGMA foreign_keys=OFF;"
         ))?;
         schema::create_schema_table(&connection)?;
-        // Checkpoints mostly off the commit path (see `checkpoints`); the hook replaces SQLite's
+        // Checkpoints mostly off the commit path (see `Checkpoints`); the hook replaces SQLite's
         // automatic checkpoint, which ran inside COMMIT.
         connection.wal_hook(Some(record_wal_frames));
         let checkpointer = Connection::open(&options.path)?;
