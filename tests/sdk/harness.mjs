@@ -7,12 +7,14 @@
 //   reruns against the same database do not collide.
 // - otherwise: spawn `basalt serve --port 0` (binary from `BASALT_BIN`, default
 //   `<repo>/target/debug/basalt`) on a fresh data directory and wait for the
-//   `basalt listening on http://127.0.0.1:PORT/parse` line on its stdout.
+//   `basalt listening on http://127.0.0.1:PORT/parse` line on its stdout. With
+//   `BASALT_TEST_DATABASE_URI` (a PostgreSQL server, `postgres://user@host:port`)
+//   it stores into a fresh database on that server, dropped (with psql) on stop.
 //
 // Each test file runs in its own process (node --test), so the SDK's global
 // configuration belongs to that file alone.
 
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
@@ -107,10 +109,12 @@ async function spawnBasalt(extraArgs) {
   const masterKey = 'test-master';
   const javascriptKey = 'test-js';
   const dataDir = await mkdtemp(path.join(tmpdir(), 'basalt-sdk-'));
+  const database = postgresDatabase();
   const child = spawn(
     bin,
     ['serve', '--port', '0', '--data-dir', dataDir, '--app-id', appId,
-      '--master-key', masterKey, '--javascript-key', javascriptKey, ...extraArgs],
+      '--master-key', masterKey, '--javascript-key', javascriptKey,
+      ...(database ? ['--database-uri', database.uri] : []), ...extraArgs],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   // A test file that crashes before `after` must not leave a server behind.
@@ -119,6 +123,7 @@ async function spawnBasalt(extraArgs) {
   const stop = async () => {
     await supervised.stop();
     await rm(dataDir, { recursive: true, force: true });
+    if (database) await database.drop();
   };
 
   const watcher = outputWatcher();
@@ -129,6 +134,23 @@ async function spawnBasalt(extraArgs) {
     await stop();
     throw error;
   }
+}
+
+/**
+ * A fresh PostgreSQL database for one server when `BASALT_TEST_DATABASE_URI` names a server
+ * (Basalt creates it on start); `drop` removes it with psql. `null` without the variable.
+ */
+function postgresDatabase() {
+  const server = process.env.BASALT_TEST_DATABASE_URI?.replace(/\/$/, '');
+  if (!server) return null;
+  const name = `basalt_test_sdk_${process.pid}_${randomBytes(6).toString('hex')}`;
+  return {
+    uri: `${server}/${name}`,
+    drop: () => new Promise((resolve, reject) => {
+      execFile('psql', [`${server}/postgres`, '-qc', `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`],
+        (error, _stdout, stderr) => (error ? reject(new Error(`dropping ${name}: ${stderr}`)) : resolve()));
+    }),
+  };
 }
 
 /** Resolves with the URL from the listening line; rejects if the child dies or stays silent too long. */

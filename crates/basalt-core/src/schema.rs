@@ -153,6 +153,9 @@ pub struct ClassSchema {
     pub class_level_permissions: Value,
     /// Index name -> `{"field": 1 | -1 | "text"}` as given to `/schemas`.
     pub indexes: BTreeMap<String, Value>,
+    /// How many times the store has saved this schema. Changes made on several tasks (or nodes)
+    /// can be answered out of order; a cache keeps the highest version it has seen.
+    pub version: u64,
 }
 
 /// Fields every class has.
@@ -243,6 +246,7 @@ impl ClassSchema {
             fields,
             class_level_permissions: default_class_level_permissions(),
             indexes: BTreeMap::new(),
+            version: 0,
         }
     }
 

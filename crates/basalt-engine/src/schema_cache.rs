@@ -30,13 +30,19 @@ impl SchemaCache {
         self.snapshot().get(class_name).cloned()
     }
 
-    /// Records a schema the store just wrote.
+    /// Records a schema the store just wrote, unless a later version of it is already here
+    /// (two changes answered out of order); answers the schema kept.
     pub(crate) fn put(&self, schema: ClassSchema) -> Arc<ClassSchema> {
-        let schema = Arc::new(schema);
         let mut guard = match self.snapshot.write() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         };
+        if let Some(cached) = guard.get(&schema.class_name)
+            && cached.version > schema.version
+        {
+            return Arc::clone(cached);
+        }
+        let schema = Arc::new(schema);
         let mut next = Schemas::clone(&guard);
         next.insert(schema.class_name.clone(), Arc::clone(&schema));
         *guard = Arc::new(next);
@@ -51,5 +57,32 @@ impl SchemaCache {
         let mut next = Schemas::clone(&guard);
         next.remove(class_name);
         *guard = Arc::new(next);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_older_version_answered_late_does_not_replace_a_newer_one() {
+        let cache = SchemaCache { snapshot: RwLock::new(Arc::new(Schemas::new())) };
+        let class_name = ClassName::parse("Post").expect("class name");
+        let mut older = ClassSchema::new(class_name.clone());
+        older.version = 1;
+        let mut newer = older.clone();
+        newer.version = 2;
+        newer.fields.insert(
+            basalt_core::FieldName::parse("title").expect("field name"),
+            basalt_core::FieldSpec::of(basalt_core::FieldType::String),
+        );
+        cache.put(newer.clone());
+        let kept = cache.put(older);
+        assert_eq!(*kept, newer);
+        assert_eq!(cache.get(&class_name).as_deref(), Some(&newer));
+        let mut newest = newer.clone();
+        newest.version = 3;
+        cache.put(newest.clone());
+        assert_eq!(cache.get(&class_name).as_deref(), Some(&newest));
     }
 }

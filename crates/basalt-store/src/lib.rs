@@ -2,9 +2,12 @@
 //! see SQL: they hand the store typed queries (`basalt_core::query`) and typed writes
 //! (`WriteOp`), and get back `ObjectRecord`s in Parse's canonical value encoding.
 //!
-//! Adapters: `sqlite` (embedded, the default). The `sql` module compiles queries per dialect.
+//! Adapters: `sqlite` (embedded, the default) and `postgres` (several nodes on one database).
+//! The `sql` module compiles queries per dialect; `plan` holds what both decide alike.
 
 pub mod error;
+mod plan;
+pub mod postgres;
 pub mod sql;
 pub mod sqlite;
 

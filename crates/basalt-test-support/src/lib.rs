@@ -1,5 +1,9 @@
 //! A real Basalt server for tests: temporary data directory, port 0, real HTTP. Every test owns
 //! its server; they run in parallel.
+//!
+//! The store is SQLite in the data directory, or, when `BASALT_TEST_DATABASE_URI` names a
+//! PostgreSQL server (`postgres://user@host:port`, no database), a fresh database on that server
+//! that is dropped with the test server: the same tests run against either adapter.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -40,6 +44,58 @@ pub struct TestServer {
     pub client: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
     _data_dir: tempfile::TempDir,
+    /// Dropped after the server is told to stop (fields drop in order).
+    _database: Option<TestDatabase>,
+}
+
+/// A PostgreSQL database made for one test; dropped (with its connections) when this is.
+pub struct TestDatabase {
+    server_uri: String,
+    name: String,
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let uri = format!("{}/postgres", self.server_uri);
+        let statement = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
+        // A thread of its own: the test's runtime may be the one dropping us.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            runtime.block_on(async {
+                let (client, connection) = tokio_postgres::connect(&uri, tokio_postgres::NoTls).await.ok()?;
+                tokio::spawn(connection);
+                client.batch_execute(&statement).await.ok()
+            })
+        });
+        let _ = dropped.join();
+    }
+}
+
+/// The store a test server uses (see the crate's documentation), and the database to drop with
+/// it when it is PostgreSQL's.
+///
+/// # Panics
+/// When the store cannot be opened (a test failure).
+pub async fn open_test_store(data_dir: &std::path::Path) -> (Arc<dyn basalt_store::Store>, Option<TestDatabase>) {
+    static DATABASES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    match std::env::var("BASALT_TEST_DATABASE_URI") {
+        Ok(server_uri) if !server_uri.is_empty() => {
+            let server_uri = server_uri.trim_end_matches('/').to_owned();
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |elapsed| elapsed.as_nanos());
+            let sequence = DATABASES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let name = format!("basalt_test_{}_{nanos}_{sequence}", std::process::id());
+            let store = basalt_store::postgres::PgStore::connect(&format!("{server_uri}/{name}"))
+                .await
+                .expect("open the PostgreSQL store");
+            (Arc::new(store), Some(TestDatabase { server_uri, name }))
+        }
+        _ => {
+            let store = SqliteStore::open(SqliteOptions::new(data_dir.join("basalt.sqlite3"))).expect("open store");
+            (Arc::new(store), None)
+        }
+    }
 }
 
 /// A response: status and JSON body (`Value::Null` when the body is not JSON).
@@ -59,12 +115,12 @@ impl TestServer {
     /// When the server cannot start (a test failure).
     pub async fn start_with(options: TestOptions) -> TestServer {
         let data_dir = tempfile::tempdir().expect("temp dir");
-        let store = SqliteStore::open(SqliteOptions::new(data_dir.path().join("basalt.sqlite3"))).expect("open store");
+        let (store, database) = open_test_store(data_dir.path()).await;
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
         let base_url = format!("http://{address}/parse");
         let engine = Engine::start(
-            Arc::new(store),
+            store,
             EngineConfig {
                 allow_client_class_creation: options.allow_client_class_creation,
                 files_url_prefix: format!("{base_url}/files/{APP_ID}/"),
@@ -119,7 +175,14 @@ impl TestServer {
             };
             let _ = basalt_server::serve(listener, engine, config, Some(hub), signal).await;
         });
-        TestServer { address, base_url, client: reqwest::Client::new(), shutdown: Some(shutdown), _data_dir: data_dir }
+        TestServer {
+            address,
+            base_url,
+            client: reqwest::Client::new(),
+            shutdown: Some(shutdown),
+            _data_dir: data_dir,
+            _database: database,
+        }
     }
 
     fn url(&self, path: &str) -> String {

@@ -56,7 +56,8 @@ pub(crate) struct ServeArgs {
     /// Directory holding the database and generated keys.
     #[arg(long, env = "BASALT_DATA_DIR", default_value = "./basalt-data")]
     pub(crate) data_dir: PathBuf,
-    /// Database: sqlite://PATH (default: basalt.sqlite3 in the data dir).
+    /// Database: sqlite://PATH (default: basalt.sqlite3 in the data dir) or
+    /// postgres://USER:PASSWORD@HOST:PORT/DATABASE (created when missing).
     #[arg(long, env = "PARSE_SERVER_DATABASE_URI")]
     pub(crate) database_uri: Option<String>,
     /// Cloud code entry file (main.js).

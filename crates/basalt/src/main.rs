@@ -66,19 +66,34 @@ fn run() -> anyhow::Result<()> {
     }
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
+/// The store `--database-uri` names: SQLite (the data directory's file unless a `sqlite://` path
+/// is given) or PostgreSQL.
+async fn open_store(args: &ServeArgs) -> anyhow::Result<Arc<dyn basalt_store::Store>> {
     let database_path = match args.database_uri.as_deref() {
         None => args.data_dir.join("basalt.sqlite3"),
         Some(uri) if uri.starts_with("sqlite://") => uri.trim_start_matches("sqlite://").into(),
         Some(uri) if uri.starts_with("postgres://") || uri.starts_with("postgresql://") => {
-            bail!(
-                "--database-uri: PostgreSQL is not available in this version of Basalt yet; use sqlite://PATH or the default"
-            )
+            let store = basalt_store::postgres::PgStore::connect(uri)
+                .await
+                .map_err(|error| anyhow::anyhow!("connecting to PostgreSQL: {error}"))?;
+            return Ok(Arc::new(store));
         }
-        Some(other) => bail!("--database-uri: unsupported database URI {other:?} (expected sqlite://PATH)"),
+        Some(other) => {
+            bail!("--database-uri: unsupported database URI {other:?} (expected sqlite://PATH or postgres://…)")
+        }
     };
+    let mut options = SqliteOptions::new(&database_path);
+    if args.sync_full {
+        options.durability = basalt_store::sqlite::Durability::Full;
+    }
+    let store =
+        SqliteStore::open(options).map_err(|error| anyhow::anyhow!("opening {}: {error}", database_path.display()))?;
+    Ok(Arc::new(store))
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
     let credentials = credentials::resolve(&args.data_dir, args.app_id.clone(), args.master_key.clone())?;
     let mount_path = cli::normalize_mount_path(&args.mount_path);
 
@@ -88,12 +103,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let address: SocketAddr = listener.local_addr().context("reading the bound address")?;
     let public_server_url = args.public_server_url.clone().unwrap_or_else(|| format!("http://{address}{mount_path}"));
 
-    let mut options = SqliteOptions::new(&database_path);
-    if args.sync_full {
-        options.durability = basalt_store::sqlite::Durability::Full;
-    }
-    let store =
-        SqliteStore::open(options).map_err(|error| anyhow::anyhow!("opening {}: {error}", database_path.display()))?;
+    let store = open_store(&args).await?;
     let mut limits = basalt_core::Limits::default();
     if let Some(body_bytes_max) = args.max_body_size {
         limits.body_bytes_max = body_bytes_max;
@@ -108,9 +118,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         files: Some(files_config(&args)?),
         webhook_key: args.webhook_key.clone(),
     };
-    let engine = Engine::start(Arc::new(store), engine_config)
-        .await
-        .map_err(|error| anyhow::anyhow!("loading schemas: {error}"))?;
+    let engine =
+        Engine::start(store, engine_config).await.map_err(|error| anyhow::anyhow!("loading schemas: {error}"))?;
     let server_config = ServerConfig {
         app_id: credentials.app_id,
         master_key: credentials.master_key,

@@ -7,15 +7,19 @@
 //! live in join tables `_Join:<field>:<class>` (`owningId`, `relatedId`).
 
 use basalt_core::acl::Access;
-use basalt_core::query::{AllItem, Comparison, Condition, Constraint, FieldPath, OrderKey, SubQuery};
-use basalt_core::value::{canonical_text, pointer_parts};
+use basalt_core::query::{AllItem, Condition, Constraint, FieldPath, OrderKey, SubQuery};
+use basalt_core::value::canonical_text;
 use basalt_core::{ClassSchema, FieldType};
 use rusqlite::types::Value as SqlValue;
 use serde_json::Value;
 
 use std::fmt::Write as _;
 
-use super::{join_table, push_quoted, quote};
+use super::{
+    Operand, column_operand as operand_of, column_ref, comparison_sql, holds_on_missing_field, join_table, near_sphere,
+    push_column, push_path_key, push_quoted, quote,
+};
+pub use super::{SYSTEM_COLUMNS, selected_columns};
 use crate::{FindQuery, Schemas};
 
 /// SQL text with its parameters, in order.
@@ -23,28 +27,6 @@ use crate::{FindQuery, Schemas};
 pub struct Compiled {
     pub sql: String,
     pub params: Vec<SqlValue>,
-}
-
-/// The system columns every class table has, with their types.
-pub const SYSTEM_COLUMNS: &[&str] = &["objectId", "createdAt", "updatedAt", "_rperm", "_wperm"];
-
-/// The columns a find reads, with their types, in SELECT order (system columns first).
-pub fn selected_columns<'a>(schema: &'a ClassSchema, fields: Option<&[String]>) -> Vec<(&'a str, Option<FieldType>)> {
-    let mut columns: Vec<(&str, Option<FieldType>)> = Vec::with_capacity(SYSTEM_COLUMNS.len() + schema.fields.len());
-    columns.extend(SYSTEM_COLUMNS.iter().map(|name| (*name, schema.queryable_type(name))));
-    for (name, spec) in &schema.fields {
-        let name = name.as_str();
-        if SYSTEM_COLUMNS.contains(&name) || name == "ACL" || matches!(spec.field_type, FieldType::Relation(_)) {
-            continue;
-        }
-        if let Some(wanted) = fields
-            && !wanted.iter().any(|wanted| wanted == name)
-        {
-            continue;
-        }
-        columns.push((name, Some(spec.field_type.clone())));
-    }
-    columns
 }
 
 /// Compiles a find: `SELECT <columns> FROM <class> t0 WHERE … ORDER BY … LIMIT … OFFSET …`.
@@ -255,16 +237,7 @@ impl Compiler<'_> {
         let Some(field_type) = schema.queryable_type(&path.field) else {
             // Parse compat: a constraint on a field the class does not have behaves as if the
             // value were null: `$exists:false`, `$ne` and `$nin` hold, everything else fails.
-            let holds = match constraint {
-                Constraint::Exists(exists) => !exists,
-                Constraint::NotEquals(value) => !value.is_null(),
-                Constraint::Equals(value) => value.is_null(),
-                Constraint::In(values) => values.iter().any(Value::is_null),
-                Constraint::NotIn(values) => !values.iter().any(Value::is_null),
-                Constraint::Select { negated, .. } | Constraint::InQuery { negated, .. } => *negated,
-                _ => false,
-            };
-            self.push(if holds { "1" } else { "0" });
+            self.push(if holds_on_missing_field(constraint) { "1" } else { "0" });
             return;
         };
         let column = column_ref(alias, &path.field);
@@ -798,84 +771,26 @@ impl Compiler<'_> {
     }
 }
 
-/// `alias."name"` as a string of its own (passed down to the constraint writers).
-fn column_ref(alias: &str, name: &str) -> String {
-    let mut column = String::with_capacity(alias.len() + name.len() + 3);
-    push_column(&mut column, alias, name);
-    column
-}
-
-/// `alias."name"`, appended to `out`.
-fn push_column(out: &mut String, alias: &str, name: &str) {
-    out.push_str(alias);
-    out.push('.');
-    push_quoted(out, name);
-}
-
-/// The `$nearSphere` of a query's top level, which orders results by distance.
-fn near_sphere(condition: &Condition) -> Option<(String, f64, f64)> {
-    match condition {
-        Condition::Field { path, constraint: Constraint::NearSphere { latitude, longitude, .. } }
-            if path.is_top_level() =>
-        {
-            Some((path.field.clone(), *latitude, *longitude))
-        }
-        Condition::And(parts) => parts.iter().find_map(near_sphere),
-        _ => None,
-    }
-}
-
 /// A JSON path literal for SQLite from checked keys (letters, digits, `_` only — see
 /// `query::parse`), so it can be inlined safely.
 fn json_path(keys: &[String]) -> String {
     let mut path = String::from("$");
     for key in keys {
-        debug_assert!(key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
-        let safe: String = key.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
         path.push_str(".\"");
-        path.push_str(&safe);
+        push_path_key(&mut path, key);
         path.push('"');
     }
     path
 }
 
-fn comparison_sql(comparison: Comparison) -> &'static str {
-    match comparison {
-        Comparison::Lt => "<",
-        Comparison::Lte => "<=",
-        Comparison::Gt => ">",
-        Comparison::Gte => ">=",
-    }
-}
-
-/// The SQL value an operand compares as in a column of `field_type`; `None` when the operand
-/// cannot equal anything stored there (a type mismatch matches nothing, as in Parse).
+/// The SQLite value an operand binds as: booleans are integers, JSON is its canonical text.
 pub fn column_operand(field_type: &FieldType, operand: &Value) -> Option<SqlValue> {
-    match (field_type, operand) {
-        (FieldType::String, Value::String(text)) => Some(SqlValue::Text(text.clone())),
-        (FieldType::Number, Value::Number(number)) => number.as_f64().map(SqlValue::Real),
-        (FieldType::Boolean, Value::Bool(flag)) => Some(SqlValue::Integer(i64::from(*flag))),
-        (FieldType::Date, Value::Object(object)) if object.get("__type").and_then(Value::as_str) == Some("Date") => {
-            object.get("iso").and_then(Value::as_str).map(|iso| SqlValue::Text(iso.to_owned()))
-        }
-        (FieldType::Date, Value::String(text)) => basalt_core::time::canonical_iso(text).ok().map(SqlValue::Text),
-        (FieldType::Pointer(target), value) => match pointer_parts(value) {
-            Some((class_name, object_id)) if class_name == target.as_str() => {
-                Some(SqlValue::Text(object_id.to_owned()))
-            }
-            _ => None,
-        },
-        (FieldType::File, Value::Object(object)) => {
-            object.get("name").and_then(Value::as_str).map(|name| SqlValue::Text(name.to_owned()))
-        }
-        (FieldType::Bytes, Value::Object(object)) => {
-            object.get("base64").and_then(Value::as_str).map(|text| SqlValue::Text(text.to_owned()))
-        }
-        (FieldType::Object | FieldType::GeoPoint | FieldType::Polygon, Value::Object(_)) => {
-            Some(SqlValue::Text(canonical_text(operand)))
-        }
-        _ => None,
-    }
+    operand_of(field_type, operand).map(|operand| match operand {
+        Operand::Text(text) => SqlValue::Text(text),
+        Operand::Real(number) => SqlValue::Real(number),
+        Operand::Bool(flag) => SqlValue::Integer(i64::from(flag)),
+        Operand::Json(value) => SqlValue::Text(canonical_text(&value)),
+    })
 }
 
 #[cfg(test)]

@@ -355,9 +355,9 @@ impl Store for SqliteStore {
         self.on_writer(schema::load_all).await
     }
 
-    async fn create_class(&self, new_schema: ClassSchema) -> StoreResult<ClassSchema> {
+    async fn create_class(&self, mut new_schema: ClassSchema) -> StoreResult<ClassSchema> {
         self.on_writer(move |connection| {
-            schema::create_class(connection, &new_schema)?;
+            schema::create_class(connection, &mut new_schema)?;
             Ok(new_schema)
         })
         .await

@@ -5,15 +5,15 @@
 use std::collections::BTreeSet;
 
 use basalt_core::acl::{Access, Acl};
-use basalt_core::update::{UpdateOp, apply_op};
-use basalt_core::{ClassSchema, FieldType, ParseError};
+use basalt_core::{ClassSchema, ParseError};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
-use serde_json::{Map, Value};
+use serde_json::Map;
 
 use super::codec::encode;
 use super::read::decode_row;
 use crate::error::StoreResult;
+use crate::plan::{RelationChange, apply_updates, changed_fields, relation_fields};
 use crate::sql::sqlite::{compile_access, compile_condition, compile_delete_where, selected_columns};
 use crate::sql::{join_table, quote};
 use crate::{FieldUpdate, ObjectRecord, Schemas, WriteOp, WriteOutcome};
@@ -73,69 +73,6 @@ fn permission_list(list: Option<&BTreeSet<String>>) -> SqlValue {
         Some(list) => SqlValue::Text(serde_json::to_string(list).unwrap_or_else(|_| "[]".into())),
         None => SqlValue::Null,
     }
-}
-
-/// Members to add to and remove from one Relation field.
-struct RelationChange {
-    field: String,
-    add: Vec<String>,
-    remove: Vec<String>,
-}
-
-/// Applies the field updates to `fields` and returns the relation changes they ask for.
-fn apply_updates(
-    schema: &ClassSchema,
-    fields: &mut Map<String, Value>,
-    updates: &[FieldUpdate],
-    is_insert: bool,
-) -> StoreResult<Vec<RelationChange>> {
-    let mut relations = Vec::new();
-    for update in updates {
-        if let UpdateOp::Relation { add, remove, .. } = &update.op {
-            relations.push(RelationChange {
-                field: update.path.field.clone(),
-                add: add.clone(),
-                remove: remove.clone(),
-            });
-            continue;
-        }
-        if update.path.is_top_level() {
-            match apply_op(fields.get(&update.path.field), &update.op, is_insert)? {
-                Some(value) => fields.insert(update.path.field.clone(), value),
-                None => fields.remove(&update.path.field),
-            };
-            continue;
-        }
-        if schema.field_type(&update.path.field) != Some(&FieldType::Object) {
-            return Err(ParseError::incorrect_type(format!("{} is not an Object field", update.path.field)).into());
-        }
-        let root = fields.entry(update.path.field.clone()).or_insert_with(|| Value::Object(Map::new()));
-        let mut target = root;
-        let (last, parents) = update.path.sub_keys.split_last().expect("not top level");
-        for key in parents {
-            let Value::Object(object) = target else {
-                return Err(ParseError::incorrect_type(format!("{} is not an Object", update.path.field)).into());
-            };
-            target = object.entry(key.clone()).or_insert_with(|| Value::Object(Map::new()));
-            if !target.is_object() {
-                *target = Value::Object(Map::new());
-            }
-        }
-        let Value::Object(object) = target else {
-            return Err(ParseError::incorrect_type(format!("{} is not an Object", update.path.field)).into());
-        };
-        match apply_op(object.get(last), &update.op, is_insert)? {
-            Some(value) => object.insert(last.clone(), value),
-            None => object.remove(last),
-        };
-    }
-    // Parse compat: a user whose last auth provider was unlinked has no `authData` at all.
-    if schema.class_name.as_str() == "_User"
-        && fields.get("authData").is_some_and(|data| data.as_object().is_some_and(Map::is_empty))
-    {
-        fields.remove("authData");
-    }
-    Ok(relations)
 }
 
 fn write_relations(
@@ -266,16 +203,7 @@ fn update(
         values.push(permission_list(acl.as_ref().map(|acl| &acl.write)));
         record.acl = acl.clone();
     }
-    let touched: BTreeSet<&str> = updates.iter().map(|update| update.path.field.as_str()).collect();
-    for name in touched {
-        let Some(field_type) = schema.field_type(name) else { continue };
-        if matches!(field_type, FieldType::Relation(_)) {
-            continue;
-        }
-        let new_value = record.fields.get(name);
-        if new_value == before.get(name) {
-            continue;
-        }
+    for (name, field_type, new_value) in changed_fields(schema, updates, &before, &record.fields) {
         assignments.push(format!("{} = ?", quote(name)));
         values.push(new_value.map(|value| encode(field_type, value)).unwrap_or(SqlValue::Null));
     }
@@ -300,11 +228,9 @@ fn delete(connection: &Connection, schema: &ClassSchema, target: &Target<'_>) ->
     if deleted == 0 {
         return Err(ParseError::object_not_found().into());
     }
-    for (name, spec) in &schema.fields {
-        if matches!(spec.field_type, FieldType::Relation(_)) {
-            let table = quote(&join_table(name.as_str(), schema.class_name.as_str()));
-            connection.prepare_cached(&format!("DELETE FROM {table} WHERE \"owningId\" = ?"))?.execute([object_id])?;
-        }
+    for name in relation_fields(schema) {
+        let table = quote(&join_table(name.as_str(), schema.class_name.as_str()));
+        connection.prepare_cached(&format!("DELETE FROM {table} WHERE \"owningId\" = ?"))?.execute([object_id])?;
     }
     Ok(deleted_record)
 }

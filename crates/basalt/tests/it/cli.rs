@@ -369,14 +369,48 @@ async fn sqlite_database_uri_puts_the_database_at_that_path() {
     assert_eq!(status, 404);
 }
 
+/// The PostgreSQL server the PostgreSQL tests use (`run-tests` starts the local one).
+fn postgres_server() -> String {
+    std::env::var("BASALT_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
 #[tokio::test]
-async fn postgres_database_uri_fails_fast_with_a_message() {
+async fn postgres_database_uri_creates_the_database_and_keeps_data_across_restarts() {
     let temp = tempfile::tempdir().expect("temp dir");
-    let command = serve(temp.path(), &["--database-uri", "postgres://basalt@127.0.0.1:5432/basalt"]);
+    let data_dir = temp.path().join("data");
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos();
+    let database = format!("basalt_test_cli_{}_{nanos}", std::process::id());
+    let uri = format!("{}/{database}", postgres_server());
+    let keys = Keys::new("app", "master");
+    let flags = ["--app-id", "app", "--master-key", "master", "--database-uri", uri.as_str()];
+    let client = http_client();
+
+    let first = start(serve(&data_dir, &flags)).await;
+    let id = create(&client, &keys, &first.base_url, "Note", &json!({"where": "postgres"})).await;
+    assert!(!data_dir.join("basalt.sqlite3").exists(), "no SQLite database in the data dir");
+    assert!(first.terminate().await.success());
+
+    let second = start(serve(&data_dir, &flags)).await;
+    let (status, object) = get(&client, &keys, &second.base_url, "Note", &id).await;
+    assert_eq!((status, &object["where"]), (200, &json!("postgres")), "{object}");
+    assert!(second.terminate().await.success());
+
+    let (maintenance, connection) =
+        tokio_postgres::connect(&format!("{}/postgres", postgres_server()), tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+    tokio::spawn(connection);
+    maintenance.batch_execute(&format!("DROP DATABASE \"{database}\" WITH (FORCE)")).await.expect("drop the database");
+}
+
+#[tokio::test]
+async fn an_unreachable_postgres_fails_fast_with_a_message() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let command = serve(temp.path(), &["--database-uri", "postgres://basalt@127.0.0.1:1/basalt"]);
     let (status, stdout, stderr) = run_to_exit(command).await;
     assert!(!status.success(), "exit status {status}");
     assert!(!stdout.contains("basalt listening on"), "{stdout}");
-    assert!(stderr.contains("--database-uri") && stderr.contains("PostgreSQL"), "stderr:\n{stderr}");
+    assert!(stderr.contains("connecting to PostgreSQL"), "stderr:\n{stderr}");
 }
 
 #[tokio::test]

@@ -1,0 +1,277 @@
+//! The PostgreSQL adapter, for deployments that outgrow one machine: several Basalt nodes share
+//! one database.
+//!
+//! Connections come from a pool (deadpool-postgres) with a statement cache per connection. Every
+//! write runs in a transaction of its own (an atomic group in one), committed before it is
+//! acknowledged, so PostgreSQL's own durability applies. An update reads its row with
+//! `SELECT … FOR UPDATE`, applies the operators (`plan::apply_updates`, as SQLite does) and
+//! writes the changed columns back: concurrent updates of one object, from any node, queue on
+//! the row lock, so `Increment`, `AddUnique` and the rest are atomic. Schema changes take one
+//! transaction-scoped advisory lock, so two nodes adding the same field cannot race.
+//!
+//! TLS to the database is not supported (no TLS connector is built in): `sslmode=require`
+//! fails at connect time.
+
+mod codec;
+mod error;
+mod read;
+mod schema;
+mod users;
+mod write;
+
+use std::sync::Arc;
+
+use basalt_core::{ClassName, ClassSchema, FieldName, FieldType};
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use tokio_postgres::NoTls;
+use tokio_postgres::error::SqlState;
+
+use crate::error::{StoreError, StoreErrorKind, StoreResult};
+use crate::{FindQuery, ObjectRecord, SchemaChange, Schemas, Store, TokenKind, UserSecrets, WriteOp, WriteOutcome};
+
+/// Connections per node.
+const POOL_SIZE_MAX: usize = 16;
+/// Statements a connection keeps prepared before its cache starts over.
+const STATEMENT_CACHE_MAX: usize = 512;
+
+/// Functions the compiler calls and the `_SCHEMA` table, created once per database. The geometry
+/// is `basalt_core::geo`'s, line for line (haversine distance; ray casting with points on an edge
+/// inside), so SQLite, PostgreSQL and the LiveQuery matcher agree.
+const SETUP_SQL: &str = r#"
+CREATE TABLE IF NOT EXISTS "_SCHEMA" ("className" text COLLATE "C" PRIMARY KEY, "schema" jsonb NOT NULL);
+CREATE OR REPLACE FUNCTION basalt_distance(lat1 float8, lng1 float8, lat2 float8, lng2 float8)
+RETURNS float8 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT 2 * asin(least(1, sqrt(power(sin(radians(lat2 - lat1) / 2), 2)
+    + cos(radians(lat1)) * cos(radians(lat2)) * power(sin(radians(lng2 - lng1) / 2), 2))))
+$$;
+CREATE OR REPLACE FUNCTION basalt_in_polygon(points jsonb, lat float8, lng float8)
+RETURNS boolean LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+  n int;
+  inside boolean := false;
+  x1 float8; y1 float8; x2 float8; y2 float8; c float8;
+BEGIN
+  IF points IS NULL OR lat IS NULL OR lng IS NULL OR jsonb_typeof(points) <> 'array' THEN
+    RETURN false;
+  END IF;
+  n := jsonb_array_length(points);
+  IF n < 3 THEN
+    RETURN false;
+  END IF;
+  y1 := (points -> (n - 1) ->> 0)::float8;
+  x1 := (points -> (n - 1) ->> 1)::float8;
+  FOR i IN 0 .. n - 1 LOOP
+    y2 := (points -> i ->> 0)::float8;
+    x2 := (points -> i ->> 1)::float8;
+    c := (lng - x1) * (y2 - y1) - (lat - y1) * (x2 - x1);
+    IF abs(c) < 1e-12 AND lng >= least(x1, x2) AND lng <= greatest(x1, x2)
+       AND lat >= least(y1, y2) AND lat <= greatest(y1, y2) THEN
+      RETURN true;
+    END IF;
+    IF (y1 > lat) <> (y2 > lat) AND lng < x1 + (lat - y1) * (x2 - x1) / (y2 - y1) THEN
+      inside := NOT inside;
+    END IF;
+    x1 := x2;
+    y1 := y2;
+  END LOOP;
+  RETURN inside;
+END
+$$;
+"#;
+
+/// The advisory lock that serialises schema changes (and setup) across nodes.
+const SCHEMA_LOCK: i64 = 0x0000_6261_7361_6c74;
+
+/// The PostgreSQL store. Cheap to share behind an `Arc`.
+pub struct PgStore {
+    pool: Pool,
+}
+
+/// Connects with `config`, creating its database first when it does not exist.
+async fn ensure_database(config: &tokio_postgres::Config) -> StoreResult<()> {
+    let missing = match config.connect(NoTls).await {
+        Ok(_) => return Ok(()),
+        Err(error) => match error.as_db_error() {
+            Some(database) if *database.code() == SqlState::INVALID_CATALOG_NAME => true,
+            _ => return Err(error.into()),
+        },
+    };
+    debug_assert!(missing);
+    let Some(name) = config.get_dbname() else { return Ok(()) };
+    let mut maintenance = config.clone();
+    maintenance.dbname("postgres");
+    let (client, connection) = maintenance.connect(NoTls).await?;
+    let driver = tokio::spawn(connection);
+    let created = client.batch_execute(&format!("CREATE DATABASE {}", crate::sql::quote(name))).await;
+    drop(client);
+    let _ = driver.await;
+    match created {
+        Ok(()) => {
+            tracing::info!(database = name, "created the database");
+            Ok(())
+        }
+        // Another node created it in the meantime.
+        Err(error) if error.as_db_error().is_some_and(|database| *database.code() == SqlState::DUPLICATE_DATABASE) => {
+            Ok(())
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+impl PgStore {
+    /// Connects to the database of `uri` (`postgres://user:password@host:port/database`),
+    /// creating the database when it does not exist, and prepares it for Basalt.
+    ///
+    /// # Errors
+    /// When the URI is malformed or the server cannot be reached.
+    pub async fn connect(uri: &str) -> StoreResult<PgStore> {
+        let config: tokio_postgres::Config =
+            uri.parse().map_err(|error| StoreError::driver(StoreErrorKind::Other, format!("database URI: {error}")))?;
+        ensure_database(&config).await?;
+        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE_MAX)
+            .build()
+            .map_err(|error| StoreError::driver(StoreErrorKind::Other, error.to_string()))?;
+        let store = PgStore { pool };
+        let mut client = store.client().await?;
+        let transaction = client.transaction().await?;
+        transaction.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK]).await?;
+        transaction.batch_execute(SETUP_SQL).await?;
+        transaction.commit().await?;
+        Ok(store)
+    }
+
+    async fn client(&self) -> StoreResult<Object> {
+        let client = self.pool.get().await?;
+        if client.statement_cache.size() > STATEMENT_CACHE_MAX {
+            client.statement_cache.clear();
+        }
+        Ok(client)
+    }
+
+    /// Runs a schema change in a transaction holding the schema lock; prepared statements are
+    /// dropped afterwards, since their tables changed.
+    async fn schema_change<R, F>(&self, change: F) -> StoreResult<R>
+    where
+        F: for<'t> FnOnce(
+            &'t deadpool_postgres::Transaction<'t>,
+        ) -> std::pin::Pin<Box<dyn Future<Output = StoreResult<R>> + Send + 't>>,
+    {
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await?;
+        transaction.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK]).await?;
+        let result = change(&transaction).await?;
+        transaction.commit().await?;
+        self.pool.manager().statement_caches.clear();
+        Ok(result)
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for PgStore {
+    async fn load_schemas(&self) -> StoreResult<Vec<ClassSchema>> {
+        schema::load_all(&self.client().await?).await
+    }
+
+    async fn create_class(&self, mut new_schema: ClassSchema) -> StoreResult<ClassSchema> {
+        self.schema_change(move |transaction| {
+            Box::pin(async move {
+                schema::create_class(transaction, &mut new_schema).await?;
+                Ok(new_schema)
+            })
+        })
+        .await
+    }
+
+    async fn ensure_fields(
+        &self,
+        class_name: &ClassName,
+        fields: Vec<(FieldName, FieldType)>,
+        create_class: bool,
+    ) -> StoreResult<ClassSchema> {
+        let class_name = class_name.clone();
+        self.schema_change(move |transaction| {
+            Box::pin(async move { schema::ensure_fields(transaction, &class_name, &fields, create_class).await })
+        })
+        .await
+    }
+
+    async fn update_class(&self, class_name: &ClassName, change: SchemaChange) -> StoreResult<ClassSchema> {
+        let class_name = class_name.clone();
+        self.schema_change(move |transaction| {
+            Box::pin(async move { schema::update_class(transaction, &class_name, &change).await })
+        })
+        .await
+    }
+
+    async fn delete_class(&self, class_name: &ClassName) -> StoreResult<()> {
+        let class_name = class_name.clone();
+        self.schema_change(move |transaction| {
+            Box::pin(async move { schema::delete_class(transaction, &class_name).await })
+        })
+        .await
+    }
+
+    async fn purge_class(&self, class_name: &ClassName) -> StoreResult<()> {
+        let class_name = class_name.clone();
+        self.schema_change(move |transaction| {
+            Box::pin(async move { schema::purge_class(transaction, &class_name).await })
+        })
+        .await
+    }
+
+    async fn write(
+        &self,
+        schemas: Arc<Schemas>,
+        ops: Vec<WriteOp>,
+        atomic: bool,
+    ) -> StoreResult<Vec<StoreResult<WriteOutcome>>> {
+        let mut client = self.client().await?;
+        let mut outcomes = Vec::with_capacity(ops.len());
+        if atomic {
+            let transaction = client.transaction().await?;
+            for op in &ops {
+                outcomes.push(Ok(write::apply(&transaction, &schemas, op).await?));
+            }
+            transaction.commit().await?;
+            return Ok(outcomes);
+        }
+        for op in &ops {
+            let transaction = client.transaction().await?;
+            let outcome = match write::apply(&transaction, &schemas, op).await {
+                Ok(outcome) => transaction.commit().await.map(|()| outcome).map_err(StoreError::from),
+                // Dropping the transaction rolls it back.
+                Err(error) => Err(error),
+            };
+            outcomes.push(outcome);
+        }
+        Ok(outcomes)
+    }
+
+    async fn find(&self, schemas: Arc<Schemas>, query: FindQuery) -> StoreResult<Vec<ObjectRecord>> {
+        read::find(&self.client().await?, &schemas, &query).await
+    }
+
+    async fn count(&self, schemas: Arc<Schemas>, query: FindQuery) -> StoreResult<u64> {
+        read::count(&self.client().await?, &schemas, &query).await
+    }
+
+    async fn user_secrets(&self, user_id: &str) -> StoreResult<Option<UserSecrets>> {
+        users::secrets(&self.client().await?, user_id).await
+    }
+
+    async fn user_for_token(&self, kind: TokenKind, token: &str, now: i64) -> StoreResult<Option<String>> {
+        users::user_for_token(&self.client().await?, kind, token, now).await
+    }
+
+    async fn role_names(&self, user_id: &str) -> StoreResult<Vec<String>> {
+        users::role_names(&self.client().await?, user_id).await
+    }
+}
+
+/// Does the table exist (in the connection's schema)?
+async fn table_exists(client: &impl GenericClient, table: &str) -> StoreResult<bool> {
+    let row = client.query_one("SELECT to_regclass($1::text) IS NOT NULL", &[&crate::sql::quote(table)]).await?;
+    Ok(row.try_get(0)?)
+}

@@ -1,0 +1,885 @@
+//! The PostgreSQL dialect of the query compiler.
+//!
+//! Column layout (see `postgres::schema`): one table per class, named after it; `objectId`,
+//! `createdAt`, `updatedAt` (ISO text), `_rperm`/`_wperm` (`text[]`, NULL = public), and a column
+//! per field: String/Date/Pointer(objectId)/File(name)/Bytes(base64) as `text COLLATE "C"` (byte
+//! order, as SQLite compares), Number as `double precision`, Boolean as `boolean`,
+//! Object/Array/GeoPoint/Polygon as `jsonb`. Relations live in join tables
+//! `_Join:<field>:<class>` (`owningId`, `relatedId`).
+//!
+//! Every parameter is written with its type (`$3::float8`), so PostgreSQL never has to guess and
+//! `PgParam` always binds as the type the statement declares. Elements of JSON arrays and values
+//! inside Object fields are compared as `jsonb` (`1` equals `1.0`, key order does not matter).
+
+use basalt_core::acl::Access;
+use basalt_core::query::{AllItem, Condition, Constraint, FieldPath, OrderKey, SubQuery};
+use basalt_core::{ClassSchema, FieldType};
+use serde_json::Value;
+
+use std::fmt::Write as _;
+
+use super::{
+    Operand, column_operand, column_ref, comparison_sql, holds_on_missing_field, join_table, near_sphere, push_column,
+    push_path_key, push_quoted, quote,
+};
+use crate::{FindQuery, Schemas};
+
+/// A bound value, with the SQL type its placeholder declares.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PgParam {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Real(f64),
+    Text(String),
+    Json(Value),
+    TextArray(Vec<String>),
+}
+
+impl PgParam {
+    /// Writes the placeholder of parameter `number` with this value's type (`$3::float8`); NULL
+    /// has none and takes the column's type.
+    pub fn write_placeholder(&self, out: &mut String, number: usize) {
+        let cast = match self {
+            PgParam::Null => "",
+            PgParam::Bool(_) => "::boolean",
+            PgParam::Int(_) => "::int8",
+            PgParam::Real(_) => "::float8",
+            PgParam::Text(_) => "::text",
+            PgParam::Json(_) => "::jsonb",
+            PgParam::TextArray(_) => "::text[]",
+        };
+        let _ = write!(out, "${number}{cast}");
+    }
+}
+
+impl From<Operand> for PgParam {
+    fn from(operand: Operand) -> PgParam {
+        match operand {
+            Operand::Text(text) => PgParam::Text(text),
+            Operand::Real(number) => PgParam::Real(number),
+            Operand::Bool(flag) => PgParam::Bool(flag),
+            Operand::Json(value) => PgParam::Json(value),
+        }
+    }
+}
+
+/// SQL text with its parameters, in order (`$1` is the first).
+#[derive(Debug, Default)]
+pub struct Compiled {
+    pub sql: String,
+    pub params: Vec<PgParam>,
+}
+
+/// Compiles a find: `SELECT <columns> FROM <class> t0 WHERE … ORDER BY … LIMIT … OFFSET …`.
+pub fn compile_find(
+    schemas: &Schemas,
+    schema: &ClassSchema,
+    query: &FindQuery,
+    columns: &[(&str, Option<FieldType>)],
+) -> Compiled {
+    let mut compiler = Compiler::new(schemas, 0);
+    let alias = compiler.next_alias();
+    compiler.push("SELECT ");
+    for (index, (name, _)) in columns.iter().enumerate() {
+        if index > 0 {
+            compiler.push(", ");
+        }
+        push_column(&mut compiler.out.sql, &alias, name);
+    }
+    compiler.push(" FROM ");
+    push_quoted(&mut compiler.out.sql, schema.class_name.as_str());
+    compiler.push_fmt(format_args!(" {alias} WHERE "));
+    compiler.filtered(schema, &alias, &query.condition, &query.access);
+    compiler.order_by(schema, &alias, &query.order, &query.condition);
+    if let Some(limit) = query.limit {
+        compiler.push(" LIMIT ");
+        compiler.param(PgParam::Int(to_i64(limit)));
+    }
+    if query.skip > 0 {
+        compiler.push(" OFFSET ");
+        compiler.param(PgParam::Int(to_i64(query.skip)));
+    }
+    compiler.out
+}
+
+/// Compiles a count: `SELECT COUNT(*) FROM <class> t0 WHERE …`.
+pub fn compile_count(schemas: &Schemas, schema: &ClassSchema, query: &FindQuery) -> Compiled {
+    let mut compiler = Compiler::new(schemas, 0);
+    let alias = compiler.next_alias();
+    compiler.push_fmt(format_args!("SELECT COUNT(*) FROM {} {alias} WHERE ", quote(schema.class_name.as_str())));
+    compiler.filtered(schema, &alias, &query.condition, &query.access);
+    compiler.out
+}
+
+/// Compiles `DELETE FROM <class> t0 WHERE <condition>`.
+pub fn compile_delete_where(schemas: &Schemas, schema: &ClassSchema, condition: &Condition) -> Compiled {
+    let mut compiler = Compiler::new(schemas, 0);
+    let alias = compiler.next_alias();
+    compiler.push_fmt(format_args!("DELETE FROM {} AS {alias} WHERE ", quote(schema.class_name.as_str())));
+    compiler.filtered(schema, &alias, condition, &Access::Master);
+    compiler.out
+}
+
+/// Compiles `t0."objectId" = $1 AND <write ACL of access> AND <condition>`: the object a write
+/// targets, on alias `t0`, with parameters numbered from `$1`.
+pub fn compile_target(
+    schemas: &Schemas,
+    schema: &ClassSchema,
+    object_id: &str,
+    access: &Access,
+    condition: &Condition,
+) -> Compiled {
+    let mut compiler = Compiler::new(schemas, 1);
+    compiler.push("t0.\"objectId\" = ");
+    compiler.param(PgParam::Text(object_id.to_owned()));
+    compiler.push(" AND ");
+    compiler.access(access, "t0", "_wperm");
+    compiler.push(" AND (");
+    compiler.condition(schema, "t0", condition, &Access::Master);
+    compiler.push(")");
+    compiler.out
+}
+
+fn to_i64(value: usize) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// `TRUE`/`FALSE`.
+fn truth(holds: bool) -> &'static str {
+    if holds { "TRUE" } else { "FALSE" }
+}
+
+struct Compiler<'a> {
+    schemas: &'a Schemas,
+    out: Compiled,
+    alias_count: usize,
+}
+
+impl<'a> Compiler<'a> {
+    fn new(schemas: &'a Schemas, alias_count: usize) -> Compiler<'a> {
+        Compiler { schemas, out: Compiled::default(), alias_count }
+    }
+
+    fn next_alias(&mut self) -> String {
+        let alias = format!("t{}", self.alias_count);
+        self.alias_count += 1;
+        alias
+    }
+
+    fn push(&mut self, sql: &str) {
+        self.out.sql.push_str(sql);
+    }
+
+    fn push_fmt(&mut self, sql: std::fmt::Arguments<'_>) {
+        // Writing to a String cannot fail.
+        let _ = self.out.sql.write_fmt(sql);
+    }
+
+    /// Writes `$n::type` and binds `value` to it.
+    fn param(&mut self, value: PgParam) {
+        value.write_placeholder(&mut self.out.sql, self.out.params.len() + 1);
+        self.out.params.push(value);
+    }
+
+    fn text(&mut self, text: &str) {
+        self.param(PgParam::Text(text.to_owned()));
+    }
+
+    /// `<condition> AND <acl>`.
+    fn filtered(&mut self, schema: &ClassSchema, alias: &str, condition: &Condition, access: &Access) {
+        self.push("(");
+        self.condition(schema, alias, condition, access);
+        self.push(")");
+        if !access.is_master() {
+            self.push(" AND ");
+            self.access(access, alias, "_rperm");
+        }
+    }
+
+    fn access(&mut self, access: &Access, alias: &str, permission_column: &str) {
+        let Access::Keys(keys) = access else {
+            self.push("TRUE");
+            return;
+        };
+        let column = column_ref(alias, permission_column);
+        self.push_fmt(format_args!("({column} IS NULL OR {column} && "));
+        self.param(PgParam::TextArray(keys.to_vec()));
+        self.push(")");
+    }
+
+    fn condition(&mut self, schema: &ClassSchema, alias: &str, condition: &Condition, access: &Access) {
+        match condition {
+            Condition::And(parts) | Condition::Or(parts) if parts.is_empty() => {
+                self.push(truth(matches!(condition, Condition::And(_))));
+            }
+            Condition::And(parts) => self.join(schema, alias, parts, " AND ", access),
+            Condition::Or(parts) => self.join(schema, alias, parts, " OR ", access),
+            Condition::Nor(parts) => {
+                // `IS NOT TRUE` counts NULL as false, as WHERE does, so `$nor` holds where a
+                // branch on an unset field is NULL (unlike `NOT`).
+                self.push("(");
+                self.join(schema, alias, parts, " OR ", access);
+                self.push(") IS NOT TRUE");
+            }
+            Condition::Field { path, constraint } => self.field(schema, alias, path, constraint, access),
+            Condition::RelatedTo { owner_class, owner_id, key } => {
+                let has_relation = self
+                    .schemas
+                    .get(owner_class)
+                    .and_then(|owner| owner.field_type(key))
+                    .is_some_and(|field_type| matches!(field_type, FieldType::Relation(_)));
+                if !has_relation {
+                    self.push("FALSE");
+                    return;
+                }
+                let table = quote(&join_table(key, owner_class.as_str()));
+                self.push_fmt(format_args!(
+                    "{alias}.\"objectId\" IN (SELECT \"relatedId\" FROM {table} WHERE \"owningId\" = "
+                ));
+                self.text(owner_id);
+                self.push(")");
+            }
+        }
+    }
+
+    fn join(&mut self, schema: &ClassSchema, alias: &str, parts: &[Condition], separator: &str, access: &Access) {
+        for (index, part) in parts.iter().enumerate() {
+            if index > 0 {
+                self.push(separator);
+            }
+            self.push("(");
+            self.condition(schema, alias, part, access);
+            self.push(")");
+        }
+    }
+
+    fn field(&mut self, schema: &ClassSchema, alias: &str, path: &FieldPath, constraint: &Constraint, access: &Access) {
+        let Some(field_type) = schema.queryable_type(&path.field) else {
+            self.push(truth(holds_on_missing_field(constraint)));
+            return;
+        };
+        let column = column_ref(alias, &path.field);
+        if !path.is_top_level() {
+            if field_type != FieldType::Object {
+                self.push("FALSE");
+                return;
+            }
+            self.json_path_constraint(&column, &path.sub_keys, constraint);
+            return;
+        }
+        match field_type {
+            FieldType::Array => self.array_constraint(&column, constraint, access),
+            FieldType::GeoPoint => self.geo_constraint(&column, constraint),
+            FieldType::Polygon => match constraint {
+                Constraint::PolygonContains { latitude, longitude } => {
+                    self.push_fmt(format_args!("basalt_in_polygon({column} -> 'coordinates', "));
+                    self.param(PgParam::Real(*latitude));
+                    self.push(", ");
+                    self.param(PgParam::Real(*longitude));
+                    self.push(")");
+                }
+                _ => self.scalar_constraint(&column, &field_type, constraint, access),
+            },
+            _ => self.scalar_constraint(&column, &field_type, constraint, access),
+        }
+    }
+
+    fn operand(field_type: &FieldType, value: &Value) -> Option<PgParam> {
+        column_operand(field_type, value).map(PgParam::from)
+    }
+
+    /// Constraints on a typed scalar column (String, Number, Boolean, Date, Pointer, File, Bytes,
+    /// and Object/GeoPoint/Polygon compared as `jsonb`).
+    fn scalar_constraint(&mut self, column: &str, field_type: &FieldType, constraint: &Constraint, access: &Access) {
+        match constraint {
+            Constraint::Equals(value) if value.is_null() => self.push_fmt(format_args!("{column} IS NULL")),
+            Constraint::Equals(value) => match Self::operand(field_type, value) {
+                Some(operand) => {
+                    self.push_fmt(format_args!("{column} = "));
+                    self.param(operand);
+                }
+                None => self.push("FALSE"),
+            },
+            Constraint::NotEquals(value) if value.is_null() => self.push_fmt(format_args!("{column} IS NOT NULL")),
+            Constraint::NotEquals(value) => match Self::operand(field_type, value) {
+                Some(operand) => {
+                    self.push_fmt(format_args!("({column} IS NULL OR {column} <> "));
+                    self.param(operand);
+                    self.push(")");
+                }
+                None => self.push("TRUE"),
+            },
+            Constraint::Compare(comparison, value) => {
+                let comparable = matches!(field_type, FieldType::String | FieldType::Number | FieldType::Date);
+                match Self::operand(field_type, value).filter(|_| comparable) {
+                    Some(operand) => {
+                        self.push_fmt(format_args!("{column} {} ", comparison_sql(*comparison)));
+                        self.param(operand);
+                    }
+                    None => self.push("FALSE"),
+                }
+            }
+            Constraint::In(values) | Constraint::NotIn(values) => {
+                let negated = matches!(constraint, Constraint::NotIn(_));
+                let includes_null = values.iter().any(Value::is_null);
+                let operands: Vec<PgParam> =
+                    values.iter().filter_map(|value| Self::operand(field_type, value)).collect();
+                // Unset: `$in` holds with a null operand, `$nin` without one.
+                self.push_fmt(format_args!("(({column} IS NULL AND {}) OR ", truth(includes_null != negated)));
+                if negated {
+                    self.push_fmt(format_args!("({column} IS NOT NULL AND NOT "));
+                }
+                if operands.is_empty() {
+                    self.push("FALSE");
+                } else {
+                    self.push_fmt(format_args!("{column} IN ("));
+                    for (index, operand) in operands.into_iter().enumerate() {
+                        if index > 0 {
+                            self.push(", ");
+                        }
+                        self.param(operand);
+                    }
+                    self.push(")");
+                }
+                self.push(if negated { "))" } else { ")" });
+            }
+            Constraint::Exists(exists) => {
+                self.push_fmt(format_args!("{column} IS {}NULL", if *exists { "NOT " } else { "" }))
+            }
+            Constraint::Regex(pattern) => {
+                if *field_type != FieldType::String {
+                    self.push("FALSE");
+                    return;
+                }
+                self.push_fmt(format_args!("{column} ~ "));
+                self.text(&regex_for_postgres(&pattern.pattern));
+            }
+            Constraint::Text { terms, case_sensitive } => {
+                if *field_type != FieldType::String {
+                    self.push("FALSE");
+                    return;
+                }
+                self.text_search(column, terms, *case_sensitive);
+            }
+            Constraint::InQuery { query, negated } => {
+                let FieldType::Pointer(target) = field_type else {
+                    self.push(truth(*negated));
+                    return;
+                };
+                if *target != query.class_name {
+                    self.push(truth(*negated));
+                    return;
+                }
+                self.in_sub_query(column, query, "objectId", *negated, access);
+            }
+            Constraint::Select { query, key, negated } => {
+                // Both sides must be stored alike (text with text, numbers with numbers).
+                let key_type = self.schemas.get(&query.class_name).and_then(|schema| schema.queryable_type(key));
+                let comparable = key_type.is_some_and(|key_type| same_storage(&key_type, field_type));
+                if !comparable {
+                    self.push(truth(*negated));
+                    return;
+                }
+                self.in_sub_query(column, query, key, *negated, access);
+            }
+            Constraint::All(_) | Constraint::ContainedBy(_) => self.push("FALSE"),
+            Constraint::NearSphere { .. }
+            | Constraint::WithinBox { .. }
+            | Constraint::WithinPolygon(_)
+            | Constraint::WithinCircle { .. }
+            | Constraint::PolygonContains { .. } => self.push("FALSE"),
+        }
+    }
+
+    /// `column IN (SELECT key …)`, or its negation that also holds where the column is unset.
+    fn in_sub_query(&mut self, column: &str, query: &SubQuery, key: &str, negated: bool, access: &Access) {
+        if negated {
+            self.push_fmt(format_args!("({column} IS NULL OR {column} NOT IN ("));
+        } else {
+            self.push_fmt(format_args!("{column} IN ("));
+        }
+        self.sub_query(query, key, access, false);
+        self.push(if negated { "))" } else { ")" });
+    }
+
+    fn text_search(&mut self, expression: &str, terms: &str, case_sensitive: bool) {
+        let words: Vec<&str> = terms.split_whitespace().collect();
+        self.push("(");
+        if words.is_empty() {
+            self.push("TRUE");
+        }
+        for (index, word) in words.iter().enumerate() {
+            if index > 0 {
+                self.push(" AND ");
+            }
+            if case_sensitive {
+                self.push_fmt(format_args!("strpos({expression}, "));
+                self.text(word);
+            } else {
+                self.push_fmt(format_args!("strpos(lower({expression}), lower("));
+                self.text(word);
+                self.push(")");
+            }
+            self.push(") > 0");
+        }
+        self.push(")");
+    }
+
+    /// `SELECT <key> FROM <class> tN WHERE <condition> AND <acl>` for `$inQuery`/`$select`;
+    /// `as_json` selects the key as `jsonb` (to compare with array elements).
+    fn sub_query(&mut self, query: &SubQuery, key: &str, access: &Access, as_json: bool) {
+        let Some(schema) = self.schemas.get(&query.class_name).cloned() else {
+            self.push("SELECT NULL WHERE FALSE");
+            return;
+        };
+        if key != "objectId" && schema.queryable_type(key).is_none() {
+            self.push("SELECT NULL WHERE FALSE");
+            return;
+        }
+        let alias = self.next_alias();
+        let selected = column_ref(&alias, key);
+        if as_json {
+            self.push_fmt(format_args!("SELECT to_jsonb({selected}) FROM "));
+        } else {
+            self.push_fmt(format_args!("SELECT {selected} FROM "));
+        }
+        self.push_fmt(format_args!("{} {alias} WHERE ", quote(schema.class_name.as_str())));
+        self.filtered(&schema, &alias, &query.condition, access);
+    }
+
+    /// `EXISTS (SELECT 1 FROM jsonb_array_elements(column) e(v) WHERE <element>)`.
+    fn element_exists_where(&mut self, column: &str, element: impl FnOnce(&mut Self)) {
+        self.push_fmt(format_args!("EXISTS (SELECT 1 FROM jsonb_array_elements({column}) e(v) WHERE "));
+        element(self);
+        self.push(")");
+    }
+
+    /// `e.v` equals one of the operands; false for none.
+    fn element_matches_any(&mut self, operands: &[&Value]) {
+        if operands.is_empty() {
+            self.push("FALSE");
+        }
+        for (index, operand) in operands.iter().enumerate() {
+            if index > 0 {
+                self.push(" OR ");
+            }
+            self.push("e.v = ");
+            self.param(PgParam::Json((*operand).clone()));
+        }
+    }
+
+    fn element_exists(&mut self, column: &str, operands: &[&Value]) {
+        self.element_exists_where(column, |compiler| compiler.element_matches_any(operands));
+    }
+
+    fn array_constraint(&mut self, column: &str, constraint: &Constraint, access: &Access) {
+        match constraint {
+            Constraint::Equals(value) if value.is_null() => self.push_fmt(format_args!("{column} IS NULL")),
+            Constraint::Equals(Value::Array(items)) => {
+                self.push_fmt(format_args!("{column} = "));
+                self.param(PgParam::Json(Value::Array(items.clone())));
+            }
+            Constraint::Equals(value) => self.element_exists(column, &[value]),
+            Constraint::NotEquals(value) if value.is_null() => self.push_fmt(format_args!("{column} IS NOT NULL")),
+            // The negation of `Equals`: an array operand is compared with the whole array.
+            Constraint::NotEquals(Value::Array(items)) => {
+                self.push_fmt(format_args!("({column} IS NULL OR {column} <> "));
+                self.param(PgParam::Json(Value::Array(items.clone())));
+                self.push(")");
+            }
+            Constraint::NotEquals(value) => {
+                self.push_fmt(format_args!("({column} IS NULL OR NOT "));
+                self.element_exists(column, &[value]);
+                self.push(")");
+            }
+            // An unset array is null: `$in` with null holds there and `$nin` with null does not.
+            Constraint::In(values) => {
+                let operands: Vec<&Value> = values.iter().collect();
+                let has_null = values.iter().any(Value::is_null);
+                if has_null {
+                    self.push_fmt(format_args!("({column} IS NULL OR "));
+                }
+                self.element_exists(column, &operands);
+                if has_null {
+                    self.push(")");
+                }
+            }
+            Constraint::NotIn(values) => {
+                let operands: Vec<&Value> = values.iter().collect();
+                let unset = if values.iter().any(Value::is_null) { "IS NOT NULL AND" } else { "IS NULL OR" };
+                self.push_fmt(format_args!("({column} {unset} NOT "));
+                self.element_exists(column, &operands);
+                self.push(")");
+            }
+            Constraint::All(items) => {
+                self.push_fmt(format_args!("({column} IS NOT NULL"));
+                for item in items {
+                    self.push(" AND ");
+                    match item {
+                        AllItem::Value(value) => self.element_exists(column, &[value]),
+                        AllItem::Regex(pattern) => self.element_exists_where(column, |compiler| {
+                            compiler.element_regex(&pattern.pattern);
+                        }),
+                    }
+                }
+                self.push(")");
+            }
+            Constraint::ContainedBy(values) => {
+                let operands: Vec<&Value> = values.iter().collect();
+                self.push_fmt(format_args!("({column} IS NULL OR NOT "));
+                self.element_exists_where(column, |compiler| {
+                    compiler.push("NOT (");
+                    compiler.element_matches_any(&operands);
+                    compiler.push(")");
+                });
+                self.push(")");
+            }
+            Constraint::Exists(exists) => {
+                self.push_fmt(format_args!("{column} IS {}NULL", if *exists { "NOT " } else { "" }))
+            }
+            Constraint::Compare(comparison, value) => {
+                let Some((json_type, operand)) = comparable_json(value) else {
+                    self.push("FALSE");
+                    return;
+                };
+                self.element_exists_where(column, |compiler| {
+                    compiler.json_compare("e.v", json_type, comparison_sql(*comparison), operand);
+                });
+            }
+            Constraint::Regex(pattern) => {
+                self.element_exists_where(column, |compiler| compiler.element_regex(&pattern.pattern));
+            }
+            Constraint::InQuery { query, negated } => {
+                if *negated {
+                    self.push_fmt(format_args!("({column} IS NULL OR NOT "));
+                }
+                self.element_exists_where(column, |compiler| {
+                    compiler.push("e.v ->> 'className' = ");
+                    compiler.text(query.class_name.as_str());
+                    compiler.push(" AND e.v ->> 'objectId' IN (");
+                    compiler.sub_query(query, "objectId", access, false);
+                    compiler.push(")");
+                });
+                if *negated {
+                    self.push(")");
+                }
+            }
+            Constraint::Select { query, key, negated } => {
+                if *negated {
+                    self.push_fmt(format_args!("({column} IS NULL OR NOT "));
+                }
+                self.element_exists_where(column, |compiler| {
+                    compiler.push("e.v IN (");
+                    compiler.sub_query(query, key, access, true);
+                    compiler.push(")");
+                });
+                if *negated {
+                    self.push(")");
+                }
+            }
+            Constraint::Text { .. }
+            | Constraint::NearSphere { .. }
+            | Constraint::WithinBox { .. }
+            | Constraint::WithinPolygon(_)
+            | Constraint::WithinCircle { .. }
+            | Constraint::PolygonContains { .. } => self.push("FALSE"),
+        }
+    }
+
+    /// `e.v` is a string matching the pattern.
+    fn element_regex(&mut self, pattern: &str) {
+        self.push("jsonb_typeof(e.v) = 'string' AND (e.v #>> '{}') ~ ");
+        self.text(&regex_for_postgres(pattern));
+    }
+
+    /// Compares a `jsonb` value with an operand of one JSON type: NULL (no match) when the value
+    /// has another type. `CASE`, because PostgreSQL may evaluate either side of an `AND` first
+    /// and a cast of the wrong type fails.
+    fn json_compare(&mut self, value: &str, json_type: &str, operator: &str, operand: PgParam) {
+        let cast = if json_type == "number" { format!("({value})::float8") } else { format!("({value} #>> '{{}}')") };
+        self.push_fmt(format_args!("CASE WHEN jsonb_typeof({value}) = '{json_type}' THEN {cast} {operator} "));
+        self.param(operand);
+        self.push(" END");
+    }
+
+    fn geo_constraint(&mut self, column: &str, constraint: &Constraint) {
+        let latitude = format!("({column} ->> 'latitude')::float8");
+        let longitude = format!("({column} ->> 'longitude')::float8");
+        match constraint {
+            Constraint::NearSphere { latitude: center_lat, longitude: center_lng, max_radians } => {
+                self.push_fmt(format_args!("{column} IS NOT NULL"));
+                if let Some(max_radians) = max_radians {
+                    self.push_fmt(format_args!(" AND basalt_distance({latitude}, {longitude}, "));
+                    self.param(PgParam::Real(*center_lat));
+                    self.push(", ");
+                    self.param(PgParam::Real(*center_lng));
+                    self.push(") <= ");
+                    self.param(PgParam::Real(*max_radians));
+                }
+            }
+            Constraint::WithinCircle { latitude: center_lat, longitude: center_lng, radius_radians } => {
+                self.push_fmt(format_args!("({column} IS NOT NULL AND basalt_distance({latitude}, {longitude}, "));
+                self.param(PgParam::Real(*center_lat));
+                self.push(", ");
+                self.param(PgParam::Real(*center_lng));
+                self.push(") <= ");
+                self.param(PgParam::Real(*radius_radians));
+                self.push(")");
+            }
+            Constraint::WithinBox { south, west, north, east } => {
+                self.push_fmt(format_args!("({latitude} BETWEEN "));
+                self.param(PgParam::Real(*south));
+                self.push(" AND ");
+                self.param(PgParam::Real(*north));
+                self.push_fmt(format_args!(" AND {longitude} BETWEEN "));
+                self.param(PgParam::Real(*west));
+                self.push(" AND ");
+                self.param(PgParam::Real(*east));
+                self.push(")");
+            }
+            Constraint::WithinPolygon(points) => {
+                let polygon = Value::Array(points.iter().map(|(lat, lng)| serde_json::json!([lat, lng])).collect());
+                self.push_fmt(format_args!("({column} IS NOT NULL AND basalt_in_polygon("));
+                self.param(PgParam::Json(polygon));
+                self.push_fmt(format_args!(", {latitude}, {longitude}))"));
+            }
+            other => self.scalar_constraint(column, &FieldType::GeoPoint, other, &Access::Master),
+        }
+    }
+
+    /// Constraints on a path inside an Object field (`column #> '{a,b}'`, a `jsonb` value that is
+    /// NULL where the path leads nowhere).
+    fn json_path_constraint(&mut self, column: &str, sub_keys: &[String], constraint: &Constraint) {
+        let value = format!("({column} #> '{}')", json_path(sub_keys));
+        let value_type = format!("jsonb_typeof{value}");
+        match constraint {
+            Constraint::Equals(operand) if operand.is_null() => {
+                self.push_fmt(format_args!("({value_type} IS NULL OR {value_type} = 'null')"))
+            }
+            Constraint::Equals(operand) => self.json_path_equals(column, sub_keys, operand),
+            Constraint::NotEquals(operand) if operand.is_null() => {
+                self.push_fmt(format_args!("({value_type} IS NOT NULL AND {value_type} <> 'null')"))
+            }
+            // `IS NOT TRUE`, not `NOT`: the equality is NULL where the path leads nowhere, and
+            // there `$ne` and `$nin` hold.
+            Constraint::NotEquals(operand) => {
+                self.push("(");
+                self.json_path_equals(column, sub_keys, operand);
+                self.push(") IS NOT TRUE");
+            }
+            Constraint::Exists(exists) => {
+                if *exists {
+                    self.push_fmt(format_args!("({value_type} IS NOT NULL AND {value_type} <> 'null')"));
+                } else {
+                    self.push_fmt(format_args!("({value_type} IS NULL OR {value_type} = 'null')"));
+                }
+            }
+            Constraint::In(values) | Constraint::NotIn(values) => {
+                let negated = matches!(constraint, Constraint::NotIn(_));
+                self.push("(");
+                if values.is_empty() {
+                    self.push("FALSE");
+                }
+                for (index, operand) in values.iter().enumerate() {
+                    if index > 0 {
+                        self.push(" OR ");
+                    }
+                    self.json_path_equals(column, sub_keys, operand);
+                }
+                self.push(if negated { ") IS NOT TRUE" } else { ")" });
+            }
+            Constraint::Compare(comparison, operand) => {
+                if let Some(iso) = date_iso(operand) {
+                    self.push_fmt(format_args!(
+                        "({column} #>> '{}') {} ",
+                        date_path(sub_keys),
+                        comparison_sql(*comparison)
+                    ));
+                    self.text(iso);
+                    return;
+                }
+                let Some((json_type, operand)) = comparable_json(operand) else {
+                    self.push("FALSE");
+                    return;
+                };
+                self.json_compare(&value, json_type, comparison_sql(*comparison), operand);
+            }
+            Constraint::Regex(pattern) => {
+                self.push_fmt(format_args!("({value_type} = 'string' AND ({column} #>> '{}') ~ ", json_path(sub_keys)));
+                self.text(&regex_for_postgres(&pattern.pattern));
+                self.push(")");
+            }
+            Constraint::Text { terms, case_sensitive } => {
+                self.push_fmt(format_args!("({value_type} = 'string' AND "));
+                self.text_search(&format!("({column} #>> '{}')", json_path(sub_keys)), terms, *case_sensitive);
+                self.push(")");
+            }
+            _ => self.push("FALSE"),
+        }
+    }
+
+    fn json_path_equals(&mut self, column: &str, sub_keys: &[String], operand: &Value) {
+        if let Some(iso) = date_iso(operand) {
+            self.push_fmt(format_args!("({column} #>> '{}') = ", date_path(sub_keys)));
+            self.text(iso);
+            return;
+        }
+        let value = format!("({column} #> '{}')", json_path(sub_keys));
+        if operand.is_null() {
+            // A path that leads nowhere is null too (`$in`/`$nin` with null, as `Equals(null)`).
+            self.push_fmt(format_args!("(jsonb_typeof{value} IS NULL OR jsonb_typeof{value} = 'null')"));
+            return;
+        }
+        self.push_fmt(format_args!("{value} = "));
+        self.param(PgParam::Json(operand.clone()));
+    }
+
+    fn order_by(&mut self, schema: &ClassSchema, alias: &str, order: &[OrderKey], condition: &Condition) {
+        // Parse compat: `$nearSphere` sorts by distance and takes precedence over `order`.
+        let order = if near_sphere(condition).is_some() { &[] } else { order };
+        let mut terms: Vec<String> = Vec::new();
+        for key in order {
+            // Unset values sort first ascending and last descending, as in SQLite (and Parse).
+            let direction = if key.descending { "DESC NULLS LAST" } else { "ASC NULLS FIRST" };
+            let Some(field_type) = schema.queryable_type(&key.path.field) else { continue };
+            let column = column_ref(alias, &key.path.field);
+            if key.path.is_top_level() {
+                terms.push(format!("{column} {direction}"));
+            } else if field_type == FieldType::Object {
+                terms.push(format!("({column} #> '{}') {direction}", json_path(&key.path.sub_keys)));
+            }
+        }
+        if terms.is_empty() {
+            if let Some((field, latitude, longitude)) = near_sphere(condition)
+                && schema.queryable_type(&field) == Some(FieldType::GeoPoint)
+            {
+                let column = column_ref(alias, &field);
+                self.push_fmt(format_args!(
+                    " ORDER BY basalt_distance(({column} ->> 'latitude')::float8, ({column} ->> 'longitude')::float8, "
+                ));
+                self.param(PgParam::Real(latitude));
+                self.push(", ");
+                self.param(PgParam::Real(longitude));
+                self.push(")");
+            }
+            return;
+        }
+        self.push(" ORDER BY ");
+        self.push(&terms.join(", "));
+    }
+}
+
+/// Are two field types stored in columns of the same SQL type?
+fn same_storage(left: &FieldType, right: &FieldType) -> bool {
+    fn kind(field_type: &FieldType) -> u8 {
+        match field_type {
+            FieldType::Number => 0,
+            FieldType::Boolean => 1,
+            FieldType::Object | FieldType::Array | FieldType::GeoPoint | FieldType::Polygon => 2,
+            _ => 3,
+        }
+    }
+    kind(left) == kind(right)
+}
+
+/// The JSON type and bound value an ordering comparison on JSON uses (numbers and strings only).
+fn comparable_json(operand: &Value) -> Option<(&'static str, PgParam)> {
+    match operand {
+        Value::Number(number) => Some(("number", PgParam::Real(number.as_f64().unwrap_or(f64::NAN)))),
+        Value::String(text) => Some(("string", PgParam::Text(text.clone()))),
+        _ => None,
+    }
+}
+
+/// The `iso` of a Date operant (`{"__type":"Date","iso":…}`).
+fn date_iso(operand: &Value) -> Option<&str> {
+    let object = operand.as_object()?;
+    if object.get("__type").and_then(Value::as_str) != Some("Date") {
+        return None;
+    }
+    Some(object.get("iso").and_then(Value::as_str).unwrap_or_default())
+}
+
+/// A `text[]` path literal (`a,b`, inside `'{…}'`) from checked keys, so it can be inlined.
+fn json_path(keys: &[String]) -> String {
+    let mut path = String::from("{");
+    for (index, key) in keys.iter().enumerate() {
+        if index > 0 {
+            path.push(',');
+        }
+        push_path_key(&mut path, key);
+    }
+    path.push('}');
+    path
+}
+
+/// The path of a Date's `iso` under `keys`.
+fn date_path(keys: &[String]) -> String {
+    let mut keys = keys.to_vec();
+    keys.push("iso".to_owned());
+    json_path(&keys)
+}
+
+/// A pattern of the Rust `regex` crate (what `$regex` was translated to and checked as) in
+/// PostgreSQL's advanced regular expressions. The syntax is shared but for a few escapes and the
+/// flags: Rust's `.` never matches a newline unless `s` is set, and `^`/`$` match at lines only
+/// with `m`; ARE spells these as its `p`, `n` and `w` options. A pattern PostgreSQL still cannot
+/// read fails the query with 102 (see `postgres::error`).
+pub fn regex_for_postgres(pattern: &str) -> String {
+    let (flags, body) = match pattern.strip_prefix("(?") {
+        Some(rest) => match rest.find(')') {
+            Some(end) if rest[..end].chars().all(|c| "imsx".contains(c)) && end > 0 => (&rest[..end], &rest[end + 1..]),
+            _ => ("", pattern),
+        },
+        None => ("", pattern),
+    };
+    let dot_all = flags.contains('s');
+    let multi_line = flags.contains('m');
+    let mut options = String::new();
+    options.push(match (dot_all, multi_line) {
+        (false, false) => 'p',
+        (false, true) => 'n',
+        (true, true) => 'w',
+        (true, false) => 's',
+    });
+    if flags.contains('i') {
+        options.push('i');
+    }
+    if flags.contains('x') {
+        options.push('x');
+    }
+    let mut out = format!("(?{options})");
+    let mut chars = body.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('b') => out.push_str("\\y"),
+            Some('B') => out.push_str("\\Y"),
+            Some('z') => out.push_str("\\Z"),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::regex_for_postgres;
+
+    #[test]
+    fn regex_flags_and_escapes() {
+        assert_eq!(regex_for_postgres("^ab\\bc"), "(?p)^ab\\yc");
+        assert_eq!(regex_for_postgres("(?i)abc"), "(?pi)abc");
+        assert_eq!(regex_for_postgres("(?ims)a.c$"), "(?wi)a.c$");
+        assert_eq!(regex_for_postgres("(?s)a\\\\b"), "(?s)a\\\\b");
+        assert_eq!(regex_for_postgres("(?:x)y"), "(?p)(?:x)y");
+    }
+}
