@@ -1,8 +1,9 @@
-//! The in-memory matcher (`basalt_core::query::matcher`, used by LiveQuery) and the SQLite query
-//! compiler must agree. Each case generates a class schema, objects with random values (unset
-//! fields and nulls included) and random `where` queries; every query runs through
-//! `Store::find` on a real `SqliteStore` and through `matches` over the same objects in their
-//! REST form, and the two objectId sets must be equal.
+//! The in-memory matcher (`basalt_core::query::matcher`, used by LiveQuery) and both query
+//! compilers (SQLite and PostgreSQL) must agree. Each case generates a class schema, objects with
+//! random values (unset fields and nulls included) and random `where` queries; every query runs
+//! through `Store::find` on a real store and through `matches` over the same objects in their
+//! REST form, and the two objectId sets must be equal. The PostgreSQL runs use the server named
+//! by `BASALT_TEST_POSTGRES` (default: the local one), in a database of their own that they drop.
 //!
 //! A disagreement prints the query and the objects only one side matched. Every one found so
 //! far is a named case in `basalt-core/src/query/matcher/tests.rs`.
@@ -17,6 +18,7 @@ use basalt_core::time::{format_iso, parse_iso};
 use basalt_core::update::UpdateOp;
 use basalt_core::value::normalize_field_value;
 use basalt_core::{ClassName, ClassSchema, FieldName, FieldType, Limits};
+use basalt_store::postgres::PgStore;
 use basalt_store::sqlite::{SqliteOptions, SqliteStore};
 use basalt_store::{FieldUpdate, FindQuery, ObjectRecord, Schemas, Store, WriteOp, WriteOutcome};
 use proptest::prelude::*;
@@ -278,7 +280,7 @@ fn class_name() -> ClassName {
 
 /// Creates the class and inserts the objects as the engine would (values normalised with
 /// `normalize_field_value`); returns the schema.
-async fn populate(store: &SqliteStore, case: &Case) -> anyhow::Result<ClassSchema> {
+async fn populate(store: &dyn Store, case: &Case) -> anyhow::Result<ClassSchema> {
     let class_name = class_name();
     let fields = FIELDS
         .iter()
@@ -348,11 +350,42 @@ fn rest_object(schema: &ClassSchema, record: ObjectRecord) -> Map<String, Value>
     object
 }
 
-fn run_case(runtime: &tokio::runtime::Runtime, case: &Case) -> Result<(), TestCaseError> {
+/// The store a case runs on: a new SQLite database per case, or one PostgreSQL database shared
+/// by the cases of a run (each case drops its class afterwards).
+#[derive(Clone, Copy)]
+enum Backend<'a> {
+    Sqlite,
+    Postgres(&'a PgStore),
+}
+
+fn run_case(runtime: &tokio::runtime::Runtime, backend: Backend<'_>, case: &Case) -> Result<(), TestCaseError> {
     let outcome: anyhow::Result<Option<String>> = runtime.block_on(async {
-        let directory = tempfile::tempdir()?;
-        let store = SqliteStore::open(SqliteOptions::new(directory.path().join("data.db")))?;
-        let schema = populate(&store, case).await?;
+        match backend {
+            Backend::Sqlite => {
+                let directory = tempfile::tempdir()?;
+                let store = SqliteStore::open(SqliteOptions::new(directory.path().join("data.db")))?;
+                compare(&store, case).await
+            }
+            Backend::Postgres(store) => {
+                let compared = compare(store, case).await;
+                store.purge_class(&class_name()).await?;
+                store.delete_class(&class_name()).await?;
+                compared
+            }
+        }
+    });
+    match outcome {
+        Ok(None) => Ok(()),
+        Ok(Some(report)) => Err(TestCaseError::fail(report)),
+        Err(error) => Err(TestCaseError::fail(format!("{error:#}"))),
+    }
+}
+
+/// Runs the case's queries through the store and the matcher; a report of the first query they
+/// disagree on, if any.
+async fn compare(store: &dyn Store, case: &Case) -> anyhow::Result<Option<String>> {
+    {
+        let schema = populate(store, case).await?;
         let schemas = schemas_of(&schema);
         let objects: Vec<Map<String, Value>> = store
             .find(Arc::clone(&schemas), find_query(Condition::all()))
@@ -394,11 +427,43 @@ fn run_case(runtime: &tokio::runtime::Runtime, case: &Case) -> Result<(), TestCa
             }
         }
         Ok(None)
-    });
-    match outcome {
-        Ok(None) => Ok(()),
-        Ok(Some(report)) => Err(TestCaseError::fail(report)),
-        Err(error) => Err(TestCaseError::fail(format!("{error:#}"))),
+    }
+}
+
+/// A PostgreSQL database for one test, on a runtime that outlives it (the pool's connections
+/// run on that runtime); `drop_database` removes it.
+struct PostgresRun {
+    runtime: tokio::runtime::Runtime,
+    store: PgStore,
+    server: String,
+    database: String,
+}
+
+impl PostgresRun {
+    fn start(purpose: &str) -> PostgresRun {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        let server =
+            std::env::var("BASALT_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_nanos());
+        let database = format!("basalt_test_{purpose}_{}_{nanos}", std::process::id());
+        let store = runtime.block_on(PgStore::connect(&format!("{server}/{database}"))).expect("connect to PostgreSQL");
+        PostgresRun { runtime, store, server, database }
+    }
+
+    fn drop_database(self) {
+        let PostgresRun { runtime, store, server, database } = self;
+        drop(store);
+        runtime.block_on(async {
+            let (client, connection) =
+                tokio_postgres::connect(&format!("{server}/postgres"), tokio_postgres::NoTls).await.expect("connect");
+            tokio::spawn(connection);
+            client.batch_execute(&format!("DROP DATABASE \"{database}\" WITH (FORCE)")).await.expect("drop database");
+        });
     }
 }
 
@@ -414,7 +479,18 @@ proptest! {
     #[test]
     fn matcher_agrees_with_sqlite(case in case()) {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
-        run_case(&runtime, &case)?;
+        run_case(&runtime, Backend::Sqlite, &case)?;
+    }
+}
+
+#[test]
+fn matcher_agrees_with_postgres() {
+    let run = PostgresRun::start("matcher");
+    let mut runner = proptest::test_runner::TestRunner::new(config());
+    let outcome = runner.run(&case(), |case| run_case(&run.runtime, Backend::Postgres(&run.store), &case));
+    run.drop_database();
+    if let Err(error) = outcome {
+        panic!("{error}");
     }
 }
 
@@ -448,8 +524,15 @@ fn found_disagreements_stay_fixed() {
         json!({"tags": {"$nin": [null]}}),
         json!({"tags": {"$ne": []}}),
     ];
+    let case = case_of(&objects, &queries);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
-    if let Err(error) = run_case(&runtime, &case_of(&objects, &queries)) {
-        panic!("{error}");
+    if let Err(error) = run_case(&runtime, Backend::Sqlite, &case) {
+        panic!("SQLite: {error}");
+    }
+    let run = PostgresRun::start("disagreements");
+    let outcome = run_case(&run.runtime, Backend::Postgres(&run.store), &case);
+    run.drop_database();
+    if let Err(error) = outcome {
+        panic!("PostgreSQL: {error}");
     }
 }

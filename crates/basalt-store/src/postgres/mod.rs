@@ -34,11 +34,30 @@ const POOL_SIZE_MAX: usize = 16;
 /// Statements a connection keeps prepared before its cache starts over.
 const STATEMENT_CACHE_MAX: usize = 512;
 
-/// Functions the compiler calls and the `_SCHEMA` table, created once per database. The geometry
-/// is `basalt_core::geo`'s, line for line (haversine distance; ray casting with points on an edge
-/// inside), so SQLite, PostgreSQL and the LiveQuery matcher agree.
+/// Functions the compiler calls, the collation of `$regex` and the `_SCHEMA` table, created once
+/// per database. The geometry is `basalt_core::geo`'s, line for line (haversine distance; ray
+/// casting with points on an edge inside), so SQLite, PostgreSQL and the LiveQuery matcher agree.
+/// `basalt_regex`: text columns are `COLLATE "C"`, under which PostgreSQL's regular expressions
+/// fold case and class letters in ASCII only; `$regex` (like Rust's `regex`, which the matcher
+/// uses) works in Unicode, so patterns run under ICU's root locale, or a UTF-8 C locale on a
+/// server built without ICU.
 const SETUP_SQL: &str = r#"
 CREATE TABLE IF NOT EXISTS "_SCHEMA" ("className" text COLLATE "C" PRIMARY KEY, "schema" jsonb NOT NULL);
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_collation WHERE collname = 'basalt_regex' AND collnamespace = current_schema()::regnamespace) THEN
+    BEGIN
+      CREATE COLLATION basalt_regex (provider = icu, locale = 'und');
+    EXCEPTION WHEN OTHERS THEN
+      BEGIN
+        CREATE COLLATION basalt_regex FROM "C.utf8";
+      EXCEPTION WHEN OTHERS THEN
+        CREATE COLLATION basalt_regex FROM "C";
+      END;
+    END;
+  END IF;
+END
+$$;
 CREATE OR REPLACE FUNCTION basalt_distance(lat1 float8, lng1 float8, lat2 float8, lng2 float8)
 RETURNS float8 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT 2 * asin(least(1, sqrt(power(sin(radians(lat2 - lat1) / 2), 2)

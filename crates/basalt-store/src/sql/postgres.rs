@@ -352,7 +352,7 @@ impl<'a> Compiler<'a> {
                     self.push("FALSE");
                     return;
                 }
-                self.push_fmt(format_args!("{column} ~ "));
+                self.push_fmt(format_args!("({column} COLLATE basalt_regex) ~ "));
                 self.text(&regex_for_postgres(&pattern.pattern));
             }
             Constraint::Text { terms, case_sensitive } => {
@@ -417,9 +417,10 @@ impl<'a> Compiler<'a> {
                 self.push_fmt(format_args!("strpos({expression}, "));
                 self.text(word);
             } else {
-                self.push_fmt(format_args!("strpos(lower({expression}), lower("));
+                // Case folded in ASCII, as SQLite's lower() and the matcher fold it.
+                self.push_fmt(format_args!("strpos(lower(({expression}) COLLATE \"C\"), lower("));
                 self.text(word);
-                self.push(")");
+                self.push(" COLLATE \"C\")");
             }
             self.push(") > 0");
         }
@@ -589,7 +590,7 @@ impl<'a> Compiler<'a> {
 
     /// `e.v` is a string matching the pattern.
     fn element_regex(&mut self, pattern: &str) {
-        self.push("jsonb_typeof(e.v) = 'string' AND (e.v #>> '{}') ~ ");
+        self.push("jsonb_typeof(e.v) = 'string' AND ((e.v #>> '{}') COLLATE basalt_regex) ~ ");
         self.text(&regex_for_postgres(pattern));
     }
 
@@ -706,7 +707,10 @@ impl<'a> Compiler<'a> {
                 self.json_compare(&value, json_type, comparison_sql(*comparison), operand);
             }
             Constraint::Regex(pattern) => {
-                self.push_fmt(format_args!("({value_type} = 'string' AND ({column} #>> '{}') ~ ", json_path(sub_keys)));
+                self.push_fmt(format_args!(
+                    "({value_type} = 'string' AND (({column} #>> '{}') COLLATE basalt_regex) ~ ",
+                    json_path(sub_keys)
+                ));
                 self.text(&regex_for_postgres(&pattern.pattern));
                 self.push(")");
             }
