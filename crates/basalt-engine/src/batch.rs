@@ -44,6 +44,10 @@ impl Engine {
         items: Vec<BatchItem>,
         transaction: bool,
     ) -> ParseResult<Vec<ParseResult<Value>>> {
+        let classes: std::collections::BTreeSet<&str> = items.iter().map(|item| item.class_name.as_str()).collect();
+        for class_name in classes {
+            self.refresh_if_stale(class_name).await?;
+        }
         let mut steps = Vec::with_capacity(items.len());
         for item in items {
             let prepared = match (item.method, &item.object_id) {

@@ -62,7 +62,9 @@ impl Engine {
             WriteOutcome::Deleted(Some(record)) => (Some(encode(record)), None),
             _ => return,
         };
-        sink.publish(ObjectEvent { class_name: class_name.clone(), before, after });
+        let event = ObjectEvent { class_name: class_name.clone(), before, after };
+        self.announce_event(&event);
+        sink.publish(event);
     }
 }
 

@@ -364,6 +364,7 @@ impl Engine {
         class_name: &str,
         params: &FindParams,
     ) -> ParseResult<FindResult> {
+        self.refresh_if_stale(class_name).await?;
         self.find_objects_triggered(caller, class_name, params, false).await
     }
 
@@ -469,6 +470,7 @@ impl Engine {
         object_id: &str,
         params: &GetParams,
     ) -> ParseResult<Value> {
+        self.refresh_if_stale(class_name).await?;
         if self.has_find_triggers(class_name) {
             // Parse compat: beforeFind/afterFind run for a get too (`request.isGet`).
             let find = FindParams {

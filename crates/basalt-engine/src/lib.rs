@@ -9,6 +9,7 @@ mod auth_oidc;
 mod batch;
 mod caller;
 mod clock;
+mod cluster;
 mod config;
 mod email;
 mod events;
@@ -39,6 +40,7 @@ pub use auth_oidc::OidcAdapter;
 pub use batch::{BatchItem, BatchMethod};
 pub use caller::Caller;
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use cluster::ClusterLink;
 pub use email::{EmailConfig, EmailMessage, Mailer};
 pub use events::{EventSink, LiveQueryView, ObjectEvent};
 pub use files::{FilesConfig, SavedFile, file_data};
@@ -134,6 +136,8 @@ struct Inner {
     schemas: SchemaCache,
     config: EngineConfig,
     events: std::sync::OnceLock<Arc<dyn EventSink>>,
+    /// Other nodes on the same database, when there are (see `cluster`).
+    cluster: std::sync::OnceLock<Arc<dyn ClusterLink>>,
     hooks: std::sync::OnceLock<Arc<dyn Hooks>>,
     webhooks: webhooks::Webhooks,
     rate_counters: rate_limit::RateCounters,
@@ -153,6 +157,7 @@ impl Engine {
                 schemas,
                 config,
                 events: std::sync::OnceLock::new(),
+                cluster: std::sync::OnceLock::new(),
                 hooks: std::sync::OnceLock::new(),
                 webhooks,
                 rate_counters: rate_limit::RateCounters::default(),

@@ -460,6 +460,7 @@ impl Engine {
         class_name: &str,
         body: &Map<String, Value>,
     ) -> ParseResult<crate::users::SignUp> {
+        self.refresh_if_stale(class_name).await?;
         if class_name == "_User" {
             return self.sign_up(caller, body).await;
         }
@@ -480,6 +481,7 @@ impl Engine {
         object_id: &str,
         body: &Map<String, Value>,
     ) -> ParseResult<Map<String, Value>> {
+        self.refresh_if_stale(class_name).await?;
         let prepared = self.prepare_update(caller, class_name, object_id, body).await?;
         self.run_one(caller, prepared).await
     }
@@ -494,6 +496,7 @@ impl Engine {
         class_name: &str,
         object_id: &str,
     ) -> ParseResult<Map<String, Value>> {
+        self.refresh_if_stale(class_name).await?;
         let prepared = self.prepare_delete(caller, class_name, object_id).await?;
         match self.run_one(caller, prepared).await {
             // Parse compat: Parse Server words a missing session this way.

@@ -125,6 +125,12 @@ impl Webhooks {
         self.functions.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(name).cloned()
     }
 
+    /// Forgets every declared hook.
+    fn clear(&self) {
+        self.functions.write().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+        self.triggers.write().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+    }
+
     /// Sets (`Some`) or removes (`None`) the URL of a hook.
     fn set(&self, target: &HookTarget, url: Option<&str>) {
         match target {
@@ -339,8 +345,21 @@ impl Engine {
     }
 
     /// Reads the declared webhooks from `_Hooks` (at start).
+    /// Replaces the declared webhooks with those stored (another node changed them).
+    pub(crate) async fn reload_webhooks(&self) -> ParseResult<()> {
+        let records = self.records_where(&Self::hooks_class(), basalt_core::query::Condition::all(), None).await?;
+        self.inner.webhooks.clear();
+        self.set_stored_webhooks(records);
+        Ok(())
+    }
+
     pub(crate) async fn load_webhooks(&self) -> ParseResult<()> {
         let records = self.records_where(&Self::hooks_class(), basalt_core::query::Condition::all(), None).await?;
+        self.set_stored_webhooks(records);
+        Ok(())
+    }
+
+    fn set_stored_webhooks(&self, records: Vec<basalt_store::ObjectRecord>) {
         for record in records {
             let Ok((target, url)) = declared(&record.fields, STORED_CLASS_KEY) else {
                 tracing::warn!(hook = ?record.fields, "ignoring an invalid stored webhook");
@@ -348,7 +367,6 @@ impl Engine {
             };
             self.inner.webhooks.set(&target, Some(&url));
         }
-        Ok(())
     }
 
     /// The stored `_Hooks` record of a target: its objectId and URL.
@@ -408,6 +426,7 @@ impl Engine {
         fields.insert("url".into(), Value::from(url.as_str()));
         self.create_object(&Caller::master(), HOOKS_CLASS, &fields).await?;
         self.inner.webhooks.set(&target, Some(&url));
+        self.announce(&crate::cluster::notice("webhooks"));
         Ok(target.json(&url))
     }
 
@@ -424,6 +443,7 @@ impl Engine {
         update.insert("url".into(), Value::from(url));
         self.update_object(&Caller::master(), HOOKS_CLASS, &object_id, &update).await?;
         self.inner.webhooks.set(target, Some(url));
+        self.announce(&crate::cluster::notice("webhooks"));
         Ok(target.json(url))
     }
 
@@ -436,6 +456,7 @@ impl Engine {
         if let Some((object_id, _)) = self.stored_hook(target).await? {
             self.delete_object(&Caller::master(), HOOKS_CLASS, &object_id).await?;
         }
+        self.announce(&crate::cluster::notice("webhooks"));
         Ok(())
     }
 

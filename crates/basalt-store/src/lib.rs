@@ -216,6 +216,11 @@ pub trait Store: Send + Sync + 'static {
     /// The user holding a current (unexpired) one-time token, without taking it.
     async fn user_for_token(&self, kind: TokenKind, token: &str, now: i64) -> StoreResult<Option<String>>;
 
+    /// The version of a class's stored schema (`ClassSchema::version`), `None` when the class
+    /// does not exist: lets a node that shares the database with others notice a schema changed
+    /// elsewhere before it acts on its cached copy.
+    async fn schema_version(&self, class_name: &ClassName) -> StoreResult<Option<u64>>;
+
     /// The names of every role the user has, directly or inherited through `roles` relations
     /// (PARSE_API.md §10.3), without the `role:` prefix. Cycles terminate.
     async fn role_names(&self, user_id: &str) -> StoreResult<Vec<String>>;

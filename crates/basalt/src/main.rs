@@ -67,8 +67,10 @@ fn run() -> anyhow::Result<()> {
 }
 
 /// The store `--database-uri` names: SQLite (the data directory's file unless a `sqlite://` path
-/// is given) or PostgreSQL.
-async fn open_store(args: &ServeArgs) -> anyhow::Result<Arc<dyn basalt_store::Store>> {
+/// is given) or PostgreSQL (returned a second time: other nodes may share it).
+async fn open_store(
+    args: &ServeArgs,
+) -> anyhow::Result<(Arc<dyn basalt_store::Store>, Option<basalt_store::postgres::PgStore>)> {
     let database_path = match args.database_uri.as_deref() {
         None => args.data_dir.join("basalt.sqlite3"),
         Some(uri) if uri.starts_with("sqlite://") => uri.trim_start_matches("sqlite://").into(),
@@ -76,7 +78,7 @@ async fn open_store(args: &ServeArgs) -> anyhow::Result<Arc<dyn basalt_store::St
             let store = basalt_store::postgres::PgStore::connect(uri)
                 .await
                 .map_err(|error| anyhow::anyhow!("connecting to PostgreSQL: {error}"))?;
-            return Ok(Arc::new(store));
+            return Ok((Arc::new(store.clone()), Some(store)));
         }
         Some(other) => {
             bail!("--database-uri: unsupported database URI {other:?} (expected sqlite://PATH or postgres://…)")
@@ -88,7 +90,32 @@ async fn open_store(args: &ServeArgs) -> anyhow::Result<Arc<dyn basalt_store::St
     }
     let store =
         SqliteStore::open(options).map_err(|error| anyhow::anyhow!("opening {}: {error}", database_path.display()))?;
-    Ok(Arc::new(store))
+    Ok((Arc::new(store), None))
+}
+
+/// Joins the other nodes on the same PostgreSQL database: this node's schema, webhook and object
+/// changes go to them, theirs come here (see `basalt_engine::cluster`).
+async fn join_cluster(engine: &Engine, store: &basalt_store::postgres::PgStore) -> anyhow::Result<()> {
+    let node = format!("{:016x}", rand::random::<u64>());
+    let (link, mut deliveries) =
+        store.join_cluster(&node).await.map_err(|error| anyhow::anyhow!("listening for the other nodes: {error}"))?;
+    engine.join_cluster(Arc::new(link));
+    // What changed between loading the schemas and listening.
+    engine.resync().await.map_err(|error| anyhow::anyhow!("reloading schemas: {error}"))?;
+    let engine = engine.clone();
+    tokio::spawn(async move {
+        while let Some(delivery) = deliveries.recv().await {
+            let applied = match delivery {
+                basalt_store::postgres::Delivery::Message(text) => engine.on_cluster_message(&text).await,
+                basalt_store::postgres::Delivery::Resync => engine.resync().await,
+            };
+            if let Err(error) = applied {
+                tracing::warn!(%error, "applying a change from another node");
+            }
+        }
+    });
+    tracing::info!(node, "joined the nodes on this database");
+    Ok(())
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -103,7 +130,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let address: SocketAddr = listener.local_addr().context("reading the bound address")?;
     let public_server_url = args.public_server_url.clone().unwrap_or_else(|| format!("http://{address}{mount_path}"));
 
-    let store = open_store(&args).await?;
+    let (store, shared_store) = open_store(&args).await?;
     let mut limits = basalt_core::Limits::default();
     if let Some(body_bytes_max) = args.max_body_size {
         limits.body_bytes_max = body_bytes_max;
@@ -163,6 +190,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
     );
     engine.set_event_sink(hub.clone());
+    if let Some(shared_store) = &shared_store {
+        join_cluster(&engine, shared_store).await?;
+    }
     println!("basalt listening on http://{address}{mount_path}");
     basalt_server::serve(listener, engine, server_config, Some(hub), shutdown_signal()).await.context("serving")?;
     tracing::info!("stopped");

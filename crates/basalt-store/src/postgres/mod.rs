@@ -12,6 +12,7 @@
 //! TLS to the database is not supported (no TLS connector is built in): `sslmode=require`
 //! fails at connect time.
 
+mod broadcast;
 mod codec;
 mod error;
 mod read;
@@ -25,6 +26,8 @@ use basalt_core::{ClassName, ClassSchema, FieldName, FieldType};
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
+
+pub use broadcast::{Broadcast, Delivery};
 
 use crate::error::{StoreError, StoreErrorKind, StoreResult};
 use crate::{FindQuery, ObjectRecord, SchemaChange, Schemas, Store, TokenKind, UserSecrets, WriteOp, WriteOutcome};
@@ -101,9 +104,12 @@ $$;
 /// The advisory lock that serialises schema changes (and setup) across nodes.
 const SCHEMA_LOCK: i64 = 0x0000_6261_7361_6c74;
 
-/// The PostgreSQL store. Cheap to share behind an `Arc`.
+/// The PostgreSQL store. Cheap to clone (clones share the pool).
+#[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    /// Where to open connections outside the pool (the cluster listener).
+    config: tokio_postgres::Config,
 }
 
 /// Connects with `config`, creating its database first when it does not exist.
@@ -147,12 +153,13 @@ impl PgStore {
         let config: tokio_postgres::Config =
             uri.parse().map_err(|error| StoreError::driver(StoreErrorKind::Other, format!("database URI: {error}")))?;
         ensure_database(&config).await?;
-        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let manager =
+            Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE_MAX)
             .build()
             .map_err(|error| StoreError::driver(StoreErrorKind::Other, error.to_string()))?;
-        let store = PgStore { pool };
+        let store = PgStore { pool, config };
         let mut client = store.client().await?;
         let transaction = client.transaction().await?;
         transaction.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK]).await?;
@@ -286,6 +293,10 @@ impl Store for PgStore {
 
     async fn role_names(&self, user_id: &str) -> StoreResult<Vec<String>> {
         users::role_names(&self.client().await?, user_id).await
+    }
+
+    async fn schema_version(&self, class_name: &ClassName) -> StoreResult<Option<u64>> {
+        schema::version(&self.client().await?, class_name).await
     }
 }
 

@@ -34,6 +34,17 @@ async fn load_one(client: &impl GenericClient, class_name: &ClassName) -> StoreR
 }
 
 /// Records the schema, one version up.
+/// The stored version of a class's schema.
+pub(crate) async fn version(client: &impl GenericClient, class_name: &ClassName) -> StoreResult<Option<u64>> {
+    let statement = client
+        .prepare_cached(
+            "SELECT COALESCE((\"schema\" ->> 'version')::int8, 0) FROM \"_SCHEMA\" WHERE \"className\" = $1::text",
+        )
+        .await?;
+    let row = client.query_opt(&statement, &[&class_name.as_str()]).await?;
+    Ok(row.map(|row| row.try_get::<_, i64>(0)).transpose()?.map(|version| u64::try_from(version).unwrap_or(0)))
+}
+
 async fn save(client: &impl GenericClient, schema: &mut ClassSchema) -> StoreResult<()> {
     schema.version += 1;
     client

@@ -440,4 +440,8 @@ impl Store for SqliteStore {
         let user_id = user_id.to_owned();
         self.on_reader(move |connection| users::role_names(connection, &user_id)).await
     }
+
+    async fn schema_version(&self, class_name: &ClassName) -> StoreResult<Option<u64>> {
+        self.on_thread_reader(|connection| Ok(schema::load_one(connection, class_name)?.map(|schema| schema.version)))
+    }
 }

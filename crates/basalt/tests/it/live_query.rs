@@ -20,13 +20,17 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A raw LiveQuery connection.
-struct Socket {
+pub(crate) struct Socket {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
 }
 
 impl Socket {
     async fn open(server: &TestServer) -> Socket {
-        let url = format!("ws://{}/parse", server.address);
+        Socket::open_url(&format!("ws://{}/parse", server.address)).await
+    }
+
+    /// Opens a LiveQuery connection at `url` (`ws://HOST:PORT/parse`).
+    pub(crate) async fn open_url(url: &str) -> Socket {
         let (ws, _) = tokio::time::timeout(FRAME_TIMEOUT, tokio_tungstenite::connect_async(url))
             .await
             .expect("the WebSocket handshake within the bound")
@@ -38,7 +42,7 @@ impl Socket {
         self.ws.send(Message::text(text)).await.expect("send a frame");
     }
 
-    async fn send(&mut self, frame: Value) {
+    pub(crate) async fn send(&mut self, frame: Value) {
         self.send_text(&frame.to_string()).await;
     }
 
@@ -55,7 +59,7 @@ impl Socket {
     }
 
     /// The next frame, as JSON.
-    async fn next(&mut self, what: &str) -> Value {
+    pub(crate) async fn next(&mut self, what: &str) -> Value {
         match self.next_message(what).await {
             Some(Ok(Message::Text(text))) => serde_json::from_str(text.as_str()).expect("a JSON frame"),
             other => panic!("expected {what}, got {other:?}"),
@@ -63,7 +67,7 @@ impl Socket {
     }
 
     /// Sends `connect` (plus `extra`'s keys) and returns the client id from `connected`.
-    async fn connect(&mut self, extra: Value) -> String {
+    pub(crate) async fn connect(&mut self, extra: Value) -> String {
         let mut frame = json!({"op": "connect", "applicationId": APP_ID});
         if let (Some(frame), Value::Object(extra)) = (frame.as_object_mut(), extra) {
             frame.extend(extra);
@@ -75,7 +79,7 @@ impl Socket {
     }
 
     /// Subscribes and waits for `subscribed`.
-    async fn subscribe(&mut self, request_id: i64, query: Value, session_token: Option<&str>) {
+    pub(crate) async fn subscribe(&mut self, request_id: i64, query: Value, session_token: Option<&str>) {
         let mut frame = json!({"op": "subscribe", "requestId": request_id, "query": query});
         if let Some(token) = session_token {
             frame["sessionToken"] = json!(token);

@@ -8,6 +8,7 @@ mod api_schemas_batch;
 mod auth;
 mod auth_oidc;
 mod cli;
+mod cluster;
 mod differences;
 mod durability;
 mod live_query;

@@ -1,0 +1,128 @@
+//! Several nodes on one database. Sessions, roles, users and config are read from the database
+//! on every request, so a change on one node is seen by the next request on any other. What a
+//! node caches — class schemas and declared webhooks — and the object events LiveQuery needs are
+//! announced to the other nodes through a `ClusterLink` (the binary plugs in PostgreSQL's
+//! LISTEN/NOTIFY), and what the others announce is applied here.
+//!
+//! Messages are JSON: `{"kind":"schemas"}` (reload the schemas), `{"kind":"webhooks"}` (reload
+//! the webhooks), `{"kind":"event","className":…,"before":…,"after":…}` (a committed change, for
+//! this node's LiveQuery subscribers).
+
+use std::sync::Arc;
+
+use basalt_core::{ClassName, ParseError, ParseResult};
+use serde_json::{Map, Value, json};
+
+use crate::Engine;
+use crate::events::ObjectEvent;
+
+/// Carries a node's announcements to the other nodes. `publish` must not block; messages from
+/// one node must arrive in the order it sent them.
+pub trait ClusterLink: Send + Sync {
+    fn publish(&self, text: String);
+}
+
+impl Engine {
+    /// Starts announcing this node's changes through `link` (once, at start). Call `resync`
+    /// once the link receives, so nothing changed before it did is missed.
+    pub fn join_cluster(&self, link: Arc<dyn ClusterLink>) {
+        if self.inner.cluster.set(Arc::clone(&link)).is_err() {
+            tracing::warn!("a cluster link was already set; the new one is ignored");
+            return;
+        }
+        self.inner.schemas.announce_through(link);
+    }
+
+    pub(crate) fn announce(&self, message: &Value) {
+        if let Some(link) = self.inner.cluster.get() {
+            link.publish(message.to_string());
+        }
+    }
+
+    pub(crate) fn announce_event(&self, event: &ObjectEvent) {
+        if self.inner.cluster.get().is_some() {
+            self.announce(&json!({
+                "kind": "event",
+                "className": event.class_name.as_str(),
+                "before": event.before,
+                "after": event.after,
+            }));
+        }
+    }
+
+    /// Reloads what this node caches from the database (after the link may have missed
+    /// messages).
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    pub async fn resync(&self) -> ParseResult<()> {
+        self.reload_schemas().await?;
+        self.reload_webhooks().await
+    }
+
+    /// On a cluster, reloads the schemas when the class's stored schema is not the cached one
+    /// (changed on another node, whose announcement has not arrived yet), so a request acts on
+    /// the schema as it is: one indexed read per request. A single node's cache is the truth.
+    pub(crate) async fn refresh_if_stale(&self, class_name: &str) -> ParseResult<()> {
+        if self.inner.cluster.get().is_none() {
+            return Ok(());
+        }
+        let Ok(class_name) = ClassName::parse(class_name) else { return Ok(()) };
+        let cached = self.schemas().get(&class_name).map(|schema| schema.version);
+        let stored = self.store().schema_version(&class_name).await.map_err(ParseError::from)?;
+        if cached != stored {
+            self.reload_schemas().await?;
+        }
+        Ok(())
+    }
+
+    async fn reload_schemas(&self) -> ParseResult<()> {
+        let loaded = self.store().load_schemas().await.map_err(ParseError::from)?;
+        self.inner.schemas.replace_all(loaded);
+        Ok(())
+    }
+
+    /// Applies a message another node announced.
+    ///
+    /// # Errors
+    /// When the store cannot be read (the caller should `resync` later).
+    pub async fn on_cluster_message(&self, text: &str) -> ParseResult<()> {
+        let message: Value = serde_json::from_str(text)
+            .map_err(|error| ParseError::internal(format!("a cluster message is not JSON: {error}")))?;
+        match message.get("kind").and_then(Value::as_str) {
+            Some("schemas") => self.reload_schemas().await,
+            Some("webhooks") => self.reload_webhooks().await,
+            Some("event") => {
+                let Some(class_name) = message.get("className").and_then(Value::as_str) else {
+                    return Err(ParseError::internal("a cluster event without a class"));
+                };
+                let object = |key: &str| message.get(key).and_then(Value::as_object).cloned();
+                let event = ObjectEvent {
+                    class_name: ClassName::parse(class_name)?,
+                    before: object("before"),
+                    after: object("after"),
+                };
+                if let Some(sink) = self.inner.events.get()
+                    && sink.wants(&event.class_name)
+                {
+                    sink.publish(event);
+                }
+                Ok(())
+            }
+            other => Err(ParseError::internal(format!("an unknown cluster message {other:?}"))),
+        }
+    }
+}
+
+/// `{"kind": kind}`.
+pub(crate) fn notice(kind: &str) -> Value {
+    let mut message = Map::new();
+    message.insert("kind".into(), Value::from(kind));
+    Value::Object(message)
+}
+
+impl ClusterLink for basalt_store::postgres::Broadcast {
+    fn publish(&self, text: String) {
+        basalt_store::postgres::Broadcast::publish(self, text);
+    }
+}

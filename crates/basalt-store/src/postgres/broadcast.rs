@@ -1,0 +1,197 @@
+//! Messages between the Basalt nodes that share one PostgreSQL database, over LISTEN/NOTIFY on
+//! the channel `basalt_cluster`: no other service to run, and a notification is delivered only
+//! after the transaction that sent it commits, to every listening session, in the order one
+//! session sent them.
+//!
+//! A payload is `<node>:<text>`, so a node skips its own. NOTIFY carries at most 8000 bytes; a
+//! longer text is stored in `_basalt_message` and the notification carries `<node>#<row id>`
+//! (rows older than `STORED_MESSAGE_AGE` are deleted as new ones arrive). Outgoing messages go
+//! through one task, one at a time, so other nodes receive them in the order they were sent.
+//!
+//! The listening connection is not pooled. When it breaks, the listener reconnects (after
+//! `RECONNECT_DELAY`) and reports `Delivery::Resync`: messages sent in between are lost, so the
+//! receiver reloads whatever it caches.
+
+use std::future::poll_fn;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_postgres::{AsyncMessage, NoTls};
+
+use super::PgStore;
+use crate::error::StoreResult;
+
+const CHANNEL: &str = "basalt_cluster";
+/// Payloads longer than this go through `_basalt_message` (NOTIFY's limit is 8000 bytes).
+const NOTIFY_BYTES_MAX: usize = 7000;
+/// How long a stored message is kept for the nodes to read it.
+const STORED_MESSAGE_AGE: &str = "10 minutes";
+/// Wait before reconnecting a listening connection that broke.
+const RECONNECT_DELAY: Duration = Duration::from_secs(1);
+
+/// What the listener hands to the node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// A message another node sent.
+    Message(String),
+    /// The listener (re)connected: messages may have been missed, reload what is cached.
+    Resync,
+}
+
+/// The sending side; cheap to share.
+#[derive(Clone)]
+pub struct Broadcast {
+    outgoing: mpsc::UnboundedSender<String>,
+}
+
+impl Broadcast {
+    /// Sends `text` to every other node. Never blocks: messages queue for the sending task.
+    pub fn publish(&self, text: String) {
+        let _ = self.outgoing.send(text);
+    }
+}
+
+impl PgStore {
+    /// Joins the cluster as `node` (an id unique to this process): answers the sender and the
+    /// stream of what other nodes send. Resolves once the listener is listening, so nothing sent
+    /// after it returns is missed.
+    ///
+    /// # Errors
+    /// When the listening connection cannot be opened.
+    pub async fn join_cluster(&self, node: &str) -> StoreResult<(Broadcast, mpsc::UnboundedReceiver<Delivery>)> {
+        let client = self.client().await?;
+        client
+            .batch_execute(
+                "CREATE TABLE IF NOT EXISTS \"_basalt_message\" (\"id\" bigserial PRIMARY KEY, \"payload\" text NOT NULL, \"sentAt\" timestamptz NOT NULL DEFAULT now())",
+            )
+            .await?;
+        drop(client);
+        let (deliveries, received) = mpsc::unbounded_channel();
+        let listening = listen(self.clone(), node.to_owned(), deliveries.clone()).await?;
+        tokio::spawn(keep_listening(self.clone(), node.to_owned(), deliveries, listening));
+        let (outgoing, queued) = mpsc::unbounded_channel();
+        tokio::spawn(send_loop(self.clone(), node.to_owned(), queued));
+        Ok((Broadcast { outgoing }, received))
+    }
+}
+
+/// A listening connection: resolves when it ends (with the error that ended it).
+type Listening = tokio::task::JoinHandle<String>;
+
+/// Opens a connection, LISTENs, and spawns the task that forwards notifications.
+async fn listen(store: PgStore, node: String, deliveries: mpsc::UnboundedSender<Delivery>) -> StoreResult<Listening> {
+    let (client, mut connection) = store.config.connect(NoTls).await?;
+    let (notifications, mut notified) = mpsc::unbounded_channel();
+    let driver = tokio::spawn(async move {
+        loop {
+            match poll_fn(|context| connection.poll_message(context)).await {
+                Some(Ok(AsyncMessage::Notification(notification))) => {
+                    let _ = notifications.send(notification.payload().to_owned());
+                }
+                Some(Ok(_)) => {}
+                Some(Err(error)) => return error.to_string(),
+                None => return "the connection closed".to_owned(),
+            }
+        }
+    });
+    client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
+    Ok(tokio::spawn(async move {
+        // The client must live as long as the connection listens.
+        let _client = client;
+        let own = format!("{node}:");
+        let own_stored = format!("{node}#");
+        let mut driver = driver;
+        loop {
+            tokio::select! {
+                ended = &mut driver => return ended.unwrap_or_else(|error| error.to_string()),
+                Some(payload) = notified.recv() => {
+                    if payload.starts_with(&own) || payload.starts_with(&own_stored) {
+                        continue;
+                    }
+                    match read_payload(&store, &payload).await {
+                        Ok(Some(text)) => {
+                            if deliveries.send(Delivery::Message(text)).is_err() {
+                                return "the node stopped receiving".to_owned();
+                            }
+                        }
+                        Ok(None) => tracing::warn!(payload, "a cluster message in an unknown form"),
+                        Err(error) => tracing::warn!(%error, "reading a stored cluster message"),
+                    }
+                }
+            }
+        }
+    }))
+}
+
+/// The text of a notification: inline, or read from `_basalt_message`.
+async fn read_payload(store: &PgStore, payload: &str) -> StoreResult<Option<String>> {
+    let inline = payload.find(':');
+    let stored = payload.find('#');
+    match (inline, stored) {
+        (Some(colon), stored) if stored.is_none_or(|hash| colon < hash) => Ok(Some(payload[colon + 1..].to_owned())),
+        (_, Some(hash)) => {
+            let Ok(id) = payload[hash + 1..].parse::<i64>() else { return Ok(None) };
+            let client = store.client().await?;
+            let row = client.query_opt("SELECT \"payload\" FROM \"_basalt_message\" WHERE \"id\" = $1", &[&id]).await?;
+            Ok(row.map(|row| row.try_get(0)).transpose()?)
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Reconnects whenever the listening connection ends, telling the node to resync.
+async fn keep_listening(
+    store: PgStore,
+    node: String,
+    deliveries: mpsc::UnboundedSender<Delivery>,
+    mut listening: Listening,
+) {
+    loop {
+        let reason = listening.await.unwrap_or_else(|error| error.to_string());
+        if deliveries.is_closed() {
+            return;
+        }
+        tracing::warn!(reason, "the cluster listener stopped; reconnecting");
+        loop {
+            tokio::time::sleep(RECONNECT_DELAY).await;
+            match listen(store.clone(), node.clone(), deliveries.clone()).await {
+                Ok(next) => {
+                    listening = next;
+                    break;
+                }
+                Err(error) => tracing::warn!(%error, "reconnecting the cluster listener"),
+            }
+        }
+        if deliveries.send(Delivery::Resync).is_err() {
+            return;
+        }
+    }
+}
+
+/// Sends queued messages one at a time, in order.
+async fn send_loop(store: PgStore, node: String, mut queued: mpsc::UnboundedReceiver<String>) {
+    while let Some(text) = queued.recv().await {
+        if let Err(error) = send(&store, &node, &text).await {
+            tracing::error!(%error, "a cluster message could not be sent; other nodes may serve stale caches");
+        }
+    }
+}
+
+async fn send(store: &PgStore, node: &str, text: &str) -> StoreResult<()> {
+    let client = store.client().await?;
+    if text.len() <= NOTIFY_BYTES_MAX {
+        client.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &format!("{node}:{text}")]).await?;
+        return Ok(());
+    }
+    let row = client
+        .query_one("INSERT INTO \"_basalt_message\" (\"payload\") VALUES ($1) RETURNING \"id\"", &[&text])
+        .await?;
+    let id: i64 = row.try_get(0)?;
+    client.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &format!("{node}#{id}")]).await?;
+    client
+        .execute(
+            &format!("DELETE FROM \"_basalt_message\" WHERE \"sentAt\" < now() - interval '{STORED_MESSAGE_AGE}'"),
+            &[],
+        )
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,161 @@
+//! Several `basalt serve` processes on one PostgreSQL database (issue: scale-out): a write on
+//! one node is read on another at once; a schema change made on one node governs requests on
+//! the others; LiveQuery subscribers on every node receive every node's events exactly once,
+//! including events larger than NOTIFY's 8000-byte payload.
+//!
+//! Nothing sleeps. A node applies the messages of another node in the order that node sent
+//! them, so once a subscriber on node B has the event of a write made on node A after a schema
+//! change on A, node B has applied the schema change too.
+
+use std::collections::BTreeSet;
+
+use basalt_test_support::{APP_ID, MASTER_KEY};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::cli::{Keys, Running, call, create, get, http_client, serve, start};
+use crate::live_query::Socket;
+
+/// Three nodes on a database of their own, dropped by `stop`.
+struct Cluster {
+    nodes: Vec<Running>,
+    _data_dirs: Vec<tempfile::TempDir>,
+    server: String,
+    database: String,
+}
+
+impl Cluster {
+    async fn start(size: usize) -> Cluster {
+        let server =
+            std::env::var("BASALT_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos();
+        let database = format!("basalt_test_cluster_{}_{nanos}", std::process::id());
+        let uri = format!("{server}/{database}");
+        let mut nodes = Vec::new();
+        let mut data_dirs = Vec::new();
+        for _ in 0..size {
+            let data_dir = tempfile::tempdir().expect("temp dir");
+            let flags = ["--app-id", APP_ID, "--master-key", MASTER_KEY, "--database-uri", uri.as_str()];
+            nodes.push(start(serve(data_dir.path(), &flags)).await);
+            data_dirs.push(data_dir);
+        }
+        Cluster { nodes, _data_dirs: data_dirs, server, database }
+    }
+
+    fn url(&self, node: usize) -> &str {
+        &self.nodes[node].base_url
+    }
+
+    /// A LiveQuery connection to `node` with the master key, subscribed to every `class_name`
+    /// object as request 1.
+    async fn subscriber(&self, node: usize, class_name: &str) -> Socket {
+        let url = self.url(node).replacen("http://", "ws://", 1);
+        let mut socket = Socket::open_url(&url).await;
+        socket.connect(json!({"masterKey": MASTER_KEY})).await;
+        socket.subscribe(1, json!({"className": class_name, "where": {}}), None).await;
+        socket
+    }
+
+    async fn stop(self) {
+        for node in self.nodes {
+            assert!(node.terminate().await.success(), "a node exits cleanly");
+        }
+        let (client, connection) = tokio_postgres::connect(&format!("{}/postgres", self.server), tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(connection);
+        client.batch_execute(&format!("DROP DATABASE \"{}\" WITH (FORCE)", self.database)).await.expect("drop");
+    }
+}
+
+/// The next `create` event's object.
+async fn next_created(socket: &mut Socket) -> Value {
+    let frame = socket.next("a create event").await;
+    assert_eq!(frame["op"], "create", "{frame}");
+    frame["object"].clone()
+}
+
+#[tokio::test]
+async fn nodes_on_one_database_share_writes_schema_changes_and_live_query_events() {
+    let cluster = Cluster::start(3).await;
+    let client = http_client();
+    let keys = Keys::new(APP_ID, MASTER_KEY);
+    let (status, reply) =
+        call(&client, &keys, Method::POST, &format!("{}/schemas/Note", cluster.url(0)), Some(&json!({}))).await;
+    assert_eq!(status, 200, "{reply}");
+    let mut subscribers = Vec::new();
+    for node in 0..3 {
+        subscribers.push(cluster.subscriber(node, "Note").await);
+    }
+
+    // Writes spread over the nodes; each is readable on the next node at once.
+    let mut written = BTreeSet::new();
+    for n in 0..12 {
+        let id = create(&client, &keys, cluster.url(n % 3), "Note", &json!({"n": n})).await;
+        let (status, object) = get(&client, &keys, cluster.url((n + 1) % 3), "Note", &id).await;
+        assert_eq!((status, &object["n"]), (200, &json!(n)), "{object}");
+        written.insert(id);
+    }
+    // Every subscriber sees every write once. Then one marker per node: each node's events
+    // arrive in its order, so after all three markers any duplicate would have arrived.
+    for (node, socket) in subscribers.iter_mut().enumerate() {
+        let mut seen = BTreeSet::new();
+        while seen.len() < written.len() {
+            let object = next_created(socket).await;
+            let id = object["objectId"].as_str().expect("objectId").to_owned();
+            assert!(written.contains(&id), "node {node}: an event for an object nobody wrote: {object}");
+            assert!(seen.insert(id), "node {node}: an event arrived twice: {object}");
+        }
+    }
+    for node in 0..3 {
+        create(&client, &keys, cluster.url(node), "Note", &json!({"marker": node})).await;
+    }
+    for (node, socket) in subscribers.iter_mut().enumerate() {
+        let mut markers = BTreeSet::new();
+        while markers.len() < 3 {
+            let object = next_created(socket).await;
+            assert!(object["marker"].is_number(), "node {node}: an extra event: {object}");
+            assert!(markers.insert(object["marker"].to_string()), "node {node}: a marker arrived twice");
+        }
+    }
+
+    // A schema change on node 0 (no public find) governs node 1 and 2 once they have node 0's
+    // next event.
+    let public_find = |node: usize| {
+        let client = client.clone();
+        let url = format!("{}/classes/Note", cluster.url(node));
+        async move {
+            let response = client.get(url).header("X-Parse-Application-Id", APP_ID).send().await.expect("public find");
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    for node in 0..3 {
+        assert_eq!(public_find(node).await.0, 200, "public find allowed before the change");
+    }
+    let permissions = json!({"classLevelPermissions": {
+        "find": {}, "count": {}, "get": {"*": true}, "create": {"*": true},
+        "update": {"*": true}, "delete": {"*": true}, "addField": {}, "protectedFields": {"*": []}
+    }});
+    let (status, reply) =
+        call(&client, &keys, Method::PUT, &format!("{}/schemas/Note", cluster.url(0)), Some(&permissions)).await;
+    assert_eq!(status, 200, "{reply}");
+    create(&client, &keys, cluster.url(0), "Note", &json!({"after": "the change"})).await;
+    for (node, socket) in subscribers.iter_mut().enumerate() {
+        let object = next_created(socket).await;
+        assert_eq!(object["after"], "the change", "node {node}: {object}");
+        let (status, body) = public_find(node).await;
+        assert_eq!((status, &body["code"]), (400, &json!(119)), "node {node} applies the new permissions: {body}");
+    }
+
+    // An event larger than NOTIFY's payload limit reaches the other nodes whole.
+    let text = "x".repeat(20_000);
+    create(&client, &keys, cluster.url(2), "Note", &json!({"text": text})).await;
+    for (node, socket) in subscribers.iter_mut().enumerate() {
+        let object = next_created(socket).await;
+        assert_eq!(object["text"].as_str().map(str::len), Some(20_000), "node {node}");
+    }
+
+    drop(subscribers);
+    cluster.stop().await;
+}
