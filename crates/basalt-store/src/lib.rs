@@ -10,6 +10,7 @@ mod plan;
 pub mod postgres;
 pub mod sql;
 pub mod sqlite;
+pub mod transfer;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -88,6 +89,12 @@ pub enum WriteOp {
     /// Deletes every object of the class matching the condition (no ACL check: the engine
     /// decides who may). Outcome: `Deleted`.
     DeleteWhere { class_name: ClassName, condition: Condition },
+    /// Writes an object exactly as a dump holds it (times, ACL, fields, a `_User`'s secrets), for
+    /// `basalt import`. Outcome: `Written`.
+    Restore { class_name: ClassName, object: Box<DumpedObject> },
+    /// Adds relation members as a dump holds them: `(owningId, relatedId)` pairs of
+    /// `class_name`'s Relation `field`. Outcome: `Deleted(None)` (nothing to report).
+    RestoreRelation { class_name: ClassName, field: FieldName, pairs: Vec<(String, String)> },
     /// Replaces a `_User`'s secrets. Outcome: `Secrets`.
     PutUserSecrets { user_id: String, secrets: UserSecrets },
     /// Counts a failed log-in atomically: increments the failure count and, when it reaches
@@ -120,6 +127,15 @@ pub struct UserSecrets {
     pub email_verify_token_expires_at: Option<i64>,
     pub reset_token: Option<String>,
     pub reset_token_expires_at: Option<i64>,
+}
+
+/// An object as `basalt export` writes it and `basalt import` restores it: everything stored for
+/// it but its relation memberships (dumped per Relation field).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DumpedObject {
+    pub record: ObjectRecord,
+    /// A `_User`'s secrets; `None` for other classes.
+    pub secrets: Option<UserSecrets>,
 }
 
 /// One written key: a field (or a path inside an Object field) and what happens to it.
@@ -215,6 +231,55 @@ pub trait Store: Send + Sync + 'static {
 
     /// The user holding a current (unexpired) one-time token, without taking it.
     async fn user_for_token(&self, kind: TokenKind, token: &str, now: i64) -> StoreResult<Option<String>>;
+
+    /// Up to `limit` objects of a class with objectIds after `after`, in objectId order, with
+    /// their secrets (for `basalt export`).
+    async fn dump_objects(
+        &self,
+        schemas: Arc<Schemas>,
+        class_name: &ClassName,
+        after: Option<String>,
+        limit: usize,
+    ) -> StoreResult<Vec<DumpedObject>> {
+        use basalt_core::query::{Comparison, Constraint};
+        let object_id = || FieldPath { field: "objectId".into(), sub_keys: Vec::new() };
+        let condition = match after {
+            Some(after) => Condition::Field {
+                path: object_id(),
+                constraint: Constraint::Compare(Comparison::Gt, Value::String(after)),
+            },
+            None => Condition::all(),
+        };
+        let query = FindQuery {
+            class_name: class_name.clone(),
+            condition,
+            order: vec![OrderKey { path: object_id(), descending: false }],
+            limit: Some(limit),
+            skip: 0,
+            fields: None,
+            access: Access::Master,
+        };
+        let records = self.find(schemas, query).await?;
+        let mut dumped = Vec::with_capacity(records.len());
+        for record in records {
+            let secrets = match class_name.as_str() {
+                "_User" => self.user_secrets(&record.object_id).await?,
+                _ => None,
+            };
+            dumped.push(DumpedObject { record, secrets });
+        }
+        Ok(dumped)
+    }
+
+    /// Up to `limit` `(owningId, relatedId)` pairs of a Relation field after `after`, in order
+    /// (for `basalt export`).
+    async fn dump_relation(
+        &self,
+        class_name: &ClassName,
+        field: &FieldName,
+        after: Option<(String, String)>,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, String)>>;
 
     /// The version of a class's stored schema (`ClassSchema::version`), `None` when the class
     /// does not exist: lets a node that shares the database with others notice a schema changed

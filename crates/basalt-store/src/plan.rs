@@ -346,6 +346,17 @@ pub(crate) fn apply_updates(
     Ok(relations)
 }
 
+/// The field updates that write a dumped object's fields as they are.
+pub(crate) fn restore_updates(fields: &Map<String, Value>) -> Vec<FieldUpdate> {
+    fields
+        .iter()
+        .map(|(name, value)| FieldUpdate {
+            path: basalt_core::query::FieldPath { field: name.clone(), sub_keys: Vec::new() },
+            op: UpdateOp::Set(value.clone()),
+        })
+        .collect()
+}
+
 /// The top-level fields an update changed (present in `updates`, a different value after than
 /// before), with their new value (`None`: unset). Relation fields are left out.
 pub(crate) fn changed_fields<'a>(

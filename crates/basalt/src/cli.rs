@@ -25,6 +25,42 @@ pub(crate) enum Command {
         #[arg(long, default_value_t = 5)]
         seconds: u64,
     },
+    /// Write the whole database (schemas, objects with their secrets, relations) as a dump that
+    /// `basalt import` reads, ending with per-class counts and digests.
+    Export(ExportArgs),
+    /// Load a dump (or copy another database) into an empty database, then check that it holds
+    /// exactly what the source held (counts and digests per class).
+    Import(ImportArgs),
+}
+
+/// The database a command reads or writes, found as `serve` finds it.
+#[derive(Debug, Args)]
+pub(crate) struct DatabaseArgs {
+    /// Directory of the default SQLite database.
+    #[arg(long, env = "BASALT_DATA_DIR", default_value = "./basalt-data")]
+    pub(crate) data_dir: PathBuf,
+    /// The database: sqlite://PATH or postgres://… (default: the data dir's SQLite).
+    #[arg(long, env = "PARSE_SERVER_DATABASE_URI")]
+    pub(crate) database_uri: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ExportArgs {
+    #[command(flatten)]
+    pub(crate) database: DatabaseArgs,
+    /// Where the dump goes: a file, or `-` for stdout.
+    #[arg(long, value_name = "FILE|-")]
+    pub(crate) to: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ImportArgs {
+    #[command(flatten)]
+    pub(crate) database: DatabaseArgs,
+    /// What to load: a dump file, `-` for stdin, or the URI of a database to copy — sqlite://PATH
+    /// or postgres://… of another Basalt database, or of a Parse Server database.
+    #[arg(long, value_name = "FILE|-|URI")]
+    pub(crate) from: String,
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,7 @@
 mod cli;
 mod credentials;
 mod mail;
+mod transfer;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -38,6 +39,10 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+fn async_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")
+}
+
 fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -56,6 +61,8 @@ fn run() -> anyhow::Result<()> {
                 .context("starting the async runtime")?;
             runtime.block_on(serve(*args))
         }
+        Command::Export(args) => async_runtime()?.block_on(transfer::export(args)),
+        Command::Import(args) => async_runtime()?.block_on(transfer::import(args)),
         Command::HashRate { seconds } => {
             let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
             let rate = basalt_engine::verification_rate(threads, std::time::Duration::from_secs(seconds))
@@ -66,12 +73,24 @@ fn run() -> anyhow::Result<()> {
     }
 }
 
+/// Whether a command may start from a database that does not exist yet.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Existing {
+    /// Created when missing (`serve`, `import`).
+    Created,
+    /// Must exist (`export`, an import's source): a mistyped path is an error, not an empty
+    /// database.
+    Required,
+}
+
 /// The store `--database-uri` names: SQLite (the data directory's file unless a `sqlite://` path
 /// is given) or PostgreSQL (returned a second time: other nodes may share it).
-async fn open_store(
-    args: &ServeArgs,
+pub(crate) async fn open_store(
+    args: &cli::DatabaseArgs,
+    sync_full: bool,
+    existing: Existing,
 ) -> anyhow::Result<(Arc<dyn basalt_store::Store>, Option<basalt_store::postgres::PgStore>)> {
-    let database_path = match args.database_uri.as_deref() {
+    let database_path: std::path::PathBuf = match args.database_uri.as_deref() {
         None => args.data_dir.join("basalt.sqlite3"),
         Some(uri) if uri.starts_with("sqlite://") => uri.trim_start_matches("sqlite://").into(),
         Some(uri) if uri.starts_with("postgres://") || uri.starts_with("postgresql://") => {
@@ -84,8 +103,16 @@ async fn open_store(
             bail!("--database-uri: unsupported database URI {other:?} (expected sqlite://PATH or postgres://…)")
         }
     };
+    if existing == Existing::Required && !database_path.is_file() {
+        bail!("no database at {}", database_path.display());
+    }
+    if existing == Existing::Created
+        && let Some(parent) = database_path.parent().filter(|parent| !parent.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
     let mut options = SqliteOptions::new(&database_path);
-    if args.sync_full {
+    if sync_full {
         options.durability = basalt_store::sqlite::Durability::Full;
     }
     let store =
@@ -130,7 +157,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let address: SocketAddr = listener.local_addr().context("reading the bound address")?;
     let public_server_url = args.public_server_url.clone().unwrap_or_else(|| format!("http://{address}{mount_path}"));
 
-    let (store, shared_store) = open_store(&args).await?;
+    let database = cli::DatabaseArgs { data_dir: args.data_dir.clone(), database_uri: args.database_uri.clone() };
+    let (store, shared_store) = open_store(&database, args.sync_full, Existing::Created).await?;
     let mut limits = basalt_core::Limits::default();
     if let Some(body_bytes_max) = args.max_body_size {
         limits.body_bytes_max = body_bytes_max;

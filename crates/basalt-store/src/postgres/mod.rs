@@ -295,6 +295,28 @@ impl Store for PgStore {
         users::role_names(&self.client().await?, user_id).await
     }
 
+    async fn dump_relation(
+        &self,
+        class_name: &ClassName,
+        field: &FieldName,
+        after: Option<(String, String)>,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, String)>> {
+        let table = crate::sql::quote(&crate::sql::join_table(field.as_str(), class_name.as_str()));
+        let (owning, related) = after.unwrap_or_default();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT \"owningId\", \"relatedId\" FROM {table} WHERE (\"owningId\", \"relatedId\") > ($1::text, $2::text) ORDER BY \"owningId\", \"relatedId\" LIMIT $3::int8"
+                ),
+                &[&owning, &related, &limit],
+            )
+            .await?;
+        rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).collect()
+    }
+
     async fn schema_version(&self, class_name: &ClassName) -> StoreResult<Option<u64>> {
         schema::version(&self.client().await?, class_name).await
     }

@@ -14,7 +14,7 @@ use serde_json::Map;
 use super::codec::{PgParam, encode, param_refs};
 use super::read::decode_row;
 use crate::error::StoreResult;
-use crate::plan::{RelationChange, apply_updates, changed_fields, relation_fields};
+use crate::plan::{RelationChange, apply_updates, changed_fields, relation_fields, restore_updates};
 use crate::sql::postgres::{compile_delete_where, compile_target};
 use crate::sql::{join_table, quote, selected_columns};
 use crate::{FieldUpdate, ObjectRecord, Schemas, WriteOp, WriteOutcome};
@@ -26,7 +26,29 @@ pub(crate) fn apply<'a, C: GenericClient + Send>(client: &'a C, schemas: &'a Sch
         match op {
             WriteOp::Insert { class_name, object_id, created_at, acl, updates } => {
                 let schema = schema_of(schemas, class_name)?;
-                insert(client, schema, object_id, created_at, acl.as_ref(), updates).await.map(WriteOutcome::Written)
+                let times = (created_at.as_str(), created_at.as_str());
+                insert(client, schema, object_id, times, acl.as_ref(), updates).await.map(WriteOutcome::Written)
+            }
+            WriteOp::Restore { class_name, object } => {
+                let schema = schema_of(schemas, class_name)?;
+                let record = &object.record;
+                let times = (record.created_at.as_str(), record.updated_at.as_str());
+                let updates = restore_updates(&record.fields);
+                let written = insert(client, schema, &record.object_id, times, record.acl.as_ref(), &updates).await?;
+                if let Some(secrets) = &object.secrets {
+                    super::users::put_secrets(client, &record.object_id, secrets).await?;
+                }
+                Ok(WriteOutcome::Written(written))
+            }
+            WriteOp::RestoreRelation { class_name, field, pairs } => {
+                let schema = schema_of(schemas, class_name)?;
+                let table = quote(&join_table(field.as_str(), schema.class_name.as_str()));
+                let sql = format!(
+                    "INSERT INTO {table} (\"owningId\", \"relatedId\") SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING"
+                );
+                let (owning, related): (Vec<String>, Vec<String>) = pairs.iter().cloned().unzip();
+                execute(client, &sql, &[PgParam::TextArray(owning), PgParam::TextArray(related)]).await?;
+                Ok(WriteOutcome::Deleted(None))
             }
             WriteOp::Update { class_name, object_id, updated_at, access, acl, updates, condition } => {
                 let schema = schema_of(schemas, class_name)?;
@@ -120,7 +142,7 @@ async fn insert(
     client: &impl GenericClient,
     schema: &ClassSchema,
     object_id: &str,
-    created_at: &str,
+    (created_at, updated_at): (&str, &str),
     acl: Option<&Acl>,
     updates: &[FieldUpdate],
 ) -> StoreResult<ObjectRecord> {
@@ -136,7 +158,7 @@ async fn insert(
     };
     bind(PgParam::Text(object_id.to_owned()));
     bind(PgParam::Text(created_at.to_owned()));
-    bind(PgParam::Text(created_at.to_owned()));
+    bind(PgParam::Text(updated_at.to_owned()));
     bind(permission_list(acl.map(|acl| &acl.read)));
     bind(permission_list(acl.map(|acl| &acl.write)));
     for (name, value) in &fields {
@@ -159,7 +181,7 @@ async fn insert(
     Ok(ObjectRecord {
         object_id: object_id.to_owned(),
         created_at: created_at.to_owned(),
-        updated_at: created_at.to_owned(),
+        updated_at: updated_at.to_owned(),
         acl: acl.cloned(),
         fields,
     })

@@ -441,6 +441,26 @@ impl Store for SqliteStore {
         self.on_reader(move |connection| users::role_names(connection, &user_id)).await
     }
 
+    async fn dump_relation(
+        &self,
+        class_name: &ClassName,
+        field: &FieldName,
+        after: Option<(String, String)>,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, String)>> {
+        let table = crate::sql::quote(&crate::sql::join_table(field.as_str(), class_name.as_str()));
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.on_reader(move |connection| {
+            let (owning, related) = after.unwrap_or_default();
+            let mut statement = connection.prepare_cached(&format!(
+                "SELECT \"owningId\", \"relatedId\" FROM {table} WHERE (\"owningId\", \"relatedId\") > (?1, ?2) ORDER BY \"owningId\", \"relatedId\" LIMIT ?3"
+            ))?;
+            let rows = statement.query_map(rusqlite::params![owning, related, limit], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
     async fn schema_version(&self, class_name: &ClassName) -> StoreResult<Option<u64>> {
         self.on_thread_reader(|connection| Ok(schema::load_one(connection, class_name)?.map(|schema| schema.version)))
     }

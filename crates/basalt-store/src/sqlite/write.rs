@@ -13,7 +13,7 @@ use serde_json::Map;
 use super::codec::encode;
 use super::read::decode_row;
 use crate::error::StoreResult;
-use crate::plan::{RelationChange, apply_updates, changed_fields, relation_fields};
+use crate::plan::{RelationChange, apply_updates, changed_fields, relation_fields, restore_updates};
 use crate::sql::sqlite::{compile_access, compile_condition, compile_delete_where, selected_columns};
 use crate::sql::{join_table, quote};
 use crate::{FieldUpdate, ObjectRecord, Schemas, WriteOp, WriteOutcome};
@@ -22,7 +22,30 @@ pub(crate) fn apply(connection: &Connection, schemas: &Schemas, op: &WriteOp) ->
     match op {
         WriteOp::Insert { class_name, object_id, created_at, acl, updates } => {
             let schema = schema_of(schemas, class_name)?;
-            insert(connection, schema, object_id, created_at, acl.as_ref(), updates).map(WriteOutcome::Written)
+            let times = (created_at.as_str(), created_at.as_str());
+            insert(connection, schema, object_id, times, acl.as_ref(), updates).map(WriteOutcome::Written)
+        }
+        WriteOp::Restore { class_name, object } => {
+            let schema = schema_of(schemas, class_name)?;
+            let record = &object.record;
+            let times = (record.created_at.as_str(), record.updated_at.as_str());
+            let updates = restore_updates(&record.fields);
+            let written = insert(connection, schema, &record.object_id, times, record.acl.as_ref(), &updates)?;
+            if let Some(secrets) = &object.secrets {
+                super::users::put_secrets(connection, &record.object_id, secrets)?;
+            }
+            Ok(WriteOutcome::Written(written))
+        }
+        WriteOp::RestoreRelation { class_name, field, pairs } => {
+            let schema = schema_of(schemas, class_name)?;
+            let table = quote(&join_table(field.as_str(), schema.class_name.as_str()));
+            let mut statement = connection.prepare_cached(&format!(
+                "INSERT OR IGNORE INTO {table} (\"owningId\", \"relatedId\") VALUES (?, ?)"
+            ))?;
+            for (owning, related) in pairs {
+                statement.execute([owning, related])?;
+            }
+            Ok(WriteOutcome::Deleted(None))
         }
         WriteOp::Update { class_name, object_id, updated_at, access, acl, updates, condition } => {
             let schema = schema_of(schemas, class_name)?;
@@ -106,7 +129,7 @@ fn insert(
     connection: &Connection,
     schema: &ClassSchema,
     object_id: &str,
-    created_at: &str,
+    (created_at, updated_at): (&str, &str),
     acl: Option<&Acl>,
     updates: &[FieldUpdate],
 ) -> StoreResult<ObjectRecord> {
@@ -119,7 +142,7 @@ fn insert(
     let mut values = vec![
         SqlValue::Text(object_id.to_owned()),
         SqlValue::Text(created_at.to_owned()),
-        SqlValue::Text(created_at.to_owned()),
+        SqlValue::Text(updated_at.to_owned()),
         permission_list(acl.map(|acl| &acl.read)),
         permission_list(acl.map(|acl| &acl.write)),
     ];
@@ -140,7 +163,7 @@ fn insert(
     Ok(ObjectRecord {
         object_id: object_id.to_owned(),
         created_at: created_at.to_owned(),
-        updated_at: created_at.to_owned(),
+        updated_at: updated_at.to_owned(),
         acl: acl.cloned(),
         fields,
     })

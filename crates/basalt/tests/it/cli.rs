@@ -202,7 +202,7 @@ fn banner_value(banner: &[String], prefix: &str) -> String {
 }
 
 /// Runs a command that must exit on its own; answers status, stdout, stderr.
-async fn run_to_exit(mut command: Command) -> (ExitStatus, String, String) {
+pub(crate) async fn run_to_exit(mut command: Command) -> (ExitStatus, String, String) {
     command.stdout(Stdio::piped()).stderr(Stdio::piped());
     let output =
         tokio::time::timeout(WAIT_BOUND, command.output()).await.expect("basalt exits on its own").expect("run basalt");
@@ -370,16 +370,31 @@ async fn sqlite_database_uri_puts_the_database_at_that_path() {
 }
 
 /// The PostgreSQL server the PostgreSQL tests use (`run-tests` starts the local one).
-fn postgres_server() -> String {
+pub(crate) fn postgres_server() -> String {
     std::env::var("BASALT_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// A database name on that server no other test or run uses.
+pub(crate) fn fresh_database_name(purpose: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos();
+    format!("basalt_test_{purpose}_{}_{nanos}", std::process::id())
+}
+
+/// Drops a test's database (and ends its connections).
+pub(crate) async fn drop_database(name: &str) {
+    let (client, connection) =
+        tokio_postgres::connect(&format!("{}/postgres", postgres_server()), tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+    tokio::spawn(connection);
+    client.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await.expect("drop");
 }
 
 #[tokio::test]
 async fn postgres_database_uri_creates_the_database_and_keeps_data_across_restarts() {
     let temp = tempfile::tempdir().expect("temp dir");
     let data_dir = temp.path().join("data");
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos();
-    let database = format!("basalt_test_cli_{}_{nanos}", std::process::id());
+    let database = fresh_database_name("cli");
     let uri = format!("{}/{database}", postgres_server());
     let keys = Keys::new("app", "master");
     let flags = ["--app-id", "app", "--master-key", "master", "--database-uri", uri.as_str()];
@@ -394,13 +409,7 @@ async fn postgres_database_uri_creates_the_database_and_keeps_data_across_restar
     let (status, object) = get(&client, &keys, &second.base_url, "Note", &id).await;
     assert_eq!((status, &object["where"]), (200, &json!("postgres")), "{object}");
     assert!(second.terminate().await.success());
-
-    let (maintenance, connection) =
-        tokio_postgres::connect(&format!("{}/postgres", postgres_server()), tokio_postgres::NoTls)
-            .await
-            .expect("connect");
-    tokio::spawn(connection);
-    maintenance.batch_execute(&format!("DROP DATABASE \"{database}\" WITH (FORCE)")).await.expect("drop the database");
+    drop_database(&database).await;
 }
 
 #[tokio::test]

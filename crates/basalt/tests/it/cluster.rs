@@ -13,24 +13,22 @@ use basalt_test_support::{APP_ID, MASTER_KEY};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::cli::{Keys, Running, call, create, get, http_client, serve, start};
+use crate::cli::{
+    Keys, Running, call, create, drop_database, fresh_database_name, get, http_client, postgres_server, serve, start,
+};
 use crate::live_query::Socket;
 
 /// Three nodes on a database of their own, dropped by `stop`.
 struct Cluster {
     nodes: Vec<Running>,
     _data_dirs: Vec<tempfile::TempDir>,
-    server: String,
     database: String,
 }
 
 impl Cluster {
     async fn start(size: usize) -> Cluster {
-        let server =
-            std::env::var("BASALT_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos();
-        let database = format!("basalt_test_cluster_{}_{nanos}", std::process::id());
-        let uri = format!("{server}/{database}");
+        let database = fresh_database_name("cluster");
+        let uri = format!("{}/{database}", postgres_server());
         let mut nodes = Vec::new();
         let mut data_dirs = Vec::new();
         for _ in 0..size {
@@ -39,7 +37,7 @@ impl Cluster {
             nodes.push(start(serve(data_dir.path(), &flags)).await);
             data_dirs.push(data_dir);
         }
-        Cluster { nodes, _data_dirs: data_dirs, server, database }
+        Cluster { nodes, _data_dirs: data_dirs, database }
     }
 
     fn url(&self, node: usize) -> &str {
@@ -60,11 +58,7 @@ impl Cluster {
         for node in self.nodes {
             assert!(node.terminate().await.success(), "a node exits cleanly");
         }
-        let (client, connection) = tokio_postgres::connect(&format!("{}/postgres", self.server), tokio_postgres::NoTls)
-            .await
-            .expect("connect");
-        tokio::spawn(connection);
-        client.batch_execute(&format!("DROP DATABASE \"{}\" WITH (FORCE)", self.database)).await.expect("drop");
+        drop_database(&self.database).await;
     }
 }
 

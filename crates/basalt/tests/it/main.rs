@@ -12,4 +12,5 @@ mod cluster;
 mod differences;
 mod durability;
 mod live_query;
+mod transfer;
 mod webhooks;
