@@ -200,30 +200,101 @@ fn all_of(class_name: &ClassName) -> FindQuery {
     }
 }
 
-/// Reads a whole store in dump order, handing each line to `emit`; answers the summary.
-async fn walk(
-    store: &dyn Store,
-    progress: &dyn Progress,
-    mut emit: impl FnMut(&str) -> std::io::Result<()>,
-) -> Result<(Vec<ClassSchema>, Summary)> {
+/// Writes dump lines (or only counts and digests them, without `out`) and the summary at the
+/// end. Anything that can list schemas, objects and relation members class by class — a store,
+/// a Parse Server database — writes a dump through it.
+pub struct DumpWriter<'a> {
+    out: Option<&'a mut dyn Write>,
+    tallies: BTreeMap<String, Tally>,
+}
+
+impl<'a> DumpWriter<'a> {
+    /// Starts a dump on `out` (its header line).
+    ///
+    /// # Errors
+    /// When `out` cannot be written.
+    pub fn new(out: &'a mut dyn Write) -> Result<DumpWriter<'a>> {
+        writeln!(out, "{}", json!({"format": FORMAT, "version": VERSION}))?;
+        Ok(DumpWriter { out: Some(out), tallies: BTreeMap::new() })
+    }
+
+    /// Counts and digests without writing.
+    fn tally_only() -> DumpWriter<'a> {
+        DumpWriter { out: None, tallies: BTreeMap::new() }
+    }
+
+    fn emit(&mut self, line: &str) -> Result<()> {
+        if let Some(out) = self.out.as_mut() {
+            writeln!(out, "{line}")?;
+        }
+        Ok(())
+    }
+
+    /// A class's schema; all schemas come before any object.
+    ///
+    /// # Errors
+    /// When `out` cannot be written.
+    pub fn schema(&mut self, schema: &ClassSchema) -> Result<()> {
+        self.tallies.entry(schema.class_name.to_string()).or_default();
+        let mut document = schema_to_stored(schema);
+        document["className"] = Value::from(schema.class_name.as_str());
+        self.emit(&json!({ "schema": document }).to_string())
+    }
+
+    /// An object of a class whose schema was written (objects of a class in objectId order).
+    ///
+    /// # Errors
+    /// When `out` cannot be written.
+    pub fn object(&mut self, class_name: &ClassName, object: &DumpedObject) -> Result<()> {
+        let line = object_line(class_name.as_str(), object).to_string();
+        self.tallies.entry(class_name.to_string()).or_default().object(&line);
+        self.emit(&line)
+    }
+
+    /// A member of a Relation field (after the class's objects, in `(owningId, relatedId)` order).
+    ///
+    /// # Errors
+    /// When `out` cannot be written.
+    pub fn relation(&mut self, class_name: &ClassName, field: &FieldName, owning: &str, related: &str) -> Result<()> {
+        let line = relation_line(class_name.as_str(), field.as_str(), owning, related).to_string();
+        self.tallies.entry(class_name.to_string()).or_default().relation(field.as_str(), &line);
+        self.emit(&line)
+    }
+
+    /// Writes the summary line; answers the summary.
+    ///
+    /// # Errors
+    /// When `out` cannot be written.
+    pub fn finish(mut self) -> Result<Summary> {
+        let summary: Summary =
+            std::mem::take(&mut self.tallies).into_iter().map(|(name, tally)| (name, tally.finish())).collect();
+        if let Some(out) = self.out.as_mut() {
+            writeln!(out, "{}", summary_json(&summary))?;
+            out.flush()?;
+        }
+        Ok(summary)
+    }
+}
+
+/// Reads a whole store in dump order into `writer`; answers the summary.
+async fn walk(store: &dyn Store, progress: &dyn Progress, mut writer: DumpWriter<'_>) -> Result<Summary> {
     let schemas = store.load_schemas().await?;
     let snapshot: Arc<Schemas> =
         Arc::new(schemas.iter().map(|schema| (schema.class_name.clone(), Arc::new(schema.clone()))).collect());
-    let mut summary = Summary::new();
+    for schema in &schemas {
+        writer.schema(schema)?;
+    }
     for schema in &schemas {
         let class_name = &schema.class_name;
         let objects = store.count(Arc::clone(&snapshot), all_of(class_name)).await?;
         progress.class(class_name.as_str(), objects);
-        let mut tally = Tally::default();
         let mut after = None;
         loop {
             let page = store.dump_objects(Arc::clone(&snapshot), class_name, after.take(), BATCH).await?;
             let Some(last) = page.last() else { break };
             after = Some(last.record.object_id.clone());
             for object in &page {
-                let line = object_line(class_name.as_str(), object).to_string();
-                tally.object(&line);
-                emit(&line)?;
+                writer.object(class_name, object)?;
             }
             progress.advance(page.len() as u64);
         }
@@ -234,16 +305,13 @@ async fn walk(
                 let Some(last) = page.last() else { break };
                 after = Some(last.clone());
                 for (owning, related) in &page {
-                    let line = relation_line(class_name.as_str(), field.as_str(), owning, related).to_string();
-                    tally.relation(field.as_str(), &line);
-                    emit(&line)?;
+                    writer.relation(class_name, field, owning, related)?;
                 }
                 progress.advance(page.len() as u64);
             }
         }
-        summary.insert(class_name.to_string(), tally.finish());
     }
-    Ok((schemas, summary))
+    writer.finish()
 }
 
 fn summary_json(summary: &Summary) -> Value {
@@ -287,17 +355,7 @@ fn summary_from(value: &Value) -> Result<Summary> {
 /// # Errors
 /// When the store cannot be read or `out` written.
 pub async fn export(store: &dyn Store, out: &mut dyn Write, progress: &dyn Progress) -> Result<Summary> {
-    writeln!(out, "{}", json!({"format": FORMAT, "version": VERSION}))?;
-    let schemas = store.load_schemas().await?;
-    for schema in &schemas {
-        let mut document = schema_to_stored(schema);
-        document["className"] = Value::from(schema.class_name.as_str());
-        writeln!(out, "{}", json!({ "schema": document }))?;
-    }
-    let (_, summary) = walk(store, progress, |line| writeln!(out, "{line}")).await?;
-    writeln!(out, "{}", summary_json(&summary))?;
-    out.flush()?;
-    Ok(summary)
+    walk(store, progress, DumpWriter::new(out)?).await
 }
 
 /// Summarises a store as an export would, without writing a dump.
@@ -305,7 +363,7 @@ pub async fn export(store: &dyn Store, out: &mut dyn Write, progress: &dyn Progr
 /// # Errors
 /// When the store cannot be read.
 pub async fn summarize(store: &dyn Store) -> Result<Summary> {
-    Ok(walk(store, &Quiet, |_| Ok(())).await?.1)
+    walk(store, &Quiet, DumpWriter::tally_only()).await
 }
 
 /// Restores a dump into `store`, which must hold no classes, and checks the result against the

@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::sync::Mutex;
 
 use anyhow::{Context, bail};
+use basalt_store::postgres::parse_server;
 use basalt_store::transfer::{self, Progress, Summary};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -89,6 +90,30 @@ pub(crate) async fn import(args: ImportArgs) -> anyhow::Result<()> {
     let bars = Bars::new();
     let summary = if from == "-" {
         let mut input = std::io::stdin().lock();
+        transfer::import(store.as_ref(), &mut input, &bars).await
+    } else if (from.starts_with("postgres://") || from.starts_with("postgresql://"))
+        && parse_server::is_parse_server_database(from).await.context("reading the source database")?
+    {
+        // A Parse Server database: convert it to a temporary dump, then import that.
+        let mut dump = tempfile::tempfile().context("creating a temporary dump")?;
+        let skipped = {
+            let mut out = BufWriter::new(&mut dump);
+            let writer = transfer::DumpWriter::new(&mut out).context("writing the temporary dump")?;
+            let (_, skipped) =
+                parse_server::read(from, writer, &bars).await.context("reading the Parse Server database")?;
+            out.flush()?;
+            skipped
+        };
+        bars.finish();
+        for class in &skipped.classes {
+            eprintln!("left out: class {class}");
+        }
+        for field in &skipped.fields {
+            eprintln!("left out: field {field}");
+        }
+        use std::io::Seek;
+        dump.rewind()?;
+        let mut input = BufReader::new(dump);
         transfer::import(store.as_ref(), &mut input, &bars).await
     } else if from.starts_with("sqlite://") || from.starts_with("postgres://") || from.starts_with("postgresql://") {
         // Another database: export it to a temporary dump, then import that.

@@ -15,6 +15,7 @@
 mod broadcast;
 mod codec;
 mod error;
+pub mod parse_server;
 mod read;
 mod schema;
 mod users;
