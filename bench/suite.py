@@ -122,15 +122,15 @@ def children(pid):
 
 
 class PeakSampler:
-    """Samples a process tree's RSS every 20 ms while running."""
+    """Samples the RSS of process trees (summed) every 20 ms while running."""
 
-    def __init__(self, pid):
-        self.pid, self.peak, self._stop = pid, 0, threading.Event()
+    def __init__(self, pids):
+        self.pids, self.peak, self._stop = pids, 0, threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self):
         while not self._stop.is_set():
-            self.peak = max(self.peak, rss_kib(self.pid))
+            self.peak = max(self.peak, sum(rss_kib(pid) for pid in self.pids))
             self._stop.wait(0.02)
 
     def __enter__(self):
@@ -189,6 +189,20 @@ def run_wrk(base_url, script, duration):
     return parse_wrk(output)
 
 
+def run_wrk_spread(base_urls, script, duration):
+    """The same load (2 threads, 32 connections in all) split evenly over several servers at once,
+    as a load balancer would: one wrk per server, requests/s summed, the slowest p99 kept."""
+    threads, connections = 2 // len(base_urls) or 1, 32 // len(base_urls)
+    processes = [subprocess.Popen(["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}", "--latency", "-s",
+                                   script, url], stdout=subprocess.PIPE, text=True) for url in base_urls]
+    samples = [parse_wrk(process.communicate()[0]) for process in processes]
+    return {"rps": sum(sample["rps"] for sample in samples),
+            "p50": statistics.mean(sample["p50"] for sample in samples),
+            "p99": max(sample["p99"] for sample in samples),
+            "non2xx": sum(sample["non2xx"] for sample in samples),
+            "socket_errors": "; ".join(sample["socket_errors"] for sample in samples if sample["socket_errors"]) or None}
+
+
 class Server:
     """A system under test: start, seed through its own API, describe each workload, stop."""
 
@@ -212,6 +226,13 @@ class Server:
 
     def pid(self):
         return self.process.pid
+
+    def pids(self):
+        """Every process of the system (their RSS is summed)."""
+        return [self.pid()]
+
+    def run(self, script, duration):
+        return run_wrk(self.origin, script, duration)
 
 
 class ParseApi(Server):
@@ -275,6 +296,61 @@ class Basalt(ParseApi):
         output = subprocess.run([os.path.join(ROOT, "target", "release", "basalt"), "--version"],
                                 capture_output=True, text=True).stdout.strip()
         return output or "basalt"
+
+
+POSTGRES = os.environ.get("BASALT_BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
+
+
+def recreate_database(name):
+    """Drops and recreates a database on the local PostgreSQL (a run starts empty)."""
+    for statement in (f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'):
+        subprocess.run(["psql", f"{POSTGRES}/postgres", "-qc", statement], check=True)
+
+
+class BasaltPostgres(Basalt):
+    """Basalt on the local PostgreSQL instead of its embedded SQLite."""
+
+    name, slug = "Basalt (PostgreSQL)", "basalt-postgres"
+    database = "basalt_bench"
+    nodes = 1
+
+    def start(self):
+        recreate_database(self.database)
+        self.processes, self.origins = [], []
+        for node in range(self.nodes):
+            port = free_port()
+            origin = f"http://127.0.0.1:{port}"
+            data = os.path.join(self.workdir, f"basalt-data-{node}")
+            self.log_path = os.path.join(self.workdir, f"{self.slug}-{node}.log")
+            self.spawn([os.path.join(ROOT, "target", "release", "basalt"), "serve", "--port", str(port),
+                        "--data-dir", data, "--app-id", APP_ID, "--master-key", MASTER_KEY,
+                        "--database-uri", f"{POSTGRES}/{self.database}",
+                        "--cloud", os.path.join(ROOT, "bench", "cloud", "main.js")])
+            wait_until_up(f"{origin}/health", self.process, self.log_path)
+            self.processes.append(self.process)
+            self.origins.append(origin)
+        self.origin = self.origins[0]
+        self.base_url = self.origin + self.mount
+
+    def pids(self):
+        return [process.pid for process in self.processes]
+
+    def run(self, script, duration):
+        if len(self.origins) == 1:
+            return run_wrk(self.origin, script, duration)
+        return run_wrk_spread(self.origins, script, duration)
+
+    def stop(self):
+        for process in getattr(self, "processes", []):
+            self.process = process
+            super().stop()
+
+
+class BasaltTwoNodes(BasaltPostgres):
+    """Two Basalt nodes on one PostgreSQL, the load split between them."""
+
+    name, slug = "Basalt ×2 (PostgreSQL)", "basalt-two-nodes"
+    nodes = 2
 
 
 class ParseServer(ParseApi):
@@ -460,10 +536,10 @@ def measure(server, runs, duration, only=None):
     try:
         server.start()
         time.sleep(1)  # let start-up settle before reading the idle RSS
-        idle = rss_kib(server.pid())
-        print(f"== {server.version()}: seeding {ROWS} rows", file=sys.stderr)
+        idle = sum(rss_kib(pid) for pid in server.pids())
+        print(f"== {server.name} {server.version()}: seeding {ROWS} rows", file=sys.stderr)
         server.seed()
-        with PeakSampler(server.pid()) as sampler:
+        with PeakSampler(server.pids()) as sampler:
             for key in ORDER:
                 if key in getattr(server, "skips", ()) or (only and key not in only):
                     continue
@@ -472,7 +548,7 @@ def measure(server, runs, duration, only=None):
                 script = server.workload(key, workdir)
                 samples = []
                 for _ in range(runs):
-                    samples.append(run_wrk(server.origin, script, duration))
+                    samples.append(server.run(script, duration))
                 median = sorted(samples, key=lambda sample: sample["rps"])[len(samples) // 2]
                 median["all_rps"] = [sample["rps"] for sample in samples]
                 median["non2xx"] = sum(sample["non2xx"] for sample in samples)
@@ -534,6 +610,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--compare", action="store_true", help="also run Parse Server 9 and PocketBase")
     parser.add_argument("--floor", action="store_true", help="also run the axum + rusqlite floor (bench/floor)")
+    parser.add_argument("--postgres", action="store_true",
+                        help="also run Basalt on the local PostgreSQL, with one node and with two")
     parser.add_argument("--runs", type=int, default=3, help="runs per workload (the median is shown)")
     parser.add_argument("--duration", default="10s", help="wrk duration per run")
     parser.add_argument("--only", help="comma-separated workloads to run (e.g. W1,W2); all by default")
@@ -541,6 +619,8 @@ def main():
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install wrk")
     systems = [Basalt()]
+    if args.postgres:
+        systems += [BasaltPostgres(), BasaltTwoNodes()]
     if args.floor:
         systems.append(Floor())
     if args.compare:

@@ -1,7 +1,8 @@
 //! Several `basalt serve` processes on one PostgreSQL database (issue: scale-out): a write on
 //! one node is read on another at once; a schema change made on one node governs requests on
 //! the others; LiveQuery subscribers on every node receive every node's events exactly once,
-//! including events larger than NOTIFY's 8000-byte payload.
+//! including events larger than NOTIFY's 8000-byte payload; webhooks declared or removed on one
+//! node route calls on the others.
 //!
 //! Nothing sleeps. A node applies the messages of another node in the order that node sent
 //! them, so once a subscriber on node B has the event of a write made on node A after a schema
@@ -148,6 +149,39 @@ async fn nodes_on_one_database_share_writes_schema_changes_and_live_query_events
     for (node, socket) in subscribers.iter_mut().enumerate() {
         let object = next_created(socket).await;
         assert_eq!(object["text"].as_str().map(str::len), Some(20_000), "node {node}");
+    }
+
+    // Webhooks declared on node 0 route calls on the others once they have node 0's next event
+    // (nothing listens on port 1, so a routed call fails naming the webhook's URL), and so does
+    // their removal.
+    let function_call = |node: usize| {
+        let client = client.clone();
+        let keys = keys.clone();
+        let url = format!("{}/functions/remote", cluster.url(node));
+        async move { call(&client, &keys, Method::POST, &url, Some(&json!({}))).await.1 }
+    };
+    let declared = json!({"functionName": "remote", "url": "http://127.0.0.1:1/remote"});
+    for node in 1..3 {
+        assert_eq!(function_call(node).await["error"], "Invalid function: \"remote\"");
+    }
+    let (status, reply) =
+        call(&client, &keys, Method::POST, &format!("{}/hooks/functions", cluster.url(0)), Some(&declared)).await;
+    assert_eq!(status, 200, "{reply}");
+    create(&client, &keys, cluster.url(0), "Note", &json!({"after": "the webhook"})).await;
+    for (node, socket) in subscribers.iter_mut().enumerate() {
+        assert_eq!(next_created(socket).await["after"], "the webhook");
+        let reply = function_call(node).await;
+        let routed = reply["error"].as_str().is_some_and(|error| error.contains("http://127.0.0.1:1/remote"));
+        assert!(routed, "node {node} routes the call to the webhook: {reply}");
+    }
+    let removal = json!({"__op": "Delete"});
+    let (status, reply) =
+        call(&client, &keys, Method::PUT, &format!("{}/hooks/functions/remote", cluster.url(0)), Some(&removal)).await;
+    assert_eq!(status, 200, "{reply}");
+    create(&client, &keys, cluster.url(0), "Note", &json!({"after": "the removal"})).await;
+    for (node, socket) in subscribers.iter_mut().enumerate() {
+        assert_eq!(next_created(socket).await["after"], "the removal");
+        assert_eq!(function_call(node).await["error"], "Invalid function: \"remote\"", "node {node}");
     }
 
     drop(subscribers);
