@@ -2,7 +2,8 @@
 //! one node is read on another at once; a schema change made on one node governs requests on
 //! the others; LiveQuery subscribers on every node receive every node's events exactly once,
 //! including events larger than NOTIFY's 8000-byte payload; webhooks declared or removed on one
-//! node route calls on the others.
+//! node route calls on the others; update operators sent to several nodes at once lose nothing;
+//! sessions, roles and config changed on one node hold on the others at once.
 //!
 //! Nothing sleeps. A node applies the messages of another node in the order that node sent
 //! them, so once a subscriber on node B has the event of a write made on node A after a schema
@@ -185,5 +186,104 @@ async fn nodes_on_one_database_share_writes_schema_changes_and_live_query_events
     }
 
     drop(subscribers);
+    cluster.stop().await;
+}
+
+#[tokio::test]
+async fn sessions_roles_config_and_atomic_operators_hold_across_nodes() {
+    let cluster = Cluster::start(3).await;
+    let client = http_client();
+    let keys = Keys::new(APP_ID, MASTER_KEY);
+    let as_user = |node: usize, method: Method, path: &str, token: &str, body: Option<Value>| {
+        let request = client
+            .request(method, format!("{}{path}", cluster.url(node)))
+            .header("X-Parse-Application-Id", APP_ID)
+            .header("X-Parse-Session-Token", token);
+        let request = match body {
+            Some(body) => request.json(&body),
+            None => request,
+        };
+        async move {
+            let response = request.send().await.expect("request");
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+
+    // Increments and AddUnique sent to all three nodes at once: none is lost.
+    let id = create(&client, &keys, cluster.url(0), "Counter", &json!({"n": 0, "seen": []})).await;
+    let mut writes = Vec::new();
+    for k in 0..30 {
+        let client = client.clone();
+        let keys = keys.clone();
+        let url = format!("{}/classes/Counter/{id}", cluster.url(k % 3));
+        let body = json!({"n": {"__op": "Increment", "amount": 1}, "seen": {"__op": "AddUnique", "objects": [k % 7]}});
+        writes.push(tokio::spawn(async move { call(&client, &keys, Method::PUT, &url, Some(&body)).await.0 }));
+    }
+    for write in writes {
+        assert_eq!(write.await.expect("a write task"), 200);
+    }
+    let (_, counter) = get(&client, &keys, cluster.url(1), "Counter", &id).await;
+    assert_eq!(counter["n"], 30, "{counter}");
+    let mut seen: Vec<i64> = counter["seen"].as_array().expect("seen").iter().filter_map(Value::as_i64).collect();
+    seen.sort_unstable();
+    assert_eq!(seen, (0..7).collect::<Vec<i64>>());
+
+    // A user signed up on node 0 logs in on node 1; her session, ended on node 2, is refused on
+    // node 0 at once.
+    let (status, user) = call(
+        &client,
+        &keys,
+        Method::POST,
+        &format!("{}/users", cluster.url(0)),
+        Some(&json!({"username": "ada", "password": "analytical engine"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{user}");
+    let user_id = user["objectId"].as_str().expect("objectId").to_owned();
+    let login = client
+        .get(format!("{}/login?username=ada&password=analytical%20engine", cluster.url(1)))
+        .header("X-Parse-Application-Id", APP_ID)
+        .send()
+        .await
+        .expect("log in");
+    assert_eq!(login.status().as_u16(), 200);
+    let token = login.json::<Value>().await.expect("json")["sessionToken"].as_str().expect("token").to_owned();
+    assert_eq!(as_user(0, Method::GET, "/users/me", &token, None).await.0, 200);
+
+    // A role granted on node 1 opens, on node 2, an object only that role may read.
+    let secret =
+        create(&client, &keys, cluster.url(0), "Secret", &json!({"ACL": {"role:Staff": {"read": true}}})).await;
+    assert_eq!(as_user(2, Method::GET, &format!("/classes/Secret/{secret}"), &token, None).await.0, 404);
+    let (status, reply) = call(
+        &client,
+        &keys,
+        Method::POST,
+        &format!("{}/roles", cluster.url(1)),
+        Some(&json!({"name": "Staff", "ACL": {"*": {"read": true}},
+            "users": {"__op": "AddRelation", "objects": [{"__type": "Pointer", "className": "_User", "objectId": user_id}]}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{reply}");
+    assert_eq!(as_user(2, Method::GET, &format!("/classes/Secret/{secret}"), &token, None).await.0, 200);
+
+    // Config saved on node 2 is what node 0 serves.
+    let (status, reply) = call(
+        &client,
+        &keys,
+        Method::PUT,
+        &format!("{}/config", cluster.url(2)),
+        Some(&json!({"params": {"motd": "hi"}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    let (_, config) = call(&client, &keys, Method::GET, &format!("{}/config", cluster.url(0)), None).await;
+    assert_eq!(config["params"]["motd"], "hi", "{config}");
+
+    // Log-out on node 2; node 0 refuses the token.
+    assert_eq!(as_user(2, Method::POST, "/logout", &token, Some(json!({}))).await.0, 200);
+    let (status, reply) = as_user(0, Method::GET, "/users/me", &token, None).await;
+    assert_eq!((status, &reply["code"]), (400, &json!(209)), "{reply}");
+
     cluster.stop().await;
 }
