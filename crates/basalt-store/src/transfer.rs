@@ -66,7 +66,8 @@ pub type Summary = BTreeMap<String, ClassSummary>;
 
 /// Told how far a transfer has come (a progress bar on a terminal).
 pub trait Progress: Sync {
-    /// A class begins: `total` objects and relation members (0: not known).
+    /// A class (`Class`) or a Relation field (`Class.field`) begins: `total` objects or members
+    /// (0: not known).
     fn class(&self, class_name: &str, total: u64);
     /// `count` more of them are done.
     fn advance(&self, count: u64);
@@ -299,6 +300,7 @@ async fn walk(store: &dyn Store, progress: &dyn Progress, mut writer: DumpWriter
             progress.advance(page.len() as u64);
         }
         for field in relation_fields(schema) {
+            progress.class(&format!("{class_name}.{field}"), 0);
             let mut after = None;
             loop {
                 let page = store.dump_relation(class_name, field, after.take(), BATCH).await?;
@@ -496,7 +498,7 @@ impl Restorer<'_> {
         };
         let class_name = ClassName::parse(text("className")?)?;
         let field = FieldName::parse(text("field")?)?;
-        self.begin(class_name.as_str());
+        self.begin(&format!("{class_name}.{field}"));
         self.tally(class_name.as_str())?.relation(field.as_str(), line);
         let pair = (text("owningId")?.to_owned(), text("relatedId")?.to_owned());
         if let Some(WriteOp::RestoreRelation { class_name: last_class, field: last_field, pairs }) =
@@ -513,12 +515,12 @@ impl Restorer<'_> {
         self.push(WriteOp::RestoreRelation { class_name, field, pairs: vec![pair] }).await
     }
 
-    /// Tells the progress when the dump moves on to another class (its total is unknown until
-    /// the summary).
-    fn begin(&mut self, class_name: &str) {
-        if self.current.as_deref() != Some(class_name) {
-            self.current = Some(class_name.to_owned());
-            self.progress.class(class_name, 0);
+    /// Tells the progress when the dump moves on to another class or Relation field (totals are
+    /// unknown until the summary).
+    fn begin(&mut self, part: &str) {
+        if self.current.as_deref() != Some(part) {
+            self.current = Some(part.to_owned());
+            self.progress.class(part, 0);
         }
     }
 

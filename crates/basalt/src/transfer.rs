@@ -37,7 +37,7 @@ impl Progress for Bars {
         }
         let bar = ProgressBar::with_draw_target(Some(total).filter(|total| *total > 0), ProgressDrawTarget::stderr());
         let template =
-            if total > 0 { "{prefix:>20} [{bar:30}] {pos}/{len} {per_sec}" } else { "{prefix:>20} {pos} {per_sec}" };
+            if total > 0 { "{prefix:>24} [{bar:30}] {pos}/{len} {elapsed}" } else { "{prefix:>24} {pos} {elapsed}" };
         if let Ok(style) = ProgressStyle::with_template(template) {
             bar.set_style(style.progress_chars("=> "));
         }

@@ -349,6 +349,7 @@ async fn read_class(
         if !exists {
             continue;
         }
+        progress.class(&format!("{class_name}.{field}"), 0);
         let statement = client
             .prepare(&format!(
                 "SELECT \"owningId\"::text, \"relatedId\"::text FROM {join} WHERE (\"owningId\"::text COLLATE \"C\", \"relatedId\"::text COLLATE \"C\") > ($1, $2) ORDER BY \"owningId\"::text COLLATE \"C\", \"relatedId\"::text COLLATE \"C\" LIMIT $3"
