@@ -77,6 +77,7 @@ impl Engine {
     }
 
     async fn reload_schemas(&self) -> ParseResult<()> {
+        self.store().schemas_changed_elsewhere();
         let loaded = self.store().load_schemas().await.map_err(ParseError::from)?;
         self.inner.schemas.replace_all(loaded);
         Ok(())

@@ -286,6 +286,10 @@ pub trait Store: Send + Sync + 'static {
     /// elsewhere before it acts on its cached copy.
     async fn schema_version(&self, class_name: &ClassName) -> StoreResult<Option<u64>>;
 
+    /// Another node changed schemas: drop whatever this store keeps that depends on tables (the
+    /// PostgreSQL adapter's prepared statements). Nothing to do for a store no one else writes.
+    fn schemas_changed_elsewhere(&self) {}
+
     /// The names of every role the user has, directly or inherited through `roles` relations
     /// (PARSE_API.md §10.3), without the `role:` prefix. Cycles terminate.
     async fn role_names(&self, user_id: &str) -> StoreResult<Vec<String>>;

@@ -58,13 +58,6 @@ impl PgStore {
     /// # Errors
     /// When the listening connection cannot be opened.
     pub async fn join_cluster(&self, node: &str) -> StoreResult<(Broadcast, mpsc::UnboundedReceiver<Delivery>)> {
-        let client = self.client().await?;
-        client
-            .batch_execute(
-                "CREATE TABLE IF NOT EXISTS \"_basalt_message\" (\"id\" bigserial PRIMARY KEY, \"payload\" text NOT NULL, \"sentAt\" timestamptz NOT NULL DEFAULT now())",
-            )
-            .await?;
-        drop(client);
         let (deliveries, received) = mpsc::unbounded_channel();
         let listening = listen(self.clone(), node.to_owned(), deliveries.clone()).await?;
         tokio::spawn(keep_listening(self.clone(), node.to_owned(), deliveries, listening));

@@ -38,8 +38,8 @@ const POOL_SIZE_MAX: usize = 16;
 /// Statements a connection keeps prepared before its cache starts over.
 const STATEMENT_CACHE_MAX: usize = 512;
 
-/// Functions the compiler calls, the collation of `$regex` and the `_SCHEMA` table, created once
-/// per database. The geometry is `basalt_core::geo`'s, line for line (haversine distance; ray
+/// Functions the compiler calls, the collation of `$regex`, the `_SCHEMA` table and the table of
+/// long cluster messages (`broadcast`), created once per database. The geometry is `basalt_core::geo`'s, line for line (haversine distance; ray
 /// casting with points on an edge inside), so SQLite, PostgreSQL and the LiveQuery matcher agree.
 /// `basalt_regex`: text columns are `COLLATE "C"`, under which PostgreSQL's regular expressions
 /// fold case and class letters in ASCII only; `$regex` (like Rust's `regex`, which the matcher
@@ -47,6 +47,7 @@ const STATEMENT_CACHE_MAX: usize = 512;
 /// server built without ICU.
 const SETUP_SQL: &str = r#"
 CREATE TABLE IF NOT EXISTS "_SCHEMA" ("className" text COLLATE "C" PRIMARY KEY, "schema" jsonb NOT NULL);
+CREATE TABLE IF NOT EXISTS "_basalt_message" ("id" bigserial PRIMARY KEY, "payload" text NOT NULL, "sentAt" timestamptz NOT NULL DEFAULT now());
 DO $$
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_collation WHERE collname = 'basalt_regex' AND collnamespace = current_schema()::regnamespace) THEN
@@ -136,8 +137,13 @@ async fn ensure_database(config: &tokio_postgres::Config) -> StoreResult<()> {
             tracing::info!(database = name, "created the database");
             Ok(())
         }
-        // Another node created it in the meantime.
-        Err(error) if error.as_db_error().is_some_and(|database| *database.code() == SqlState::DUPLICATE_DATABASE) => {
+        // Another node created it in the meantime (two concurrent CREATEs can also collide on
+        // the catalog's unique index).
+        Err(error)
+            if error.as_db_error().is_some_and(|database| {
+                matches!(*database.code(), SqlState::DUPLICATE_DATABASE | SqlState::UNIQUE_VIOLATION)
+            }) =>
+        {
             Ok(())
         }
         Err(error) => Err(error.into()),
@@ -320,6 +326,11 @@ impl Store for PgStore {
 
     async fn schema_version(&self, class_name: &ClassName) -> StoreResult<Option<u64>> {
         schema::version(&self.client().await?, class_name).await
+    }
+
+    fn schemas_changed_elsewhere(&self) {
+        // Prepared statements of a table another node altered may no longer fit it.
+        self.pool.manager().statement_caches.clear();
     }
 }
 

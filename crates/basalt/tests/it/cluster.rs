@@ -31,14 +31,13 @@ impl Cluster {
     async fn start(size: usize) -> Cluster {
         let database = fresh_database_name("cluster");
         let uri = format!("{}/{database}", postgres_server());
-        let mut nodes = Vec::new();
-        let mut data_dirs = Vec::new();
-        for _ in 0..size {
-            let data_dir = tempfile::tempdir().expect("temp dir");
-            let flags = ["--app-id", APP_ID, "--master-key", MASTER_KEY, "--database-uri", uri.as_str()];
-            nodes.push(start(serve(data_dir.path(), &flags)).await);
-            data_dirs.push(data_dir);
-        }
+        // All at once, on a database that does not exist yet: they race to create it and to
+        // set it up.
+        let data_dirs: Vec<tempfile::TempDir> = (0..size).map(|_| tempfile::tempdir().expect("temp dir")).collect();
+        let flags = ["--app-id", APP_ID, "--master-key", MASTER_KEY, "--database-uri", uri.as_str()];
+        let nodes =
+            futures_util::future::join_all(data_dirs.iter().map(|data_dir| start(serve(data_dir.path(), &flags))))
+                .await;
         Cluster { nodes, _data_dirs: data_dirs, database }
     }
 
