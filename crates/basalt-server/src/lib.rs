@@ -63,35 +63,36 @@ pub fn app(
     hub: Option<std::sync::Arc<basalt_realtime::Hub>>,
 ) -> axum::routing::RouterIntoService<axum::body::Body> {
     let state = AppState { engine, config: std::sync::Arc::new(config), hub };
-    let api = Router::new()
-        .merge(routes::health::router()) // /health
-        .merge(routes::classes::router()) // /classes/:className[/:objectId]
-        .merge(routes::users::router()) // /users, /users/me, /login, /logout
-        .merge(routes::sessions::router()) // /sessions, /sessions/me, /roles
-        .merge(routes::schemas::router()) // /schemas[/:className], /purge/:className
-        .merge(routes::batch::router()) // /batch
-        .merge(routes::config::router()) // /config
-        .merge(routes::files::router()) // /files/:name, /files/:appId/:name
-        .merge(routes::functions::router()) // /functions/:name
-        .merge(routes::jobs::router()) // /jobs/:name
-        .merge(routes::hooks::router()) // /hooks/functions, /hooks/triggers
-        .merge(routes::pages::router()) // /apps/… pages behind email links
-        .merge(routes::aggregate::router()) // /aggregate/:className
-        .merge(routes::server_info::router()) // /serverInfo
-        .route("/", axum::routing::get(routes::live_query::upgrade)) // LiveQuery WebSocket
+    let mount = match state.config.mount_path.trim_end_matches('/') {
+        "" => String::new(),
+        mount => mount.to_owned(),
+    };
+    let mut router = Router::new()
+        .merge(routes::health::router(&mount)) // /health
+        .merge(routes::classes::router(&mount)) // /classes/:className[/:objectId]
+        .merge(routes::users::router(&mount)) // /users, /users/me, /login, /logout
+        .merge(routes::sessions::router(&mount)) // /sessions, /sessions/me, /roles
+        .merge(routes::schemas::router(&mount)) // /schemas[/:className], /purge/:className
+        .merge(routes::batch::router(&mount)) // /batch
+        .merge(routes::config::router(&mount)) // /config
+        .merge(routes::files::router(&mount)) // /files/:name, /files/:appId/:name
+        .merge(routes::functions::router(&mount)) // /functions/:name
+        .merge(routes::jobs::router(&mount)) // /jobs/:name
+        .merge(routes::hooks::router(&mount)) // /hooks/functions, /hooks/triggers
+        .merge(routes::pages::router(&mount)) // /apps/… pages behind email links
+        .merge(routes::aggregate::router(&mount)) // /aggregate/:className
+        .merge(routes::server_info::router(&mount)) // /serverInfo
+        // LiveQuery WebSocket, at the root and at the mount path.
+        .route("/", axum::routing::get(routes::live_query::upgrade));
+    if !mount.is_empty() {
+        router = router
+            .merge(routes::health::router("")) // /health at the root too
+            .route(&mount, axum::routing::get(routes::live_query::upgrade));
+    }
+    let router = router
         .fallback(routes::not_found)
         // Parse compat: a known path with another method is an unknown route (404), not 405.
         .method_not_allowed_fallback(routes::not_found);
-    let mount = state.config.mount_path.clone();
-    let router = if mount.is_empty() || mount == "/" {
-        api
-    } else {
-        Router::new()
-            .nest(&mount, api)
-            .merge(routes::health::router())
-            .route("/", axum::routing::get(routes::live_query::upgrade)) // LiveQuery WebSocket at the root too
-            .fallback(routes::not_found)
-    };
     router.with_state(state).into_service()
 }
 

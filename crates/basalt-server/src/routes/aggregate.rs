@@ -9,8 +9,8 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::request::{ParseRequest, QueryPairs};
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/aggregate/{class_name}", get(aggregate))
+pub(crate) fn router(mount: &str) -> Router<AppState> {
+    Router::new().route(&super::at(mount, "/aggregate/{class_name}"), get(aggregate))
 }
 
 async fn aggregate(

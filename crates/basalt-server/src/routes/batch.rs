@@ -13,8 +13,8 @@ use crate::AppState;
 use crate::error::{ApiError, error_body, status_of};
 use crate::request::ParseRequest;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/batch", post(run_batch))
+pub(crate) fn router(mount: &str) -> Router<AppState> {
+    Router::new().route(&super::at(mount, "/batch"), post(run_batch))
 }
 
 /// Strips the mount path (or the path of the public URL) and routes `/classes/…`.

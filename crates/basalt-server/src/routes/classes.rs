@@ -12,10 +12,10 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::request::{ParseRequest, QueryPairs};
 
-pub(crate) fn router() -> Router<AppState> {
+pub(crate) fn router(mount: &str) -> Router<AppState> {
     Router::new()
-        .route("/classes/{class_name}", get(find_objects).post(create_object))
-        .route("/classes/{class_name}/{object_id}", get(get_object).put(update_object).delete(delete_object))
+        .route(&super::at(mount, "/classes/{class_name}"), get(find_objects).post(create_object))
+        .route(&super::at(mount, "/classes/{class_name}/{object_id}"), get(get_object).put(update_object).delete(delete_object))
 }
 
 async fn find_objects(

@@ -9,8 +9,8 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::request::ParseRequest;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/config", get(get_config).put(update_config))
+pub(crate) fn router(mount: &str) -> Router<AppState> {
+    Router::new().route(&super::at(mount, "/config"), get(get_config).put(update_config))
 }
 
 async fn get_config(State(state): State<AppState>, request: ParseRequest) -> Result<Json<Value>, ApiError> {

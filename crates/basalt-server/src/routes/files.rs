@@ -17,10 +17,10 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::request::ParseRequest;
 
-pub(crate) fn router() -> Router<AppState> {
+pub(crate) fn router(mount: &str) -> Router<AppState> {
     Router::new()
-        .route("/files/{file_name}", post(save_file).delete(delete_file))
-        .route("/files/{app_id}/{file_name}", get(download_file))
+        .route(&super::at(mount, "/files/{file_name}"), post(save_file).delete(delete_file))
+        .route(&super::at(mount, "/files/{app_id}/{file_name}"), get(download_file))
 }
 
 async fn save_file(

@@ -14,8 +14,8 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::request::{ParseRequest, QueryPairs};
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/functions/{name}", post(run_function))
+pub(crate) fn router(mount: &str) -> Router<AppState> {
+    Router::new().route(&super::at(mount, "/functions/{name}"), post(run_function))
 }
 
 /// Request headers as cloud code sees them (`request.headers`): lower-case names, text values.

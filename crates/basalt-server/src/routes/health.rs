@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/health", get(health))
+pub(crate) fn router(mount: &str) -> Router<AppState> {
+    Router::new().route(&super::at(mount, "/health"), get(health))
 }
 
 async fn health() -> Json<Value> {

@@ -11,12 +11,12 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::request::ParseRequest;
 
-pub(crate) fn router() -> Router<AppState> {
+pub(crate) fn router(mount: &str) -> Router<AppState> {
     Router::new()
-        .route("/hooks/functions", get(list_functions).post(create))
-        .route("/hooks/triggers", get(list_triggers).post(create))
-        .route("/hooks/functions/{name}", get(get_function).put(put_function))
-        .route("/hooks/triggers/{class_name}/{trigger}", get(get_trigger).put(put_trigger))
+        .route(&super::at(mount, "/hooks/functions"), get(list_functions).post(create))
+        .route(&super::at(mount, "/hooks/triggers"), get(list_triggers).post(create))
+        .route(&super::at(mount, "/hooks/functions/{name}"), get(get_function).put(put_function))
+        .route(&super::at(mount, "/hooks/triggers/{class_name}/{trigger}"), get(get_trigger).put(put_trigger))
 }
 
 async fn list_functions(State(state): State<AppState>, request: ParseRequest) -> Result<Json<Value>, ApiError> {

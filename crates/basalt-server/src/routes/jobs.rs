@@ -12,8 +12,8 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::request::ParseRequest;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/jobs/{name}", post(start_job))
+pub(crate) fn router(mount: &str) -> Router<AppState> {
+    Router::new().route(&super::at(mount, "/jobs/{name}"), post(start_job))
 }
 
 async fn start_job(

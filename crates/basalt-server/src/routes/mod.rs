@@ -20,6 +20,13 @@ use axum::http::{Method, Uri};
 
 use crate::error::ApiError;
 
+/// `path` under the mount path (`""` for an API at the root). Routes are registered with their
+/// full paths rather than nested under the mount: a nested router rewrites every request's URI
+/// to strip the prefix, which cost a get-by-id about 5% of its instructions.
+pub(crate) fn at(mount: &str, path: &str) -> String {
+    format!("{mount}{path}")
+}
+
 /// Unknown routes answer 404, as Parse Server does.
 pub(crate) async fn not_found(method: Method, uri: Uri) -> ApiError {
     ApiError::NotFound(format!("{method} {}", uri.path()))

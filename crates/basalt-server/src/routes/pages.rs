@@ -11,12 +11,12 @@ use std::collections::HashMap;
 
 use crate::AppState;
 
-pub(crate) fn router() -> Router<AppState> {
+pub(crate) fn router(mount: &str) -> Router<AppState> {
     Router::new()
-        .route("/apps/choose_password", get(choose_password))
-        .route("/apps/{page}", get(static_page))
-        .route("/apps/{app_id}/verify_email", get(verify_email))
-        .route("/apps/{app_id}/request_password_reset", get(open_reset_link).post(reset_password))
+        .route(&super::at(mount, "/apps/choose_password"), get(choose_password))
+        .route(&super::at(mount, "/apps/{page}"), get(static_page))
+        .route(&super::at(mount, "/apps/{app_id}/verify_email"), get(verify_email))
+        .route(&super::at(mount, "/apps/{app_id}/request_password_reset"), get(open_reset_link).post(reset_password))
 }
 
 fn escape(text: &str) -> String {

@@ -9,11 +9,11 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::request::ParseRequest;
 
-pub(crate) fn router() -> Router<AppState> {
+pub(crate) fn router(mount: &str) -> Router<AppState> {
     Router::new()
-        .route("/schemas", get(all_schemas).post(create_schema_from_body))
-        .route("/schemas/{class_name}", get(class_schema).post(create_schema).put(update_schema).delete(delete_schema))
-        .route("/purge/{class_name}", delete(purge_class))
+        .route(&super::at(mount, "/schemas"), get(all_schemas).post(create_schema_from_body))
+        .route(&super::at(mount, "/schemas/{class_name}"), get(class_schema).post(create_schema).put(update_schema).delete(delete_schema))
+        .route(&super::at(mount, "/purge/{class_name}"), delete(purge_class))
 }
 
 async fn all_schemas(State(state): State<AppState>, request: ParseRequest) -> Result<Json<Value>, ApiError> {

@@ -11,8 +11,8 @@ use crate::request::ParseRequest;
 /// The Parse Server version whose API Basalt speaks.
 const PARSE_SERVER_VERSION: &str = "9.10.0";
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/serverInfo", get(server_info))
+pub(crate) fn router(mount: &str) -> Router<AppState> {
+    Router::new().route(&super::at(mount, "/serverInfo"), get(server_info))
 }
 
 async fn server_info(request: ParseRequest) -> Result<Json<Value>, ApiError> {

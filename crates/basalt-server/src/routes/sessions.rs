@@ -12,13 +12,13 @@ use crate::error::ApiError;
 use crate::request::{ParseRequest, QueryPairs};
 use crate::routes::classes::{created_response, find_response};
 
-pub(crate) fn router() -> Router<AppState> {
+pub(crate) fn router(mount: &str) -> Router<AppState> {
     Router::new()
-        .route("/sessions/me", get(current_session))
-        .route("/sessions", get(find_sessions).post(create_session))
-        .route("/sessions/{object_id}", get(get_session).put(update_session).delete(delete_session))
-        .route("/roles", get(find_roles).post(create_role))
-        .route("/roles/{object_id}", get(get_role).put(update_role).delete(delete_role))
+        .route(&super::at(mount, "/sessions/me"), get(current_session))
+        .route(&super::at(mount, "/sessions"), get(find_sessions).post(create_session))
+        .route(&super::at(mount, "/sessions/{object_id}"), get(get_session).put(update_session).delete(delete_session))
+        .route(&super::at(mount, "/roles"), get(find_roles).post(create_role))
+        .route(&super::at(mount, "/roles/{object_id}"), get(get_role).put(update_role).delete(delete_role))
 }
 
 async fn current_session(State(state): State<AppState>, request: ParseRequest) -> Result<Json<Value>, ApiError> {

@@ -12,15 +12,15 @@ use crate::error::ApiError;
 use crate::request::{ParseRequest, QueryPairs};
 use crate::routes::classes::{created_response, find_response};
 
-pub(crate) fn router() -> Router<AppState> {
+pub(crate) fn router(mount: &str) -> Router<AppState> {
     Router::new()
-        .route("/users", get(find_users).post(sign_up))
-        .route("/users/me", get(current_user))
-        .route("/users/{object_id}", get(get_user).put(update_user).delete(delete_user))
-        .route("/login", get(log_in).post(log_in))
-        .route("/logout", post(log_out))
-        .route("/requestPasswordReset", post(request_password_reset))
-        .route("/verificationEmailRequest", post(request_verification_email))
+        .route(&super::at(mount, "/users"), get(find_users).post(sign_up))
+        .route(&super::at(mount, "/users/me"), get(current_user))
+        .route(&super::at(mount, "/users/{object_id}"), get(get_user).put(update_user).delete(delete_user))
+        .route(&super::at(mount, "/login"), get(log_in).post(log_in))
+        .route(&super::at(mount, "/logout"), post(log_out))
+        .route(&super::at(mount, "/requestPasswordReset"), post(request_password_reset))
+        .route(&super::at(mount, "/verificationEmailRequest"), post(request_verification_email))
 }
 
 async fn sign_up(State(state): State<AppState>, request: ParseRequest) -> Result<Response, ApiError> {
