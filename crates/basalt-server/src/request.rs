@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderName, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderName, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use basalt_core::ParseError;
@@ -56,6 +56,8 @@ fn header(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
 
 // The key headers as constants: looking a header up by `&str` parses the name on every call.
 const APPLICATION_ID: HeaderName = HeaderName::from_static("x-parse-application-id");
+/// The JS SDK's mark of a Buffer or stream file upload.
+const UPLOAD_MODE: HeaderName = HeaderName::from_static("x-parse-upload-mode");
 const MASTER_KEY: HeaderName = HeaderName::from_static("x-parse-master-key");
 const CLIENT_KEYS: [HeaderName; 4] = [
     HeaderName::from_static("x-parse-rest-api-key"),
@@ -216,10 +218,14 @@ fn normalize_path(parts: &mut Parts) {
 fn is_raw_upload(parts: &Parts, mount: &str) -> bool {
     let is_upload = parts.method == Method::POST
         && parts.uri.path().strip_prefix(mount).is_some_and(|rest| rest.starts_with("/files/"));
-    let content_type = parts.headers.get("content-type").and_then(|value| value.to_str().ok()).unwrap_or_default();
+    if !is_upload {
+        return false;
+    }
+    let content_type =
+        parts.headers.get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok()).unwrap_or_default();
     // The JS SDK marks Buffer and stream uploads (any content type) with this header.
-    let streamed = parts.headers.get("x-parse-upload-mode").is_some_and(|mode| mode == "stream");
-    is_upload && (streamed || !content_type.starts_with("text/plain"))
+    let streamed = parts.headers.get(&UPLOAD_MODE).is_some_and(|mode| mode == "stream");
+    streamed || !content_type.starts_with("text/plain")
 }
 
 async fn prepare_parse_request(state: &AppState, request: Request) -> Result<Request, ApiError> {
@@ -231,7 +237,8 @@ async fn prepare_parse_request(state: &AppState, request: Request) -> Result<Req
         let keys = presented_keys(&parts.headers, &mut no_body)?;
         let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0);
         let caller = authenticate(state, keys, peer, false).await?;
-        let content_type = parts.headers.get("content-type").and_then(|value| value.to_str().ok()).map(str::to_owned);
+        let content_type =
+            parts.headers.get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok()).map(str::to_owned);
         parts.extensions.insert(Prepared { caller, body: Map::new(), content_type });
         return Ok(Request::from_parts(parts, body));
     }
@@ -244,7 +251,7 @@ async fn prepare_parse_request(state: &AppState, request: Request) -> Result<Req
         state.engine.limits().body_bytes_max
     };
     if let Some(length) =
-        parts.headers.get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok())
+        parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok())
         && length > limit
     {
         return Err(ApiError::BodyTooLarge(limit));
