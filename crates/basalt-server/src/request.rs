@@ -50,24 +50,38 @@ fn cloud_context(value: Value) -> Result<Map<String, Value>, ApiError> {
     }
 }
 
-fn header(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
-    headers.get(name).and_then(|value| value.to_str().ok()).map(str::to_owned)
-}
-
-// The key headers as constants: looking a header up by `&str` parses the name on every call.
-const APPLICATION_ID: HeaderName = HeaderName::from_static("x-parse-application-id");
 /// The JS SDK's mark of a Buffer or stream file upload.
 const UPLOAD_MODE: HeaderName = HeaderName::from_static("x-parse-upload-mode");
-const MASTER_KEY: HeaderName = HeaderName::from_static("x-parse-master-key");
-const CLIENT_KEYS: [HeaderName; 4] = [
-    HeaderName::from_static("x-parse-rest-api-key"),
-    HeaderName::from_static("x-parse-javascript-key"),
-    HeaderName::from_static("x-parse-client-key"),
-    HeaderName::from_static("x-parse-windows-key"),
-];
-const SESSION_TOKEN: HeaderName = HeaderName::from_static("x-parse-session-token");
-const INSTALLATION_ID: HeaderName = HeaderName::from_static("x-parse-installation-id");
-const CLOUD_CONTEXT: HeaderName = HeaderName::from_static("x-parse-cloud-context");
+
+/// The keys in the request's `X-Parse-*` headers, read in one pass over the headers (a request
+/// carries a handful; nine lookups by name, each hashing it, cost more). The first value of a
+/// header counts, as `HeaderMap::get` would answer.
+fn header_keys(headers: &HeaderMap) -> Result<PresentedKeys, ApiError> {
+    let mut keys = PresentedKeys::default();
+    let mut context = None;
+    let mut client_keys: [Option<String>; 4] = Default::default();
+    for (name, value) in headers {
+        let Some(key) = name.as_str().strip_prefix("x-parse-") else { continue };
+        let slot = match key {
+            "application-id" => &mut keys.app_id,
+            "master-key" => &mut keys.master_key,
+            "session-token" => &mut keys.session_token,
+            "installation-id" => &mut keys.installation_id,
+            "cloud-context" => &mut context,
+            "rest-api-key" => &mut client_keys[0],
+            "javascript-key" => &mut client_keys[1],
+            "client-key" => &mut client_keys[2],
+            "windows-key" => &mut client_keys[3],
+            _ => continue,
+        };
+        if slot.is_none() {
+            *slot = value.to_str().ok().map(str::to_owned);
+        }
+    }
+    keys.client_keys = client_keys.into_iter().flatten().collect();
+    keys.context = context.map(|text| cloud_context(Value::String(text))).transpose()?;
+    Ok(keys)
+}
 
 fn body_string(body: &mut Map<String, Value>, key: &str) -> Result<Option<String>, ApiError> {
     match body.remove(key) {
@@ -79,14 +93,7 @@ fn body_string(body: &mut Map<String, Value>, key: &str) -> Result<Option<String
 }
 
 fn presented_keys(headers: &HeaderMap, body: &mut Map<String, Value>) -> Result<PresentedKeys, ApiError> {
-    let mut keys = PresentedKeys {
-        app_id: header(headers, &APPLICATION_ID),
-        master_key: header(headers, &MASTER_KEY),
-        client_keys: CLIENT_KEYS.iter().filter_map(|name| header(headers, name)).collect(),
-        session_token: header(headers, &SESSION_TOKEN),
-        installation_id: header(headers, &INSTALLATION_ID),
-        context: header(headers, &CLOUD_CONTEXT).map(|text| cloud_context(Value::String(text))).transpose()?,
-    };
+    let mut keys = header_keys(headers)?;
     // The JS SDK's body keys. Basalt reads them whether or not headers are present (a superset
     // of Parse Server, which reads them only without the app id header), and always strips them
     // so they never reach a query or an object.

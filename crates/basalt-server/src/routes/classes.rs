@@ -13,9 +13,10 @@ use crate::error::ApiError;
 use crate::request::{ParseRequest, QueryPairs};
 
 pub(crate) fn router(mount: &str) -> Router<AppState> {
-    Router::new()
-        .route(&super::at(mount, "/classes/{class_name}"), get(find_objects).post(create_object))
-        .route(&super::at(mount, "/classes/{class_name}/{object_id}"), get(get_object).put(update_object).delete(delete_object))
+    Router::new().route(&super::at(mount, "/classes/{class_name}"), get(find_objects).post(create_object)).route(
+        &super::at(mount, "/classes/{class_name}/{object_id}"),
+        get(get_object).put(update_object).delete(delete_object),
+    )
 }
 
 async fn find_objects(

@@ -12,7 +12,10 @@ use crate::request::ParseRequest;
 pub(crate) fn router(mount: &str) -> Router<AppState> {
     Router::new()
         .route(&super::at(mount, "/schemas"), get(all_schemas).post(create_schema_from_body))
-        .route(&super::at(mount, "/schemas/{class_name}"), get(class_schema).post(create_schema).put(update_schema).delete(delete_schema))
+        .route(
+            &super::at(mount, "/schemas/{class_name}"),
+            get(class_schema).post(create_schema).put(update_schema).delete(delete_schema),
+        )
         .route(&super::at(mount, "/purge/{class_name}"), delete(purge_class))
 }
 
