@@ -81,7 +81,9 @@ async fn listen(store: PgStore, node: String, deliveries: mpsc::UnboundedSender<
                     let _ = notifications.send(notification.payload().to_owned());
                 }
                 Some(Ok(_)) => {}
-                Some(Err(error)) => return error.to_string(),
+                Some(Err(error)) => {
+                    return error.as_db_error().map_or_else(|| error.to_string(), |db| db.message().to_owned());
+                }
                 None => return "the connection closed".to_owned(),
             }
         }
