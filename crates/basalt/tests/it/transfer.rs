@@ -187,7 +187,25 @@ async fn a_database_moves_sqlite_to_postgres_and_back_unchanged() {
     let back = start_node(&second_dir, None).await;
     assert_eq!(snapshot(&client, &back.base_url).await, original, "SQLite again holds the same");
     assert_eq!(ada_sees(&client, &back.base_url).await, 30);
+    // Her log-in there made a session: what the next copies must hold.
+    let after_login = snapshot(&client, &back.base_url).await;
     assert!(back.terminate().await.success());
+
+    // Through a pipe: export to stdout, import from stdin.
+    let piped_dir = temp.path().join("piped");
+    let mut export = basalt(&["export", "--data-dir"]);
+    export.arg(&second_dir).args(["--to", "-"]).stdout(std::process::Stdio::piped());
+    let mut exporting = export.spawn().expect("spawn export");
+    let stdout: std::process::Stdio =
+        exporting.stdout.take().expect("export stdout").try_into().expect("a pipe to hand on");
+    let mut import = basalt(&["import", "--data-dir"]);
+    import.arg(&piped_dir).args(["--from", "-"]).stdin(stdout);
+    let (status, _, stderr) = run_to_exit(import).await;
+    assert!(status.success(), "import from a pipe: {stderr}");
+    assert!(exporting.wait().await.expect("export exits").success());
+    let piped = start_node(&piped_dir, None).await;
+    assert_eq!(snapshot(&client, &piped.base_url).await, after_login, "what went through the pipe");
+    assert!(piped.terminate().await.success());
 
     // Importing into a database that has classes is refused.
     let mut again = basalt(&["import", "--database-uri", &uri, "--from"]);
