@@ -4,6 +4,7 @@
 //! decide the same way (which columns a find reads, what an operand compares as, what holds on a
 //! field the class lacks) lives here.
 
+pub(crate) mod compiler;
 pub mod postgres;
 pub mod sqlite;
 

@@ -1,4 +1,5 @@
-//! The PostgreSQL dialect of the query compiler.
+//! The PostgreSQL dialect of the query compiler (`compiler` walks the query; this writes
+//! PostgreSQL's SQL for what the dialects do differently).
 //!
 //! Column layout (see `postgres::schema`): one table per class, named after it; `objectId`,
 //! `createdAt`, `updatedAt` (ISO text), `_rperm`/`_wperm` (`text[]`, NULL = public), and a column
@@ -12,16 +13,14 @@
 //! inside Object fields are compared as `jsonb` (`1` equals `1.0`, key order does not matter).
 
 use basalt_core::acl::Access;
-use basalt_core::query::{AllItem, Condition, Constraint, FieldPath, OrderKey, SubQuery};
+use basalt_core::query::{AllItem, Condition, Constraint};
 use basalt_core::{ClassSchema, FieldType};
 use serde_json::Value;
 
 use std::fmt::Write as _;
 
-use super::{
-    Operand, column_operand, column_ref, comparison_sql, holds_on_missing_field, join_table, near_sphere, push_column,
-    push_path_key, push_quoted, quote,
-};
+use super::compiler::{self, Compiler, Dialect, to_i64};
+use super::{Operand, comparison_sql, push_path_key};
 use crate::{FindQuery, Schemas};
 
 /// A bound value, with the SQL type its placeholder declares.
@@ -65,11 +64,11 @@ impl From<Operand> for PgParam {
 }
 
 /// SQL text with its parameters, in order (`$1` is the first).
-#[derive(Debug, Default)]
-pub struct Compiled {
-    pub sql: String,
-    pub params: Vec<PgParam>,
-}
+pub type Compiled = compiler::Compiled<PgParam>;
+
+/// PostgreSQL: typed `$n` placeholders, `TRUE`/`FALSE`, `jsonb` operators, `~` for `$regex`, and
+/// the geometry functions `postgres` installs.
+pub(crate) struct Postgres;
 
 /// Compiles a find: `SELECT <columns> FROM <class> t0 WHERE … ORDER BY … LIMIT … OFFSET …`.
 pub fn compile_find(
@@ -78,47 +77,17 @@ pub fn compile_find(
     query: &FindQuery,
     columns: &[(&str, Option<FieldType>)],
 ) -> Compiled {
-    let mut compiler = Compiler::new(schemas, 0);
-    let alias = compiler.next_alias();
-    compiler.push("SELECT ");
-    for (index, (name, _)) in columns.iter().enumerate() {
-        if index > 0 {
-            compiler.push(", ");
-        }
-        push_column(&mut compiler.out.sql, &alias, name);
-    }
-    compiler.push(" FROM ");
-    push_quoted(&mut compiler.out.sql, schema.class_name.as_str());
-    compiler.push_fmt(format_args!(" {alias} WHERE "));
-    compiler.filtered(schema, &alias, &query.condition, &query.access);
-    compiler.order_by(schema, &alias, &query.order, &query.condition);
-    if let Some(limit) = query.limit {
-        compiler.push(" LIMIT ");
-        compiler.param(PgParam::Int(to_i64(limit)));
-    }
-    if query.skip > 0 {
-        compiler.push(" OFFSET ");
-        compiler.param(PgParam::Int(to_i64(query.skip)));
-    }
-    compiler.out
+    Compiler::<Postgres>::new(schemas, 0).find(schema, query, columns)
 }
 
 /// Compiles a count: `SELECT COUNT(*) FROM <class> t0 WHERE …`.
 pub fn compile_count(schemas: &Schemas, schema: &ClassSchema, query: &FindQuery) -> Compiled {
-    let mut compiler = Compiler::new(schemas, 0);
-    let alias = compiler.next_alias();
-    compiler.push_fmt(format_args!("SELECT COUNT(*) FROM {} {alias} WHERE ", quote(schema.class_name.as_str())));
-    compiler.filtered(schema, &alias, &query.condition, &query.access);
-    compiler.out
+    Compiler::<Postgres>::new(schemas, 0).count(schema, query)
 }
 
-/// Compiles `DELETE FROM <class> t0 WHERE <condition>`.
+/// Compiles `DELETE FROM <class> WHERE "objectId" IN (SELECT … WHERE <condition>)`.
 pub fn compile_delete_where(schemas: &Schemas, schema: &ClassSchema, condition: &Condition) -> Compiled {
-    let mut compiler = Compiler::new(schemas, 0);
-    let alias = compiler.next_alias();
-    compiler.push_fmt(format_args!("DELETE FROM {} AS {alias} WHERE ", quote(schema.class_name.as_str())));
-    compiler.filtered(schema, &alias, condition, &Access::Master);
-    compiler.out
+    Compiler::<Postgres>::new(schemas, 0).delete_where(schema, condition)
 }
 
 /// Compiles `t0."objectId" = $1 AND <write ACL of access> AND <condition>`: the object a write
@@ -130,9 +99,9 @@ pub fn compile_target(
     access: &Access,
     condition: &Condition,
 ) -> Compiled {
-    let mut compiler = Compiler::new(schemas, 1);
+    let mut compiler = Compiler::<Postgres>::new(schemas, 1);
     compiler.push("t0.\"objectId\" = ");
-    compiler.param(PgParam::Text(object_id.to_owned()));
+    compiler.text(object_id);
     compiler.push(" AND ");
     compiler.access(access, "t0", "_wperm");
     compiler.push(" AND (");
@@ -141,8 +110,127 @@ pub fn compile_target(
     compiler.out
 }
 
-fn to_i64(value: usize) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
+impl Dialect for Postgres {
+    type Param = PgParam;
+    const TRUE: &'static str = "TRUE";
+    const FALSE: &'static str = "FALSE";
+
+    fn placeholder(out: &mut String, number: usize, param: &PgParam) {
+        param.write_placeholder(out, number);
+    }
+
+    fn text(text: &str) -> PgParam {
+        PgParam::Text(text.to_owned())
+    }
+
+    fn operand(operand: Operand) -> PgParam {
+        PgParam::from(operand)
+    }
+
+    fn access(compiler: &mut Compiler<'_, Postgres>, column: &str, keys: &[String]) {
+        compiler.push_fmt(format_args!("({column} IS NULL OR {column} && "));
+        compiler.param(PgParam::TextArray(keys.to_vec()));
+        compiler.push(")");
+    }
+
+    fn in_list(
+        compiler: &mut Compiler<'_, Postgres>,
+        column: &str,
+        operands: Vec<PgParam>,
+        includes_null: bool,
+        negated: bool,
+    ) {
+        // Unset: `$in` holds with a null operand, `$nin` without one.
+        compiler.push_fmt(format_args!("(({column} IS NULL AND {}) OR ", truth(includes_null != negated)));
+        if negated {
+            compiler.push_fmt(format_args!("({column} IS NOT NULL AND NOT "));
+        }
+        if operands.is_empty() {
+            // PostgreSQL has no empty `IN ()`.
+            compiler.push("FALSE");
+        } else {
+            compiler.push_fmt(format_args!("{column} IN ("));
+            for (index, operand) in operands.into_iter().enumerate() {
+                if index > 0 {
+                    compiler.push(", ");
+                }
+                compiler.param(operand);
+            }
+            compiler.push(")");
+        }
+        compiler.push(if negated { "))" } else { ")" });
+    }
+
+    fn regex(compiler: &mut Compiler<'_, Postgres>, expression: &str, pattern: &str) {
+        compiler.push_fmt(format_args!("({expression} COLLATE basalt_regex) ~ "));
+        compiler.text(&regex_for_postgres(pattern));
+    }
+
+    fn text_search(compiler: &mut Compiler<'_, Postgres>, expression: &str, terms: &str, case_sensitive: bool) {
+        compiler.text_search(expression, terms, case_sensitive);
+    }
+
+    /// Both sides must be stored alike (text with text, numbers with numbers): PostgreSQL
+    /// refuses to compare across types.
+    fn select_comparable(key_type: &FieldType, field_type: &FieldType) -> bool {
+        same_storage(key_type, field_type)
+    }
+
+    fn polygon_contains(compiler: &mut Compiler<'_, Postgres>, column: &str, latitude: f64, longitude: f64) {
+        compiler.push_fmt(format_args!("basalt_in_polygon({column} -> 'coordinates', "));
+        compiler.param(PgParam::Real(latitude));
+        compiler.push(", ");
+        compiler.param(PgParam::Real(longitude));
+        compiler.push(")");
+    }
+
+    fn array_constraint(compiler: &mut Compiler<'_, Postgres>, column: &str, constraint: &Constraint, access: &Access) {
+        compiler.array_constraint(column, constraint, access);
+    }
+
+    fn geo_constraint(compiler: &mut Compiler<'_, Postgres>, column: &str, constraint: &Constraint) {
+        compiler.geo_constraint(column, constraint);
+    }
+
+    fn json_path_constraint(
+        compiler: &mut Compiler<'_, Postgres>,
+        column: &str,
+        sub_keys: &[String],
+        constraint: &Constraint,
+    ) {
+        compiler.json_path_constraint(column, sub_keys, constraint);
+    }
+
+    /// Unset values sort first ascending and last descending, as in SQLite (and Parse).
+    fn order_term(column: &str, sub_keys: &[String], descending: bool) -> String {
+        let direction = if descending { "DESC NULLS LAST" } else { "ASC NULLS FIRST" };
+        if sub_keys.is_empty() {
+            format!("{column} {direction}")
+        } else {
+            format!("({column} #> '{}') {direction}", json_path(sub_keys))
+        }
+    }
+
+    fn near_sphere_order(compiler: &mut Compiler<'_, Postgres>, column: &str, latitude: f64, longitude: f64) {
+        compiler.push_fmt(format_args!(
+            " ORDER BY basalt_distance(({column} ->> 'latitude')::float8, ({column} ->> 'longitude')::float8, "
+        ));
+        compiler.param(PgParam::Real(latitude));
+        compiler.push(", ");
+        compiler.param(PgParam::Real(longitude));
+        compiler.push(")");
+    }
+
+    fn limit_offset(compiler: &mut Compiler<'_, Postgres>, limit: Option<usize>, skip: usize) {
+        if let Some(limit) = limit {
+            compiler.push(" LIMIT ");
+            compiler.param(PgParam::Int(to_i64(limit)));
+        }
+        if skip > 0 {
+            compiler.push(" OFFSET ");
+            compiler.param(PgParam::Int(to_i64(skip)));
+        }
+    }
 }
 
 /// `TRUE`/`FALSE`.
@@ -150,259 +238,7 @@ fn truth(holds: bool) -> &'static str {
     if holds { "TRUE" } else { "FALSE" }
 }
 
-struct Compiler<'a> {
-    schemas: &'a Schemas,
-    out: Compiled,
-    alias_count: usize,
-}
-
-impl<'a> Compiler<'a> {
-    fn new(schemas: &'a Schemas, alias_count: usize) -> Compiler<'a> {
-        Compiler { schemas, out: Compiled::default(), alias_count }
-    }
-
-    fn next_alias(&mut self) -> String {
-        let alias = format!("t{}", self.alias_count);
-        self.alias_count += 1;
-        alias
-    }
-
-    fn push(&mut self, sql: &str) {
-        self.out.sql.push_str(sql);
-    }
-
-    fn push_fmt(&mut self, sql: std::fmt::Arguments<'_>) {
-        // Writing to a String cannot fail.
-        let _ = self.out.sql.write_fmt(sql);
-    }
-
-    /// Writes `$n::type` and binds `value` to it.
-    fn param(&mut self, value: PgParam) {
-        value.write_placeholder(&mut self.out.sql, self.out.params.len() + 1);
-        self.out.params.push(value);
-    }
-
-    fn text(&mut self, text: &str) {
-        self.param(PgParam::Text(text.to_owned()));
-    }
-
-    /// `<condition> AND <acl>`.
-    fn filtered(&mut self, schema: &ClassSchema, alias: &str, condition: &Condition, access: &Access) {
-        self.push("(");
-        self.condition(schema, alias, condition, access);
-        self.push(")");
-        if !access.is_master() {
-            self.push(" AND ");
-            self.access(access, alias, "_rperm");
-        }
-    }
-
-    fn access(&mut self, access: &Access, alias: &str, permission_column: &str) {
-        let Access::Keys(keys) = access else {
-            self.push("TRUE");
-            return;
-        };
-        let column = column_ref(alias, permission_column);
-        self.push_fmt(format_args!("({column} IS NULL OR {column} && "));
-        self.param(PgParam::TextArray(keys.to_vec()));
-        self.push(")");
-    }
-
-    fn condition(&mut self, schema: &ClassSchema, alias: &str, condition: &Condition, access: &Access) {
-        match condition {
-            Condition::And(parts) | Condition::Or(parts) if parts.is_empty() => {
-                self.push(truth(matches!(condition, Condition::And(_))));
-            }
-            Condition::And(parts) => self.join(schema, alias, parts, " AND ", access),
-            Condition::Or(parts) => self.join(schema, alias, parts, " OR ", access),
-            Condition::Nor(parts) => {
-                // `IS NOT TRUE` counts NULL as false, as WHERE does, so `$nor` holds where a
-                // branch on an unset field is NULL (unlike `NOT`).
-                self.push("(");
-                self.join(schema, alias, parts, " OR ", access);
-                self.push(") IS NOT TRUE");
-            }
-            Condition::Field { path, constraint } => self.field(schema, alias, path, constraint, access),
-            Condition::RelatedTo { owner_class, owner_id, key } => {
-                let has_relation = self
-                    .schemas
-                    .get(owner_class)
-                    .and_then(|owner| owner.field_type(key))
-                    .is_some_and(|field_type| matches!(field_type, FieldType::Relation(_)));
-                if !has_relation {
-                    self.push("FALSE");
-                    return;
-                }
-                let table = quote(&join_table(key, owner_class.as_str()));
-                self.push_fmt(format_args!(
-                    "{alias}.\"objectId\" IN (SELECT \"relatedId\" FROM {table} WHERE \"owningId\" = "
-                ));
-                self.text(owner_id);
-                self.push(")");
-            }
-        }
-    }
-
-    fn join(&mut self, schema: &ClassSchema, alias: &str, parts: &[Condition], separator: &str, access: &Access) {
-        for (index, part) in parts.iter().enumerate() {
-            if index > 0 {
-                self.push(separator);
-            }
-            self.push("(");
-            self.condition(schema, alias, part, access);
-            self.push(")");
-        }
-    }
-
-    fn field(&mut self, schema: &ClassSchema, alias: &str, path: &FieldPath, constraint: &Constraint, access: &Access) {
-        let Some(field_type) = schema.queryable_type(&path.field) else {
-            self.push(truth(holds_on_missing_field(constraint)));
-            return;
-        };
-        let column = column_ref(alias, &path.field);
-        if !path.is_top_level() {
-            if field_type != FieldType::Object {
-                self.push("FALSE");
-                return;
-            }
-            self.json_path_constraint(&column, &path.sub_keys, constraint);
-            return;
-        }
-        match field_type {
-            FieldType::Array => self.array_constraint(&column, constraint, access),
-            FieldType::GeoPoint => self.geo_constraint(&column, constraint),
-            FieldType::Polygon => match constraint {
-                Constraint::PolygonContains { latitude, longitude } => {
-                    self.push_fmt(format_args!("basalt_in_polygon({column} -> 'coordinates', "));
-                    self.param(PgParam::Real(*latitude));
-                    self.push(", ");
-                    self.param(PgParam::Real(*longitude));
-                    self.push(")");
-                }
-                _ => self.scalar_constraint(&column, &field_type, constraint, access),
-            },
-            _ => self.scalar_constraint(&column, &field_type, constraint, access),
-        }
-    }
-
-    fn operand(field_type: &FieldType, value: &Value) -> Option<PgParam> {
-        column_operand(field_type, value).map(PgParam::from)
-    }
-
-    /// Constraints on a typed scalar column (String, Number, Boolean, Date, Pointer, File, Bytes,
-    /// and Object/GeoPoint/Polygon compared as `jsonb`).
-    fn scalar_constraint(&mut self, column: &str, field_type: &FieldType, constraint: &Constraint, access: &Access) {
-        match constraint {
-            Constraint::Equals(value) if value.is_null() => self.push_fmt(format_args!("{column} IS NULL")),
-            Constraint::Equals(value) => match Self::operand(field_type, value) {
-                Some(operand) => {
-                    self.push_fmt(format_args!("{column} = "));
-                    self.param(operand);
-                }
-                None => self.push("FALSE"),
-            },
-            Constraint::NotEquals(value) if value.is_null() => self.push_fmt(format_args!("{column} IS NOT NULL")),
-            Constraint::NotEquals(value) => match Self::operand(field_type, value) {
-                Some(operand) => {
-                    self.push_fmt(format_args!("({column} IS NULL OR {column} <> "));
-                    self.param(operand);
-                    self.push(")");
-                }
-                None => self.push("TRUE"),
-            },
-            Constraint::Compare(comparison, value) => {
-                let comparable = matches!(field_type, FieldType::String | FieldType::Number | FieldType::Date);
-                match Self::operand(field_type, value).filter(|_| comparable) {
-                    Some(operand) => {
-                        self.push_fmt(format_args!("{column} {} ", comparison_sql(*comparison)));
-                        self.param(operand);
-                    }
-                    None => self.push("FALSE"),
-                }
-            }
-            Constraint::In(values) | Constraint::NotIn(values) => {
-                let negated = matches!(constraint, Constraint::NotIn(_));
-                let includes_null = values.iter().any(Value::is_null);
-                let operands: Vec<PgParam> =
-                    values.iter().filter_map(|value| Self::operand(field_type, value)).collect();
-                // Unset: `$in` holds with a null operand, `$nin` without one.
-                self.push_fmt(format_args!("(({column} IS NULL AND {}) OR ", truth(includes_null != negated)));
-                if negated {
-                    self.push_fmt(format_args!("({column} IS NOT NULL AND NOT "));
-                }
-                if operands.is_empty() {
-                    self.push("FALSE");
-                } else {
-                    self.push_fmt(format_args!("{column} IN ("));
-                    for (index, operand) in operands.into_iter().enumerate() {
-                        if index > 0 {
-                            self.push(", ");
-                        }
-                        self.param(operand);
-                    }
-                    self.push(")");
-                }
-                self.push(if negated { "))" } else { ")" });
-            }
-            Constraint::Exists(exists) => {
-                self.push_fmt(format_args!("{column} IS {}NULL", if *exists { "NOT " } else { "" }))
-            }
-            Constraint::Regex(pattern) => {
-                if *field_type != FieldType::String {
-                    self.push("FALSE");
-                    return;
-                }
-                self.push_fmt(format_args!("({column} COLLATE basalt_regex) ~ "));
-                self.text(&regex_for_postgres(&pattern.pattern));
-            }
-            Constraint::Text { terms, case_sensitive } => {
-                if *field_type != FieldType::String {
-                    self.push("FALSE");
-                    return;
-                }
-                self.text_search(column, terms, *case_sensitive);
-            }
-            Constraint::InQuery { query, negated } => {
-                let FieldType::Pointer(target) = field_type else {
-                    self.push(truth(*negated));
-                    return;
-                };
-                if *target != query.class_name {
-                    self.push(truth(*negated));
-                    return;
-                }
-                self.in_sub_query(column, query, "objectId", *negated, access);
-            }
-            Constraint::Select { query, key, negated } => {
-                // Both sides must be stored alike (text with text, numbers with numbers).
-                let key_type = self.schemas.get(&query.class_name).and_then(|schema| schema.queryable_type(key));
-                let comparable = key_type.is_some_and(|key_type| same_storage(&key_type, field_type));
-                if !comparable {
-                    self.push(truth(*negated));
-                    return;
-                }
-                self.in_sub_query(column, query, key, *negated, access);
-            }
-            Constraint::All(_) | Constraint::ContainedBy(_) => self.push("FALSE"),
-            Constraint::NearSphere { .. }
-            | Constraint::WithinBox { .. }
-            | Constraint::WithinPolygon(_)
-            | Constraint::WithinCircle { .. }
-            | Constraint::PolygonContains { .. } => self.push("FALSE"),
-        }
-    }
-
-    /// `column IN (SELECT key …)`, or its negation that also holds where the column is unset.
-    fn in_sub_query(&mut self, column: &str, query: &SubQuery, key: &str, negated: bool, access: &Access) {
-        if negated {
-            self.push_fmt(format_args!("({column} IS NULL OR {column} NOT IN ("));
-        } else {
-            self.push_fmt(format_args!("{column} IN ("));
-        }
-        self.sub_query(query, key, access, false);
-        self.push(if negated { "))" } else { ")" });
-    }
-
+impl Compiler<'_, Postgres> {
     fn text_search(&mut self, expression: &str, terms: &str, case_sensitive: bool) {
         let words: Vec<&str> = terms.split_whitespace().collect();
         self.push("(");
@@ -425,28 +261,6 @@ impl<'a> Compiler<'a> {
             self.push(") > 0");
         }
         self.push(")");
-    }
-
-    /// `SELECT <key> FROM <class> tN WHERE <condition> AND <acl>` for `$inQuery`/`$select`;
-    /// `as_json` selects the key as `jsonb` (to compare with array elements).
-    fn sub_query(&mut self, query: &SubQuery, key: &str, access: &Access, as_json: bool) {
-        let Some(schema) = self.schemas.get(&query.class_name).cloned() else {
-            self.push("SELECT NULL WHERE FALSE");
-            return;
-        };
-        if key != "objectId" && schema.queryable_type(key).is_none() {
-            self.push("SELECT NULL WHERE FALSE");
-            return;
-        }
-        let alias = self.next_alias();
-        let selected = column_ref(&alias, key);
-        if as_json {
-            self.push_fmt(format_args!("SELECT to_jsonb({selected}) FROM "));
-        } else {
-            self.push_fmt(format_args!("SELECT {selected} FROM "));
-        }
-        self.push_fmt(format_args!("{} {alias} WHERE ", quote(schema.class_name.as_str())));
-        self.filtered(&schema, &alias, &query.condition, access);
     }
 
     /// `EXISTS (SELECT 1 FROM jsonb_array_elements(column) e(v) WHERE <element>)`.
@@ -559,7 +373,7 @@ impl<'a> Compiler<'a> {
                     compiler.push("e.v ->> 'className' = ");
                     compiler.text(query.class_name.as_str());
                     compiler.push(" AND e.v ->> 'objectId' IN (");
-                    compiler.sub_query(query, "objectId", access, false);
+                    compiler.sub_query(query, "objectId", access, None);
                     compiler.push(")");
                 });
                 if *negated {
@@ -572,7 +386,7 @@ impl<'a> Compiler<'a> {
                 }
                 self.element_exists_where(column, |compiler| {
                     compiler.push("e.v IN (");
-                    compiler.sub_query(query, key, access, true);
+                    compiler.sub_query(query, key, access, Some("to_jsonb"));
                     compiler.push(")");
                 });
                 if *negated {
@@ -737,40 +551,6 @@ impl<'a> Compiler<'a> {
         }
         self.push_fmt(format_args!("{value} = "));
         self.param(PgParam::Json(operand.clone()));
-    }
-
-    fn order_by(&mut self, schema: &ClassSchema, alias: &str, order: &[OrderKey], condition: &Condition) {
-        // Parse compat: `$nearSphere` sorts by distance and takes precedence over `order`.
-        let order = if near_sphere(condition).is_some() { &[] } else { order };
-        let mut terms: Vec<String> = Vec::new();
-        for key in order {
-            // Unset values sort first ascending and last descending, as in SQLite (and Parse).
-            let direction = if key.descending { "DESC NULLS LAST" } else { "ASC NULLS FIRST" };
-            let Some(field_type) = schema.queryable_type(&key.path.field) else { continue };
-            let column = column_ref(alias, &key.path.field);
-            if key.path.is_top_level() {
-                terms.push(format!("{column} {direction}"));
-            } else if field_type == FieldType::Object {
-                terms.push(format!("({column} #> '{}') {direction}", json_path(&key.path.sub_keys)));
-            }
-        }
-        if terms.is_empty() {
-            if let Some((field, latitude, longitude)) = near_sphere(condition)
-                && schema.queryable_type(&field) == Some(FieldType::GeoPoint)
-            {
-                let column = column_ref(alias, &field);
-                self.push_fmt(format_args!(
-                    " ORDER BY basalt_distance(({column} ->> 'latitude')::float8, ({column} ->> 'longitude')::float8, "
-                ));
-                self.param(PgParam::Real(latitude));
-                self.push(", ");
-                self.param(PgParam::Real(longitude));
-                self.push(")");
-            }
-            return;
-        }
-        self.push(" ORDER BY ");
-        self.push(&terms.join(", "));
     }
 }
 
