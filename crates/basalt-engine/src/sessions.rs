@@ -65,6 +65,9 @@ impl Engine {
         condition: Condition,
         limit: Option<usize>,
     ) -> ParseResult<Vec<ObjectRecord>> {
+        // Sessions, users, config: read with the class's schema as it is (another node may have
+        // just created the class or added the field).
+        self.refresh_if_stale(class_name.as_str()).await?;
         if self.schemas().get(class_name).is_none() {
             return Ok(Vec::new());
         }
