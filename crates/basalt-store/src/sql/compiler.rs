@@ -130,7 +130,9 @@ impl<'a, D: Dialect> Compiler<'a, D> {
         }
         self.push(" FROM ");
         push_quoted(&mut self.out.sql, schema.class_name.as_str());
-        self.push_fmt(format_args!(" {alias} WHERE "));
+        self.push(" ");
+        self.push(&alias);
+        self.push(" WHERE ");
         self.filtered(schema, &alias, &query.condition, &query.access);
         self.order_by(schema, &alias, &query.order, &query.condition);
         D::limit_offset(&mut self, query.limit, query.skip);
@@ -268,7 +270,9 @@ impl<'a, D: Dialect> Compiler<'a, D> {
             Constraint::Equals(value) if value.is_null() => self.push_fmt(format_args!("{column} IS NULL")),
             Constraint::Equals(value) => match Self::operand(field_type, value) {
                 Some(operand) => {
-                    self.push_fmt(format_args!("{column} = "));
+                    // The hot path of every get by id: pieces, not `format_args!`.
+                    self.push(column);
+                    self.push(" = ");
                     self.param(operand);
                 }
                 None => self.push(D::FALSE),
@@ -375,7 +379,8 @@ impl<'a, D: Dialect> Compiler<'a, D> {
 
     fn order_by(&mut self, schema: &ClassSchema, alias: &str, order: &[OrderKey], condition: &Condition) {
         // Parse compat: `$nearSphere` sorts by distance and takes precedence over `order`.
-        let order = if near_sphere(condition).is_some() { &[] } else { order };
+        let near = near_sphere(condition);
+        let order = if near.is_some() { &[] } else { order };
         let mut terms: Vec<String> = Vec::new();
         for key in order {
             let Some(field_type) = schema.queryable_type(&key.path.field) else { continue };
@@ -385,7 +390,7 @@ impl<'a, D: Dialect> Compiler<'a, D> {
             }
         }
         if terms.is_empty() {
-            if let Some((field, latitude, longitude)) = near_sphere(condition)
+            if let Some((field, latitude, longitude)) = near
                 && schema.queryable_type(&field) == Some(FieldType::GeoPoint)
             {
                 let column = column_ref(alias, &field);

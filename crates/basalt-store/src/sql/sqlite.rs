@@ -87,8 +87,12 @@ impl Dialect for Sqlite {
     }
 
     fn access(compiler: &mut Compiler<'_, Sqlite>, column: &str, keys: &[String]) {
-        compiler
-            .push_fmt(format_args!("({column} IS NULL OR EXISTS (SELECT 1 FROM json_each({column}) WHERE value IN ("));
+        // Every read by a client writes this: pieces, not `format_args!`.
+        compiler.push("(");
+        compiler.push(column);
+        compiler.push(" IS NULL OR EXISTS (SELECT 1 FROM json_each(");
+        compiler.push(column);
+        compiler.push(") WHERE value IN (");
         for (index, key) in keys.iter().enumerate() {
             if index > 0 {
                 compiler.push(", ");
