@@ -57,11 +57,12 @@ let seeded;
 let dataDir;
 
 before(async () => {
-  await psql(`CREATE DATABASE "${parseDatabase}"`);
-  const { stdout } = await run(process.execPath, [path.join(here, 'seed.mjs'), `${server}/${parseDatabase}`],
-    { timeout: 120_000 });
-  seeded = JSON.parse(stdout.trim().split('\n').pop());
   dataDir = await mkdtemp(path.join(tmpdir(), 'basalt-parse-import-'));
+  await psql(`CREATE DATABASE "${parseDatabase}"`);
+  // In the temporary directory: whatever Parse Server writes beside itself stays out of the repo.
+  const { stdout } = await run(process.execPath, [path.join(here, 'seed.mjs'), `${server}/${parseDatabase}`],
+    { timeout: 120_000, cwd: dataDir });
+  seeded = JSON.parse(stdout.trim().split('\n').pop());
 });
 
 after(async () => {

@@ -12,7 +12,7 @@ const listening = app.listen(0, '127.0.0.1');
 await new Promise((resolve) => listening.once('listening', resolve));
 const serverURL = `http://127.0.0.1:${listening.address().port}/parse`;
 const server = new ParseServer({
-  databaseURI, appId: 'ps-app', masterKey: 'ps-master', serverURL, silent: true,
+  databaseURI, appId: 'ps-app', masterKey: 'ps-master', serverURL, silent: true, logsFolder: null,
 });
 await server.start();
 app.use('/parse', server.app);

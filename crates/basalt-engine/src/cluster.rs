@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use basalt_core::{ClassName, ParseError, ParseResult};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::Engine;
 use crate::events::ObjectEvent;
@@ -57,7 +57,7 @@ impl Engine {
     /// When the store cannot be read.
     pub async fn resync(&self) -> ParseResult<()> {
         self.reload_schemas().await?;
-        self.reload_webhooks().await
+        self.load_webhooks().await
     }
 
     /// On a cluster, reloads the schemas when the class's stored schema is not the cached one
@@ -92,7 +92,7 @@ impl Engine {
             .map_err(|error| ParseError::internal(format!("a cluster message is not JSON: {error}")))?;
         match message.get("kind").and_then(Value::as_str) {
             Some("schemas") => self.reload_schemas().await,
-            Some("webhooks") => self.reload_webhooks().await,
+            Some("webhooks") => self.load_webhooks().await,
             Some("event") => {
                 let Some(class_name) = message.get("className").and_then(Value::as_str) else {
                     return Err(ParseError::internal("a cluster event without a class"));
@@ -117,9 +117,7 @@ impl Engine {
 
 /// `{"kind": kind}`.
 pub(crate) fn notice(kind: &str) -> Value {
-    let mut message = Map::new();
-    message.insert("kind".into(), Value::from(kind));
-    Value::Object(message)
+    json!({ "kind": kind })
 }
 
 impl ClusterLink for basalt_store::postgres::Broadcast {

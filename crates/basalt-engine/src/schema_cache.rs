@@ -57,12 +57,11 @@ impl SchemaCache {
     /// to the other nodes.
     pub(crate) fn put(&self, schema: ClassSchema) -> Arc<ClassSchema> {
         let mut guard = self.write();
-        let cached_version = guard.get(&schema.class_name).map(|cached| cached.version);
-        if let Some(cached) = guard.get(&schema.class_name)
-            && cached.version > schema.version
-        {
+        let cached = guard.get(&schema.class_name);
+        if let Some(cached) = cached.filter(|cached| cached.version > schema.version) {
             return Arc::clone(cached);
         }
+        let cached_version = cached.map(|cached| cached.version);
         let schema = Arc::new(schema);
         let mut next = Schemas::clone(&guard);
         next.insert(schema.class_name.clone(), Arc::clone(&schema));

@@ -125,32 +125,23 @@ impl Webhooks {
         self.functions.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(name).cloned()
     }
 
-    /// Forgets every declared hook.
-    fn clear(&self) {
-        self.functions.write().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
-        self.triggers.write().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
-    }
-
     /// Sets (`Some`) or removes (`None`) the URL of a hook.
     fn set(&self, target: &HookTarget, url: Option<&str>) {
-        match target {
-            HookTarget::Function(name) => {
-                let mut functions = self.functions.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-                match url {
-                    Some(url) => functions.insert(name.clone(), url.to_owned()),
-                    None => functions.remove(name),
-                };
-            }
-            HookTarget::Trigger { class_name, .. } => {
-                let Some(kind) = target.kind() else { return };
-                let mut triggers = self.triggers.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-                let classes = triggers.entry(kind).or_default();
-                match url {
-                    Some(url) => classes.insert(class_name.clone(), url.to_owned()),
-                    None => classes.remove(class_name),
-                };
-            }
+        let mut functions = self.functions.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut triggers = self.triggers.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        set_in(&mut functions, &mut triggers, target, url);
+    }
+
+    /// Replaces every declared hook with `declared`, at once: a call never sees a half-loaded set.
+    fn replace(&self, declared: Vec<(HookTarget, String)>) {
+        let (mut functions, mut triggers) = (HashMap::new(), HashMap::new());
+        for (target, url) in &declared {
+            set_in(&mut functions, &mut triggers, target, Some(url));
         }
+        let mut current_functions = self.functions.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut current_triggers = self.triggers.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *current_functions = functions;
+        *current_triggers = triggers;
     }
 
     /// Posts `body` to `url` and reads Parse's webhook answer.
@@ -339,34 +330,48 @@ fn hook_url(fields: &Map<String, Value>) -> Option<&str> {
     fields.get("url").and_then(Value::as_str)
 }
 
+/// Sets (`Some`) or removes (`None`) the URL of a hook in the two maps.
+fn set_in(
+    functions: &mut HashMap<String, String>,
+    triggers: &mut HashMap<TriggerKind, HashMap<String, String>>,
+    target: &HookTarget,
+    url: Option<&str>,
+) {
+    match target {
+        HookTarget::Function(name) => {
+            match url {
+                Some(url) => functions.insert(name.clone(), url.to_owned()),
+                None => functions.remove(name),
+            };
+        }
+        HookTarget::Trigger { class_name, .. } => {
+            let Some(kind) = target.kind() else { return };
+            let classes = triggers.entry(kind).or_default();
+            match url {
+                Some(url) => classes.insert(class_name.clone(), url.to_owned()),
+                None => classes.remove(class_name),
+            };
+        }
+    }
+}
 impl Engine {
     fn hooks_class() -> ClassName {
         ClassName::parse(HOOKS_CLASS).unwrap_or_else(|_| unreachable!("_Hooks is a system class"))
     }
 
     /// Reads the declared webhooks from `_Hooks` (at start).
-    /// Replaces the declared webhooks with those stored (another node changed them).
-    pub(crate) async fn reload_webhooks(&self) -> ParseResult<()> {
-        let records = self.records_where(&Self::hooks_class(), basalt_core::query::Condition::all(), None).await?;
-        self.inner.webhooks.clear();
-        self.set_stored_webhooks(records);
-        Ok(())
-    }
-
+    /// Serves the webhooks stored in `_Hooks` (at start, and when another node changed them).
     pub(crate) async fn load_webhooks(&self) -> ParseResult<()> {
         let records = self.records_where(&Self::hooks_class(), basalt_core::query::Condition::all(), None).await?;
-        self.set_stored_webhooks(records);
-        Ok(())
-    }
-
-    fn set_stored_webhooks(&self, records: Vec<basalt_store::ObjectRecord>) {
+        let mut hooks = Vec::with_capacity(records.len());
         for record in records {
-            let Ok((target, url)) = declared(&record.fields, STORED_CLASS_KEY) else {
-                tracing::warn!(hook = ?record.fields, "ignoring an invalid stored webhook");
-                continue;
-            };
-            self.inner.webhooks.set(&target, Some(&url));
+            match declared(&record.fields, STORED_CLASS_KEY) {
+                Ok(hook) => hooks.push(hook),
+                Err(_) => tracing::warn!(hook = ?record.fields, "ignoring an invalid stored webhook"),
+            }
         }
+        self.inner.webhooks.replace(hooks);
+        Ok(())
     }
 
     /// The stored `_Hooks` record of a target: its objectId and URL.

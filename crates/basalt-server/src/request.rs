@@ -220,26 +220,22 @@ fn normalize_path(parts: &mut Parts) {
     }
 }
 
-/// Is this a file upload whose body is the file itself (anything but the JS SDK's `text/plain`
-/// JSON form)? Its body is left for the handler to stream; keys come from headers.
-fn is_raw_upload(parts: &Parts, mount: &str) -> bool {
-    let is_upload = parts.method == Method::POST
-        && parts.uri.path().strip_prefix(mount).is_some_and(|rest| rest.starts_with("/files/"));
-    if !is_upload {
-        return false;
-    }
+/// Is this file upload's body the file itself (anything but the JS SDK's `text/plain` JSON
+/// form)? Its body is left for the handler to stream; keys come from headers.
+fn is_raw_upload(parts: &Parts) -> bool {
     let content_type =
         parts.headers.get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok()).unwrap_or_default();
     // The JS SDK marks Buffer and stream uploads (any content type) with this header.
     let streamed = parts.headers.get(&UPLOAD_MODE).is_some_and(|mode| mode == "stream");
-    streamed || !content_type.starts_with("text/plain")
+    parts.method == Method::POST && (streamed || !content_type.starts_with("text/plain"))
 }
 
 async fn prepare_parse_request(state: &AppState, request: Request) -> Result<Request, ApiError> {
     let (mut parts, body) = request.into_parts();
     normalize_path(&mut parts);
-    let mount = state.config.mount_path.trim_end_matches('/').to_owned();
-    if is_raw_upload(&parts, &mount) {
+    let mount = state.config.mount_path.trim_end_matches('/');
+    let is_upload = parts.uri.path().strip_prefix(mount).is_some_and(|rest| rest.starts_with("/files/"));
+    if is_upload && is_raw_upload(&parts) {
         let mut no_body = Map::new();
         let keys = presented_keys(&parts.headers, &mut no_body)?;
         let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0);
@@ -249,7 +245,6 @@ async fn prepare_parse_request(state: &AppState, request: Request) -> Result<Req
         parts.extensions.insert(Prepared { caller, body: Map::new(), content_type });
         return Ok(Request::from_parts(parts, body));
     }
-    let is_upload = parts.uri.path().strip_prefix(mount.as_str()).is_some_and(|rest| rest.starts_with("/files/"));
     // A base64 upload is a third larger than its file.
     let upload_limit = usize::try_from(state.engine.upload_bytes_max() / 3 * 4 + 64 * 1024).unwrap_or(usize::MAX);
     let limit = if is_upload {
@@ -293,7 +288,7 @@ async fn prepare_parse_request(state: &AppState, request: Request) -> Result<Req
     let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0);
     let ignores_session = parts.uri.path().ends_with("/login");
     let caller = authenticate(state, keys, peer, ignores_session).await?;
-    let route = parts.uri.path().strip_prefix(mount.as_str()).unwrap_or_default();
+    let route = parts.uri.path().strip_prefix(mount).unwrap_or_default();
     state.engine.check_rate_limit(parts.method.as_str(), route, &caller, peer.map(|peer| peer.ip()))?;
     let content_type = match body.remove("_ContentType") {
         Some(Value::String(content_type)) => Some(content_type),

@@ -48,10 +48,35 @@ pub struct TestServer {
     _database: Option<TestDatabase>,
 }
 
-/// A PostgreSQL database made for one test; dropped (with its connections) when this is.
+/// The PostgreSQL server tests that need one use: `BASALT_TEST_POSTGRES`, or the local one
+/// (`run-tests` starts it when it is down).
+pub fn postgres_server() -> String {
+    std::env::var("BASALT_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// A PostgreSQL database for one test: a name no other test or run uses (Basalt creates the
+/// database on first connect); dropped, with its connections, when this is — also when the test
+/// fails.
 pub struct TestDatabase {
     server_uri: String,
     name: String,
+}
+
+impl TestDatabase {
+    /// A database named for `purpose` on the server at `server_uri` (`postgres://user@host:port`).
+    pub fn new(server_uri: &str, purpose: &str) -> TestDatabase {
+        static DATABASES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_nanos());
+        let sequence = DATABASES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("basalt_test_{purpose}_{}_{nanos}_{sequence}", std::process::id());
+        TestDatabase { server_uri: server_uri.trim_end_matches('/').to_owned(), name }
+    }
+
+    /// `postgres://…/<name>`.
+    pub fn uri(&self) -> String {
+        format!("{}/{}", self.server_uri, self.name)
+    }
 }
 
 impl Drop for TestDatabase {
@@ -77,19 +102,12 @@ impl Drop for TestDatabase {
 /// # Panics
 /// When the store cannot be opened (a test failure).
 pub async fn open_test_store(data_dir: &std::path::Path) -> (Arc<dyn basalt_store::Store>, Option<TestDatabase>) {
-    static DATABASES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     match std::env::var("BASALT_TEST_DATABASE_URI") {
         Ok(server_uri) if !server_uri.is_empty() => {
-            let server_uri = server_uri.trim_end_matches('/').to_owned();
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |elapsed| elapsed.as_nanos());
-            let sequence = DATABASES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let name = format!("basalt_test_{}_{nanos}_{sequence}", std::process::id());
-            let store = basalt_store::postgres::PgStore::connect(&format!("{server_uri}/{name}"))
-                .await
-                .expect("open the PostgreSQL store");
-            (Arc::new(store), Some(TestDatabase { server_uri, name }))
+            let database = TestDatabase::new(&server_uri, "server");
+            let store =
+                basalt_store::postgres::PgStore::connect(&database.uri()).await.expect("open the PostgreSQL store");
+            (Arc::new(store), Some(database))
         }
         _ => {
             let store = SqliteStore::open(SqliteOptions::new(data_dir.join("basalt.sqlite3"))).expect("open store");

@@ -92,23 +92,18 @@ async fn listen(store: PgStore, node: String, deliveries: mpsc::UnboundedSender<
     Ok(tokio::spawn(async move {
         // The client must live as long as the connection listens.
         let _client = client;
-        let own = format!("{node}:");
-        let own_stored = format!("{node}#");
         let mut driver = driver;
         loop {
             tokio::select! {
                 ended = &mut driver => return ended.unwrap_or_else(|error| error.to_string()),
                 Some(payload) = notified.recv() => {
-                    if payload.starts_with(&own) || payload.starts_with(&own_stored) {
-                        continue;
-                    }
-                    match read_payload(&store, &payload).await {
+                    match read_payload(&store, &node, &payload).await {
                         Ok(Some(text)) => {
                             if deliveries.send(Delivery::Message(text)).is_err() {
                                 return "the node stopped receiving".to_owned();
                             }
                         }
-                        Ok(None) => tracing::warn!(payload, "a cluster message in an unknown form"),
+                        Ok(None) => {}
                         Err(error) => tracing::warn!(%error, "reading a stored cluster message"),
                     }
                 }
@@ -117,20 +112,25 @@ async fn listen(store: PgStore, node: String, deliveries: mpsc::UnboundedSender<
     }))
 }
 
-/// The text of a notification: inline, or read from `_basalt_message`.
-async fn read_payload(store: &PgStore, payload: &str) -> StoreResult<Option<String>> {
-    let inline = payload.find(':');
-    let stored = payload.find('#');
-    match (inline, stored) {
-        (Some(colon), stored) if stored.is_none_or(|hash| colon < hash) => Ok(Some(payload[colon + 1..].to_owned())),
-        (_, Some(hash)) => {
-            let Ok(id) = payload[hash + 1..].parse::<i64>() else { return Ok(None) };
-            let client = store.client().await?;
-            let row = client.query_opt("SELECT \"payload\" FROM \"_basalt_message\" WHERE \"id\" = $1", &[&id]).await?;
-            Ok(row.map(|row| row.try_get(0)).transpose()?)
-        }
-        _ => Ok(None),
+/// The text of another node's notification (`<node>:<text>`, or `<node>#<id>` of a row in
+/// `_basalt_message`); `None` for this node's own and for a payload in neither form.
+async fn read_payload(store: &PgStore, own_node: &str, payload: &str) -> StoreResult<Option<String>> {
+    let unknown = || {
+        tracing::warn!(payload, "a cluster message in an unknown form");
+        Ok(None)
+    };
+    let Some(at) = payload.find([':', '#']) else { return unknown() };
+    let (node, rest) = (&payload[..at], &payload[at + 1..]);
+    if node == own_node {
+        return Ok(None);
     }
+    if payload.as_bytes()[at] == b':' {
+        return Ok(Some(rest.to_owned()));
+    }
+    let Ok(id) = rest.parse::<i64>() else { return unknown() };
+    let client = store.client().await?;
+    let row = client.query_opt("SELECT \"payload\" FROM \"_basalt_message\" WHERE \"id\" = $1", &[&id]).await?;
+    Ok(row.map(|row| row.try_get(0)).transpose()?)
 }
 
 /// Reconnects whenever the listening connection ends, telling the node to resync.

@@ -196,8 +196,13 @@ impl PgStore {
         transaction.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK]).await?;
         let result = change(&transaction).await?;
         transaction.commit().await?;
-        self.pool.manager().statement_caches.clear();
+        self.forget_statements();
         Ok(result)
+    }
+
+    /// Drops every connection's prepared statements (their tables changed).
+    fn forget_statements(&self) {
+        self.pool.manager().statement_caches.clear();
     }
 }
 
@@ -311,7 +316,7 @@ impl Store for PgStore {
     ) -> StoreResult<Vec<(String, String)>> {
         let table = crate::sql::quote(&crate::sql::join_table(field.as_str(), class_name.as_str()));
         let (owning, related) = after.unwrap_or_default();
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let limit = crate::sql::compiler::to_i64(limit);
         let client = self.client().await?;
         let rows = client
             .query(
@@ -330,7 +335,7 @@ impl Store for PgStore {
 
     fn schemas_changed_elsewhere(&self) {
         // Prepared statements of a table another node altered may no longer fit it.
-        self.pool.manager().statement_caches.clear();
+        self.forget_statements();
     }
 }
 

@@ -42,12 +42,8 @@ pub(crate) fn apply<'a, C: GenericClient + Send>(client: &'a C, schemas: &'a Sch
             }
             WriteOp::RestoreRelation { class_name, field, pairs } => {
                 let schema = schema_of(schemas, class_name)?;
-                let table = quote(&join_table(field.as_str(), schema.class_name.as_str()));
-                let sql = format!(
-                    "INSERT INTO {table} (\"owningId\", \"relatedId\") SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING"
-                );
-                let (owning, related): (Vec<String>, Vec<String>) = pairs.iter().cloned().unzip();
-                execute(client, &sql, &[PgParam::TextArray(owning), PgParam::TextArray(related)]).await?;
+                let (owning, related) = pairs.iter().cloned().unzip();
+                add_members(client, schema, field.as_str(), owning, related).await?;
                 Ok(WriteOutcome::Deleted(None))
             }
             WriteOp::Update { class_name, object_id, updated_at, access, acl, updates, condition } => {
@@ -73,7 +69,7 @@ pub(crate) fn apply<'a, C: GenericClient + Send>(client: &'a C, schemas: &'a Sch
             WriteOp::DeleteWhere { class_name, condition } => {
                 let Some(schema) = schemas.get(class_name) else { return Ok(WriteOutcome::Deleted(None)) };
                 let compiled = compile_delete_where(schemas, schema, condition);
-                client.execute(compiled.sql.as_str(), &param_refs(&compiled.params)).await?;
+                execute(client, &compiled.sql, &compiled.params).await?;
                 Ok(WriteOutcome::Deleted(None))
             }
             WriteOp::PutUserSecrets { user_id, secrets } => {
@@ -108,6 +104,23 @@ async fn execute(client: &impl GenericClient, sql: &str, params: &[PgParam]) -> 
     Ok(client.execute(&statement, &param_refs(params)).await?)
 }
 
+/// Adds members to `schema`'s Relation `field`: the `owning[i]`, `related[i]` pairs (present
+/// ones stay).
+async fn add_members(
+    client: &impl GenericClient,
+    schema: &ClassSchema,
+    field: &str,
+    owning: Vec<String>,
+    related: Vec<String>,
+) -> StoreResult<()> {
+    let table = quote(&join_table(field, schema.class_name.as_str()));
+    let sql = format!(
+        "INSERT INTO {table} (\"owningId\", \"relatedId\") SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING"
+    );
+    execute(client, &sql, &[PgParam::TextArray(owning), PgParam::TextArray(related)]).await?;
+    Ok(())
+}
+
 async fn write_relations(
     client: &impl GenericClient,
     schema: &ClassSchema,
@@ -116,16 +129,12 @@ async fn write_relations(
 ) -> StoreResult<()> {
     for RelationChange { field, add, remove } in relations {
         let table = quote(&join_table(field, schema.class_name.as_str()));
-        let owner = PgParam::Text(object_id.to_owned());
         if !add.is_empty() {
-            let sql = format!(
-                "INSERT INTO {table} (\"owningId\", \"relatedId\") SELECT $1::text, unnest($2::text[]) ON CONFLICT DO NOTHING"
-            );
-            execute(client, &sql, &[owner.clone(), PgParam::TextArray(add.clone())]).await?;
+            add_members(client, schema, field, vec![object_id.to_owned(); add.len()], add.clone()).await?;
         }
         if !remove.is_empty() {
             let sql = format!("DELETE FROM {table} WHERE \"owningId\" = $1::text AND \"relatedId\" = ANY($2::text[])");
-            execute(client, &sql, &[owner, PgParam::TextArray(remove.clone())]).await?;
+            execute(client, &sql, &[PgParam::Text(object_id.to_owned()), PgParam::TextArray(remove.clone())]).await?;
         }
     }
     Ok(())

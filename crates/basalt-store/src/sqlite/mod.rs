@@ -449,7 +449,7 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> StoreResult<Vec<(String, String)>> {
         let table = crate::sql::quote(&crate::sql::join_table(field.as_str(), class_name.as_str()));
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let limit = crate::sql::compiler::to_i64(limit);
         self.on_reader(move |connection| {
             let (owning, related) = after.unwrap_or_default();
             let mut statement = connection.prepare_cached(&format!(

@@ -38,13 +38,8 @@ pub(crate) fn apply(connection: &Connection, schemas: &Schemas, op: &WriteOp) ->
         }
         WriteOp::RestoreRelation { class_name, field, pairs } => {
             let schema = schema_of(schemas, class_name)?;
-            let table = quote(&join_table(field.as_str(), schema.class_name.as_str()));
-            let mut statement = connection.prepare_cached(&format!(
-                "INSERT OR IGNORE INTO {table} (\"owningId\", \"relatedId\") VALUES (?, ?)"
-            ))?;
-            for (owning, related) in pairs {
-                statement.execute([owning, related])?;
-            }
+            let pairs = pairs.iter().map(|(owning, related)| (owning.as_str(), related.as_str()));
+            add_members(connection, schema, field.as_str(), pairs)?;
             Ok(WriteOutcome::Deleted(None))
         }
         WriteOp::Update { class_name, object_id, updated_at, access, acl, updates, condition } => {
@@ -98,6 +93,22 @@ fn permission_list(list: Option<&BTreeSet<String>>) -> SqlValue {
     }
 }
 
+/// Adds `(owningId, relatedId)` members to `schema`'s Relation `field` (present ones stay).
+fn add_members<'a>(
+    connection: &Connection,
+    schema: &ClassSchema,
+    field: &str,
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> StoreResult<()> {
+    let table = quote(&join_table(field, schema.class_name.as_str()));
+    let mut statement = connection
+        .prepare_cached(&format!("INSERT OR IGNORE INTO {table} (\"owningId\", \"relatedId\") VALUES (?, ?)"))?;
+    for (owning, related) in pairs {
+        statement.execute([owning, related])?;
+    }
+    Ok(())
+}
+
 fn write_relations(
     connection: &Connection,
     schema: &ClassSchema,
@@ -107,12 +118,7 @@ fn write_relations(
     for RelationChange { field, add, remove } in relations {
         let table = quote(&join_table(field, schema.class_name.as_str()));
         if !add.is_empty() {
-            let mut statement = connection.prepare_cached(&format!(
-                "INSERT OR IGNORE INTO {table} (\"owningId\", \"relatedId\") VALUES (?, ?)"
-            ))?;
-            for related in add {
-                statement.execute([object_id, related.as_str()])?;
-            }
+            add_members(connection, schema, field, add.iter().map(|related| (object_id, related.as_str())))?;
         }
         if !remove.is_empty() {
             let mut statement = connection

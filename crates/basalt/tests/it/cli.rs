@@ -7,6 +7,7 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use basalt_test_support::{TestDatabase, postgres_server};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -369,33 +370,12 @@ async fn sqlite_database_uri_puts_the_database_at_that_path() {
     assert_eq!(status, 404);
 }
 
-/// The PostgreSQL server the PostgreSQL tests use (`run-tests` starts the local one).
-pub(crate) fn postgres_server() -> String {
-    std::env::var("BASALT_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-}
-
-/// A database name on that server no other test or run uses.
-pub(crate) fn fresh_database_name(purpose: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos();
-    format!("basalt_test_{purpose}_{}_{nanos}", std::process::id())
-}
-
-/// Drops a test's database (and ends its connections).
-pub(crate) async fn drop_database(name: &str) {
-    let (client, connection) =
-        tokio_postgres::connect(&format!("{}/postgres", postgres_server()), tokio_postgres::NoTls)
-            .await
-            .expect("connect");
-    tokio::spawn(connection);
-    client.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await.expect("drop");
-}
-
 #[tokio::test]
 async fn postgres_database_uri_creates_the_database_and_keeps_data_across_restarts() {
     let temp = tempfile::tempdir().expect("temp dir");
     let data_dir = temp.path().join("data");
-    let database = fresh_database_name("cli");
-    let uri = format!("{}/{database}", postgres_server());
+    let database = TestDatabase::new(&postgres_server(), "cli");
+    let uri = database.uri();
     let keys = Keys::new("app", "master");
     let flags = ["--app-id", "app", "--master-key", "master", "--database-uri", uri.as_str()];
     let client = http_client();
@@ -409,7 +389,6 @@ async fn postgres_database_uri_creates_the_database_and_keeps_data_across_restar
     let (status, object) = get(&client, &keys, &second.base_url, "Note", &id).await;
     assert_eq!((status, &object["where"]), (200, &json!("postgres")), "{object}");
     assert!(second.terminate().await.success());
-    drop_database(&database).await;
 }
 
 #[tokio::test]

@@ -11,26 +11,25 @@
 
 use std::collections::BTreeSet;
 
-use basalt_test_support::{APP_ID, MASTER_KEY};
+use basalt_test_support::{APP_ID, MASTER_KEY, TestDatabase, postgres_server};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::cli::{
-    Keys, Running, call, create, drop_database, fresh_database_name, get, http_client, postgres_server, serve, start,
-};
+use crate::cli::{Keys, Running, call, create, get, http_client, serve, start};
 use crate::live_query::Socket;
 
-/// Three nodes on a database of their own, dropped by `stop`.
+/// Nodes on a database of their own, dropped with the cluster (after the nodes: fields drop in
+/// order).
 struct Cluster {
     nodes: Vec<Running>,
     _data_dirs: Vec<tempfile::TempDir>,
-    database: String,
+    _database: TestDatabase,
 }
 
 impl Cluster {
     async fn start(size: usize) -> Cluster {
-        let database = fresh_database_name("cluster");
-        let uri = format!("{}/{database}", postgres_server());
+        let database = TestDatabase::new(&postgres_server(), "cluster");
+        let uri = database.uri();
         // All at once, on a database that does not exist yet: they race to create it and to
         // set it up.
         let data_dirs: Vec<tempfile::TempDir> = (0..size).map(|_| tempfile::tempdir().expect("temp dir")).collect();
@@ -38,7 +37,7 @@ impl Cluster {
         let nodes =
             futures_util::future::join_all(data_dirs.iter().map(|data_dir| start(serve(data_dir.path(), &flags))))
                 .await;
-        Cluster { nodes, _data_dirs: data_dirs, database }
+        Cluster { nodes, _data_dirs: data_dirs, _database: database }
     }
 
     fn url(&self, node: usize) -> &str {
@@ -55,11 +54,11 @@ impl Cluster {
         socket
     }
 
+    /// Stops every node, each expected to exit cleanly; the database goes with `self`.
     async fn stop(self) {
         for node in self.nodes {
             assert!(node.terminate().await.success(), "a node exits cleanly");
         }
-        drop_database(&self.database).await;
     }
 }
 

@@ -5,13 +5,11 @@
 
 use std::path::Path;
 
+use basalt_test_support::{TestDatabase, postgres_server};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::cli::{
-    Keys, Running, basalt, call, drop_database, fresh_database_name, http_client, postgres_server, run_to_exit, serve,
-    start,
-};
+use crate::cli::{Keys, Running, basalt, call, http_client, run_to_exit, serve, start};
 
 const APP: &str = "transfer-app";
 const MASTER: &str = "transfer-master";
@@ -166,8 +164,8 @@ async fn a_database_moves_sqlite_to_postgres_and_back_unchanged() {
     assert!(stderr.contains("Item: 30 objects"), "{stderr}");
 
     // dump file -> PostgreSQL.
-    let database = fresh_database_name("transfer");
-    let uri = format!("{}/{database}", postgres_server());
+    let database = TestDatabase::new(&postgres_server(), "transfer");
+    let uri = database.uri();
     let mut import = basalt(&["import", "--database-uri", &uri, "--from"]);
     import.arg(&dump);
     let (status, _, stderr) = run_to_exit(import).await;
@@ -212,7 +210,7 @@ async fn a_database_moves_sqlite_to_postgres_and_back_unchanged() {
     again.arg(&dump);
     let (status, _, stderr) = run_to_exit(again).await;
     assert!(!status.success() && stderr.contains("already has classes"), "{stderr}");
-    drop_database(&database).await;
+    drop(database);
 
     // A dump that lost its end (or a line) is refused.
     let text = std::fs::read_to_string(&dump).expect("read dump");
