@@ -3,12 +3,13 @@
 //! point to, fetched with the same rights), `count`, `redirectClassNameForKey`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use basalt_core::clp::ClpOperation;
 use basalt_core::query::{Condition, Constraint, FieldPath, QueryParser, parse_keys, parse_order};
 use basalt_core::value::pointer_parts;
 use basalt_core::{ClassName, ClassSchema, ErrorCode, FieldType, ParseError, ParseResult};
-use basalt_store::FindQuery;
+use basalt_store::{FindQuery, ObjectRecord};
 use serde_json::{Map, Value};
 
 use crate::objects::check_class_access;
@@ -576,10 +577,33 @@ impl Engine {
         }
     }
 
+    /// Runs a query against the schemas as they are, with the class's schema the records were
+    /// read with (`None` when the class does not exist).
+    ///
+    /// A field is added to the cached schema before a row holding it is written, so a read that
+    /// finds the class's schema unchanged after it ran cannot have met such a row. A read that
+    /// overlapped a change (its SQL compiled before a new field existed, run after a row with the
+    /// field was written) would return that row without the field: it is run again.
+    pub(crate) async fn find_records(
+        &self,
+        query: &FindQuery,
+    ) -> ParseResult<Option<(Arc<ClassSchema>, Vec<ObjectRecord>)>> {
+        let mut attempts = 0;
+        loop {
+            let snapshot = self.schemas().snapshot();
+            let Some(schema) = snapshot.get(&query.class_name).cloned() else { return Ok(None) };
+            let records = self.store().find(snapshot, query).await.map_err(ParseError::from)?;
+            attempts += 1;
+            // Bounded: a schema changing on every attempt still gets its answer.
+            let unchanged = self.schemas().get(&query.class_name).is_some_and(|now| Arc::ptr_eq(&now, &schema));
+            if unchanged || attempts == 5 {
+                return Ok(Some((schema, records)));
+            }
+        }
+    }
+
     async fn run_find(&self, caller: &Caller, query: FindQuery, shape: &Shape) -> ParseResult<Vec<Value>> {
-        let snapshot = self.schemas().snapshot();
-        let schema = snapshot.get(&query.class_name).cloned().ok_or_else(ParseError::object_not_found)?;
-        let records = self.store().find(snapshot, query).await.map_err(ParseError::from)?;
+        let (schema, records) = self.find_records(&query).await?.ok_or_else(ParseError::object_not_found)?;
         let prefix = &self.config().files_url_prefix;
         let hidden = self.protected_fields(caller, &schema);
         let mut results: Vec<Value> = records
@@ -636,10 +660,9 @@ impl Engine {
         let nested_keys = shape.nested_keys.get(&path_key).map(Vec::as_slice);
         let nested_exclude = shape.nested_exclude.get(&path_key).cloned().unwrap_or_default();
         let mut fetched: HashMap<(String, String), Value> = HashMap::new();
-        let snapshot = self.schemas().snapshot();
         for (class_name, ids) in by_class {
             let Ok(class_name) = ClassName::parse(&class_name) else { continue };
-            let Some(schema) = snapshot.get(&class_name).cloned() else { continue };
+            let Some(schema) = self.schemas().get(&class_name) else { continue };
             // A class whose permissions refuse the caller fails the whole query (Parse compat).
             // Parse compat: includes need "get" on the target class, not "find".
             let permitted = self.class_permission(caller, &schema, ClpOperation::Get)?;
@@ -666,7 +689,7 @@ impl Engine {
                     fields: None,
                     access: caller.access(),
                 };
-                let records = self.store().find(snapshot.clone(), query).await.map_err(ParseError::from)?;
+                let Some((schema, records)) = self.find_records(&query).await? else { continue };
                 for record in records {
                     let object_id = record.object_id.clone();
                     let mut object = object_json(&schema, record, &self.config().files_url_prefix);

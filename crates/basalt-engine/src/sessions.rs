@@ -68,9 +68,6 @@ impl Engine {
         // Sessions, users, config: read with the class's schema as it is (another node may have
         // just created the class or added the field).
         self.refresh_if_stale(class_name.as_str()).await?;
-        if self.schemas().get(class_name).is_none() {
-            return Ok(Vec::new());
-        }
         let query = FindQuery {
             class_name: class_name.clone(),
             condition,
@@ -80,7 +77,7 @@ impl Engine {
             fields: None,
             access: Access::Master,
         };
-        self.store().find(self.schemas().snapshot(), query).await.map_err(ParseError::from)
+        Ok(self.find_records(&query).await?.map(|(_, records)| records).unwrap_or_default())
     }
 
     /// The caller a session token stands for: its user and every role the user has.

@@ -221,7 +221,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<StoreResult<WriteOutcome>>>;
 
     /// Objects matching the query.
-    async fn find(&self, schemas: Arc<Schemas>, query: FindQuery) -> StoreResult<Vec<ObjectRecord>>;
+    async fn find(&self, schemas: Arc<Schemas>, query: &FindQuery) -> StoreResult<Vec<ObjectRecord>>;
 
     /// How many objects match the query (ignoring order, limit, skip).
     async fn count(&self, schemas: Arc<Schemas>, query: FindQuery) -> StoreResult<u64>;
@@ -259,7 +259,7 @@ pub trait Store: Send + Sync + 'static {
             fields: None,
             access: Access::Master,
         };
-        let records = self.find(schemas, query).await?;
+        let records = self.find(schemas, &query).await?;
         let mut dumped = Vec::with_capacity(records.len());
         for record in records {
             let secrets = match class_name.as_str() {

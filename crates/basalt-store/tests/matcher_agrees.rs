@@ -388,7 +388,7 @@ async fn compare(store: &dyn Store, case: &Case) -> anyhow::Result<Option<String
         let schema = populate(store, case).await?;
         let schemas = schemas_of(&schema);
         let objects: Vec<Map<String, Value>> = store
-            .find(Arc::clone(&schemas), find_query(Condition::all()))
+            .find(Arc::clone(&schemas), &find_query(Condition::all()))
             .await?
             .into_iter()
             .map(|record| rest_object(&schema, record))
@@ -401,7 +401,7 @@ async fn compare(store: &dyn Store, case: &Case) -> anyhow::Result<Option<String
                 .parse_where(where_json)
                 .map_err(|error| anyhow::anyhow!("the generator wrote an invalid query {where_json}: {error:?}"))?;
             let by_sql: BTreeSet<String> = store
-                .find(Arc::clone(&schemas), find_query(condition.clone()))
+                .find(Arc::clone(&schemas), &find_query(condition.clone()))
                 .await?
                 .into_iter()
                 .map(|record| record.object_id)

@@ -58,14 +58,14 @@ async fn the_wal_stays_bounded_and_every_write_is_kept() -> anyhow::Result<()> {
         // header each); one more commit may land on top before the WAL starts over.
         let bound = 9_000 * (4096 + 24);
         anyhow::ensure!(wal_bytes < bound, "the WAL grew to {wal_bytes} bytes (bound {bound})");
-        let found = store.find(Arc::clone(&schemas), query.clone()).await?;
+        let found = store.find(Arc::clone(&schemas), &query).await?;
         anyhow::ensure!(found.len() == WRITES, "found {} of {WRITES} objects", found.len());
     }
     // Reopened: everything is there (in the database file or the WAL).
     let store = SqliteStore::open(SqliteOptions::new(&path))?;
     let schemas: Schemas =
         store.load_schemas().await?.into_iter().map(|schema| (schema.class_name.clone(), Arc::new(schema))).collect();
-    let found = store.find(Arc::new(schemas), query).await?;
+    let found = store.find(Arc::new(schemas), &query).await?;
     anyhow::ensure!(found.len() == WRITES, "after reopening, found {} of {WRITES} objects", found.len());
     Ok(())
 }

@@ -287,8 +287,8 @@ impl Store for PgStore {
         Ok(outcomes)
     }
 
-    async fn find(&self, schemas: Arc<Schemas>, query: FindQuery) -> StoreResult<Vec<ObjectRecord>> {
-        read::find(&self.client().await?, &schemas, &query).await
+    async fn find(&self, schemas: Arc<Schemas>, query: &FindQuery) -> StoreResult<Vec<ObjectRecord>> {
+        read::find(&self.client().await?, &schemas, query).await
     }
 
     async fn count(&self, schemas: Arc<Schemas>, query: FindQuery) -> StoreResult<u64> {

@@ -415,10 +415,11 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn find(&self, schemas: Arc<Schemas>, query: FindQuery) -> StoreResult<Vec<ObjectRecord>> {
-        if is_point_lookup(&query) {
-            return self.on_thread_reader(|connection| read::find(connection, &schemas, &query));
+    async fn find(&self, schemas: Arc<Schemas>, query: &FindQuery) -> StoreResult<Vec<ObjectRecord>> {
+        if is_point_lookup(query) {
+            return self.on_thread_reader(|connection| read::find(connection, &schemas, query));
         }
+        let query = query.clone();
         self.on_reader(move |connection| read::find(connection, &schemas, &query)).await
     }
 

@@ -638,3 +638,39 @@ async fn dotted_key_on_create_makes_an_object_field() {
     assert_eq!((&fetched["a"], &fetched["plain"]), (&json!({"b": 1}), &json!(true)), "{fetched}");
     assert_eq!(fetch(&server, "/schemas/Doc").await["fields"]["a"], json!({"type": "Object"}));
 }
+
+/// A get racing an update that adds a field reads the object either before or after the update,
+/// never the update's other fields without the new one (a read compiled against the schema as it
+/// was before the field existed, executed after the row was written).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_racing_a_new_field_sees_the_whole_update() {
+    let server = Arc::new(TestServer::start().await);
+    let object_id = create(&server, "Growing", json!({"step": 0})).await;
+    let path = format!("/classes/Growing/{object_id}");
+    let steps = 150;
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (server, path, done) = (Arc::clone(&server), path.clone(), Arc::clone(&done));
+            tokio::spawn(async move {
+                let mut reads = 0;
+                while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                    let object = fetch(&server, &path).await;
+                    let step = object["step"].as_i64().expect("step");
+                    if step > 0 {
+                        assert_eq!(object[format!("field{step}")], json!(step), "{object}");
+                    }
+                    reads += 1;
+                }
+                reads
+            })
+        })
+        .collect();
+    for step in 1..=steps {
+        update(&server, &path, json!({"step": step, format!("field{step}"): step})).await;
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    for reader in readers {
+        assert!(reader.await.expect("reader") > 0);
+    }
+}
