@@ -74,10 +74,17 @@ pub struct SqliteStore {
     alive: Arc<()>,
 }
 
+/// A thread's own read connection to one store, for point lookups, with the gets compiled for it.
+struct InlineReader {
+    /// The store's liveness token (`SqliteStore::alive`).
+    store: std::sync::Weak<()>,
+    connection: Connection,
+    gets: read::CompiledGets,
+}
+
 thread_local! {
     /// This thread's read connections for point lookups, one per live store.
-    static INLINE_READERS: std::cell::RefCell<Vec<(std::sync::Weak<()>, Connection)>> =
-        const { std::cell::RefCell::new(Vec::new()) };
+    static INLINE_READERS: std::cell::RefCell<Vec<InlineReader>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Is the find a point lookup — one object by objectId — that takes microseconds, less than
@@ -187,17 +194,25 @@ impl SqliteStore {
     /// to another thread: for microseconds of work the hand-off (a wake-up on each side) cost
     /// more than the read.
     fn on_thread_reader<R>(&self, work: impl FnOnce(&Connection) -> StoreResult<R>) -> StoreResult<R> {
+        self.on_inline_reader(|reader| work(&reader.connection))
+    }
+
+    fn on_inline_reader<R>(&self, work: impl FnOnce(&mut InlineReader) -> StoreResult<R>) -> StoreResult<R> {
         INLINE_READERS.with_borrow_mut(|readers| {
-            readers.retain(|(alive, _)| alive.strong_count() > 0);
-            let mine = readers.iter().position(|(alive, _)| std::ptr::eq(alive.as_ptr(), Arc::as_ptr(&self.alive)));
+            readers.retain(|reader| reader.store.strong_count() > 0);
+            let mine = readers.iter().position(|reader| std::ptr::eq(reader.store.as_ptr(), Arc::as_ptr(&self.alive)));
             let index = match mine {
                 Some(index) => index,
                 None => {
-                    readers.push((Arc::downgrade(&self.alive), open_reader(&self.path)?));
+                    readers.push(InlineReader {
+                        store: Arc::downgrade(&self.alive),
+                        connection: open_reader(&self.path)?,
+                        gets: read::CompiledGets::default(),
+                    });
                     readers.len() - 1
                 }
             };
-            work(&readers[index].1)
+            work(&mut readers[index])
         })
     }
 
@@ -416,6 +431,11 @@ impl Store for SqliteStore {
     }
 
     async fn find(&self, schemas: Arc<Schemas>, query: &FindQuery) -> StoreResult<Vec<ObjectRecord>> {
+        if let Some(object_id) = read::whole_object_by_id(query) {
+            return self.on_inline_reader(|reader| {
+                read::get_by_id(&reader.connection, &mut reader.gets, &schemas, query, object_id)
+            });
+        }
         if is_point_lookup(query) {
             return self.on_thread_reader(|connection| read::find(connection, &schemas, query));
         }
