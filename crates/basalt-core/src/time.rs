@@ -18,16 +18,43 @@ pub fn format_iso(millis: Millis) -> String {
     let Ok(at) = OffsetDateTime::from_unix_timestamp_nanos(nanos) else {
         return String::from("1970-01-01T00:00:00.000Z");
     };
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        at.year(),
-        u8::from(at.month()),
-        at.day(),
-        at.hour(),
-        at.minute(),
-        at.second(),
-        at.millisecond()
-    )
+    let Ok(year) = u16::try_from(at.year()) else {
+        return format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+            at.year(),
+            u8::from(at.month()),
+            at.day(),
+            at.hour(),
+            at.minute(),
+            at.second(),
+            at.millisecond()
+        );
+    };
+    // Every write stamps one or two of these: digits by hand, not through `format!`.
+    let mut text = String::with_capacity(24);
+    push_digits(&mut text, year, 4);
+    text.push('-');
+    push_digits(&mut text, u8::from(at.month()).into(), 2);
+    text.push('-');
+    push_digits(&mut text, at.day().into(), 2);
+    text.push('T');
+    push_digits(&mut text, at.hour().into(), 2);
+    text.push(':');
+    push_digits(&mut text, at.minute().into(), 2);
+    text.push(':');
+    push_digits(&mut text, at.second().into(), 2);
+    text.push('.');
+    push_digits(&mut text, at.millisecond(), 3);
+    text.push('Z');
+    text
+}
+
+/// The last `width` decimal digits of `value`, zero-padded.
+fn push_digits(text: &mut String, value: u16, width: u32) {
+    for place in (0..width).rev() {
+        let digit = (value / 10u16.pow(place)) % 10;
+        text.push(char::from(b'0' + u8::try_from(digit).unwrap_or(0)));
+    }
 }
 
 /// Parses an ISO-8601 date-time (with `Z` or an offset, with or without fraction; a bare date

@@ -109,3 +109,19 @@ fn relative_times() {
     "#]],
     );
 }
+
+#[test]
+fn format_iso_writes_every_field_zero_padded() {
+    assert_eq!(format_iso(0), "1970-01-01T00:00:00.000Z");
+    assert_eq!(format_iso(1), "1970-01-01T00:00:00.001Z");
+    assert_eq!(format_iso(-1), "1969-12-31T23:59:59.999Z");
+    assert_eq!(format_iso(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    assert_eq!(format_iso(253_402_300_799_999), "9999-12-31T23:59:59.999Z");
+    assert_eq!(format_iso(-62_135_596_800_000), "0001-01-01T00:00:00.000Z");
+    // Years before 0 keep their sign (the general formatter).
+    assert_eq!(format_iso(-62_167_219_200_001), "-001-12-31T23:59:59.999Z");
+    // Every value reads back as itself.
+    for millis in [0, 86_399_999, 1_764_504_000_123, 4_102_444_799_999] {
+        assert_eq!(parse_iso(&format_iso(millis)), Ok(millis));
+    }
+}

@@ -46,15 +46,22 @@ async fn create_object(
     request: ParseRequest,
 ) -> Result<Response, ApiError> {
     let created = state.engine.create_object(&request.caller, &class_name, &request.body).await?;
-    Ok(created_response(&state, &format!("classes/{class_name}"), created))
+    Ok(created_response(&state, &["classes", &class_name], created))
 }
 
-/// 201 with `Location` for a new object; 200 when a sign-up turned out to be a log-in.
-pub(crate) fn created_response(state: &AppState, route: &str, created: basalt_engine::SignUp) -> Response {
+/// 201 with `Location` for a new object (the server URL, `route`'s segments, the objectId); 200
+/// when a sign-up turned out to be a log-in.
+pub(crate) fn created_response(state: &AppState, route: &[&str], created: basalt_engine::SignUp) -> Response {
     if !created.created {
         return Json(Value::Object(created.body)).into_response();
     }
-    let location = format!("{}/{route}/{}", state.config.public_server_url.trim_end_matches('/'), created.object_id);
+    let base = state.config.public_server_url.trim_end_matches('/');
+    let mut location = String::with_capacity(base.len() + 48);
+    location.push_str(base);
+    for segment in route.iter().chain([&created.object_id.as_str()]) {
+        location.push('/');
+        location.push_str(segment);
+    }
     let mut response = (StatusCode::CREATED, Json(Value::Object(created.body))).into_response();
     if let Ok(location) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, location);

@@ -57,7 +57,7 @@ async fn find_sessions(
 
 async fn create_session(State(state): State<AppState>, request: ParseRequest) -> Result<Response, ApiError> {
     let created = state.engine.create_object(&request.caller, "_Session", &request.body).await?;
-    Ok(created_response(&state, "sessions", created))
+    Ok(created_response(&state, &["sessions"], created))
 }
 
 async fn get_session(
@@ -95,7 +95,7 @@ async fn find_roles(
 
 async fn create_role(State(state): State<AppState>, request: ParseRequest) -> Result<Response, ApiError> {
     let created = state.engine.create_object(&request.caller, "_Role", &request.body).await?;
-    Ok(created_response(&state, "classes/_Role", created))
+    Ok(created_response(&state, &["classes", "_Role"], created))
 }
 
 async fn get_role(

@@ -25,7 +25,7 @@ pub(crate) fn router(mount: &str) -> Router<AppState> {
 
 async fn sign_up(State(state): State<AppState>, request: ParseRequest) -> Result<Response, ApiError> {
     let created = state.engine.sign_up(&request.caller, &request.body).await?;
-    Ok(created_response(&state, "users", created))
+    Ok(created_response(&state, &["users"], created))
 }
 
 async fn find_users(

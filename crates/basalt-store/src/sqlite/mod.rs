@@ -321,8 +321,14 @@ fn writer_loop(connection: &Connection, receiver: &mpsc::Receiver<Job>, checkpoi
     }
 }
 
+/// Runs a transaction-control statement (`BEGIN`, `SAVEPOINT`, `COMMIT`…) prepared once per
+/// connection: through `execute_batch` SQLite parsed each again on every write.
+fn control(connection: &Connection, sql: &str) -> rusqlite::Result<()> {
+    connection.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
 fn run_group(connection: &Connection, jobs: Vec<Job>) {
-    if let Err(error) = connection.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(error) = control(connection, "BEGIN IMMEDIATE") {
         tracing::error!(%error, "could not begin a write transaction");
         let error = StoreError::from(error);
         for job in jobs {
@@ -333,30 +339,30 @@ fn run_group(connection: &Connection, jobs: Vec<Job>) {
     }
     let mut replies = Vec::with_capacity(jobs.len());
     for job in jobs {
-        if connection.execute_batch("SAVEPOINT job").is_err() {
+        if control(connection, "SAVEPOINT job").is_err() {
             continue;
         }
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(connection)));
         match outcome {
             Ok((true, reply)) => {
-                let _ = connection.execute_batch("RELEASE job");
+                let _ = control(connection, "RELEASE job");
                 replies.push(reply);
             }
             Ok((false, reply)) => {
-                let _ = connection.execute_batch("ROLLBACK TO job; RELEASE job");
+                let _ = control(connection, "ROLLBACK TO job").and_then(|()| control(connection, "RELEASE job"));
                 replies.push(reply);
             }
             Err(_) => {
                 tracing::error!("a write job panicked; its changes were rolled back");
-                let _ = connection.execute_batch("ROLLBACK TO job; RELEASE job");
+                let _ = control(connection, "ROLLBACK TO job").and_then(|()| control(connection, "RELEASE job"));
             }
         }
     }
-    match connection.execute_batch("COMMIT") {
+    match control(connection, "COMMIT") {
         Ok(()) => replies.into_iter().for_each(|reply| reply(Ok(()))),
         Err(error) => {
             tracing::error!(%error, "commit failed; the group was rolled back");
-            let _ = connection.execute_batch("ROLLBACK");
+            let _ = control(connection, "ROLLBACK");
             for reply in replies {
                 reply(Err(StoreError::driver(StoreErrorKind::Other, format!("commit failed: {error}"))));
             }
@@ -416,12 +422,13 @@ impl Store for SqliteStore {
                     outcomes.push(Ok(write::apply(connection, &schemas, op)?));
                     continue;
                 }
-                connection.execute_batch("SAVEPOINT op")?;
+                control(connection, "SAVEPOINT op")?;
                 let outcome = write::apply(connection, &schemas, op);
                 if outcome.is_ok() {
-                    connection.execute_batch("RELEASE op")?;
+                    control(connection, "RELEASE op")?;
                 } else {
-                    connection.execute_batch("ROLLBACK TO op; RELEASE op")?;
+                    control(connection, "ROLLBACK TO op")?;
+                    control(connection, "RELEASE op")?;
                 }
                 outcomes.push(outcome);
             }
