@@ -46,11 +46,13 @@ impl Engine {
         }
     }
 
-    /// Publishes the event a committed write produced, if anyone listens to its class.
+    /// Publishes the event a committed write produced, if anyone listens to its class: a
+    /// subscriber here, or (on a cluster, where this node cannot know) the other nodes.
     pub(crate) fn publish_outcome(&self, op: &WriteOp, outcome: &WriteOutcome) {
-        let Some(sink) = self.inner.events.get() else { return };
         let Some(class_name) = class_of(op) else { return };
-        if !sink.wants(class_name) {
+        let sink = self.inner.events.get().filter(|sink| sink.wants(class_name));
+        let clustered = self.inner.cluster.get().is_some();
+        if sink.is_none() && !clustered {
             return;
         }
         let Some(schema) = self.schemas().get(class_name) else { return };
@@ -64,7 +66,9 @@ impl Engine {
         };
         let event = ObjectEvent { class_name: class_name.clone(), before, after };
         self.announce_event(&event);
-        sink.publish(event);
+        if let Some(sink) = sink {
+            sink.publish(event);
+        }
     }
 }
 

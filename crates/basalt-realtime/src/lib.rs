@@ -81,6 +81,10 @@ pub struct Hub {
     /// Events waiting for the delivery task: the write path only enqueues, so a save's latency
     /// never includes the fan-out to subscribers.
     events: mpsc::UnboundedSender<ObjectEvent>,
+    /// How many subscriptions each class has, kept with the subscriptions (under `state`): a
+    /// write to a class nobody watches builds no event. A subscription counts before its
+    /// `subscribed` frame is sent, so every write committed after the client is told sees it.
+    watched: std::sync::RwLock<HashMap<ClassName, usize>>,
 }
 
 /// The kind of event a change is for one subscription.
@@ -155,6 +159,7 @@ impl Hub {
             this: this.clone(),
             role_generation: std::sync::atomic::AtomicU64::new(0),
             events,
+            watched: std::sync::RwLock::default(),
         });
         let delivering = Arc::downgrade(&hub);
         tokio::spawn(async move {
@@ -212,7 +217,47 @@ impl Hub {
 
     /// Forgets a connection and its subscriptions.
     pub fn close(&self, client_id: u64) {
-        self.state().clients.remove(&client_id);
+        let mut state = self.state();
+        self.forget_client(&mut state, client_id);
+    }
+
+    fn forget_client(&self, state: &mut State, client_id: u64) {
+        if let Some(client) = state.clients.remove(&client_id) {
+            for subscription in client.subscriptions.values() {
+                self.unwatch(&subscription.class_name);
+            }
+        }
+    }
+
+    fn watched(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<ClassName, usize>> {
+        match self.watched.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Counts a new subscription to `class_name` (called with `state` locked).
+    fn watch(&self, class_name: &ClassName) {
+        *self.watched().entry(class_name.clone()).or_default() += 1;
+    }
+
+    /// Uncounts a subscription that ended (called with `state` locked).
+    fn unwatch(&self, class_name: &ClassName) {
+        let mut watched = self.watched();
+        if let Some(count) = watched.get_mut(class_name) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                watched.remove(class_name);
+            }
+        }
+    }
+
+    /// Does any subscription watch this class?
+    fn is_watched(&self, class_name: &ClassName) -> bool {
+        match self.watched.read() {
+            Ok(watched) => watched.contains_key(class_name),
+            Err(poisoned) => poisoned.into_inner().contains_key(class_name),
+        }
     }
 
     /// Sends a frame to one client, disconnecting it when its queue is full.
@@ -221,7 +266,7 @@ impl Hub {
         if client.sender.try_send(frame).is_err() {
             tracing::warn!(client_id, "a LiveQuery client fell behind and is disconnected");
             client.kick.notify_one();
-            state.clients.remove(&client_id);
+            self.forget_client(state, client_id);
         }
     }
 
@@ -329,7 +374,7 @@ impl Hub {
 
 impl EventSink for Hub {
     fn wants(&self, class_name: &ClassName) -> bool {
-        class_name.as_str() == "_Role" || self.serves_class(class_name.as_str())
+        class_name.as_str() == "_Role" || (self.serves_class(class_name.as_str()) && self.is_watched(class_name))
     }
 
     fn publish(&self, event: ObjectEvent) {

@@ -216,7 +216,10 @@ impl Hub {
         };
         let mut state = self.state();
         let Some(client) = state.clients.get_mut(&client_id) else { return };
-        client.subscriptions.insert(request_id, subscription);
+        self.watch(&subscription.class_name);
+        if let Some(replaced) = client.subscriptions.insert(request_id, subscription) {
+            self.unwatch(&replaced.class_name);
+        }
         let mut frame = Map::new();
         frame.insert("op".into(), Value::String("subscribed".into()));
         frame.insert("clientId".into(), Value::String(public_id));
@@ -306,7 +309,8 @@ impl Hub {
         let mut state = self.state();
         let frame = match state.clients.get_mut(&client_id) {
             Some(client) if client.caller.is_some() => match client.subscriptions.remove(&request_id) {
-                Some(_) => {
+                Some(ended) => {
+                    self.unwatch(&ended.class_name);
                     let mut frame = Map::new();
                     frame.insert("op".into(), Value::String("unsubscribed".into()));
                     frame.insert("clientId".into(), Value::String(client.public_id.clone()));

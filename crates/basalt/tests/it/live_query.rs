@@ -379,3 +379,42 @@ async fn an_in_query_subscription_is_accepted_and_never_fires() {
     let frame = ws.next("the flag").await;
     assert_eq!(event(&frame), ("create", 2, flag.as_str()), "the $inQuery subscription fired: {frame}");
 }
+
+/// A write builds an event only for a class someone watches; the count of watchers must never
+/// drop to zero while a subscription remains — after one of two unsubscribes, after a
+/// subscription is replaced by one on another class, after a watching connection closes.
+#[tokio::test]
+async fn events_reach_the_remaining_watchers_of_a_class_as_others_leave() {
+    let server = TestServer::start().await;
+    create_class(&server, "Watch").await;
+    create_class(&server, "Other").await;
+    let watch = json!({"className": "Watch", "where": {}});
+    let mut first = Socket::open(&server).await;
+    first.connect(json!({})).await;
+    first.subscribe(1, watch.clone(), None).await;
+    let mut second = Socket::open(&server).await;
+    second.connect(json!({})).await;
+    second.subscribe(1, watch.clone(), None).await;
+
+    first.send(json!({"op": "unsubscribe", "requestId": 1})).await;
+    assert_eq!(first.next("unsubscribed").await["op"], "unsubscribed");
+    let id = save(&server, "Watch", json!({"n": 1})).await;
+    assert_eq!(event(&second.next("the create").await), ("create", 1, id.as_str()));
+
+    // The first connection watches again under another request id; the second's request 1 is
+    // replaced by a subscription to another class.
+    first.subscribe(2, watch.clone(), None).await;
+    second.subscribe(1, json!({"className": "Other", "where": {}}), None).await;
+    let id = save(&server, "Watch", json!({"n": 2})).await;
+    assert_eq!(event(&first.next("the create").await), ("create", 2, id.as_str()));
+    let other = save(&server, "Other", json!({"n": 3})).await;
+    assert_eq!(event(&second.next("the create on Other").await), ("create", 1, other.as_str()));
+
+    // A third watcher; the first connection closes; the third still hears.
+    let mut third = Socket::open(&server).await;
+    third.connect(json!({})).await;
+    third.subscribe(7, watch, None).await;
+    drop(first);
+    let id = save(&server, "Watch", json!({"n": 4})).await;
+    assert_eq!(event(&third.next("the create").await), ("create", 7, id.as_str()));
+}
