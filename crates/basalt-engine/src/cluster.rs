@@ -76,7 +76,7 @@ impl Engine {
         Ok(())
     }
 
-    async fn reload_schemas(&self) -> ParseResult<()> {
+    pub(crate) async fn reload_schemas(&self) -> ParseResult<()> {
         self.store().schemas_changed_elsewhere();
         let loaded = self.store().load_schemas().await.map_err(ParseError::from)?;
         self.inner.schemas.replace_all(loaded);

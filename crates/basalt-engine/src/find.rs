@@ -9,7 +9,7 @@ use basalt_core::clp::ClpOperation;
 use basalt_core::query::{Condition, Constraint, FieldPath, QueryParser, parse_keys, parse_order};
 use basalt_core::value::pointer_parts;
 use basalt_core::{ClassName, ClassSchema, ErrorCode, FieldType, ParseError, ParseResult};
-use basalt_store::{FindQuery, ObjectRecord};
+use basalt_store::{FindQuery, ObjectRecord, StoreError, StoreErrorKind};
 use serde_json::{Map, Value};
 
 use crate::objects::check_class_access;
@@ -583,20 +583,30 @@ impl Engine {
     /// A field is added to the cached schema before a row holding it is written, so a read that
     /// finds the class's schema unchanged after it ran cannot have met such a row. A read that
     /// overlapped a change (its SQL compiled before a new field existed, run after a row with the
-    /// field was written) would return that row without the field: it is run again.
+    /// field was written) would return that row without the field: it is run again. A change
+    /// made on another node the store reports (`SchemaChanged`: the stored version, read with
+    /// the rows, is not the one compiled against); the schemas are reloaded first.
     pub(crate) async fn find_records(
         &self,
         query: &FindQuery,
     ) -> ParseResult<Option<(Arc<ClassSchema>, Vec<ObjectRecord>)>> {
-        let mut attempts = 0;
+        // Bounded: a schema changing on every attempt still gets an answer (or the error).
+        const ATTEMPTS: usize = 5;
+        let mut attempt = 0;
         loop {
+            attempt += 1;
             let snapshot = self.schemas().snapshot();
             let Some(schema) = snapshot.get(&query.class_name).cloned() else { return Ok(None) };
-            let records = self.store().find(snapshot, query).await.map_err(ParseError::from)?;
-            attempts += 1;
-            // Bounded: a schema changing on every attempt still gets its answer.
+            let records = match self.store().find(snapshot, query).await {
+                Ok(records) => records,
+                Err(StoreError::Driver { kind: StoreErrorKind::SchemaChanged, .. }) if attempt < ATTEMPTS => {
+                    self.reload_schemas().await?;
+                    continue;
+                }
+                Err(error) => return Err(error.into()),
+            };
             let unchanged = self.schemas().get(&query.class_name).is_some_and(|now| Arc::ptr_eq(&now, &schema));
-            if unchanged || attempts == 5 {
+            if unchanged || attempt == ATTEMPTS {
                 return Ok(Some((schema, records)));
             }
         }

@@ -13,6 +13,9 @@ pub enum StoreErrorKind {
     Busy,
     /// The store is shutting down or its worker is gone.
     Unavailable,
+    /// The class's schema changed (on another node) after the query was compiled against it:
+    /// the rows may hold fields the compiled query did not select. Reload and ask again.
+    SchemaChanged,
     /// Anything else: a bug or a broken database.
     Other,
 }

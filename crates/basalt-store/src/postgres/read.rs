@@ -8,8 +8,8 @@ use serde_json::Map;
 use tokio_postgres::Row;
 
 use super::codec::{decode, param_refs};
-use crate::error::StoreResult;
-use crate::sql::postgres::{compile_count, compile_find};
+use crate::error::{StoreError, StoreErrorKind, StoreResult};
+use crate::sql::postgres::{compile_count, compile_find_with_version};
 use crate::sql::selected_columns;
 use crate::{FindQuery, ObjectRecord, Schemas};
 use deadpool_postgres::GenericClient;
@@ -42,9 +42,20 @@ pub(crate) async fn find(
 ) -> StoreResult<Vec<ObjectRecord>> {
     let Some(schema) = schemas.get(&query.class_name) else { return Ok(Vec::new()) };
     let columns = selected_columns(schema, query.fields.as_deref());
-    let compiled = compile_find(schemas, schema, query, &columns);
+    let compiled = compile_find_with_version(schemas, schema, query, &columns);
     let statement = client.prepare_cached(&compiled.sql).await?;
     let rows = client.query(&statement, &param_refs(&compiled.params)).await?;
+    // Another node may have added a field and written rows holding it since this node's schema
+    // was read: the stored version, from the rows' own snapshot, tells.
+    let stored_version = rows.first().map(|row| row.try_get::<_, Option<i64>>(columns.len())).transpose()?.flatten();
+    if let Some(stored) = stored_version
+        && u64::try_from(stored).ok() != Some(schema.version)
+    {
+        return Err(StoreError::driver(
+            StoreErrorKind::SchemaChanged,
+            format!("the schema of {} changed while it was read", schema.class_name),
+        ));
+    }
     Ok(rows.iter().map(|row| decode_row(row, &columns)).collect())
 }
 

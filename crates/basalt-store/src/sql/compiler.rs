@@ -113,11 +113,13 @@ impl<'a, D: Dialect> Compiler<'a, D> {
     }
 
     /// `SELECT <columns> FROM <class> t0 WHERE … ORDER BY … LIMIT … OFFSET …`.
+    /// `trailing`, when given, is one more selected expression after the columns.
     pub(crate) fn find(
         mut self,
         schema: &ClassSchema,
         query: &FindQuery,
         columns: &[(&str, Option<FieldType>)],
+        trailing: Option<&str>,
     ) -> Compiled<D::Param> {
         let alias = self.next_alias();
         self.out.sql.reserve(64 + 24 * columns.len());
@@ -127,6 +129,10 @@ impl<'a, D: Dialect> Compiler<'a, D> {
                 self.push(", ");
             }
             push_column(&mut self.out.sql, &alias, name);
+        }
+        if let Some(trailing) = trailing {
+            self.push(", ");
+            self.push(trailing);
         }
         self.push(" FROM ");
         push_quoted(&mut self.out.sql, schema.class_name.as_str());

@@ -77,7 +77,23 @@ pub fn compile_find(
     query: &FindQuery,
     columns: &[(&str, Option<FieldType>)],
 ) -> Compiled {
-    Compiler::<Postgres>::new(schemas, 0).find(schema, query, columns)
+    Compiler::<Postgres>::new(schemas, 0).find(schema, query, columns, None)
+}
+
+/// `compile_find` with one more column after `columns`: the class's stored schema version, read
+/// in the same statement (so from the same snapshot) as the rows.
+pub fn compile_find_with_version(
+    schemas: &Schemas,
+    schema: &ClassSchema,
+    query: &FindQuery,
+    columns: &[(&str, Option<FieldType>)],
+) -> Compiled {
+    // Class names are letters, digits and underscores (checked by `ClassName`): a literal is safe.
+    let version = format!(
+        "(SELECT COALESCE((\"schema\" ->> 'version')::int8, 0) FROM \"_SCHEMA\" WHERE \"className\" = '{}')",
+        schema.class_name.as_str().replace('\'', "''")
+    );
+    Compiler::<Postgres>::new(schemas, 0).find(schema, query, columns, Some(&version))
 }
 
 /// Compiles a count: `SELECT COUNT(*) FROM <class> t0 WHERE …`.

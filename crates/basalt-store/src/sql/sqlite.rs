@@ -33,7 +33,7 @@ pub fn compile_find(
     query: &FindQuery,
     columns: &[(&str, Option<FieldType>)],
 ) -> Compiled {
-    Compiler::<Sqlite>::new(schemas, 0).find(schema, query, columns)
+    Compiler::<Sqlite>::new(schemas, 0).find(schema, query, columns, None)
 }
 
 /// Compiles a count: `SELECT COUNT(*) FROM <class> t0 WHERE …`.

@@ -285,3 +285,58 @@ async fn sessions_roles_config_and_atomic_operators_hold_across_nodes() {
 
     cluster.stop().await;
 }
+
+/// A node whose schemas are behind (another node added a field and wrote a row holding it after
+/// this node checked the version) would read that row without the field. The PostgreSQL store
+/// reads the stored schema version with the rows and refuses to answer from a stale schema;
+/// the engine reloads and asks again.
+#[tokio::test]
+async fn a_read_compiled_against_a_schema_another_node_changed_is_refused_not_torn() {
+    use std::sync::Arc;
+
+    use basalt_core::acl::Access;
+    use basalt_core::query::{Condition, FieldPath};
+    use basalt_core::update::UpdateOp;
+    use basalt_core::{ClassName, FieldName, FieldType};
+    use basalt_store::{FieldUpdate, FindQuery, Schemas, Store, StoreError, StoreErrorKind, WriteOp};
+
+    let database = TestDatabase::new(&postgres_server(), "stale_schema");
+    let store = basalt_store::postgres::PgStore::connect(&database.uri()).await.expect("connect");
+    let class_name = ClassName::parse("Item").expect("class name");
+    let field = |name: &str| FieldName::parse(name).expect("field name");
+    let schemas_of = |schema| Arc::new(Schemas::from([(class_name.clone(), Arc::new(schema))]));
+    let behind =
+        schemas_of(store.ensure_fields(&class_name, vec![(field("a"), FieldType::Number)], true).await.expect("a"));
+    // Another node: a new field, and an object holding it.
+    let current =
+        schemas_of(store.ensure_fields(&class_name, vec![(field("b"), FieldType::String)], false).await.expect("b"));
+    let insert = WriteOp::Insert {
+        class_name: class_name.clone(),
+        object_id: "o1".into(),
+        created_at: "2026-11-30T00:00:00.000Z".into(),
+        acl: None,
+        updates: vec![FieldUpdate {
+            path: FieldPath { field: "b".into(), sub_keys: Vec::new() },
+            op: UpdateOp::Set(json!("new")),
+        }],
+    };
+    for outcome in store.write(Arc::clone(&current), vec![insert], true).await.expect("write") {
+        outcome.expect("insert");
+    }
+    let query = FindQuery {
+        class_name: class_name.clone(),
+        condition: Condition::all(),
+        order: Vec::new(),
+        limit: None,
+        skip: 0,
+        fields: None,
+        access: Access::Master,
+    };
+    match store.find(behind, &query).await {
+        Err(StoreError::Driver { kind: StoreErrorKind::SchemaChanged, .. }) => {}
+        other => panic!("a read from a stale schema answered {other:?}"),
+    }
+    let found = store.find(current, &query).await.expect("find");
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].fields.get("b"), Some(&json!("new")));
+}
