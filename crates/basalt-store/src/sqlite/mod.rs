@@ -4,9 +4,10 @@
 //! commits several queued jobs in one transaction (group commit), each job inside its own
 //! savepoint so one failure never undoes another, and answers every job only after COMMIT
 //! returned: an acknowledged write is in the WAL. A checkpoint thread copies the WAL into the
-//! database file off the commit path (see `CHECKPOINT_BACKGROUND_FRAMES`). Reads run on a small
-//! pool of read-only connections through `spawn_blocking`, point lookups on the calling thread's
-//! own connection; WAL lets them proceed while the writer writes.
+//! database file off the commit path (see `CHECKPOINT_BACKGROUND_FRAMES`). Reads run on the
+//! calling thread's own read-only connection (finds within a budget, see `INLINE_BUDGET`), and on
+//! a small pool of read-only connections through `spawn_blocking` for counts and finds that
+//! outgrow the budget; WAL lets them proceed while the writer writes.
 //!
 //! Durability: WAL with `synchronous=NORMAL` survives a crash of the process (the WAL is written
 //! before COMMIT returns); surviving power loss needs `synchronous=FULL` (`Durability::Full`).
