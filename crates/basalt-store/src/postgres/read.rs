@@ -9,7 +9,7 @@ use tokio_postgres::Row;
 
 use super::codec::{decode, param_refs};
 use crate::error::{StoreError, StoreErrorKind, StoreResult};
-use crate::sql::postgres::{compile_count, compile_find_with_version};
+use crate::sql::postgres::{compile_count, compile_find};
 use crate::sql::selected_columns;
 use crate::{FindQuery, ObjectRecord, Schemas};
 use deadpool_postgres::GenericClient;
@@ -42,7 +42,7 @@ pub(crate) async fn find(
 ) -> StoreResult<Vec<ObjectRecord>> {
     let Some(schema) = schemas.get(&query.class_name) else { return Ok(Vec::new()) };
     let columns = selected_columns(schema, query.fields.as_deref());
-    let compiled = compile_find_with_version(schemas, schema, query, &columns);
+    let compiled = compile_find(schemas, schema, query, &columns);
     let statement = client.prepare_cached(&compiled.sql).await?;
     let rows = client.query(&statement, &param_refs(&compiled.params)).await?;
     // Another node may have added a field and written rows holding it since this node's schema

@@ -70,25 +70,16 @@ pub type Compiled = compiler::Compiled<PgParam>;
 /// the geometry functions `postgres` installs.
 pub(crate) struct Postgres;
 
-/// Compiles a find: `SELECT <columns> FROM <class> t0 WHERE … ORDER BY … LIMIT … OFFSET …`.
+/// Compiles a find: `SELECT <columns>, <version> FROM <class> t0 WHERE … ORDER BY … LIMIT …
+/// OFFSET …`, where `<version>`, after the columns, is the class's stored schema version, read in
+/// the same statement (so from the same snapshot) as the rows.
 pub fn compile_find(
     schemas: &Schemas,
     schema: &ClassSchema,
     query: &FindQuery,
     columns: &[(&str, Option<FieldType>)],
 ) -> Compiled {
-    Compiler::<Postgres>::new(schemas, 0).find(schema, query, columns, None)
-}
-
-/// `compile_find` with one more column after `columns`: the class's stored schema version, read
-/// in the same statement (so from the same snapshot) as the rows.
-pub fn compile_find_with_version(
-    schemas: &Schemas,
-    schema: &ClassSchema,
-    query: &FindQuery,
-    columns: &[(&str, Option<FieldType>)],
-) -> Compiled {
-    // Class names are letters, digits and underscores (checked by `ClassName`): a literal is safe.
+    // Class names are letters, digits and underscores (`ClassName`); quotes are doubled anyway.
     let version = format!(
         "(SELECT COALESCE((\"schema\" ->> 'version')::int8, 0) FROM \"_SCHEMA\" WHERE \"className\" = '{}')",
         schema.class_name.as_str().replace('\'', "''")

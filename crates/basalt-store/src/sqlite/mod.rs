@@ -113,24 +113,8 @@ fn open_inline_reader(path: &Path, store: std::sync::Weak<()>) -> StoreResult<In
 }
 
 thread_local! {
-    /// This thread's read connections for point lookups, one per live store.
+    /// This thread's read connections, one per live store.
     static INLINE_READERS: std::cell::RefCell<Vec<InlineReader>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// Is the find a point lookup — one object by objectId — that takes microseconds, less than
-/// handing it to another thread?
-fn is_point_lookup(query: &FindQuery) -> bool {
-    fn by_object_id(condition: &basalt_core::query::Condition) -> bool {
-        use basalt_core::query::{Condition, Constraint};
-        match condition {
-            Condition::Field { path, constraint: Constraint::Equals(_) } => {
-                path.field == "objectId" && path.sub_keys.is_empty()
-            }
-            Condition::And(parts) => parts.iter().any(by_object_id),
-            _ => false,
-        }
-    }
-    query.skip == 0 && by_object_id(&query.condition)
 }
 
 fn configure(connection: &Connection) -> rusqlite::Result<()> {
@@ -468,9 +452,6 @@ impl Store for SqliteStore {
             return self.on_inline_reader(|reader| {
                 read::get_by_id(&reader.connection, &mut reader.gets, &schemas, query, object_id)
             });
-        }
-        if is_point_lookup(query) {
-            return self.on_thread_reader(|connection| read::find(connection, &schemas, query));
         }
         // Any other find starts on this thread too, within a budget of SQLite VM instructions
         // (a few milliseconds): most finds end within it and skip two thread hand-offs; one that

@@ -1,5 +1,6 @@
 //! Finds and counts on reader connections, and decoding rows into `ObjectRecord`s.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Weak};
 
@@ -89,6 +90,12 @@ struct CompiledGet {
     columns: Vec<(Box<str>, Option<FieldType>)>,
 }
 
+impl CompiledGet {
+    fn is_current(&self) -> bool {
+        self.schema.strong_count() > 0
+    }
+}
+
 /// The parameters a get's SQL takes, in the compiler's order: the objectId, the ACL keys, then
 /// LIMIT 1 OFFSET 0.
 fn get_params<'a>(object_id: &'a dyn ToSql, access: &'a Access) -> Vec<&'a dyn ToSql> {
@@ -120,26 +127,30 @@ pub(crate) fn get_by_id(
         Access::Keys(keys) => Some(keys.len()),
     };
     let key = (Arc::as_ptr(schema) as usize, key_count);
-    let current = gets.gets.get(&key).is_some_and(|get| get.schema.strong_count() > 0);
-    if !current {
-        let columns = selected_columns(schema, None);
-        let compiled = compile_find(schemas, schema, query, &columns);
-        let expected = get_params(object_id, &query.access);
-        let agrees = compiled.params.len() == expected.len()
-            && compiled.params.iter().zip(&expected).all(|(param, want)| {
-                let want = want.to_sql().ok().and_then(owned_value);
-                want.is_some_and(|want| param == &want)
-            });
-        if !agrees {
-            // Not the shape this cache knows (a compiler change): run it as any find.
-            debug_assert!(agrees, "a get's parameters differ from the compiler's: {:?}", compiled.params);
-            return run(connection, &compiled, &columns);
-        }
-        gets.gets.retain(|_, get| get.schema.strong_count() > 0);
-        let columns = columns.into_iter().map(|(name, field_type)| (name.into(), field_type)).collect();
-        gets.gets.insert(key, CompiledGet { schema: Arc::downgrade(schema), sql: compiled.sql, columns });
+    if !gets.gets.get(&key).is_some_and(CompiledGet::is_current) {
+        // Schemas replaced since: their gets go (this key's among them).
+        gets.gets.retain(|_, get| get.is_current());
     }
-    let Some(get) = gets.gets.get(&key) else { return Ok(Vec::new()) };
+    let get = match gets.gets.entry(key) {
+        Entry::Occupied(occupied) => occupied.into_mut(),
+        Entry::Vacant(vacant) => {
+            let columns = selected_columns(schema, None);
+            let compiled = compile_find(schemas, schema, query, &columns);
+            let expected = get_params(object_id, &query.access);
+            let agrees = compiled.params.len() == expected.len()
+                && compiled.params.iter().zip(&expected).all(|(param, want)| {
+                    let want = want.to_sql().ok().and_then(owned_value);
+                    want.is_some_and(|want| param == &want)
+                });
+            if !agrees {
+                // Not the shape this cache knows (a compiler change): run it as any find.
+                debug_assert!(agrees, "a get's parameters differ from the compiler's: {:?}", compiled.params);
+                return run(connection, &compiled, &columns);
+            }
+            let columns = columns.into_iter().map(|(name, field_type)| (name.into(), field_type)).collect();
+            vacant.insert(CompiledGet { schema: Arc::downgrade(schema), sql: compiled.sql, columns })
+        }
+    };
     let mut statement = connection.prepare_cached(&get.sql)?;
     let rows = statement
         .query_map(get_params(object_id, &query.access).as_slice(), |row| Ok(decode_row(row, &get.columns)))?;
