@@ -68,6 +68,8 @@ error_codes! {
     /// A webhook declaration that is invalid, missing or already there (`/hooks`).
     WebhookError = 143,
     FileDeleteError = 153,
+    /// Too many of something for one client (LiveQuery subscriptions).
+    RequestLimitExceeded = 155,
     FileReadError = 601,
     InvalidValue = 162,
     UsernameMissing = 200,

@@ -29,6 +29,14 @@ pub struct Limits {
     pub regex_bytes_max: usize,
     /// Compiled size of a `$regex`, in bytes (the regex crate's `size_limit`).
     pub regex_compiled_bytes_max: usize,
+    /// LiveQuery subscriptions one connection may hold. Every subscription is matched against
+    /// every write to its class; an app watches a handful of queries per screen, and this keeps
+    /// one socket from making every write expensive.
+    pub live_query_subscriptions_per_connection_max: usize,
+    /// LiveQuery subscriptions all connections from one address may hold together, so opening
+    /// more sockets does not get around the per-connection cap. Generous, because many users
+    /// behind one NAT or proxy share an address.
+    pub live_query_subscriptions_per_address_max: usize,
 }
 
 impl Default for Limits {
@@ -44,6 +52,8 @@ impl Default for Limits {
             batch_requests_max: 1_000,
             regex_bytes_max: 1_024,
             regex_compiled_bytes_max: 1024 * 1024,
+            live_query_subscriptions_per_connection_max: 100,
+            live_query_subscriptions_per_address_max: 10_000,
         }
     }
 }

@@ -79,7 +79,7 @@ impl Engine {
         let mut outcomes = if ops.is_empty() {
             Vec::new()
         } else {
-            self.store().write(self.schemas().snapshot(), ops, transaction).await.map_err(ParseError::from)?
+            self.write_ops(self.schemas().snapshot(), ops, transaction).await.map_err(ParseError::from)?
         }
         .into_iter();
         let mut responses = Vec::with_capacity(steps.len());

@@ -17,6 +17,8 @@ pub struct Caller {
     pub installation_id: Option<String>,
     /// The session token the caller presented (when logged in).
     pub session_token: Option<String>,
+    /// When that session expires (Unix milliseconds), if it does.
+    pub session_expires_at: Option<i64>,
     /// The client's `context` (`_context` in the body or `X-Parse-Cloud-Context`), handed to
     /// triggers as `request.context`.
     pub context: Option<Arc<Map<String, Value>>>,

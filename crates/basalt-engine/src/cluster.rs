@@ -6,7 +6,8 @@
 //!
 //! Messages are JSON: `{"kind":"schemas"}` (reload the schemas), `{"kind":"webhooks"}` (reload
 //! the webhooks), `{"kind":"event","className":…,"before":…,"after":…}` (a committed change, for
-//! this node's LiveQuery subscribers).
+//! this node's LiveQuery subscribers), `{"kind":"sessions","tokens":…,"users":…,"any":…}`
+//! (sessions ended: LiveQuery subscribers holding them lose their rights).
 
 use std::sync::Arc;
 
@@ -14,7 +15,7 @@ use basalt_core::{ClassName, ParseError, ParseResult};
 use serde_json::{Value, json};
 
 use crate::Engine;
-use crate::events::ObjectEvent;
+use crate::events::{ObjectEvent, SessionsEnded};
 
 /// Carries a node's announcements to the other nodes. `publish` must not block; messages from
 /// one node must arrive in the order it sent them.
@@ -46,6 +47,18 @@ impl Engine {
                 "className": event.class_name.as_str(),
                 "before": event.before,
                 "after": event.after,
+            }));
+        }
+    }
+
+    /// Tells the other nodes that sessions ended, so their LiveQuery subscribers lose the rights.
+    pub(crate) fn announce_sessions_ended(&self, ended: &SessionsEnded) {
+        if self.inner.cluster.get().is_some() {
+            self.announce(&json!({
+                "kind": "sessions",
+                "tokens": ended.tokens,
+                "users": ended.users,
+                "any": ended.any,
             }));
         }
     }
@@ -107,6 +120,24 @@ impl Engine {
                     && sink.wants(&event.class_name)
                 {
                     sink.publish(event);
+                }
+                Ok(())
+            }
+            Some("sessions") => {
+                let strings = |key: &str| -> Vec<String> {
+                    message
+                        .get(key)
+                        .and_then(Value::as_array)
+                        .map(|items| items.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+                        .unwrap_or_default()
+                };
+                let ended = SessionsEnded {
+                    tokens: strings("tokens"),
+                    users: strings("users"),
+                    any: message.get("any").and_then(Value::as_bool).unwrap_or(true),
+                };
+                if let Some(sink) = self.inner.events.get() {
+                    sink.sessions_ended(ended);
                 }
                 Ok(())
             }

@@ -122,14 +122,14 @@ impl Engine {
                 updates,
             };
             let inserted =
-                self.store().write(self.schemas().snapshot(), vec![insert], false).await.map_err(ParseError::from)?;
+                self.write_ops(self.schemas().snapshot(), vec![insert], false).await.map_err(ParseError::from)?;
             if let Some(Err(error)) = inserted.into_iter().next() {
                 let error = ParseError::from(error);
                 if error.code != ErrorCode::DuplicateValue {
                     return Err(error);
                 }
                 // Another writer created the object first: apply this write on top of it.
-                self.store().write(self.schemas().snapshot(), vec![update], true).await.map_err(ParseError::from)?;
+                self.write_ops(self.schemas().snapshot(), vec![update], true).await.map_err(ParseError::from)?;
             }
         }
         Ok(json!({"result": true}))

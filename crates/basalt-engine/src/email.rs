@@ -147,7 +147,7 @@ impl Engine {
             .reset_token_validity_secs
             .map(|secs| self.now().saturating_add(secs.saturating_mul(1000)));
         let op = WriteOp::PutUserSecrets { user_id: user.object_id.clone(), secrets };
-        self.store().write(self.schemas().snapshot(), vec![op], true).await.map_err(ParseError::from)?;
+        self.write_ops(self.schemas().snapshot(), vec![op], true).await.map_err(ParseError::from)?;
         let username = user.fields.get("username").and_then(Value::as_str).unwrap_or_default();
         let link = format!("{}request_password_reset?token={token}", self.email_config().pages_url_prefix);
         let to = user.fields.get("email").and_then(Value::as_str).unwrap_or(&email).to_owned();
@@ -180,7 +180,7 @@ impl Engine {
         secrets.email_verify_token = Some(token.clone());
         secrets.email_verify_token_expires_at = expires;
         let op = WriteOp::PutUserSecrets { user_id: user.object_id.clone(), secrets };
-        self.store().write(self.schemas().snapshot(), vec![op], true).await.map_err(ParseError::from)?;
+        self.write_ops(self.schemas().snapshot(), vec![op], true).await.map_err(ParseError::from)?;
         self.send_verification_mail(&email, &token).await;
         Ok(Value::Object(Map::new()))
     }
@@ -208,7 +208,7 @@ impl Engine {
                 condition: Condition::all(),
             },
         ])];
-        match self.store().write(self.schemas().snapshot(), ops, true).await {
+        match self.write_ops(self.schemas().snapshot(), ops, true).await {
             Ok(_) => Ok(true),
             Err(basalt_store::StoreError::Parse(error)) if error.code == ErrorCode::ObjectNotFound => Ok(false),
             Err(error) => Err(error.into()),
@@ -251,7 +251,7 @@ impl Engine {
         if self.config().auth.revoke_session_on_password_reset {
             group.push(self.end_sessions(&user_id, None));
         }
-        match self.store().write(self.schemas().snapshot(), vec![WriteOp::Atomic(group)], true).await {
+        match self.write_ops(self.schemas().snapshot(), vec![WriteOp::Atomic(group)], true).await {
             Ok(_) => Ok(()),
             Err(basalt_store::StoreError::Parse(error)) if error.code == ErrorCode::ObjectNotFound => Err(invalid()),
             Err(error) => Err(error.into()),

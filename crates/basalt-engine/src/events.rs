@@ -20,9 +20,41 @@ pub struct ObjectEvent {
     pub after: Option<Map<String, Value>>,
 }
 
+/// Sessions that a committed write ended (log-out, a deleted session or user, a password change
+/// that revokes sessions): whoever holds rights through them must lose those rights.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionsEnded {
+    /// These session tokens are gone.
+    pub tokens: Vec<String>,
+    /// Some sessions of these users are gone (which, the write did not say).
+    pub users: Vec<String>,
+    /// Sessions the write did not name may be gone: every holder must be checked.
+    pub any: bool,
+}
+
+impl SessionsEnded {
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty() && self.users.is_empty() && !self.any
+    }
+}
+
+/// May `op` end sessions?
+fn may_end_sessions(op: &WriteOp) -> bool {
+    match op {
+        WriteOp::Delete { class_name, .. } => matches!(class_name.as_str(), "_User" | "_Session"),
+        WriteOp::DeleteWhere { class_name, .. } => class_name.as_str() == "_Session",
+        WriteOp::Atomic(ops) => ops.iter().any(may_end_sessions),
+        _ => false,
+    }
+}
+
 /// Receives object events. Called on the write path: must return at once.
 pub trait EventSink: Send + Sync {
     fn publish(&self, event: ObjectEvent);
+
+    /// Sessions ended; called after the write committed and before it is answered, in order
+    /// with `publish`, so no event of a later write reaches a holder of an ended session.
+    fn sessions_ended(&self, ended: SessionsEnded);
 
     /// Does anyone listen to this class? Lets the engine skip building events nobody wants.
     fn wants(&self, class_name: &ClassName) -> bool;
@@ -38,7 +70,96 @@ fn class_of(op: &WriteOp) -> Option<&ClassName> {
     }
 }
 
+/// The sessions `op` ends, as far as the op says (its outcome names a deleted session's token).
+fn sessions_ended_by(op: &WriteOp, outcome: Option<&WriteOutcome>, ended: &mut SessionsEnded) {
+    match op {
+        WriteOp::Delete { class_name, object_id, .. } if class_name.as_str() == "_User" => {
+            ended.users.push(object_id.clone());
+        }
+        WriteOp::Delete { class_name, .. } if class_name.as_str() == "_Session" => {
+            match outcome {
+                Some(WriteOutcome::Deleted(Some(record))) => {
+                    match record.fields.get("sessionToken").and_then(Value::as_str) {
+                        Some(token) => ended.tokens.push(token.to_owned()),
+                        None => ended.users.extend(session_user(record)),
+                    }
+                }
+                _ => ended.any = true,
+            }
+        }
+        WriteOp::DeleteWhere { class_name, condition } if class_name.as_str() == "_Session" => {
+            let mut tokens = Vec::new();
+            let mut users = Vec::new();
+            named_in(condition, &mut tokens, &mut users);
+            // A condition that names neither: any session may be gone.
+            ended.any |= tokens.is_empty() && users.is_empty();
+            ended.tokens.extend(tokens);
+            ended.users.extend(users);
+        }
+        // The outcome of an atomic group does not say what each op deleted.
+        WriteOp::Atomic(ops) => {
+            for op in ops {
+                match op {
+                    WriteOp::Delete { class_name, .. } if class_name.as_str() == "_Session" => ended.any = true,
+                    op => sessions_ended_by(op, None, ended),
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn session_user(record: &ObjectRecord) -> Option<String> {
+    record.fields.get("user").and_then(|user| user.get("objectId")).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// The session tokens and users an equality in `condition` names.
+fn named_in(condition: &basalt_core::query::Condition, tokens: &mut Vec<String>, users: &mut Vec<String>) {
+    use basalt_core::query::{Condition, Constraint};
+    match condition {
+        Condition::And(parts) => parts.iter().for_each(|part| named_in(part, tokens, users)),
+        Condition::Field { path, constraint: Constraint::Equals(value) } if path.is_top_level() => {
+            match (path.field.as_str(), value) {
+                ("sessionToken", Value::String(token)) => tokens.push(token.clone()),
+                ("user", pointer) => {
+                    users.extend(pointer.get("objectId").and_then(Value::as_str).map(str::to_owned));
+                }
+                _ => {}
+            }
+        }
+        _ => {}
+    }
+}
+
 impl Engine {
+    /// Runs writes through the store; the one way the engine writes. Sessions the writes ended
+    /// are told to the event sink and the other nodes before the writes are answered.
+    pub(crate) async fn write_ops(
+        &self,
+        snapshot: Arc<basalt_store::Schemas>,
+        ops: Vec<WriteOp>,
+        transaction: bool,
+    ) -> basalt_store::StoreResult<Vec<basalt_store::StoreResult<WriteOutcome>>> {
+        // Only writes that may end sessions keep a copy of their ops (creates never do).
+        let kept = ops.iter().any(may_end_sessions).then(|| ops.clone());
+        let outcomes = self.store().write(snapshot, ops, transaction).await?;
+        if let Some(ops) = kept {
+            let mut ended = SessionsEnded::default();
+            for (op, outcome) in ops.iter().zip(&outcomes) {
+                if let Ok(outcome) = outcome {
+                    sessions_ended_by(op, Some(outcome), &mut ended);
+                }
+            }
+            if !ended.is_empty() {
+                self.announce_sessions_ended(&ended);
+                if let Some(sink) = self.inner.events.get() {
+                    sink.sessions_ended(ended);
+                }
+            }
+        }
+        Ok(outcomes)
+    }
+
     /// Sets the listener for object events (once, at start).
     pub fn set_event_sink(&self, sink: Arc<dyn EventSink>) {
         if self.inner.events.set(sink).is_err() {
@@ -82,15 +203,19 @@ pub struct LiveQueryView {
 }
 
 impl Engine {
-    /// The view a subscriber has of a class, checked as a find would be.
+    /// The view a subscriber has of a class, checked by the gate as a find would be: the
+    /// subscription's condition and watched fields may not name a field hidden from the caller.
     ///
     /// # Errors
     /// 119 when the class's permissions refuse `find`; 101 when they require a user; 119 for
-    /// master-only classes; 119 when the class does not exist.
+    /// master-only classes; 119 when the class does not exist; 119 for a protected field in the
+    /// condition or `watch`.
     pub fn live_query_view(
         &self,
         caller: &crate::Caller,
         class_name: &ClassName,
+        condition: &basalt_core::query::Condition,
+        watch: &[String],
     ) -> basalt_core::ParseResult<LiveQueryView> {
         crate::objects::check_class_access(caller, class_name, "find")?;
         let schema = self.schemas().get(class_name).ok_or_else(|| {
@@ -98,6 +223,7 @@ impl Engine {
                 "This user is not allowed to access non-existent class: {class_name}"
             ))
         })?;
+        self.gate_subscription(caller, &schema, condition, watch)?;
         let permission = self.class_permission(caller, &schema, basalt_core::clp::ClpOperation::Find)?;
         let hidden = self.protected_fields(caller, &schema);
         Ok(LiveQueryView { schema, permission, hidden })

@@ -12,6 +12,7 @@ use basalt_core::{ClassName, ClassSchema, ErrorCode, FieldType, ParseError, Pars
 use basalt_store::{FindQuery, ObjectRecord, StoreError, StoreErrorKind};
 use serde_json::{Map, Value};
 
+use crate::gate::{Depth, Gated, ReadRequest};
 use crate::objects::check_class_access;
 use crate::output::object_json;
 use crate::{Caller, Engine};
@@ -427,22 +428,20 @@ impl Engine {
             where_json.len() == 1 && where_json.get("objectId").is_some_and(Value::is_string)
         });
         let operation = if is_get { ClpOperation::Get } else { ClpOperation::Find };
-        let mut condition = self.read_condition(caller, &schema, condition, &order, operation)?;
-        if params.count {
-            let counted = self.class_permission(caller, &schema, ClpOperation::Count)?;
-            condition = Condition::And(vec![condition, counted]);
-        }
-        let query = FindQuery {
-            class_name: class_name.clone(),
+        let request = ReadRequest {
+            schema: &schema,
             condition,
             order,
             limit: params.limit,
             skip: params.skip,
             fields: shape.fields.clone(),
-            access: caller.access(),
+            operation,
+            depth: Depth::TopLevel,
         };
+        let query = self.gate_read(caller, request).await?;
         let count = if params.count {
-            Some(self.store().count(self.schemas().snapshot(), query.clone()).await.map_err(ParseError::from)?)
+            let counted = self.gate_count(caller, &schema, &query)?;
+            Some(self.count_records(&counted).await?)
         } else {
             None
         };
@@ -507,16 +506,17 @@ impl Engine {
             path: FieldPath { field: "objectId".into(), sub_keys: Vec::new() },
             constraint: Constraint::Equals(Value::String(object_id.to_owned())),
         };
-        let condition = self.read_condition(caller, &schema, by_id, &[], ClpOperation::Get)?;
-        let query = FindQuery {
-            class_name,
-            condition,
+        let request = ReadRequest {
+            schema: &schema,
+            condition: by_id,
             order: Vec::new(),
             limit: Some(1),
             skip: 0,
             fields: shape.fields.clone(),
-            access: caller.access(),
+            operation: ClpOperation::Get,
+            depth: Depth::TopLevel,
         };
+        let query = self.gate_read(caller, request).await?;
         let mut results = self.run_find(caller, query, &shape).await?;
         let mut object = results.pop().ok_or_else(ParseError::object_not_found)?;
         // Parse compat: reading your own user by id returns your session token too.
@@ -527,29 +527,6 @@ impl Engine {
             object.insert("sessionToken".into(), Value::String(token.clone()));
         }
         Ok(object)
-    }
-
-    /// The condition a read runs with: the caller's, the class's permissions (pointer
-    /// permissions become a condition), and for `_Session` the caller's own sessions only.
-    fn read_condition(
-        &self,
-        caller: &Caller,
-        schema: &ClassSchema,
-        condition: Condition,
-        order: &[basalt_core::query::OrderKey],
-        operation: ClpOperation,
-    ) -> ParseResult<Condition> {
-        self.check_query_fields(caller, schema, &condition, order)?;
-        let permitted = self.class_permission(caller, schema, operation)?;
-        let mut parts = vec![condition, permitted];
-        if schema.class_name.as_str() == "_Session" && !caller.is_master {
-            // Parse compat: clients see only their own sessions; without one, 209.
-            let Some(user_id) = &caller.user_id else {
-                return Err(ParseError::new(ErrorCode::InvalidSessionToken, "Session token required."));
-            };
-            parts.push(crate::sessions::field_equals("user", basalt_core::value::pointer_value("_User", user_id)));
-        }
-        Ok(Condition::And(parts))
     }
 
     /// Removes what the caller may not see of an object: protected fields, and for users other
@@ -588,8 +565,9 @@ impl Engine {
     /// the rows, is not the one compiled against); the schemas are reloaded first.
     pub(crate) async fn find_records(
         &self,
-        query: &FindQuery,
+        gated: &Gated,
     ) -> ParseResult<Option<(Arc<ClassSchema>, Vec<ObjectRecord>)>> {
+        let query = gated.query();
         // Bounded: a schema changing on every attempt still gets an answer (or the error).
         const ATTEMPTS: usize = 5;
         let mut attempt = 0;
@@ -612,7 +590,12 @@ impl Engine {
         }
     }
 
-    async fn run_find(&self, caller: &Caller, query: FindQuery, shape: &Shape) -> ParseResult<Vec<Value>> {
+    /// The number of objects a gated query matches.
+    pub(crate) async fn count_records(&self, gated: &Gated) -> ParseResult<u64> {
+        self.store().count(self.schemas().snapshot(), gated.query().clone()).await.map_err(ParseError::from)
+    }
+
+    async fn run_find(&self, caller: &Caller, query: Gated, shape: &Shape) -> ParseResult<Vec<Value>> {
         let (schema, records) = self.find_records(&query).await?.ok_or_else(ParseError::object_not_found)?;
         let prefix = &self.config().files_url_prefix;
         let hidden = self.protected_fields(caller, &schema);
@@ -675,30 +658,23 @@ impl Engine {
             let Some(schema) = self.schemas().get(&class_name) else { continue };
             // A class whose permissions refuse the caller fails the whole query (Parse compat).
             // Parse compat: includes need "get" on the target class, not "find".
-            let permitted = self.class_permission(caller, &schema, ClpOperation::Get)?;
             let hidden = self.protected_fields(caller, &schema);
-            if class_name.is_master_only() && !caller.is_master {
-                return Err(ParseError::forbidden(format!(
-                    "Clients aren't allowed to perform the get operation on the {class_name} collection."
-                )));
-            }
             let ids: Vec<Value> = ids.into_iter().map(Value::String).collect();
             for chunk in ids.chunks(self.limits().query_list_max) {
-                let query = FindQuery {
-                    class_name: class_name.clone(),
-                    condition: Condition::And(vec![
-                        Condition::Field {
-                            path: FieldPath { field: "objectId".into(), sub_keys: Vec::new() },
-                            constraint: Constraint::In(chunk.to_vec()),
-                        },
-                        permitted.clone(),
-                    ]),
+                let request = ReadRequest {
+                    schema: &schema,
+                    condition: Condition::Field {
+                        path: FieldPath { field: "objectId".into(), sub_keys: Vec::new() },
+                        constraint: Constraint::In(chunk.to_vec()),
+                    },
                     order: Vec::new(),
                     limit: None,
                     skip: 0,
                     fields: None,
-                    access: caller.access(),
+                    operation: ClpOperation::Get,
+                    depth: Depth::Nested,
                 };
+                let query = self.gate_read(caller, request).await?;
                 let Some((schema, records)) = self.find_records(&query).await? else { continue };
                 for record in records {
                     let object_id = record.object_id.clone();
@@ -724,7 +700,7 @@ impl Engine {
         }
         let parser = QueryParser { limits: self.limits(), now: self.now() };
         let condition = parser.parse_where(where_json)?;
-        let query = FindQuery {
+        let query = Gated::system(FindQuery {
             class_name: class_name.clone(),
             condition,
             order: Vec::new(),
@@ -732,7 +708,7 @@ impl Engine {
             skip: 0,
             fields: None,
             access: basalt_core::acl::Access::Master,
-        };
+        });
         let shape = shape_of(self.limits(), None, None, None, false)?;
         let results = self.run_find(&Caller::master(), query, &shape).await?;
         if results.len() > 1_000_000 {

@@ -19,19 +19,6 @@ fn caller_keys(caller: &Caller) -> Vec<String> {
     }
 }
 
-/// The fields of `condition` (top level of each path), for the protected-field check.
-fn condition_fields(condition: &Condition, out: &mut BTreeSet<String>) {
-    match condition {
-        Condition::And(parts) | Condition::Or(parts) | Condition::Nor(parts) => {
-            parts.iter().for_each(|part| condition_fields(part, out));
-        }
-        Condition::Field { path, .. } => {
-            out.insert(path.field.clone());
-        }
-        Condition::RelatedTo { .. } => {}
-    }
-}
-
 impl Engine {
     /// Checks an operation on a class for the caller; returns the condition the objects must
     /// also meet (pointer permissions), or `Condition::all()`.
@@ -101,29 +88,5 @@ impl Engine {
         let keys = caller_keys(caller);
         let clp_caller = ClpCaller { keys: &keys, user_id: caller.user_id.as_deref() };
         clp::protected_fields(&schema.class_level_permissions, &clp_caller, default_public)
-    }
-
-    /// Refuses a query that constrains or orders by a field hidden from the caller.
-    pub(crate) fn check_query_fields(
-        &self,
-        caller: &Caller,
-        schema: &ClassSchema,
-        condition: &Condition,
-        order: &[basalt_core::query::OrderKey],
-    ) -> ParseResult<()> {
-        let hidden = self.protected_fields(caller, schema);
-        if hidden.is_empty() {
-            return Ok(());
-        }
-        let mut used = BTreeSet::new();
-        condition_fields(condition, &mut used);
-        used.extend(order.iter().map(|key| key.path.field.clone()));
-        if let Some(field) = used.iter().find(|field| hidden.contains(*field)) {
-            return Err(ParseError::forbidden(format!(
-                "This user is not allowed to query {field} on class {}",
-                schema.class_name
-            )));
-        }
-        Ok(())
     }
 }

@@ -68,7 +68,7 @@ impl Engine {
         // Sessions, users, config: read with the class's schema as it is (another node may have
         // just created the class or added the field).
         self.refresh_if_stale(class_name.as_str()).await?;
-        let query = FindQuery {
+        let query = crate::gate::Gated::system(FindQuery {
             class_name: class_name.clone(),
             condition,
             order: Vec::new(),
@@ -76,7 +76,7 @@ impl Engine {
             skip: 0,
             fields: None,
             access: Access::Master,
-        };
+        });
         Ok(self.find_records(&query).await?.map(|(_, records)| records).unwrap_or_default())
     }
 
@@ -91,12 +91,13 @@ impl Engine {
             .records_where(&class("_Session"), field_equals("sessionToken", Value::String(token.to_owned())), Some(1))
             .await?;
         let session = sessions.into_iter().next().ok_or_else(invalid)?;
-        let expired = session
+        let expires_at = session
             .fields
             .get("expiresAt")
             .and_then(|value| value.get("iso"))
             .and_then(Value::as_str)
-            .is_some_and(|iso| time::parse_iso(iso).is_ok_and(|at| at <= self.now()));
+            .and_then(|iso| time::parse_iso(iso).ok());
+        let expired = expires_at.is_some_and(|at| at <= self.now());
         if expired {
             let op = WriteOp::Delete {
                 class_name: class("_Session"),
@@ -104,7 +105,7 @@ impl Engine {
                 access: Access::Master,
                 condition: Condition::all(),
             };
-            let _ = self.store().write(self.schemas().snapshot(), vec![op], true).await;
+            let _ = self.write_ops(self.schemas().snapshot(), vec![op], true).await;
             return Err(ParseError::new(ErrorCode::InvalidSessionToken, "Session token is expired."));
         }
         let user_id = session
@@ -121,6 +122,7 @@ impl Engine {
             user_id: Some(user_id),
             installation_id,
             session_token: Some(token.to_owned()),
+            session_expires_at: expires_at,
             context: None,
         })
     }
@@ -202,7 +204,7 @@ impl Engine {
                 class_name: class("_Session"),
                 condition: field_equals("sessionToken", Value::String(token.clone())),
             };
-            self.store().write(self.schemas().snapshot(), vec![op], true).await.map_err(ParseError::from)?;
+            self.write_ops(self.schemas().snapshot(), vec![op], true).await.map_err(ParseError::from)?;
             if let Some(Value::Object(session)) = ended {
                 // Parse compat: the log-out has happened; the trigger's failure is only logged.
                 if let Err(error) = self.run_auth_trigger(TriggerKind::AfterLogout, caller, session, None).await {

@@ -413,7 +413,7 @@ impl Engine {
                     threshold: lockout.threshold,
                     lock_until,
                 };
-                self.store().write(self.schemas().snapshot(), vec![op], true).await.map_err(ParseError::from)?;
+                self.write_ops(self.schemas().snapshot(), vec![op], true).await.map_err(ParseError::from)?;
             }
             return Err(invalid());
         }
@@ -438,7 +438,7 @@ impl Engine {
         }
         if changed {
             let op = WriteOp::PutUserSecrets { user_id: user.object_id.clone(), secrets };
-            self.store().write(self.schemas().snapshot(), vec![op], true).await.map_err(ParseError::from)?;
+            self.write_ops(self.schemas().snapshot(), vec![op], true).await.map_err(ParseError::from)?;
         }
         Ok(user)
     }

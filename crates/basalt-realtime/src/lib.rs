@@ -19,7 +19,7 @@ use basalt_core::acl::{Access, Acl};
 use basalt_core::query::Condition;
 use basalt_core::query::matcher;
 use basalt_core::{ClassName, ClassSchema};
-use basalt_engine::{Caller, Engine, EventSink, LiveQueryView, ObjectEvent};
+use basalt_engine::{Caller, Engine, EventSink, LiveQueryView, ObjectEvent, SessionsEnded};
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
@@ -32,6 +32,11 @@ pub struct LiveQueryConfig {
     pub classes: Option<HashSet<String>>,
     pub app_id: String,
     pub master_key: String,
+    /// Addresses a connection may use the master key from (as for the REST API).
+    pub master_key_ips: Vec<std::net::IpAddr>,
+    /// The configured client keys (JavaScript, client, REST, .NET); when any is set, `connect`
+    /// must present one of them.
+    pub client_keys: Vec<String>,
     /// Frames queued for one client before it counts as fallen behind and is disconnected.
     pub queue_frames_max: usize,
 }
@@ -51,6 +56,9 @@ struct Subscription {
 
 struct Client {
     sender: mpsc::Sender<Frame>,
+    /// Where the connection comes from (for the master key's addresses and the per-address
+    /// subscription cap).
+    address: Option<std::net::IpAddr>,
     kick: Kick,
     /// The id the client knows (a random UUID, as Parse Server sends).
     public_id: String,
@@ -78,13 +86,26 @@ pub struct Hub {
     this: Weak<Hub>,
     /// Counts role refreshes (see `refresh_roles`).
     role_generation: std::sync::atomic::AtomicU64,
-    /// Events waiting for the delivery task: the write path only enqueues, so a save's latency
-    /// never includes the fan-out to subscribers.
-    events: mpsc::UnboundedSender<ObjectEvent>,
+    /// Events (and ended sessions) waiting for the delivery task: the write path only enqueues,
+    /// so a save's latency never includes the fan-out to subscribers. One queue keeps them in
+    /// order: an event written after a log-out is delivered after the log-out took its rights.
+    events: mpsc::UnboundedSender<Pending>,
     /// How many subscriptions each class has, kept with the subscriptions (under `state`): a
     /// write to a class nobody watches builds no event. A subscription counts before its
     /// `subscribed` frame is sent, so every write committed after the client is told sees it.
     watched: std::sync::RwLock<HashMap<ClassName, usize>>,
+}
+
+/// What the delivery task works through, in the order the engine reported it.
+enum Pending {
+    Event(ObjectEvent),
+    SessionsEnded(SessionsEnded),
+}
+
+/// The caller a connection or subscription falls back to when its session ended: no user, no
+/// roles, the public's rights.
+fn without_session(caller: &Caller) -> Caller {
+    Caller { installation_id: caller.installation_id.clone(), ..Caller::anonymous() }
 }
 
 /// The kind of event a change is for one subscription.
@@ -151,7 +172,7 @@ fn new_client_id() -> String {
 
 impl Hub {
     pub fn new(engine: Engine, config: LiveQueryConfig) -> Arc<Hub> {
-        let (events, mut pending) = mpsc::unbounded_channel::<ObjectEvent>();
+        let (events, mut pending) = mpsc::unbounded_channel::<Pending>();
         let hub = Arc::new_cyclic(|this| Hub {
             engine,
             config,
@@ -163,8 +184,16 @@ impl Hub {
         });
         let delivering = Arc::downgrade(&hub);
         tokio::spawn(async move {
-            while let Some(event) = pending.recv().await {
+            while let Some(next) = pending.recv().await {
                 let Some(hub) = delivering.upgrade() else { return };
+                let event = match next {
+                    Pending::Event(event) => event,
+                    Pending::SessionsEnded(ended) => {
+                        hub.end_sessions(ended).await;
+                        continue;
+                    }
+                };
+                hub.expire_sessions();
                 if hub.engine.has_live_query_event_trigger(event.class_name.as_str()) {
                     hub.deliver_through_trigger(event).await;
                 } else {
@@ -187,15 +216,17 @@ impl Hub {
         self.config.classes.as_ref().is_none_or(|classes| classes.contains(class_name))
     }
 
-    /// Registers a new connection; returns its id and the queue of frames to write to it. When
-    /// the queue closes without the connection having ended, the client fell behind.
+    /// Registers a new connection from loopback; returns its id and the queue of frames to write
+    /// to it. When the queue closes without the connection having ended, the client fell behind.
     pub fn open(&self) -> (u64, mpsc::Receiver<Frame>) {
-        let (client_id, receiver, _) = self.open_with_kick();
+        let loopback = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+        let (client_id, receiver, _) = self.open_with_kick(Some(loopback));
         (client_id, receiver)
     }
 
-    /// `open`, plus the notification that the client fell behind and was dropped.
-    pub fn open_with_kick(&self) -> (u64, mpsc::Receiver<Frame>, Kick) {
+    /// `open` for a connection from `address`, plus the notification that the client fell
+    /// behind and was dropped.
+    pub fn open_with_kick(&self, address: Option<std::net::IpAddr>) -> (u64, mpsc::Receiver<Frame>, Kick) {
         let kick = Kick::default();
         let (sender, receiver) = mpsc::channel(self.config.queue_frames_max.max(1));
         let mut state = self.state();
@@ -205,6 +236,7 @@ impl Hub {
             client_id,
             Client {
                 sender,
+                address: address.map(|address| address.to_canonical()),
                 kick: Arc::clone(&kick),
                 public_id: String::new(),
                 installation_id: None,
@@ -335,6 +367,94 @@ impl Hub {
         Frame::Text(frame)
     }
 
+    /// Takes the rights of ended sessions from the connections and subscriptions holding them:
+    /// named tokens at once; for sessions named only by user (or not at all), each holder's
+    /// token is checked again.
+    async fn end_sessions(&self, ended: SessionsEnded) {
+        let holds = |caller: &Caller| caller.session_token.is_some();
+        let to_check: HashSet<String> = {
+            let state = self.state();
+            state
+                .clients
+                .values()
+                .flat_map(|client| {
+                    client.caller.iter().chain(
+                        client
+                            .subscriptions
+                            .values()
+                            .flat_map(|subscription| [&subscription.caller, &subscription.connection_caller]),
+                    )
+                })
+                .filter(|caller| holds(caller))
+                .filter(|caller| {
+                    ended.any || caller.user_id.as_ref().is_some_and(|user_id| ended.users.contains(user_id))
+                })
+                .filter_map(|caller| caller.session_token.clone())
+                .filter(|token| !ended.tokens.contains(token))
+                .collect()
+        };
+        let mut gone: HashSet<String> = ended.tokens.into_iter().collect();
+        for token in to_check {
+            match self.engine.caller_for_session(&token, None).await {
+                Ok(_) => {}
+                Err(error) if error.code == basalt_core::ErrorCode::InvalidSessionToken => {
+                    gone.insert(token);
+                }
+                // The session could not be read: it keeps its rights until the next check.
+                Err(error) => tracing::warn!(%error, "a LiveQuery subscriber's session could not be checked"),
+            }
+        }
+        if gone.is_empty() {
+            return;
+        }
+        let mut state = self.state();
+        let is_gone = |caller: &Caller| caller.session_token.as_ref().is_some_and(|token| gone.contains(token));
+        for client in state.clients.values_mut() {
+            self.revoke_where(client, is_gone);
+        }
+    }
+
+    /// Takes the rights of sessions that expired (the hub learns of no write for those).
+    fn expire_sessions(&self) {
+        let now = self.engine.config().clock.now_millis();
+        let mut state = self.state();
+        let expired = |caller: &Caller| caller.session_expires_at.is_some_and(|at| at <= now);
+        for client in state.clients.values_mut() {
+            self.revoke_where(client, expired);
+        }
+    }
+
+    /// Replaces every caller of the client for which `ended` holds with the public's rights, and
+    /// a subscription's view of its class with what the public may see (nothing, when the
+    /// class's permissions refuse the public).
+    fn revoke_where(&self, client: &mut Client, ended: impl Fn(&Caller) -> bool) {
+        if let Some(caller) = client.caller.as_mut()
+            && ended(caller)
+        {
+            *caller = without_session(caller);
+        }
+        for subscription in client.subscriptions.values_mut() {
+            let mut changed = false;
+            for caller in [&mut subscription.caller, &mut subscription.connection_caller] {
+                if ended(caller) {
+                    *caller = without_session(caller);
+                    changed = true;
+                }
+            }
+            if changed {
+                let watch = subscription.watch.as_deref().unwrap_or_default();
+                subscription.view = self
+                    .engine
+                    .live_query_view(&subscription.caller, &subscription.class_name, &subscription.condition, watch)
+                    .unwrap_or_else(|_| LiveQueryView {
+                        schema: Arc::clone(&subscription.view.schema),
+                        permission: Condition::Or(Vec::new()),
+                        hidden: subscription.view.hidden.clone(),
+                    });
+            }
+        }
+    }
+
     /// Refreshes every session-based subscriber's roles after a role changed.
     fn refresh_roles(&self) {
         let Some(hub) = self.this.upgrade() else { return };
@@ -364,6 +484,7 @@ impl Hub {
                 let mut state = hub.state();
                 if let Some(subscription) =
                     state.clients.get_mut(&client_id).and_then(|client| client.subscriptions.get_mut(&request_id))
+                    && subscription.caller.session_token == fresh.session_token
                 {
                     subscription.caller = fresh;
                 }
@@ -373,6 +494,12 @@ impl Hub {
 }
 
 impl EventSink for Hub {
+    fn sessions_ended(&self, ended: SessionsEnded) {
+        if self.events.send(Pending::SessionsEnded(ended)).is_err() {
+            tracing::error!("the LiveQuery delivery task has stopped");
+        }
+    }
+
     fn wants(&self, class_name: &ClassName) -> bool {
         class_name.as_str() == "_Role" || (self.serves_class(class_name.as_str()) && self.is_watched(class_name))
     }
@@ -384,7 +511,7 @@ impl EventSink for Hub {
         if !self.serves_class(event.class_name.as_str()) {
             return;
         }
-        if self.events.send(event).is_err() {
+        if self.events.send(Pending::Event(event)).is_err() {
             tracing::error!("the LiveQuery delivery task has stopped; an event was not delivered");
         }
     }

@@ -130,9 +130,18 @@ impl Hub {
             self.reply(client_id, invalid_keys());
             return;
         }
-        // Parse compat: Parse Server's LiveQuery checks no client key (without `keyPairs`); client
-        // keys ship inside apps and grant nothing anyway. The master key is recognised.
-        let is_master = text(message, "masterKey") == Some(self.config.master_key.as_str());
+        // The keys are checked as the REST API checks them: the master key only from its
+        // addresses, and a configured client key required of everyone else. (Parse Server's
+        // LiveQuery checks neither.)
+        let (is_master, keys_ok) = {
+            let state = self.state();
+            let address = state.clients.get(&client_id).and_then(|client| client.address);
+            self.check_keys(message, address)
+        };
+        if !keys_ok {
+            self.reply(client_id, invalid_keys());
+            return;
+        }
         let installation_id = text(message, "installationId").map(str::to_owned);
         let caller = match (is_master, text(message, "sessionToken")) {
             (true, _) => Caller { installation_id: installation_id.clone(), ..Caller::master() },
@@ -175,6 +184,23 @@ impl Hub {
         self.send(&mut state, client_id, Frame::Text(frame.to_string()));
     }
 
+    /// Does the `connect` frame carry the master key (usable from `address`), and are its keys
+    /// acceptable? A master key from another address is refused, not downgraded.
+    fn check_keys(&self, message: &Map<String, Value>, address: Option<std::net::IpAddr>) -> (bool, bool) {
+        if text(message, "masterKey") == Some(self.config.master_key.as_str()) {
+            let allowed = address.is_some_and(|address| self.config.master_key_ips.contains(&address));
+            return (allowed, allowed);
+        }
+        if self.config.client_keys.is_empty() {
+            return (false, true);
+        }
+        let presented = ["javascriptKey", "clientKey", "windowsKey", "restAPIKey"]
+            .iter()
+            .filter_map(|key| text(message, key))
+            .any(|key| self.config.client_keys.iter().any(|configured| configured == key));
+        (false, presented)
+    }
+
     fn connected(&self, client_id: u64) -> Option<(Caller, String, Option<String>)> {
         let state = self.state();
         let client = state.clients.get(&client_id)?;
@@ -215,6 +241,10 @@ impl Hub {
             }
         };
         let mut state = self.state();
+        if let Err(error) = self.check_subscription_count(&state, client_id, request_id) {
+            self.send(&mut state, client_id, subscription_error(&error, request_id));
+            return;
+        }
         let Some(client) = state.clients.get_mut(&client_id) else { return };
         self.watch(&subscription.class_name);
         if let Some(replaced) = client.subscriptions.insert(request_id, subscription) {
@@ -228,6 +258,39 @@ impl Hub {
         }
         frame.insert("requestId".into(), Value::from(request_id));
         self.send(&mut state, client_id, Frame::Text(Value::Object(frame).to_string()));
+    }
+
+    /// Refuses a new subscription past the per-connection or per-address cap (replacing one
+    /// with the same request id is not new).
+    fn check_subscription_count(&self, state: &crate::State, client_id: u64, request_id: i64) -> ParseResult<()> {
+        let Some(client) = state.clients.get(&client_id) else { return Ok(()) };
+        if client.subscriptions.contains_key(&request_id) {
+            return Ok(());
+        }
+        let limits = self.engine.limits();
+        let per_connection = limits.live_query_subscriptions_per_connection_max;
+        if client.subscriptions.len() >= per_connection {
+            return Err(ParseError::new(
+                basalt_core::ErrorCode::RequestLimitExceeded,
+                format!("A connection may hold at most {per_connection} subscriptions."),
+            ));
+        }
+        let per_address = limits.live_query_subscriptions_per_address_max;
+        if let Some(address) = client.address {
+            let held: usize = state
+                .clients
+                .values()
+                .filter(|other| other.address == Some(address))
+                .map(|other| other.subscriptions.len())
+                .sum();
+            if held >= per_address {
+                return Err(ParseError::new(
+                    basalt_core::ErrorCode::RequestLimitExceeded,
+                    format!("Connections from one address may hold at most {per_address} subscriptions."),
+                ));
+            }
+        }
+        Ok(())
     }
 
     async fn build_subscription(
@@ -278,7 +341,7 @@ impl Hub {
             };
         }
         let condition = self.engine.query_parser().parse_where(&where_json)?;
-        let view = match self.engine.live_query_view(&caller, &class_name) {
+        let view = match self.engine.live_query_view(&caller, &class_name, &condition, watch.as_deref().unwrap_or_default()) {
             Ok(view) => view,
             // Parse compat: a class that does not exist yet may be subscribed to; its events
             // start when it is created.

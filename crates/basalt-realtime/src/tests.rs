@@ -45,7 +45,14 @@ async fn start_world(queue_frames_max: usize) -> World {
     engine.create_object(&Caller::master(), CLASS, seed.as_object().expect("object")).await.expect("seed the class");
     let hub = Hub::new(
         engine,
-        LiveQueryConfig { classes: None, app_id: APP_ID.into(), master_key: MASTER_KEY.into(), queue_frames_max },
+        LiveQueryConfig {
+            classes: None,
+            app_id: APP_ID.into(),
+            master_key: MASTER_KEY.into(),
+            master_key_ips: vec![std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)],
+            client_keys: Vec::new(),
+            queue_frames_max,
+        },
     );
     World { hub, _data_dir: data_dir }
 }

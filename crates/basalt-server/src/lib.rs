@@ -40,7 +40,7 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
-    fn client_keys(&self) -> impl Iterator<Item = &str> {
+    pub fn client_keys(&self) -> impl Iterator<Item = &str> {
         [&self.rest_api_key, &self.javascript_key, &self.client_key, &self.windows_key]
             .into_iter()
             .filter_map(|key| key.as_deref())

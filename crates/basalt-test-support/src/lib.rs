@@ -182,6 +182,8 @@ impl TestServer {
                 classes: None,
                 app_id: APP_ID.into(),
                 master_key: MASTER_KEY.into(),
+                master_key_ips: config.master_key_ips.clone(),
+                client_keys: config.client_keys().map(str::to_owned).collect(),
                 queue_frames_max: 1000,
             },
         );

@@ -214,6 +214,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             classes: live_query_classes,
             app_id: server_config.app_id.clone(),
             master_key: server_config.master_key.clone(),
+            master_key_ips: server_config.master_key_ips.clone(),
+            client_keys: server_config.client_keys().map(str::to_owned).collect(),
             queue_frames_max: LIVE_QUERY_QUEUE_FRAMES_MAX,
         },
     );

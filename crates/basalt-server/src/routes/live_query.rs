@@ -17,10 +17,12 @@ use crate::AppState;
 /// `GET` with `Upgrade: websocket`; a plain `GET` here is an unknown route (404), as in Parse.
 pub(crate) async fn upgrade(
     State(state): State<AppState>,
+    extensions: axum::http::Extensions,
     method: axum::http::Method,
     uri: axum::http::Uri,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
+    let peer = extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
     let (Some(hub), Ok(upgrade)) = (state.hub.clone(), upgrade) else {
         return crate::routes::not_found(method, uri).await.into_response();
     };
@@ -28,7 +30,7 @@ pub(crate) async fn upgrade(
     upgrade
         .read_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(MESSAGE_BYTES_MAX)
-        .on_upgrade(move |socket| serve_socket(hub, socket))
+        .on_upgrade(move |socket| serve_socket(hub, socket, peer))
 }
 
 /// Read buffer per connection.
@@ -40,9 +42,9 @@ const FRAME_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a dropped client gets to take its "fell behind" error before the socket closes.
 const FAREWELL_TIMEOUT: Duration = Duration::from_secs(10);
 
-async fn serve_socket(hub: Arc<Hub>, socket: WebSocket) {
+async fn serve_socket(hub: Arc<Hub>, socket: WebSocket, peer: Option<std::net::IpAddr>) {
     let (mut sink, mut stream) = socket.split();
-    let (client_id, mut frames, kick) = hub.open_with_kick();
+    let (client_id, mut frames, kick) = hub.open_with_kick(peer);
     let mut writer = tokio::spawn(async move {
         loop {
             tokio::select! {

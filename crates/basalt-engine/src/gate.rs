@@ -1,0 +1,351 @@
+//! The one authorization gate for reads. Every read the engine makes for a caller — a find, a
+//! get, a count, each `include` level, each sub-query (`$inQuery`, `$notInQuery`, `$select`,
+//! `$dontSelect`) at any depth, `$relatedTo` — runs a `Gated` query, and `Engine::gate_read` is
+//! the only place that builds one for a caller. It applies, to the class read and to every class
+//! a sub-query reads:
+//!
+//! - the system-class rules: master-only classes refused, `_Session` limited to the caller's own
+//!   sessions;
+//! - class-level permissions: the operation's grant, `requiresAuthentication`, pointer
+//!   permissions (`readUserFields`/`pointerFields`, which become a condition);
+//! - protected fields: a condition, an order key, a `$select` key or a `$relatedTo` key naming a
+//!   field hidden from the caller is refused (119), so `count` cannot reveal what results hide;
+//!   other users' `authData` may not be queried;
+//! - `$relatedTo`: a relation's members are listed only when its owner object is readable (get)
+//!   by the caller;
+//! - object ACLs, which the store applies in SQL to the class and every sub-query with the
+//!   caller's keys (`FindQuery::access`).
+//!
+//! The engine's own reads (sessions by token, users by name, config, webhooks) are `Gated::system`
+//! with the master's access; nothing a client sends reaches those.
+
+use std::collections::BTreeSet;
+use basalt_core::clp::ClpOperation;
+use basalt_core::query::{Condition, Constraint, FieldPath, OrderKey, SubQuery};
+use basalt_core::value::pointer_value;
+use basalt_core::{ClassName, ClassSchema, ErrorCode, ParseError, ParseResult};
+use basalt_store::FindQuery;
+use serde_json::Value;
+
+use crate::objects::check_class_access;
+use crate::sessions::field_equals;
+use crate::{Caller, Engine};
+
+/// A query the gate has let through. The store only ever runs these (`Engine::find_records`,
+/// `Engine::count_records`).
+#[derive(Clone, Debug)]
+pub(crate) struct Gated {
+    query: FindQuery,
+}
+
+impl Gated {
+    /// A read the engine makes for itself (a session by token, a user by name, the config, the
+    /// webhooks), with the master's access. Never built from a client's query.
+    pub(crate) fn system(query: FindQuery) -> Gated {
+        Gated { query: FindQuery { access: basalt_core::acl::Access::Master, ..query } }
+    }
+
+    pub(crate) fn query(&self) -> &FindQuery {
+        &self.query
+    }
+}
+
+/// Where a read sits: the query the caller asked for, or a read inside it (an `include`, a
+/// sub-query, the owner of a `$relatedTo`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Depth {
+    TopLevel,
+    Nested,
+}
+
+/// What the caller asks to read of one class.
+pub(crate) struct ReadRequest<'a> {
+    pub(crate) schema: &'a ClassSchema,
+    pub(crate) condition: Condition,
+    pub(crate) order: Vec<OrderKey>,
+    pub(crate) limit: Option<usize>,
+    pub(crate) skip: usize,
+    pub(crate) fields: Option<Vec<String>>,
+    pub(crate) operation: ClpOperation,
+    pub(crate) depth: Depth,
+}
+
+/// The verb of an operation in "Clients aren't allowed to perform the … operation" messages.
+fn verb(operation: ClpOperation) -> &'static str {
+    match operation {
+        ClpOperation::Get => "get",
+        _ => "find",
+    }
+}
+
+/// The fields `condition` names on its own class (top level of each path; sub-queries name
+/// fields of their own classes and are checked there).
+fn condition_fields(condition: &Condition, out: &mut BTreeSet<String>) {
+    match condition {
+        Condition::And(parts) | Condition::Or(parts) | Condition::Nor(parts) => {
+            parts.iter().for_each(|part| condition_fields(part, out));
+        }
+        Condition::Field { path, .. } => {
+            out.insert(path.field.clone());
+        }
+        Condition::RelatedTo { .. } => {}
+    }
+}
+
+fn refused_field(field: &str, class_name: &ClassName) -> ParseError {
+    ParseError::forbidden(format!("This user is not allowed to query {field} on class {class_name}"))
+}
+
+/// A condition no object meets.
+fn nothing() -> Condition {
+    Condition::Or(Vec::new())
+}
+
+/// The `$relatedTo` owners a condition names, at any depth.
+fn related_owners(condition: &Condition, out: &mut BTreeSet<(ClassName, String)>) {
+    match condition {
+        Condition::And(parts) | Condition::Or(parts) | Condition::Nor(parts) => {
+            parts.iter().for_each(|part| related_owners(part, out));
+        }
+        Condition::Field { constraint: Constraint::InQuery { query, .. } | Constraint::Select { query, .. }, .. } => {
+            related_owners(&query.condition, out);
+        }
+        Condition::Field { .. } => {}
+        Condition::RelatedTo { owner_class, owner_id, .. } => {
+            out.insert((owner_class.clone(), owner_id.clone()));
+        }
+    }
+}
+
+/// `condition` with every `$relatedTo` whose owner is in `unreadable` replaced by "nothing".
+fn without_unreadable_owners(condition: Condition, unreadable: &BTreeSet<(ClassName, String)>) -> Condition {
+    let rewrite = |parts: Vec<Condition>| {
+        parts.into_iter().map(|part| without_unreadable_owners(part, unreadable)).collect::<Vec<_>>()
+    };
+    match condition {
+        Condition::And(parts) => Condition::And(rewrite(parts)),
+        Condition::Or(parts) => Condition::Or(rewrite(parts)),
+        Condition::Nor(parts) => Condition::Nor(rewrite(parts)),
+        Condition::Field { path, constraint: Constraint::InQuery { query, negated } } => Condition::Field {
+            path,
+            constraint: Constraint::InQuery {
+                query: SubQuery {
+                    class_name: query.class_name,
+                    condition: Box::new(without_unreadable_owners(*query.condition, unreadable)),
+                },
+                negated,
+            },
+        },
+        Condition::Field { path, constraint: Constraint::Select { query, key, negated } } => Condition::Field {
+            path,
+            constraint: Constraint::Select {
+                query: SubQuery {
+                    class_name: query.class_name,
+                    condition: Box::new(without_unreadable_owners(*query.condition, unreadable)),
+                },
+                key,
+                negated,
+            },
+        },
+        Condition::RelatedTo { owner_class, owner_id, key } => {
+            if unreadable.contains(&(owner_class.clone(), owner_id.clone())) {
+                nothing()
+            } else {
+                Condition::RelatedTo { owner_class, owner_id, key }
+            }
+        }
+        field => field,
+    }
+}
+
+impl Engine {
+    /// The gate: checks what `caller` asks to read of one class and returns the query the store
+    /// may run for it. See the module's documentation for what it applies.
+    ///
+    /// # Errors
+    /// 119 for master-only classes, refusing class-level permissions, and protected or secret
+    /// fields in conditions; 101 when the class requires a user; 209 for `_Session` without a
+    /// session (at the top level).
+    pub(crate) async fn gate_read(&self, caller: &Caller, request: ReadRequest<'_>) -> ParseResult<Gated> {
+        let schema = request.schema;
+        let mut condition = if caller.is_master {
+            request.condition
+        } else {
+            self.gate_condition(
+                caller,
+                schema,
+                request.condition,
+                &request.order,
+                request.operation,
+                request.depth,
+            )?
+        };
+        if !caller.is_master {
+            let mut owners = BTreeSet::new();
+            related_owners(&condition, &mut owners);
+            if !owners.is_empty() {
+                let mut unreadable = BTreeSet::new();
+                for (owner_class, owner_id) in owners {
+                    if !self.owner_readable(caller, &owner_class, &owner_id).await? {
+                        unreadable.insert((owner_class, owner_id));
+                    }
+                }
+                condition = without_unreadable_owners(condition, &unreadable);
+            }
+        }
+        Ok(Gated {
+            query: FindQuery {
+                class_name: schema.class_name.clone(),
+                condition,
+                order: request.order,
+                limit: request.limit,
+                skip: request.skip,
+                fields: request.fields,
+                access: caller.access(),
+            },
+        })
+    }
+
+    /// The count query of a gated find: the class's `count` permission joins the condition.
+    pub(crate) fn gate_count(&self, caller: &Caller, schema: &ClassSchema, find: &Gated) -> ParseResult<Gated> {
+        let counted = self.class_permission(caller, schema, ClpOperation::Count)?;
+        let mut query = find.query.clone();
+        query.condition = Condition::And(vec![query.condition, counted]);
+        Ok(Gated { query })
+    }
+
+    /// The caller's condition on one class, with everything the gate adds (for a non-master
+    /// caller): checked fields, permissions, the `_Session` rule, and gated sub-queries.
+    fn gate_condition(
+        &self,
+        caller: &Caller,
+        schema: &ClassSchema,
+        condition: Condition,
+        order: &[OrderKey],
+        operation: ClpOperation,
+        depth: Depth,
+    ) -> ParseResult<Condition> {
+        check_class_access(caller, &schema.class_name, verb(operation))?;
+        let mut used = BTreeSet::new();
+        condition_fields(&condition, &mut used);
+        used.extend(order.iter().map(|key| key.path.field.clone()));
+        self.check_queryable(caller, schema, &used)?;
+        let permitted = self.class_permission(caller, schema, operation)?;
+        let condition = self.gate_sub_queries(caller, condition)?;
+        let mut parts = vec![condition, permitted];
+        if schema.class_name.as_str() == "_Session" {
+            parts.push(self.own_sessions(caller, depth)?);
+        }
+        Ok(Condition::And(parts))
+    }
+
+    /// Refuses fields hidden from the caller in a condition or order: protected fields, and
+    /// users' `authData` (which only its owner and the master key see).
+    fn check_queryable(&self, caller: &Caller, schema: &ClassSchema, used: &BTreeSet<String>) -> ParseResult<()> {
+        if schema.class_name.as_str() == "_User"
+            && let Some(field) = used.iter().find(|field| *field == "authData")
+        {
+            return Err(refused_field(field, &schema.class_name));
+        }
+        let hidden = self.protected_fields(caller, schema);
+        if let Some(field) = used.iter().find(|field| hidden.contains(*field)) {
+            return Err(refused_field(field, &schema.class_name));
+        }
+        Ok(())
+    }
+
+    /// Checks a LiveQuery subscription's condition and watched fields as a find's.
+    pub(crate) fn gate_subscription(
+        &self,
+        caller: &Caller,
+        schema: &ClassSchema,
+        condition: &Condition,
+        watch: &[String],
+    ) -> ParseResult<()> {
+        if caller.is_master {
+            return Ok(());
+        }
+        let mut used: BTreeSet<String> = watch.iter().cloned().collect();
+        condition_fields(condition, &mut used);
+        self.check_queryable(caller, schema, &used)
+    }
+
+    /// `_Session` objects a client may read: its own. Without a session, a top-level read is
+    /// refused (209, Parse compat) and a nested one reads nothing.
+    fn own_sessions(&self, caller: &Caller, depth: Depth) -> ParseResult<Condition> {
+        match (&caller.user_id, depth) {
+            (Some(user_id), _) => Ok(field_equals("user", pointer_value("_User", user_id))),
+            (None, Depth::TopLevel) => {
+                Err(ParseError::new(ErrorCode::InvalidSessionToken, "Session token required."))
+            }
+            (None, Depth::Nested) => Ok(nothing()),
+        }
+    }
+
+    /// Every sub-query in `condition` passed through the gate for its own class (as a find).
+    fn gate_sub_queries(&self, caller: &Caller, condition: Condition) -> ParseResult<Condition> {
+        let gate_all = |parts: Vec<Condition>| -> ParseResult<Vec<Condition>> {
+            parts.into_iter().map(|part| self.gate_sub_queries(caller, part)).collect()
+        };
+        Ok(match condition {
+            Condition::And(parts) => Condition::And(gate_all(parts)?),
+            Condition::Or(parts) => Condition::Or(gate_all(parts)?),
+            Condition::Nor(parts) => Condition::Nor(gate_all(parts)?),
+            Condition::Field { path, constraint: Constraint::InQuery { query, negated } } => Condition::Field {
+                path,
+                constraint: Constraint::InQuery { query: self.gate_sub_query(caller, query, None)?, negated },
+            },
+            Condition::Field { path, constraint: Constraint::Select { query, key, negated } } => Condition::Field {
+                path,
+                constraint: Constraint::Select { query: self.gate_sub_query(caller, query, Some(&key))?, key, negated },
+            },
+            Condition::RelatedTo { owner_class, owner_id, key } => {
+                // The relation is a field of the owner's class: hidden there, not listable here.
+                if let Some(owner_schema) = self.schemas().get(&owner_class) {
+                    self.check_queryable(caller, &owner_schema, &BTreeSet::from([key.clone()]))?;
+                }
+                Condition::RelatedTo { owner_class, owner_id, key }
+            }
+            field @ Condition::Field { .. } => field,
+        })
+    }
+
+    /// One sub-query through the gate: its class's rules, and its `$select` key checked too.
+    fn gate_sub_query(&self, caller: &Caller, query: SubQuery, key: Option<&str>) -> ParseResult<SubQuery> {
+        let Some(schema) = self.schemas().get(&query.class_name) else {
+            // A class that does not exist matches nothing (the store answers no rows); a
+            // master-only name is still refused.
+            check_class_access(caller, &query.class_name, "find")?;
+            return Ok(query);
+        };
+        if let Some(key) = key {
+            self.check_queryable(caller, &schema, &BTreeSet::from([key.to_owned()]))?;
+        }
+        let condition =
+            self.gate_condition(caller, &schema, *query.condition, &[], ClpOperation::Find, Depth::Nested)?;
+        Ok(SubQuery { class_name: query.class_name, condition: Box::new(condition) })
+    }
+
+    /// May the caller read (get) the owner of a `$relatedTo`? Refusals of any kind mean no.
+    async fn owner_readable(&self, caller: &Caller, owner_class: &ClassName, owner_id: &str) -> ParseResult<bool> {
+        let Some(schema) = self.schemas().get(owner_class) else { return Ok(false) };
+        let by_id = Condition::Field {
+            path: FieldPath { field: "objectId".into(), sub_keys: Vec::new() },
+            constraint: Constraint::Equals(Value::String(owner_id.to_owned())),
+        };
+        let Ok(condition) = self.gate_condition(caller, &schema, by_id, &[], ClpOperation::Get, Depth::Nested) else {
+            return Ok(false);
+        };
+        let query = FindQuery {
+            class_name: owner_class.clone(),
+            condition,
+            order: Vec::new(),
+            limit: Some(1),
+            skip: 0,
+            fields: Some(Vec::new()),
+            access: caller.access(),
+        };
+        let found = self.find_records(&Gated { query }).await?;
+        Ok(found.is_some_and(|(_, records)| !records.is_empty()))
+    }
+}
