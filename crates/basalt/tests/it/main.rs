@@ -5,6 +5,7 @@ mod api_errors;
 mod api_objects;
 mod api_queries;
 mod api_schemas_batch;
+mod attacks;
 mod auth;
 mod auth_oidc;
 mod cli;
