@@ -85,6 +85,8 @@ error_codes! {
     InvalidSchemaOperation = 255,
 }
 
+const MASTER_KEY_REQUIRED: &str = "unauthorized: master key is required";
+
 /// An error a client may see: a Parse code and a message.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
@@ -129,6 +131,16 @@ impl ParseError {
 
     pub fn invalid_key_name(message: impl Into<String>) -> Self {
         ParseError::new(ErrorCode::InvalidKeyName, message)
+    }
+
+    /// A master-only operation asked without the master key. The server answers it as Parse
+    /// Server does: 403 `{"error": "unauthorized: master key is required"}`.
+    pub fn master_key_required() -> Self {
+        ParseError::new(ErrorCode::OperationForbidden, MASTER_KEY_REQUIRED)
+    }
+
+    pub fn is_master_key_required(&self) -> bool {
+        self.code == ErrorCode::OperationForbidden && self.message == MASTER_KEY_REQUIRED
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {

@@ -269,7 +269,13 @@ impl Engine {
     ///
     /// # Errors
     /// 102 for malformed pipelines or unknown stages.
-    pub async fn aggregate(&self, class_name: &str, params: &Map<String, Value>) -> ParseResult<Value> {
+    pub async fn aggregate(
+        &self,
+        caller: &crate::Caller,
+        class_name: &str,
+        params: &Map<String, Value>,
+    ) -> ParseResult<Value> {
+        caller.require_master()?;
         let class_name = ClassName::parse(class_name)?;
         let mut where_json = match params.get("where") {
             Some(Value::String(text)) => {

@@ -33,6 +33,18 @@ impl Caller {
         Caller::default()
     }
 
+    /// The check of every master-only operation (schemas, config writes, aggregate, hooks,
+    /// jobs, purge, file deletion, server info), made by the engine method itself.
+    ///
+    /// # Errors
+    /// `ParseError::master_key_required` without the master key.
+    pub fn require_master(&self) -> basalt_core::ParseResult<()> {
+        if self.is_master {
+            return Ok(());
+        }
+        Err(basalt_core::ParseError::master_key_required())
+    }
+
     pub fn is_authenticated(&self) -> bool {
         self.user_id.is_some()
     }

@@ -50,12 +50,38 @@ impl Engine {
         Ok(json!({"params": visible, "masterKeyOnly": visible_flags}))
     }
 
-    /// `PUT /config` (master key, checked by the server): sets or deletes each named parameter;
+    /// `GET /serverInfo` (master key): the API version Basalt speaks and the features Parse
+    /// Dashboard may show.
+    ///
+    /// # Errors
+    /// Without the master key.
+    pub fn server_info(&self, caller: &Caller, parse_server_version: &str) -> ParseResult<Value> {
+        caller.require_master()?;
+        Ok(json!({
+            "parseServerVersion": parse_server_version,
+            "features": {
+                "globalConfig": {"create": false, "read": false, "update": false, "delete": false},
+                "hooks": {"create": true, "read": true, "update": true, "delete": true},
+                "cloudCode": {"jobs": false},
+                "logs": {"level": false, "size": false, "order": false, "until": false, "from": false},
+                "push": {"immediatePush": false, "scheduledPush": false, "storedPushData": false, "pushAudiences": false, "localization": false},
+                "schemas": {
+                    "addField": true, "removeField": true, "addClass": true, "removeClass": true,
+                    "clearAllDataFromClass": true, "exportClass": false, "editClassLevelPermissions": true,
+                    "editPointerPermissions": true
+                },
+                "settings": {"securityCheck": false}
+            }
+        }))
+    }
+
+    /// `PUT /config` (master key): sets or deletes each named parameter;
     /// a parameter written without a `masterKeyOnly` flag becomes public.
     ///
     /// # Errors
-    /// 107 for a body without `params`; 121 for parameter names with `$` or `.`.
-    pub async fn update_config(&self, body: &Map<String, Value>) -> ParseResult<Value> {
+    /// Without the master key; 107 for a body without `params`; 121 for parameter names with `$` or `.`.
+    pub async fn update_config(&self, caller: &Caller, body: &Map<String, Value>) -> ParseResult<Value> {
+        caller.require_master()?;
         let params = body
             .get("params")
             .and_then(Value::as_object)

@@ -76,17 +76,15 @@ fn sessions_ended_by(op: &WriteOp, outcome: Option<&WriteOutcome>, ended: &mut S
         WriteOp::Delete { class_name, object_id, .. } if class_name.as_str() == "_User" => {
             ended.users.push(object_id.clone());
         }
-        WriteOp::Delete { class_name, .. } if class_name.as_str() == "_Session" => {
-            match outcome {
-                Some(WriteOutcome::Deleted(Some(record))) => {
-                    match record.fields.get("sessionToken").and_then(Value::as_str) {
-                        Some(token) => ended.tokens.push(token.to_owned()),
-                        None => ended.users.extend(session_user(record)),
-                    }
+        WriteOp::Delete { class_name, .. } if class_name.as_str() == "_Session" => match outcome {
+            Some(WriteOutcome::Deleted(Some(record))) => {
+                match record.fields.get("sessionToken").and_then(Value::as_str) {
+                    Some(token) => ended.tokens.push(token.to_owned()),
+                    None => ended.users.extend(session_user(record)),
                 }
-                _ => ended.any = true,
             }
-        }
+            _ => ended.any = true,
+        },
         WriteOp::DeleteWhere { class_name, condition } if class_name.as_str() == "_Session" => {
             let mut tokens = Vec::new();
             let mut users = Vec::new();

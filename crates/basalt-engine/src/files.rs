@@ -288,6 +288,7 @@ impl Engine {
     /// # Errors
     /// 153 when there is no such file or a beforeDelete trigger refuses.
     pub async fn delete_file(&self, caller: &Caller, name: &str) -> ParseResult<()> {
+        caller.require_master()?;
         let files = self.files()?;
         let url = crate::output::file_url(&self.config().files_url_prefix, name);
         let info = FileInfo { name, url: Some(&url), size: None, content_type: None };

@@ -19,13 +19,13 @@
 //! The engine's own reads (sessions by token, users by name, config, webhooks) are `Gated::system`
 //! with the master's access; nothing a client sends reaches those.
 
-use std::collections::BTreeSet;
 use basalt_core::clp::ClpOperation;
 use basalt_core::query::{Condition, Constraint, FieldPath, OrderKey, SubQuery};
 use basalt_core::value::pointer_value;
 use basalt_core::{ClassName, ClassSchema, ErrorCode, ParseError, ParseResult};
 use basalt_store::FindQuery;
 use serde_json::Value;
+use std::collections::BTreeSet;
 
 use crate::objects::check_class_access;
 use crate::sessions::field_equals;
@@ -107,7 +107,9 @@ fn related_owners(condition: &Condition, out: &mut BTreeSet<(ClassName, String)>
         Condition::And(parts) | Condition::Or(parts) | Condition::Nor(parts) => {
             parts.iter().for_each(|part| related_owners(part, out));
         }
-        Condition::Field { constraint: Constraint::InQuery { query, .. } | Constraint::Select { query, .. }, .. } => {
+        Condition::Field {
+            constraint: Constraint::InQuery { query, .. } | Constraint::Select { query, .. }, ..
+        } => {
             related_owners(&query.condition, out);
         }
         Condition::Field { .. } => {}
@@ -171,14 +173,7 @@ impl Engine {
         let mut condition = if caller.is_master {
             request.condition
         } else {
-            self.gate_condition(
-                caller,
-                schema,
-                request.condition,
-                &request.order,
-                request.operation,
-                request.depth,
-            )?
+            self.gate_condition(caller, schema, request.condition, &request.order, request.operation, request.depth)?
         };
         if !caller.is_master {
             let mut owners = BTreeSet::new();
@@ -275,9 +270,7 @@ impl Engine {
     fn own_sessions(&self, caller: &Caller, depth: Depth) -> ParseResult<Condition> {
         match (&caller.user_id, depth) {
             (Some(user_id), _) => Ok(field_equals("user", pointer_value("_User", user_id))),
-            (None, Depth::TopLevel) => {
-                Err(ParseError::new(ErrorCode::InvalidSessionToken, "Session token required."))
-            }
+            (None, Depth::TopLevel) => Err(ParseError::new(ErrorCode::InvalidSessionToken, "Session token required.")),
             (None, Depth::Nested) => Ok(nothing()),
         }
     }

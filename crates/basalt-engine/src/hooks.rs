@@ -202,7 +202,8 @@ impl Engine {
     ///
     /// # Errors
     /// 141 "Invalid job." for an unknown job.
-    pub async fn start_job(&self, name: &str, params: Map<String, Value>) -> ParseResult<String> {
+    pub async fn start_job(&self, caller: &Caller, name: &str, params: Map<String, Value>) -> ParseResult<String> {
+        caller.require_master()?;
         let Some(hooks) = self.inner.hooks.get().cloned().filter(|hooks| hooks.has_job(name)) else {
             return Err(ParseError::new(ErrorCode::ScriptFailed, "Invalid job."));
         };

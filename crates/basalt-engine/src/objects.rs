@@ -438,8 +438,7 @@ impl Engine {
 
     async fn run_one(&self, caller: &Caller, prepared: PreparedWrite) -> ParseResult<Map<String, Value>> {
         let snapshot = self.schemas().snapshot();
-        let mut outcomes =
-            self.write_ops(snapshot, vec![prepared.op.clone()], true).await.map_err(ParseError::from)?;
+        let mut outcomes = self.write_ops(snapshot, vec![prepared.op.clone()], true).await.map_err(ParseError::from)?;
         let outcome = outcomes.pop().ok_or_else(|| ParseError::internal("the store returned no outcome"))?;
         let outcome = outcome.map_err(ParseError::from)?;
         self.publish_outcome(&prepared.op, &outcome);

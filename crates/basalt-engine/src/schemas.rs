@@ -6,7 +6,7 @@ use basalt_core::{ClassName, ClassSchema, ErrorCode, FieldName, FieldSpec, Field
 use basalt_store::SchemaChange;
 use serde_json::{Map, Value};
 
-use crate::Engine;
+use crate::{Caller, Engine};
 
 const CLP_OPERATIONS: &[&str] = &["find", "count", "get", "create", "update", "delete", "addField"];
 
@@ -114,19 +114,21 @@ fn class_missing(class_name: &ClassName) -> ParseError {
 
 impl Engine {
     /// `GET /schemas`.
-    pub fn all_schemas(&self) -> Value {
+    pub fn all_schemas(&self, caller: &Caller) -> ParseResult<Value> {
+        caller.require_master()?;
         let snapshot = self.schemas().snapshot();
         let mut schemas: Vec<_> = snapshot.values().collect();
         schemas.sort_by(|left, right| left.class_name.cmp(&right.class_name));
         let results: Vec<Value> = schemas.into_iter().map(|schema| schema.to_json()).collect();
-        serde_json::json!({ "results": results })
+        Ok(serde_json::json!({ "results": results }))
     }
 
     /// `GET /schemas/:className`.
     ///
     /// # Errors
     /// 103 when the class does not exist.
-    pub fn class_schema(&self, class_name: &str) -> ParseResult<Value> {
+    pub fn class_schema(&self, caller: &Caller, class_name: &str) -> ParseResult<Value> {
+        caller.require_master()?;
         let class_name = ClassName::parse(class_name)?;
         let schema = self.schemas().get(&class_name).ok_or_else(|| class_missing(&class_name))?;
         Ok(schema.to_json())
@@ -137,7 +139,13 @@ impl Engine {
     /// # Errors
     /// 135 without a class name; 103 for a bad name, a mismatch or an existing class; 105/111 for
     /// bad fields; 107 for bad class-level permissions.
-    pub async fn create_schema(&self, path_class: Option<&str>, body: &Map<String, Value>) -> ParseResult<Value> {
+    pub async fn create_schema(
+        &self,
+        caller: &Caller,
+        path_class: Option<&str>,
+        body: &Map<String, Value>,
+    ) -> ParseResult<Value> {
+        caller.require_master()?;
         let body_class = body.get("className").and_then(Value::as_str);
         let class_name = match (path_class, body_class) {
             (Some(path), Some(given)) if path != given => {
@@ -201,7 +209,13 @@ impl Engine {
     /// # Errors
     /// 103 missing class; 255 adding an existing field with another type or deleting a missing
     /// one; 136 touching a default field; 102 for index misuse.
-    pub async fn update_schema(&self, class_name: &str, body: &Map<String, Value>) -> ParseResult<Value> {
+    pub async fn update_schema(
+        &self,
+        caller: &Caller,
+        class_name: &str,
+        body: &Map<String, Value>,
+    ) -> ParseResult<Value> {
+        caller.require_master()?;
         let class_name = ClassName::parse(class_name)?;
         if let Some(given) = body.get("className").and_then(Value::as_str)
             && given != class_name.as_str()
@@ -265,7 +279,8 @@ impl Engine {
     ///
     /// # Errors
     /// 255 when the class still has objects.
-    pub async fn delete_schema(&self, class_name: &str) -> ParseResult<Value> {
+    pub async fn delete_schema(&self, caller: &Caller, class_name: &str) -> ParseResult<Value> {
+        caller.require_master()?;
         let class_name = ClassName::parse(class_name)?;
         self.store().delete_class(&class_name).await.map_err(ParseError::from)?;
         self.schemas().remove(&class_name);
@@ -273,7 +288,8 @@ impl Engine {
     }
 
     /// `DELETE /purge/:className`: deletes every object, keeps the schema.
-    pub async fn purge_class(&self, class_name: &str) -> ParseResult<Value> {
+    pub async fn purge_class(&self, caller: &Caller, class_name: &str) -> ParseResult<Value> {
+        caller.require_master()?;
         let class_name = ClassName::parse(class_name)?;
         self.store().purge_class(&class_name).await.map_err(ParseError::from)?;
         Ok(Value::Object(Map::new()))

@@ -390,7 +390,8 @@ impl Engine {
     ///
     /// # Errors
     /// When the store cannot be read.
-    pub async fn list_hooks(&self, functions: bool) -> ParseResult<Vec<Value>> {
+    pub async fn list_hooks(&self, caller: &Caller, functions: bool) -> ParseResult<Vec<Value>> {
+        caller.require_master()?;
         let records = self.records_where(&Self::hooks_class(), basalt_core::query::Condition::all(), None).await?;
         Ok(records
             .into_iter()
@@ -405,7 +406,8 @@ impl Engine {
     ///
     /// # Errors
     /// 143 when no such hook is declared.
-    pub async fn get_hook(&self, target: &HookTarget) -> ParseResult<Value> {
+    pub async fn get_hook(&self, caller: &Caller, target: &HookTarget) -> ParseResult<Value> {
+        caller.require_master()?;
         match self.stored_hook(target).await? {
             Some((_, url)) => Ok(target.json(&url)),
             None => Err(target.missing()),
@@ -416,7 +418,8 @@ impl Engine {
     ///
     /// # Errors
     /// 143 for an invalid declaration or a hook that already exists.
-    pub async fn create_hook(&self, body: &Map<String, Value>) -> ParseResult<Value> {
+    pub async fn create_hook(&self, caller: &Caller, body: &Map<String, Value>) -> ParseResult<Value> {
+        caller.require_master()?;
         let (target, url) = declared(body, "className")?;
         if self.stored_hook(&target).await?.is_some() {
             let message = match &target {
@@ -439,7 +442,13 @@ impl Engine {
     ///
     /// # Errors
     /// 143 for an invalid declaration or a hook that doesn't exist.
-    pub async fn update_hook(&self, target: &HookTarget, body: &Map<String, Value>) -> ParseResult<Value> {
+    pub async fn update_hook(
+        &self,
+        caller: &Caller,
+        target: &HookTarget,
+        body: &Map<String, Value>,
+    ) -> ParseResult<Value> {
+        caller.require_master()?;
         let url =
             body.get("url").and_then(Value::as_str).filter(|url| !url.is_empty()).ok_or_else(invalid_declaration)?;
         check_target(target)?;
@@ -456,7 +465,8 @@ impl Engine {
     ///
     /// # Errors
     /// When the store cannot be written.
-    pub async fn delete_hook(&self, target: &HookTarget) -> ParseResult<()> {
+    pub async fn delete_hook(&self, caller: &Caller, target: &HookTarget) -> ParseResult<()> {
+        caller.require_master()?;
         self.inner.webhooks.set(target, None);
         if let Some((object_id, _)) = self.stored_hook(target).await? {
             self.delete_object(&Caller::master(), HOOKS_CLASS, &object_id).await?;

@@ -341,23 +341,24 @@ impl Hub {
             };
         }
         let condition = self.engine.query_parser().parse_where(&where_json)?;
-        let view = match self.engine.live_query_view(&caller, &class_name, &condition, watch.as_deref().unwrap_or_default()) {
-            Ok(view) => view,
-            // Parse compat: a class that does not exist yet may be subscribed to; its events
-            // start when it is created.
-            Err(error)
-                if self.engine.schema_of(&class_name).is_none()
-                    && error.code == basalt_core::ErrorCode::OperationForbidden
-                    && !class_name.is_master_only() =>
-            {
-                LiveQueryView {
-                    schema: std::sync::Arc::new(basalt_core::ClassSchema::new(class_name.clone())),
-                    permission: basalt_core::query::Condition::all(),
-                    hidden: std::collections::BTreeSet::new(),
+        let view =
+            match self.engine.live_query_view(&caller, &class_name, &condition, watch.as_deref().unwrap_or_default()) {
+                Ok(view) => view,
+                // Parse compat: a class that does not exist yet may be subscribed to; its events
+                // start when it is created.
+                Err(error)
+                    if self.engine.schema_of(&class_name).is_none()
+                        && error.code == basalt_core::ErrorCode::OperationForbidden
+                        && !class_name.is_master_only() =>
+                {
+                    LiveQueryView {
+                        schema: std::sync::Arc::new(basalt_core::ClassSchema::new(class_name.clone())),
+                        permission: basalt_core::query::Condition::all(),
+                        hidden: std::collections::BTreeSet::new(),
+                    }
                 }
-            }
-            Err(error) => return Err(error),
-        };
+                Err(error) => return Err(error),
+            };
         Ok(Subscription { class_name, condition, fields, watch, caller, connection_caller, view })
     }
 

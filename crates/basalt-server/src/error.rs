@@ -23,6 +23,9 @@ pub enum ApiError {
 
 impl From<ParseError> for ApiError {
     fn from(error: ParseError) -> ApiError {
+        if error.is_master_key_required() {
+            return ApiError::MasterKeyRequired;
+        }
         ApiError::Parse(error)
     }
 }

@@ -317,13 +317,6 @@ impl ParseRequest {
         }
         params
     }
-
-    pub(crate) fn require_master(&self) -> Result<(), ApiError> {
-        if self.caller.is_master {
-            return Ok(());
-        }
-        Err(ApiError::MasterKeyRequired)
-    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for ParseRequest {

@@ -19,6 +19,5 @@ async fn aggregate(
     QueryPairs(query): QueryPairs,
     request: ParseRequest,
 ) -> Result<Json<Value>, ApiError> {
-    request.require_master()?;
-    Ok(Json(state.engine.aggregate(&class_name, &request.params(&query)).await?))
+    Ok(Json(state.engine.aggregate(&request.caller, &class_name, &request.params(&query)).await?))
 }

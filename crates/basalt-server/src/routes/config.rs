@@ -18,6 +18,5 @@ async fn get_config(State(state): State<AppState>, request: ParseRequest) -> Res
 }
 
 async fn update_config(State(state): State<AppState>, request: ParseRequest) -> Result<Json<Value>, ApiError> {
-    request.require_master()?;
-    Ok(Json(state.engine.update_config(&request.body).await?))
+    Ok(Json(state.engine.update_config(&request.caller, &request.body).await?))
 }

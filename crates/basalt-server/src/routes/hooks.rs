@@ -20,18 +20,15 @@ pub(crate) fn router(mount: &str) -> Router<AppState> {
 }
 
 async fn list_functions(State(state): State<AppState>, request: ParseRequest) -> Result<Json<Value>, ApiError> {
-    request.require_master()?;
-    Ok(Json(Value::Array(state.engine.list_hooks(true).await?)))
+    Ok(Json(Value::Array(state.engine.list_hooks(&request.caller, true).await?)))
 }
 
 async fn list_triggers(State(state): State<AppState>, request: ParseRequest) -> Result<Json<Value>, ApiError> {
-    request.require_master()?;
-    Ok(Json(Value::Array(state.engine.list_hooks(false).await?)))
+    Ok(Json(Value::Array(state.engine.list_hooks(&request.caller, false).await?)))
 }
 
 async fn create(State(state): State<AppState>, request: ParseRequest) -> Result<Json<Value>, ApiError> {
-    request.require_master()?;
-    Ok(Json(state.engine.create_hook(&request.body).await?))
+    Ok(Json(state.engine.create_hook(&request.caller, &request.body).await?))
 }
 
 async fn get_function(
@@ -39,8 +36,7 @@ async fn get_function(
     Path(name): Path<String>,
     request: ParseRequest,
 ) -> Result<Json<Value>, ApiError> {
-    request.require_master()?;
-    Ok(Json(state.engine.get_hook(&HookTarget::Function(name)).await?))
+    Ok(Json(state.engine.get_hook(&request.caller, &HookTarget::Function(name)).await?))
 }
 
 async fn get_trigger(
@@ -48,8 +44,7 @@ async fn get_trigger(
     Path((class_name, trigger)): Path<(String, String)>,
     request: ParseRequest,
 ) -> Result<Json<Value>, ApiError> {
-    request.require_master()?;
-    Ok(Json(state.engine.get_hook(&HookTarget::Trigger { class_name, trigger }).await?))
+    Ok(Json(state.engine.get_hook(&request.caller, &HookTarget::Trigger { class_name, trigger }).await?))
 }
 
 async fn put_function(
@@ -70,10 +65,9 @@ async fn put_trigger(
 
 /// Updates the hook's URL, or removes it for `{"__op": "Delete"}`.
 async fn put(state: &AppState, target: HookTarget, request: &ParseRequest) -> Result<Json<Value>, ApiError> {
-    request.require_master()?;
     if request.body.get("__op").and_then(Value::as_str) == Some("Delete") {
-        state.engine.delete_hook(&target).await?;
+        state.engine.delete_hook(&request.caller, &target).await?;
         return Ok(Json(json!({})));
     }
-    Ok(Json(state.engine.update_hook(&target, &request.body).await?))
+    Ok(Json(state.engine.update_hook(&request.caller, &target, &request.body).await?))
 }

@@ -21,8 +21,7 @@ async fn start_job(
     Path(name): Path<String>,
     request: ParseRequest,
 ) -> Result<Response, ApiError> {
-    request.require_master()?;
-    let job_status_id = state.engine.start_job(&name, request.body.clone()).await?;
+    let job_status_id = state.engine.start_job(&request.caller, &name, request.body.clone()).await?;
     let mut response = Json(json!({})).into_response();
     if let Ok(value) = HeaderValue::from_str(&job_status_id) {
         response.headers_mut().insert("X-Parse-Job-Status-Id", value);

@@ -20,8 +20,7 @@ pub(crate) fn router(mount: &str) -> Router<AppState> {
 }
 
 async fn all_schemas(State(state): State<AppState>, request: ParseRequest) -> Result<Json<Value>, ApiError> {
-    request.require_master()?;
-    Ok(Json(state.engine.all_schemas()))
+    Ok(Json(state.engine.all_schemas(&request.caller)?))
 }
 
 async fn class_schema(
@@ -29,16 +28,14 @@ async fn class_schema(
     Path(class_name): Path<String>,
     request: ParseRequest,
 ) -> Result<Json<Value>, ApiError> {
-    request.require_master()?;
-    Ok(Json(state.engine.class_schema(&class_name)?))
+    Ok(Json(state.engine.class_schema(&request.caller, &class_name)?))
 }
 
 async fn create_schema_from_body(
     State(state): State<AppState>,
     request: ParseRequest,
 ) -> Result<Json<Value>, ApiError> {
-    request.require_master()?;
-    Ok(Json(state.engine.create_schema(None, &request.body).await?))
+    Ok(Json(state.engine.create_schema(&request.caller, None, &request.body).await?))
 }
 
 async fn create_schema(
@@ -46,8 +43,7 @@ async fn create_schema(
     Path(class_name): Path<String>,
     request: ParseRequest,
 ) -> Result<Json<Value>, ApiError> {
-    request.require_master()?;
-    Ok(Json(state.engine.create_schema(Some(&class_name), &request.body).await?))
+    Ok(Json(state.engine.create_schema(&request.caller, Some(&class_name), &request.body).await?))
 }
 
 async fn update_schema(
@@ -55,8 +51,7 @@ async fn update_schema(
     Path(class_name): Path<String>,
     request: ParseRequest,
 ) -> Result<Json<Value>, ApiError> {
-    request.require_master()?;
-    Ok(Json(state.engine.update_schema(&class_name, &request.body).await?))
+    Ok(Json(state.engine.update_schema(&request.caller, &class_name, &request.body).await?))
 }
 
 async fn delete_schema(
@@ -64,8 +59,7 @@ async fn delete_schema(
     Path(class_name): Path<String>,
     request: ParseRequest,
 ) -> Result<Json<Value>, ApiError> {
-    request.require_master()?;
-    Ok(Json(state.engine.delete_schema(&class_name).await?))
+    Ok(Json(state.engine.delete_schema(&request.caller, &class_name).await?))
 }
 
 async fn purge_class(
@@ -73,6 +67,5 @@ async fn purge_class(
     Path(class_name): Path<String>,
     request: ParseRequest,
 ) -> Result<Json<Value>, ApiError> {
-    request.require_master()?;
-    Ok(Json(state.engine.purge_class(&class_name).await?))
+    Ok(Json(state.engine.purge_class(&request.caller, &class_name).await?))
 }

@@ -1,8 +1,9 @@
 //! `GET /serverInfo` (master key): the version and features Parse Dashboard reads.
 
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -15,22 +16,6 @@ pub(crate) fn router(mount: &str) -> Router<AppState> {
     Router::new().route(&super::at(mount, "/serverInfo"), get(server_info))
 }
 
-async fn server_info(request: ParseRequest) -> Result<Json<Value>, ApiError> {
-    request.require_master()?;
-    Ok(Json(json!({
-        "parseServerVersion": PARSE_SERVER_VERSION,
-        "features": {
-            "globalConfig": {"create": false, "read": false, "update": false, "delete": false},
-            "hooks": {"create": true, "read": true, "update": true, "delete": true},
-            "cloudCode": {"jobs": false},
-            "logs": {"level": false, "size": false, "order": false, "until": false, "from": false},
-            "push": {"immediatePush": false, "scheduledPush": false, "storedPushData": false, "pushAudiences": false, "localization": false},
-            "schemas": {
-                "addField": true, "removeField": true, "addClass": true, "removeClass": true,
-                "clearAllDataFromClass": true, "exportClass": false, "editClassLevelPermissions": true,
-                "editPointerPermissions": true
-            },
-            "settings": {"securityCheck": false}
-        }
-    })))
+async fn server_info(State(state): State<AppState>, request: ParseRequest) -> Result<Json<Value>, ApiError> {
+    Ok(Json(state.engine.server_info(&request.caller, PARSE_SERVER_VERSION)?))
 }

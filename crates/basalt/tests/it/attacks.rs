@@ -156,8 +156,12 @@ async fn protected_fields_cannot_be_probed_through_any_sub_query_operator() {
         "addField": {}, "protectedFields": {"*": ["pin"]}}});
     let updated = server.master("PUT", "/schemas/Vault", Some(clp)).await;
     assert_eq!(updated.status, 200, "{updated:?}");
-    save(&server, "Probe", json!({"vault": pointer("Vault", &secret), "pin": "1234", "owner": pointer("_User", &victim)}))
-        .await;
+    save(
+        &server,
+        "Probe",
+        json!({"vault": pointer("Vault", &secret), "pin": "1234", "owner": pointer("_User", &victim)}),
+    )
+    .await;
 
     // Directly: refused.
     let direct = find(&server, "Vault", Some(&token), json!({"where": json!({"pin": "1234"}).to_string()})).await;
@@ -210,12 +214,8 @@ async fn related_to_lists_nothing_of_an_owner_the_caller_cannot_read() {
     assert_eq!(count_of(&reply), 2);
 
     // A protected relation field lists nothing to those it is hidden from: refused.
-    let open_shelf = save(
-        &server,
-        "Shelf",
-        json!({"items": {"__op": "AddRelation", "objects": [pointer("Item", &first)]}}),
-    )
-    .await;
+    let open_shelf =
+        save(&server, "Shelf", json!({"items": {"__op": "AddRelation", "objects": [pointer("Item", &first)]}})).await;
     let clp = json!({"classLevelPermissions": {
         "find": {"*": true}, "get": {"*": true}, "count": {"*": true}, "create": {}, "update": {}, "delete": {},
         "addField": {}, "protectedFields": {"*": ["items"]}}});
@@ -253,9 +253,12 @@ async fn subscribed_diary(server: &TestServer, user_id: &str, token: &str) -> So
 async fn live_query_stops_private_events_when_the_session_ends() {
     let clock = Arc::new(ManualClock::starting_now());
     let auth = AuthConfig { session_length_secs: 3600, ..AuthConfig::default() };
-    let server =
-        TestServer::start_with(TestOptions { auth: Some(auth), clock: Some(Arc::clone(&clock)), ..TestOptions::default() })
-            .await;
+    let server = TestServer::start_with(TestOptions {
+        auth: Some(auth),
+        clock: Some(Arc::clone(&clock)),
+        ..TestOptions::default()
+    })
+    .await;
     let created = server.master("POST", "/schemas/Diary", Some(json!({"className": "Diary"}))).await;
     assert_eq!(created.status, 200, "{created:?}");
 
@@ -280,7 +283,8 @@ async fn live_query_stops_private_events_when_the_session_ends() {
     let other = text(&user_call(&server, "POST", "/login", None, Some(login)).await, "sessionToken");
     let mut socket = subscribed_diary(&server, &user, &token).await;
     let changed =
-        user_call(&server, "PUT", &format!("/users/{user}"), Some(&other), Some(json!({"password": "new horse"}))).await;
+        user_call(&server, "PUT", &format!("/users/{user}"), Some(&other), Some(json!({"password": "new horse"})))
+            .await;
     assert_eq!(changed.status, 200, "{changed:?}");
     assert_private_events_stopped(&server, &mut socket, &user, "a password change").await;
 
@@ -307,9 +311,7 @@ async fn live_query_takes_the_master_key_only_from_its_addresses() {
     })
     .await;
     let mut socket = Socket::open_url(&format!("ws://{}/parse", server.address)).await;
-    socket
-        .send(json!({"op": "connect", "applicationId": APP_ID, "masterKey": basalt_test_support::MASTER_KEY}))
-        .await;
+    socket.send(json!({"op": "connect", "applicationId": APP_ID, "masterKey": basalt_test_support::MASTER_KEY})).await;
     let frame = socket.next("the refusal").await;
     assert_eq!((&frame["op"], &frame["code"]), (&json!("error"), &json!(4)), "{frame}");
 }
@@ -346,7 +348,11 @@ async fn live_query_caps_subscriptions_per_connection() {
     let past = i64::try_from(cap).expect("cap") + 1;
     socket.send(json!({"op": "subscribe", "requestId": past, "query": query})).await;
     let frame = socket.next("the refusal").await;
-    assert_eq!((&frame["op"], &frame["code"], &frame["requestId"]), (&json!("error"), &json!(155), &json!(past)), "{frame}");
+    assert_eq!(
+        (&frame["op"], &frame["code"], &frame["requestId"]),
+        (&json!("error"), &json!(155), &json!(past)),
+        "{frame}"
+    );
 }
 
 #[tokio::test]
@@ -371,4 +377,44 @@ async fn live_query_refuses_a_subscription_on_a_protected_field() {
         let frame = socket.next("the refusal").await;
         assert_eq!((&frame["op"], &frame["code"]), (&json!("error"), &json!(119)), "{frame}");
     }
+}
+
+#[tokio::test]
+async fn master_only_operations_refuse_every_other_caller_in_the_engine() {
+    let server = TestServer::start().await;
+    let (_, token) = signed_up(&server, "someone").await;
+    save(&server, "Thing", json!({"n": 1})).await;
+    let routes: &[(&str, &str, Option<Value>)] = &[
+        ("GET", "/schemas", None),
+        ("GET", "/schemas/Thing", None),
+        ("POST", "/schemas/Other", Some(json!({"className": "Other"}))),
+        ("PUT", "/schemas/Thing", Some(json!({"fields": {"x": {"type": "String"}}}))),
+        ("DELETE", "/schemas/Thing", None),
+        ("DELETE", "/purge/Thing", None),
+        ("PUT", "/config", Some(json!({"params": {"flag": true}}))),
+        ("GET", "/aggregate/Thing", None),
+        ("GET", "/hooks/functions", None),
+        ("GET", "/hooks/triggers", None),
+        ("POST", "/hooks/functions", Some(json!({"functionName": "f", "url": "http://127.0.0.1:9/f"}))),
+        ("PUT", "/hooks/functions/f", Some(json!({"__op": "Delete"}))),
+        ("POST", "/jobs/anything", Some(json!({}))),
+        ("DELETE", "/files/some-file.txt", None),
+        ("GET", "/serverInfo", None),
+    ];
+    for (method, path, body) in routes {
+        for token in [None, Some(token.as_str())] {
+            let reply = user_call(&server, method, path, token, body.clone()).await;
+            assert_eq!(
+                (reply.status, &reply.body),
+                (403, &json!({"error": "unauthorized: master key is required"})),
+                "{method} {path} as {token:?}"
+            );
+        }
+    }
+    // Nothing changed.
+    let schema = server.master("GET", "/schemas/Thing", None).await;
+    assert_eq!(schema.status, 200, "{schema:?}");
+    assert!(schema.body["fields"].get("x").is_none(), "{schema:?}");
+    let config = server.master("GET", "/config", None).await;
+    assert!(config.body["params"].get("flag").is_none(), "{config:?}");
 }
