@@ -1,6 +1,7 @@
 // File triggers: Parse.Cloud.beforeSave(Parse.File) may refuse an upload (by name or declared
 // size) or store another file instead; afterSave sees the stored file; beforeDeleteFile may refuse
-// a delete and afterDeleteFile runs after it. Runs against Basalt (the fixture needs --cloud).
+// a delete and afterDeleteFile runs after it; beforeFind/afterFind(Parse.File) run for GET and HEAD
+// of a file and may refuse it. Runs against Basalt (the fixture needs --cloud).
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -80,5 +81,37 @@ describe('file triggers', { skip: isExternalServer && 'needs Basalt with the fil
     await gone.destroy({ useMasterKey });
     assert.ok(await log('deleted', gone.name()));
     assert.equal((await fetch(gone.url())).status, 404);
+  });
+
+  test('beforeFind refuses a download (GET and HEAD) with 403 and its error; a session passes', async () => {
+    const user = await Parse.User.signUp('downloader', 'pass word');
+    const file = await new Parse.File('secret.txt', { base64: base64('top secret') }).save({ useMasterKey });
+    for (const method of ['GET', 'HEAD']) {
+      const refused = await fetch(file.url(), { method });
+      assert.equal(refused.status, 403, method);
+      if (method === 'GET') {
+        assert.deepEqual(await refused.json(), {
+          code: Parse.Error.OPERATION_FORBIDDEN,
+          error: 'Log in to download this file.',
+        });
+      }
+      const served = await fetch(file.url(), { method, headers: { 'X-Parse-Session-Token': user.getSessionToken() } });
+      assert.equal(served.status, 200, method);
+      if (method === 'GET') assert.equal(await served.text(), 'top secret');
+    }
+    await Parse.User.logOut();
+  });
+
+  test('afterFind may refuse a found file, or serve it as an attachment with headers of its own', async () => {
+    const expired = await new Parse.File('expired.txt', { base64: base64('old') }).save({ useMasterKey });
+    const refused = await fetch(expired.url());
+    assert.equal(refused.status, 403);
+    assert.deepEqual(await refused.json(), { code: Parse.Error.SCRIPT_FAILED, error: 'This file has expired.' });
+    const report = await new Parse.File('report.txt', { base64: base64('numbers') }).save({ useMasterKey });
+    const served = await fetch(report.url());
+    assert.equal(served.status, 200);
+    assert.equal(served.headers.get('content-disposition'), `attachment;filename=${report.name()}`);
+    assert.equal(served.headers.get('x-app-header'), 'reports');
+    assert.equal(await served.text(), 'numbers');
   });
 });

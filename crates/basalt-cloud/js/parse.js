@@ -1001,12 +1001,12 @@
       context: raw.context || {},
       log: global.console,
     };
-    if (kind === 'beforeFind' || kind === 'afterFind') {
-      runFindTrigger(kind, className, raw, entry, request);
-      return;
-    }
     if (className === '@File') {
       runFileTrigger(kind, raw, entry, request);
+      return;
+    }
+    if (kind === 'beforeFind' || kind === 'afterFind') {
+      runFindTrigger(kind, className, raw, entry, request);
       return;
     }
     if (kind === 'beforeConnect' || kind === 'beforeSubscribe' || kind === 'afterLiveQueryEvent') {
@@ -1043,7 +1043,10 @@
 
   /** File triggers get `request.file` (a Parse.File: its name, and its url once stored) and
    * `request.fileSize`; the bytes stream past them. A beforeSave may return another Parse.File:
-   * one already saved (its url is answered), or one with data or a name to store instead. */
+   * one already saved (its url is answered), or one with data or a name to store instead. A
+   * beforeFind (GET and HEAD of a file) may throw to refuse the download or return another
+   * stored Parse.File to serve; an afterFind may throw, or set `request.forceDownload` and
+   * `request.responseHeaders`. */
   function runFileTrigger(kind, raw, entry, request) {
     const info = raw.object || {};
     const file = ParseFile._fromJSON(info.file || {});
@@ -1051,6 +1054,10 @@
     request.file = file;
     request.fileSize = info.fileSize === undefined ? null : info.fileSize;
     request.contentLength = request.fileSize;
+    if (kind === 'afterFind') {
+      request.forceDownload = false;
+      request.responseHeaders = { 'X-Content-Type-Options': 'nosniff' };
+    }
     settle(async () => {
       if (!entry) return undefined;
       if (entry.validator) {
@@ -1058,6 +1065,10 @@
         await validate(entry.validator, request);
       }
       const result = await entry.handler(request);
+      if (kind === 'afterFind') {
+        return { forceDownload: !!request.forceDownload, responseHeaders: request.responseHeaders || {} };
+      }
+      if (kind === 'beforeFind') return result instanceof ParseFile ? { file: { name: result._name } } : undefined;
       if (kind !== 'beforeSave' || !(result instanceof ParseFile)) return undefined;
       const replacement = { name: result._name };
       if (result._url) replacement.url = result._url;

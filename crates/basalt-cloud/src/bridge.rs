@@ -4,7 +4,7 @@
 //! as on Parse Server), blocking the worker thread until the engine answers.
 
 use basalt_core::{ErrorCode, ParseError, ParseResult};
-use basalt_engine::{Caller, Engine, FindParams, GetParams};
+use basalt_engine::{Caller, DownloadError, Engine, FindParams, GetParams};
 use basalt_files::FileError;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -38,12 +38,16 @@ async fn save_file(engine: &Engine, caller: &Caller, name: &str, body: &Map<Stri
     Ok(json!({ "name": saved.name, "url": saved.url }))
 }
 
-/// `Parse.File.getData` from cloud code: the whole file, as base64 text.
-async fn read_file(engine: &Engine, name: &str) -> ParseResult<Value> {
-    let read = match engine.open_file(name, None).await {
-        Ok(read) => read,
-        Err(FileError::NotFound | FileError::InvalidName) => return Err(ParseError::object_not_found()),
-        Err(error) => return Err(ParseError::new(ErrorCode::FileReadError, error.to_string())),
+/// `Parse.File.getData` from cloud code: the whole file, as base64 text, through the file
+/// triggers with the call's rights.
+async fn read_file(engine: &Engine, caller: &Caller, name: &str) -> ParseResult<Value> {
+    let read = match engine.open_file(caller, name, None).await {
+        Ok(download) => download.read,
+        Err(DownloadError::Refused(error)) => return Err(error),
+        Err(DownloadError::File(FileError::NotFound | FileError::InvalidName)) => {
+            return Err(ParseError::object_not_found());
+        }
+        Err(DownloadError::File(error)) => return Err(ParseError::new(ErrorCode::FileReadError, error.to_string())),
     };
     let mut data = Vec::with_capacity(usize::try_from(read.size).unwrap_or(0));
     let mut body = read.body;
@@ -94,7 +98,7 @@ async fn dispatch(
         // For validators' role requirements: the session's roles, inherited ones included.
         ("GET", ["roles", "mine"]) => Ok(json!({ "roles": caller.roles })),
         ("POST", ["files", name]) => save_file(engine, &caller, name, &body).await,
-        ("GET", ["files", name]) => read_file(engine, name).await,
+        ("GET", ["files", name]) => read_file(engine, &caller, name).await,
         ("DELETE", ["files", name]) => engine.delete_file(&caller, name).await.map(|()| json!({})),
         ("PUT", ["config"]) => engine.update_config(&caller, &body).await,
         _ => Err(ParseError::invalid_json(format!("cannot route {method} {path} from cloud code"))),

@@ -34,6 +34,25 @@ pub fn file_data(source: &serde_json::Map<String, Value>) -> ParseResult<Option<
     }
 }
 
+/// A file opened for download, with what the file triggers decided.
+pub struct FileDownload {
+    pub read: FileRead,
+    /// The stored name served (a `beforeFind` may serve another file).
+    pub name: String,
+    /// An `afterFind` asked for `Content-Disposition: attachment`.
+    pub force_download: bool,
+    /// Headers an `afterFind` set (`request.responseHeaders`).
+    pub response_headers: Vec<(String, String)>,
+}
+
+/// Why a download is not served.
+#[derive(Debug)]
+pub enum DownloadError {
+    /// A file trigger refused it (the server answers 403 with the trigger's error).
+    Refused(ParseError),
+    File(FileError),
+}
+
 /// A file just written to storage.
 struct StoredFile {
     name: String,
@@ -273,14 +292,54 @@ impl Engine {
         Ok(StoredFile { name, url, size })
     }
 
-    /// Opens a stored file (or a range of it) for download. No keys are needed: the unique name
-    /// is the capability, as in Parse Server.
+    /// Are `beforeFind`/`afterFind` triggers registered for files? (Downloads then resolve the
+    /// caller, whom the triggers see.)
+    pub fn has_file_find_triggers(&self) -> bool {
+        self.trigger_hooks(TriggerKind::BeforeFind, crate::triggers::FILE_CLASS).is_some()
+            || self.trigger_hooks(TriggerKind::AfterFind, crate::triggers::FILE_CLASS).is_some()
+    }
+
+    /// Opens a stored file (or a range of it) for download, through the file triggers: a
+    /// `beforeFind` may refuse or serve another stored file, an `afterFind` may refuse, force a
+    /// download or set response headers. No keys are needed otherwise: the unique name is the
+    /// capability, as in Parse Server.
     ///
     /// # Errors
-    /// 101 when missing; 102 for an unsatisfiable range (the server answers 416).
-    pub async fn open_file(&self, name: &str, range: Option<ByteRange>) -> Result<FileRead, FileError> {
-        let Some(files) = self.config().files.as_ref() else { return Err(FileError::NotFound) };
-        files.store.get(name, range).await
+    /// `Refused` with the trigger's error; `File` when missing, for a bad name, or for an
+    /// unsatisfiable range (the server answers 416).
+    pub async fn open_file(
+        &self,
+        caller: &Caller,
+        name: &str,
+        range: Option<ByteRange>,
+    ) -> Result<FileDownload, DownloadError> {
+        let Some(files) = self.config().files.as_ref() else { return Err(DownloadError::File(FileError::NotFound)) };
+        let mut name = name.to_owned();
+        let url = crate::output::file_url(&self.config().files_url_prefix, &name);
+        let info = FileInfo { name: &name, url: Some(&url), size: None, content_type: None };
+        let before =
+            self.run_file_trigger(TriggerKind::BeforeFind, caller, info).await.map_err(DownloadError::Refused)?;
+        if let Some(other) = before.as_ref().and_then(|file| file.get("name")).and_then(Value::as_str) {
+            check_file_name(other).map_err(DownloadError::Refused)?;
+            name = other.to_owned();
+        }
+        let read = files.store.get(&name, range).await.map_err(DownloadError::File)?;
+        let mut download = FileDownload { read, name, force_download: false, response_headers: Vec::new() };
+        let url = crate::output::file_url(&self.config().files_url_prefix, &download.name);
+        let info =
+            FileInfo { name: &download.name, url: Some(&url), size: Some(download.read.size), content_type: None };
+        let after = self
+            .run_file_trigger_outcome(TriggerKind::AfterFind, caller, info)
+            .await
+            .map_err(DownloadError::Refused)?;
+        if let Some(after) = after {
+            download.force_download = after.get("forceDownload").and_then(Value::as_bool).unwrap_or(false);
+            if let Some(Value::Object(headers)) = after.get("responseHeaders") {
+                download.response_headers =
+                    headers.iter().filter_map(|(key, value)| Some((key.clone(), value.as_str()?.to_owned()))).collect();
+            }
+        }
+        Ok(download)
     }
 
     /// `DELETE /files/:filename` (master key, checked by the server), with the file triggers.

@@ -44,7 +44,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use cluster::ClusterLink;
 pub use email::{EmailConfig, EmailMessage, Mailer};
 pub use events::{EventSink, LiveQueryView, ObjectEvent, SessionsEnded};
-pub use files::{FilesConfig, SavedFile, file_data};
+pub use files::{DownloadError, FileDownload, FilesConfig, SavedFile, file_data};
 pub use find::{FindParams, FindResult, GetParams};
 pub use hooks::{FunctionCall, HookFuture, Hooks, JobCall, TriggerCall, TriggerKind};
 pub use password::{hash_parameters, verification_rate};

@@ -129,6 +129,21 @@ impl Engine {
         caller: &Caller,
         file: FileInfo<'_>,
     ) -> ParseResult<Option<Map<String, Value>>> {
+        let outcome = self.run_file_trigger_outcome(kind, caller, file).await?;
+        Ok(outcome.and_then(|mut outcome| match outcome.remove("file") {
+            Some(Value::Object(file)) => Some(file),
+            _ => None,
+        }))
+    }
+
+    /// Runs a file trigger when registered; its whole answer (`file`, and for `afterFind`
+    /// `forceDownload` and `responseHeaders`).
+    pub(crate) async fn run_file_trigger_outcome(
+        &self,
+        kind: TriggerKind,
+        caller: &Caller,
+        file: FileInfo<'_>,
+    ) -> ParseResult<Option<Map<String, Value>>> {
         let Some(hooks) = self.trigger_hooks(kind, FILE_CLASS) else { return Ok(None) };
         let mut described = Map::new();
         described.insert("__type".into(), Value::from("File"));
@@ -141,7 +156,7 @@ impl Engine {
         object.insert("fileSize".into(), file.size.map_or(Value::Null, Value::from));
         object.insert("contentType".into(), file.content_type.map_or(Value::Null, Value::from));
         let call = self.trigger_call(kind, caller, FILE_CLASS, None, object).await;
-        let outcome = hooks.run_trigger(call).await.map_err(|error| match (error.code, kind) {
+        hooks.run_trigger(call).await.map_err(|error| match (error.code, kind) {
             (ErrorCode::ScriptFailed, TriggerKind::BeforeSave) => {
                 ParseError::new(ErrorCode::FileSaveError, error.message)
             }
@@ -149,11 +164,7 @@ impl Engine {
                 ParseError::new(ErrorCode::FileDeleteError, error.message)
             }
             _ => error,
-        })?;
-        Ok(outcome.and_then(|mut outcome| match outcome.remove("file") {
-            Some(Value::Object(file)) => Some(file),
-            _ => None,
-        }))
+        })
     }
 
     /// Runs `beforeConnect` (LiveQuery) when registered.

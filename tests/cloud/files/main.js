@@ -25,6 +25,23 @@ Parse.Cloud.afterDeleteFile(async (request) => {
   await new Parse.Object('FileLog').save({ event: 'deleted', name: request.file.name() }, master);
 });
 
+// Downloads (GET and HEAD): a "secret" file only for logged-in users; a "report" file as an
+// attachment with a header of the app's; an "expired" file refused after it was found.
+Parse.Cloud.beforeFind(Parse.File, (request) => {
+  if (request.file.name().includes('secret') && !request.user) {
+    throw new Parse.Error(Parse.Error.OPERATION_FORBIDDEN, 'Log in to download this file.');
+  }
+});
+
+Parse.Cloud.afterFind(Parse.File, (request) => {
+  const name = request.file.name();
+  if (name.includes('expired')) throw new Error('This file has expired.');
+  if (name.includes('report')) {
+    request.forceDownload = true;
+    request.responseHeaders['X-App-Header'] = 'reports';
+  }
+});
+
 // QuickJS has no Buffer: the one encoding the fixture needs.
 const Buffer64 = {
   encode(text) {

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use basalt_core::{ErrorCode, ParseError};
+use basalt_engine::{Caller, DownloadError};
 use basalt_files::{ByteRange, ByteStream, FileError};
 use base64::Engine as _;
 use futures_util::TryStreamExt;
@@ -102,29 +103,66 @@ fn not_found() -> Response {
     (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "File not found.").into_response()
 }
 
+/// Who downloads, for the file triggers: the master key (from its addresses) or the session of
+/// `X-Parse-Session-Token`; anyone else is the public. Only resolved when a trigger will see it.
+async fn download_caller(
+    state: &AppState,
+    headers: &HeaderMap,
+    extensions: &axum::http::Extensions,
+) -> Result<Caller, ApiError> {
+    if !state.engine.has_file_find_triggers() {
+        return Ok(Caller::anonymous());
+    }
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok()).filter(|value| !value.is_empty());
+    let peer =
+        extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip().to_canonical());
+    if header("x-parse-master-key") == Some(state.config.master_key.as_str())
+        && peer.is_some_and(|peer| state.config.master_key_ips.contains(&peer))
+    {
+        return Ok(Caller::master());
+    }
+    match header("x-parse-session-token") {
+        Some(token) => Ok(state.engine.caller_for_session(token, None).await?),
+        None => Ok(Caller::anonymous()),
+    }
+}
+
 async fn download_file(
     State(state): State<AppState>,
     Path((app_id, file_name)): Path<(String, String)>,
     headers: HeaderMap,
+    extensions: axum::http::Extensions,
 ) -> Response {
     if app_id != state.config.app_id {
         // Parse compat: a URL for another application is refused, not "not found".
         let body = json!({"code": ErrorCode::OperationForbidden.as_i32(), "error": "Invalid application ID."});
         return (StatusCode::FORBIDDEN, Json(body)).into_response();
     }
+    let caller = match download_caller(&state, &headers, &extensions).await {
+        Ok(caller) => caller,
+        Err(error) => return error.into_response(),
+    };
     let range = requested_range(&headers);
-    let read = match state.engine.open_file(&file_name, range).await {
-        Ok(read) => read,
-        Err(FileError::NotFound | FileError::InvalidName) => return not_found(),
-        Err(FileError::RangeNotSatisfiable { size }) => {
+    let download = match state.engine.open_file(&caller, &file_name, range).await {
+        Ok(download) => download,
+        // Parse compat: a file trigger's refusal is a 403 with its error.
+        Err(DownloadError::Refused(error)) => {
+            return (StatusCode::FORBIDDEN, Json(crate::error::error_body(&error))).into_response();
+        }
+        Err(DownloadError::File(FileError::NotFound | FileError::InvalidName)) => return not_found(),
+        Err(DownloadError::File(FileError::RangeNotSatisfiable { size })) => {
             let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
             if let Ok(value) = HeaderValue::from_str(&format!("bytes */{size}")) {
                 response.headers_mut().insert(header::CONTENT_RANGE, value);
             }
             return response;
         }
-        Err(error) => return ApiError::Parse(ParseError::internal(error.to_string())).into_response(),
+        Err(DownloadError::File(error)) => {
+            return ApiError::Parse(ParseError::internal(error.to_string())).into_response();
+        }
     };
+    let file_name = download.name;
+    let read = download.read;
     let content_type = mime_guess::from_path(&file_name).first_or_octet_stream();
     let (status, length) = match read.range {
         Some((start, end)) => (StatusCode::PARTIAL_CONTENT, end - start + 1),
@@ -147,6 +185,15 @@ async fn download_file(
     put(header::X_CONTENT_TYPE_OPTIONS, "nosniff".into());
     if let Some((start, end)) = read.range {
         put(header::CONTENT_RANGE, format!("bytes {start}-{end}/{}", read.size));
+    }
+    if download.force_download {
+        put(header::CONTENT_DISPOSITION, format!("attachment;filename={file_name}"));
+    }
+    for (name, value) in download.response_headers {
+        if let (Ok(name), Ok(value)) = (header::HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(&value))
+        {
+            headers.insert(name, value);
+        }
     }
     response
 }
