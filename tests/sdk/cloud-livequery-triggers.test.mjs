@@ -59,7 +59,7 @@ async function open() {
 describe('LiveQuery triggers', { skip: isExternalServer && 'needs Basalt with the LiveQuery trigger fixture' }, () => {
   test('beforeConnect refusing answers an error frame with its code and message', async () => {
     const ws = await open();
-    ws.send({ op: 'connect', applicationId: server.appId, installationId: 'banned-device' });
+    ws.send({ op: 'connect', applicationId: server.appId, javascriptKey: server.javascriptKey, installationId: 'banned-device' });
     assert.deepEqual(await ws.next('the refusal'), {
       op: 'error',
       code: Parse.Error.OPERATION_FORBIDDEN,
@@ -71,7 +71,7 @@ describe('LiveQuery triggers', { skip: isExternalServer && 'needs Basalt with th
 
   test('beforeSubscribe narrows the query and the keys of a subscription', async () => {
     const ws = await open();
-    ws.send({ op: 'connect', applicationId: server.appId });
+    ws.send({ op: 'connect', applicationId: server.appId, javascriptKey: server.javascriptKey });
     assert.equal((await ws.next('connected')).op, 'connected');
     ws.send({ op: 'subscribe', requestId: 1, query: { className: 'LqNote', where: {} } });
     assert.equal((await ws.next('subscribed')).op, 'subscribed');
@@ -86,7 +86,7 @@ describe('LiveQuery triggers', { skip: isExternalServer && 'needs Basalt with th
 
   test('afterLiveQueryEvent changes the object an event carries, or drops the event', async () => {
     const ws = await open();
-    ws.send({ op: 'connect', applicationId: server.appId });
+    ws.send({ op: 'connect', applicationId: server.appId, javascriptKey: server.javascriptKey });
     await ws.next('connected');
     ws.send({ op: 'subscribe', requestId: 3, query: { className: 'LqEvent', where: {} } });
     assert.equal((await ws.next('subscribed')).op, 'subscribed');
@@ -106,7 +106,7 @@ describe('LiveQuery triggers', { skip: isExternalServer && 'needs Basalt with th
 
   test('beforeSubscribe throwing refuses the subscription with 141 and the request id', async () => {
     const ws = await open();
-    ws.send({ op: 'connect', applicationId: server.appId });
+    ws.send({ op: 'connect', applicationId: server.appId, javascriptKey: server.javascriptKey });
     await ws.next('connected');
     ws.send({ op: 'subscribe', requestId: 7, query: { className: 'LqNote', where: { secret: true } } });
     assert.deepEqual(await ws.next('the refusal'), {

@@ -190,7 +190,7 @@ before(async () => {
   // Fail every test at once, with the reason, when there is no LiveQuery endpoint, rather than
   // each one after its timeout.
   const probe = await rawSocket();
-  probe.send({ op: 'connect', applicationId: server.appId });
+  probe.send({ op: 'connect', applicationId: server.appId, javascriptKey: server.javascriptKey });
   assert.equal((await probe.next('connected')).op, 'connected');
   for (const socket of sockets.splice(0)) socket.terminate();
 
@@ -581,7 +581,7 @@ describe('protocol frames', () => {
   test('without an installationId the frames carry none', async () => {
     const className = await freshClass('LqNoInstallation');
     const ws = await rawSocket();
-    ws.send({ op: 'connect', applicationId: server.appId });
+    ws.send({ op: 'connect', applicationId: server.appId, javascriptKey: server.javascriptKey });
     const { clientId } = await ws.next('connected');
     ws.send({ op: 'subscribe', requestId: 1, query: { className, where: {} } });
     assert.deepEqual(await ws.next('subscribed'), { op: 'subscribed', clientId, requestId: 1 });
@@ -590,7 +590,7 @@ describe('protocol frames', () => {
   test('update replaces the query of a subscription and answers subscribed again', async () => {
     const className = await freshClass('LqUpdateOp');
     const ws = await rawSocket();
-    ws.send({ op: 'connect', applicationId: server.appId });
+    ws.send({ op: 'connect', applicationId: server.appId, javascriptKey: server.javascriptKey });
     const { clientId } = await ws.next('connected');
     ws.send({ op: 'subscribe', requestId: 1, query: { className, where: { score: { $gt: 10 } } } });
     await ws.next('subscribed');
@@ -627,7 +627,7 @@ describe('protocol frames', () => {
     // An unparseable frame is ignored: nothing comes back, and the next frame is answered.
     ws.send('this is not JSON');
     // The SDK drops `installationId` from later connects when it sees exactly this message.
-    ws.send({ op: 'connect', applicationId: server.appId, unexpected: true });
+    ws.send({ op: 'connect', applicationId: server.appId, javascriptKey: server.javascriptKey, unexpected: true });
     assert.deepEqual(await ws.next('connect with an extra property'), {
       op: 'error',
       error: 'Additional properties not allowed',
@@ -649,7 +649,7 @@ describe('protocol frames', () => {
       assert.deepEqual({ ...frame, error: '' }, { op: 'error', error: '', code: 1, reconnect: true, requestId: null });
     }
 
-    ws.send({ op: 'connect', applicationId: server.appId });
+    ws.send({ op: 'connect', applicationId: server.appId, javascriptKey: server.javascriptKey });
     const { clientId } = await ws.next('connected');
 
     for (const message of [
