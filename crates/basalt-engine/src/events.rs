@@ -221,8 +221,7 @@ impl Engine {
                 "This user is not allowed to access non-existent class: {class_name}"
             ))
         })?;
-        self.gate_subscription(caller, &schema, condition, watch)?;
-        let permission = self.class_permission(caller, &schema, basalt_core::clp::ClpOperation::Find)?;
+        let permission = self.gate_subscription(caller, &schema, condition, watch)?;
         let hidden = self.protected_fields(caller, &schema);
         Ok(LiveQueryView { schema, permission, hidden })
     }

@@ -262,20 +262,27 @@ impl Engine {
         Ok(())
     }
 
-    /// Checks a LiveQuery subscription's condition and watched fields as a find's.
+    /// Checks a LiveQuery subscription's condition and watched fields as a find's; returns the
+    /// condition every delivered object must also meet (pointer permissions, the `_Session`
+    /// rule), which the hub matches at event time.
     pub(crate) fn gate_subscription(
         &self,
         caller: &Caller,
         schema: &ClassSchema,
         condition: &Condition,
         watch: &[String],
-    ) -> ParseResult<()> {
+    ) -> ParseResult<Condition> {
         if caller.is_master {
-            return Ok(());
+            return Ok(Condition::all());
         }
         let mut used: BTreeSet<String> = watch.iter().cloned().collect();
         condition_fields(condition, &mut used);
-        self.check_queryable(caller, schema, &used)
+        self.check_queryable(caller, schema, &used)?;
+        let permitted = self.class_permission(caller, schema, ClpOperation::Find)?;
+        if schema.class_name.as_str() != "_Session" {
+            return Ok(permitted);
+        }
+        Ok(Condition::And(vec![permitted, self.own_sessions(caller, Depth::TopLevel)?]))
     }
 
     /// `_Session` objects a client may read: its own. Without a session, a top-level read is

@@ -418,3 +418,31 @@ async fn master_only_operations_refuse_every_other_caller_in_the_engine() {
     let config = server.master("GET", "/config", None).await;
     assert!(config.body["params"].get("flag").is_none(), "{config:?}");
 }
+
+#[tokio::test]
+async fn live_query_on_sessions_delivers_only_the_subscribers_own() {
+    let server = TestServer::start().await;
+    let (watcher, watcher_token) = signed_up(&server, "watcher").await;
+    let url = format!("ws://{}/parse", server.address);
+    // Without a session: refused, as a find of sessions is.
+    let mut anonymous = Socket::open_url(&url).await;
+    anonymous.connect(json!({})).await;
+    anonymous.send(json!({"op": "subscribe", "requestId": 1, "query": {"className": "_Session", "where": {}}})).await;
+    let frame = anonymous.next("the refusal").await;
+    assert_eq!((&frame["op"], &frame["code"]), (&json!("error"), &json!(209)), "{frame}");
+
+    let mut socket = Socket::open_url(&url).await;
+    socket.connect(json!({"sessionToken": watcher_token})).await;
+    socket.subscribe(1, json!({"className": "_Session", "where": {}}), Some(&watcher_token)).await;
+    // Another user's new session is never delivered; the watcher's own is.
+    let (_, other_token) = signed_up(&server, "other").await;
+    let others = user_call(&server, "POST", "/sessions", Some(&other_token), Some(json!({}))).await;
+    assert_eq!(others.status, 201, "{others:?}");
+    let reply = user_call(&server, "POST", "/sessions", Some(&watcher_token), Some(json!({}))).await;
+    assert_eq!(reply.status, 201, "{reply:?}");
+    let own_token = text(&reply, "sessionToken");
+    let frame = socket.next("the watcher's own new session").await;
+    assert_eq!(frame["object"]["user"]["objectId"], json!(watcher), "{frame}");
+    assert_eq!(frame["object"]["sessionToken"], json!(own_token), "{frame}");
+    assert!(!frame.to_string().contains(&text(&others, "sessionToken")), "{frame}");
+}
