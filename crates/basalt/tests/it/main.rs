@@ -12,6 +12,7 @@ mod cli;
 mod cluster;
 mod differences;
 mod durability;
+mod gate_reference;
 mod live_query;
 mod transfer;
 mod webhooks;
