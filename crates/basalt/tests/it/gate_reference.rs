@@ -960,11 +960,13 @@ impl World {
             }
             rows.insert(object_id(object).to_owned(), row);
         }
-        // Parse compat: Parse Server answers 209 to an anonymous query that reads `_Session`,
-        // at the top or in a sub-query; the rules above give such a query nothing from
-        // `_Session`. Either is accepted.
-        let refusal_accepted =
-            caller == Caller::Anonymous && (query.class == Class::Session || query.conds.iter().any(reads_sessions));
+        // Parse compat: Parse Server answers 209 to an anonymous query that reads `_Session` — at
+        // the top, in a sub-query or through an include; the rules above give such a query
+        // nothing from `_Session`. Either is accepted.
+        let refusal_accepted = caller == Caller::Anonymous
+            && (query.class == Class::Session
+                || query.conds.iter().any(reads_sessions)
+                || (query.class == Class::Doc && query.include.contains(&"session")));
         Expected::Answer { rows, count, refusal_accepted }
     }
 }
