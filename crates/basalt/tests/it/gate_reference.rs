@@ -23,6 +23,8 @@
 //! class whose `get` permission refuses the caller removes the field (Parse Server fails the
 //! whole query with 119, and so does Basalt today: tests/sdk/clp.test.mjs pins it), and a
 //! `count=1` query's results are those of the find (the count permission limits the count).
+//! `$select`/`$dontSelect` compare with the values the sub-query's objects hold: an object
+//! without the key adds no value (Parse Server on MongoDB), so it cannot empty a `$dontSelect`.
 //!
 //! Failures are shrunk (proptest's value trees) and grouped by kind; each group prints its
 //! smallest example with the world's seed, the caller, the request and both answers.
