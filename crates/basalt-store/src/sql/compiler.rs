@@ -357,14 +357,24 @@ impl<'a, D: Dialect> Compiler<'a, D> {
         } else {
             self.push_fmt(format_args!("{column} IN ("));
         }
-        self.sub_query(query, key, access, None);
+        // `NOT IN` a list holding NULL is never true: objects of the sub-query without the key
+        // select nothing to exclude (as `$nin` of the values present).
+        self.sub_query(query, key, access, None, negated);
         self.push(if negated { "))" } else { ")" });
     }
 
     /// `SELECT <key> FROM <class> tN WHERE <condition> AND <acl>` for `$inQuery`/`$select`;
     /// `wrap` names a function the key is selected through (PostgreSQL's `to_jsonb`, to compare
     /// with JSON array elements).
-    pub(crate) fn sub_query(&mut self, query: &SubQuery, key: &str, access: &Access, wrap: Option<&str>) {
+    /// `non_null` leaves out objects whose key is unset.
+    pub(crate) fn sub_query(
+        &mut self,
+        query: &SubQuery,
+        key: &str,
+        access: &Access,
+        wrap: Option<&str>,
+        non_null: bool,
+    ) {
         let Some(schema) = self.schemas.get(&query.class_name).cloned() else {
             self.push_fmt(format_args!("SELECT NULL WHERE {}", D::FALSE));
             return;
@@ -381,6 +391,9 @@ impl<'a, D: Dialect> Compiler<'a, D> {
         }
         self.push_fmt(format_args!("{} {alias} WHERE ", quote(schema.class_name.as_str())));
         self.filtered(&schema, &alias, &query.condition, access);
+        if non_null {
+            self.push_fmt(format_args!(" AND {selected} IS NOT NULL"));
+        }
     }
 
     fn order_by(&mut self, schema: &ClassSchema, alias: &str, order: &[OrderKey], condition: &Condition) {

@@ -380,7 +380,7 @@ impl Compiler<'_, Postgres> {
                     compiler.push("e.v ->> 'className' = ");
                     compiler.text(query.class_name.as_str());
                     compiler.push(" AND e.v ->> 'objectId' IN (");
-                    compiler.sub_query(query, "objectId", access, None);
+                    compiler.sub_query(query, "objectId", access, None, false);
                     compiler.push(")");
                 });
                 if *negated {
@@ -393,7 +393,7 @@ impl Compiler<'_, Postgres> {
                 }
                 self.element_exists_where(column, |compiler| {
                     compiler.push("e.v IN (");
-                    compiler.sub_query(query, key, access, Some("to_jsonb"));
+                    compiler.sub_query(query, key, access, Some("to_jsonb"), false);
                     compiler.push(")");
                 });
                 if *negated {

@@ -386,7 +386,7 @@ impl Compiler<'_, Sqlite> {
                 ));
                 self.text(query.class_name.as_str());
                 self.push(" AND json_extract(e.value, '$.objectId') IN (");
-                self.sub_query(query, "objectId", access, None);
+                self.sub_query(query, "objectId", access, None, false);
                 self.push("))");
                 if *negated {
                     self.push(")");
@@ -397,7 +397,7 @@ impl Compiler<'_, Sqlite> {
                     self.push_fmt(format_args!("({column} IS NULL OR NOT "));
                 }
                 self.push_fmt(format_args!("EXISTS (SELECT 1 FROM json_each({column}) e WHERE e.value IN ("));
-                self.sub_query(query, key, access, None);
+                self.sub_query(query, key, access, None, false);
                 self.push("))");
                 if *negated {
                     self.push(")");

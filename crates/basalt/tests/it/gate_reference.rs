@@ -14,15 +14,14 @@
 //!   inherited ones too —, `requiresAuthentication` when logged in, or pointer permissions on
 //!   objects whose pointer field points to the caller) and its ACL does; a `_Session` only to
 //!   the user it belongs to. The master key sees everything.
-//! - a top-level query the permissions refuse is refused; a refused sub-query, `include` or
-//!   `$relatedTo` owner contributes nothing.
+//! - a query is refused when the permissions refuse it at the top, or refuse (outright, not by
+//!   pointer permissions) a class one of its sub-queries reads (`find`) or one of its results
+//!   includes (`get`), as Parse Server refuses them; a `$relatedTo` owner the caller may not get
+//!   lists nothing.
 //! - a protected field is never returned (users see their own email), and a query that uses one
 //!   — in a condition, an order, a `$select` key, a `$relatedTo` key, at any depth — is refused.
 //!
-//! Where the rules and Parse Server part ways, the monitor states the rules: an `include` of a
-//! class whose `get` permission refuses the caller removes the field (Parse Server fails the
-//! whole query with 119, and so does Basalt today: tests/sdk/clp.test.mjs pins it), and a
-//! `count=1` query's results are those of the find (the count permission limits the count).
+//! A `count=1` query's results are those of the find (the count permission limits the count).
 //! `$select`/`$dontSelect` compare with the values the sub-query's objects hold: an object
 //! without the key adds no value (Parse Server on MongoDB), so it cannot empty a `$dontSelect`.
 //!
@@ -875,6 +874,18 @@ impl World {
         }
     }
 
+    /// Does a sub-query in `cond` read a class whose `find` permission refuses the caller?
+    fn sub_query_refused(&self, caller: Caller, cond: &Cond) -> bool {
+        match cond {
+            Cond::InQuery { sub, .. } | Cond::Select { sub, .. } => {
+                matches!(self.decision(caller, sub.class, "find"), Decision::Refused)
+                    || sub.conds.iter().any(|part| self.sub_query_refused(caller, part))
+            }
+            Cond::Or(parts) => parts.iter().any(|part| self.sub_query_refused(caller, part)),
+            _ => false,
+        }
+    }
+
     /// The first protected field the condition uses, as `Class.field`.
     fn protected_use(&self, caller: Caller, class: Class, cond: &Cond) -> Option<String> {
         let check = |class: Class, field: &str| {
@@ -932,6 +943,9 @@ impl World {
         if matches!(self.decision(caller, query.class, "find"), Decision::Refused) {
             return Expected::Refused;
         }
+        if query.conds.iter().any(|cond| self.sub_query_refused(caller, cond)) {
+            return Expected::Refused;
+        }
         if query.count && matches!(self.decision(caller, query.class, "count"), Decision::Refused) {
             return Expected::Refused;
         }
@@ -948,7 +962,11 @@ impl World {
                 }
                 let Some(target_id) = pointer_id(object, field) else { continue };
                 let target_class = object[*field]["className"].as_str().expect("pointer class");
-                match self.find_object(target_class, target_id) {
+                let target = self.find_object(target_class, target_id);
+                if target.is_some_and(|(class, _)| matches!(self.decision(caller, class, "get"), Decision::Refused)) {
+                    return Expected::Refused;
+                }
+                match target {
                     Some((class, target)) if self.visible(caller, class, "get", target) => {
                         let mut fields: Vec<String> = self.shaped(caller, class, target, None).into_keys().collect();
                         fields.extend(["__type".to_owned(), "className".to_owned()]);
