@@ -192,6 +192,11 @@ async fn sub_query_operators() {
             json!({"b": {"$dontSelect": {"query": {"className": "Q", "where": {"a": 2}}, "key": "b"}}}),
             vec!["q1", "q3", "q4"],
         ),
+        // q4 has no `d`: it adds no value to exclude (it once made `$dontSelect` match nothing).
+        (
+            json!({"d": {"$dontSelect": {"query": {"className": "Q", "where": {"a": {"$gte": 3}}}, "key": "d"}}}),
+            vec!["q1", "q2", "q4"],
+        ),
         (json!({"author": {"$inQuery": {"className": "Author", "where": {"age": {"$gte": 40}}}}}), vec!["q2", "q4"]),
         (json!({"author": {"$notInQuery": {"className": "Author", "where": {"age": {"$gte": 40}}}}}), vec!["q1", "q3"]),
         (json!({"authors": {"$inQuery": {"className": "Author", "where": {"name": "bob"}}}}), vec!["q1"]),
