@@ -250,3 +250,71 @@ impl Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use basalt_core::acl::Access;
+    use basalt_core::query::Condition;
+    use basalt_core::value::pointer_value;
+    use basalt_store::{ObjectRecord, WriteOp, WriteOutcome};
+    use serde_json::{Map, Value, json};
+
+    use super::{SessionsEnded, may_end_sessions, sessions_ended_by};
+    use crate::sessions::{class, field_equals};
+
+    fn ended(op: &WriteOp, outcome: Option<&WriteOutcome>) -> SessionsEnded {
+        let mut ended = SessionsEnded::default();
+        sessions_ended_by(op, outcome, &mut ended);
+        ended
+    }
+
+    fn delete(class_name: &str, object_id: &str) -> WriteOp {
+        WriteOp::Delete {
+            class_name: class(class_name),
+            object_id: object_id.into(),
+            access: Access::Master,
+            condition: Condition::all(),
+        }
+    }
+
+    #[test]
+    fn a_log_out_names_its_token_and_a_revocation_its_user() {
+        let log_out = WriteOp::DeleteWhere {
+            class_name: class("_Session"),
+            condition: field_equals("sessionToken", json!("r:abc")),
+        };
+        assert_eq!(ended(&log_out, None), SessionsEnded { tokens: vec!["r:abc".into()], ..SessionsEnded::default() });
+        let revoked = WriteOp::DeleteWhere {
+            class_name: class("_Session"),
+            condition: Condition::And(vec![field_equals("user", pointer_value("_User", "u1"))]),
+        };
+        assert_eq!(ended(&revoked, None), SessionsEnded { users: vec!["u1".into()], ..SessionsEnded::default() });
+        let anything = WriteOp::DeleteWhere { class_name: class("_Session"), condition: Condition::all() };
+        assert!(ended(&anything, None).any);
+    }
+
+    #[test]
+    fn a_deleted_session_names_its_token_and_a_deleted_user_its_id() {
+        let mut fields = Map::new();
+        fields.insert("sessionToken".into(), Value::from("r:xyz"));
+        let record = ObjectRecord {
+            object_id: "s1".into(),
+            created_at: String::new(),
+            updated_at: String::new(),
+            acl: None,
+            fields,
+        };
+        let outcome = WriteOutcome::Deleted(Some(Box::new(record)));
+        assert_eq!(ended(&delete("_Session", "s1"), Some(&outcome)).tokens, ["r:xyz"]);
+        // Not knowing which session went, every holder is checked.
+        assert!(ended(&delete("_Session", "s1"), None).any);
+        assert_eq!(ended(&delete("_User", "u1"), None).users, ["u1"]);
+    }
+
+    #[test]
+    fn writes_to_other_classes_end_no_session() {
+        assert!(!may_end_sessions(&delete("Post", "p1")));
+        assert!(ended(&delete("Post", "p1"), None).is_empty());
+        assert!(may_end_sessions(&WriteOp::Atomic(vec![delete("Post", "p1"), delete("_User", "u1")])));
+    }
+}
