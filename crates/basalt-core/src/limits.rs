@@ -29,6 +29,21 @@ pub struct Limits {
     pub regex_bytes_max: usize,
     /// Compiled size of a `$regex`, in bytes (the regex crate's `size_limit`).
     pub regex_compiled_bytes_max: usize,
+    /// Time a client has to send a request's headers, in milliseconds; also how long an idle
+    /// keep-alive connection stays open. Real clients send their headers in one packet; without
+    /// a bound, a client trickling a byte at a time holds its connection forever. Node (and so
+    /// Parse Server) closes idle keep-alive connections after 5 s; ten seconds leaves slow
+    /// mobile links room.
+    pub header_read_ms_max: u64,
+    /// Time a client has to send a request's body once its headers are in, in milliseconds. A
+    /// 20 MiB upload (the default upload limit) needs 1.4 Mbit/s to fit in two minutes; a client
+    /// trickling its body is answered 408 (code 124) and disconnected then.
+    pub body_read_ms_max: u64,
+    /// Connections open at once, LiveQuery WebSockets included; one more is answered 503 (code
+    /// 100) and closed at once. Each costs a file descriptor and a few KiB; ten thousand fits the
+    /// usual limit of open files (raise `ulimit -n` with this) and far more clients than two
+    /// cores serve.
+    pub connections_max: usize,
 }
 
 impl Default for Limits {
@@ -44,6 +59,9 @@ impl Default for Limits {
             batch_requests_max: 1_000,
             regex_bytes_max: 1_024,
             regex_compiled_bytes_max: 1024 * 1024,
+            header_read_ms_max: 10_000,
+            body_read_ms_max: 120_000,
+            connections_max: 10_000,
         }
     }
 }

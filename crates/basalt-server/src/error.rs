@@ -17,6 +17,8 @@ pub enum ApiError {
     MasterKeyRequired,
     /// The request body is over the limit.
     BodyTooLarge(usize),
+    /// The request body did not arrive within `Limits::body_read_ms_max`.
+    BodyTimedOut(std::time::Duration),
     /// No such route.
     NotFound(String),
 }
@@ -71,6 +73,10 @@ impl IntoResponse for ApiError {
             ApiError::BodyTooLarge(limit) => json_response(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 json!({"code": ErrorCode::ObjectTooLarge.as_i32(), "error": format!("The request body is larger than the limit of {limit} bytes.")}),
+            ),
+            ApiError::BodyTimedOut(read_time) => json_response(
+                StatusCode::REQUEST_TIMEOUT,
+                json!({"code": ErrorCode::Timeout.as_i32(), "error": format!("The request body did not arrive within {} ms.", read_time.as_millis())}),
             ),
             ApiError::NotFound(path) => {
                 json_response(StatusCode::NOT_FOUND, json!({"error": format!("Cannot route {path}")}))

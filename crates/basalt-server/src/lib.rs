@@ -4,16 +4,16 @@
 //! method inside a POST body): CORS preflight, body parsing, key checks, the caller's identity.
 //! Routes then call the engine and turn its answers into Parse's JSON.
 
+mod connections;
 mod cors;
 mod error;
 mod request;
 mod routes;
 
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use axum::Router;
-use axum::extract::Request;
 use basalt_engine::Engine;
 use tokio::net::TcpListener;
 use tower::Layer;
@@ -96,10 +96,11 @@ pub fn app(
     router.with_state(state).into_service()
 }
 
-/// Serves `app` on `listener` until `shutdown` completes.
+/// Serves `app` on `listener` until `shutdown` completes, within the connection limits of the
+/// engine's `Limits` (connections at once, time to send headers).
 ///
 /// # Errors
-/// When accepting connections fails.
+/// None today; the signature leaves room for failures to start serving.
 pub async fn serve(
     listener: TcpListener,
     engine: Engine,
@@ -107,6 +108,10 @@ pub async fn serve(
     hub: Option<std::sync::Arc<basalt_realtime::Hub>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let limits = connections::ConnectionLimits {
+        connections_max: engine.limits().connections_max,
+        header_read: std::time::Duration::from_millis(engine.limits().header_read_ms_max),
+    };
     let state = AppState { engine: engine.clone(), config: std::sync::Arc::new(config.clone()), hub: hub.clone() };
     let routed = app(engine, config, hub);
     let prepared = axum::middleware::from_fn_with_state(state, request::prepare).layer(routed);
@@ -114,7 +119,6 @@ pub async fn serve(
         .map_response(|response: axum::http::Response<_>| response.map(axum::body::Body::new))
         .layer(CatchPanicLayer::custom(error::panic_response))
         .service(prepared);
-    axum::serve(listener, axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(service))
-        .with_graceful_shutdown(shutdown)
-        .await
+    connections::serve_connections(listener, service, limits, shutdown).await;
+    Ok(())
 }

@@ -11,6 +11,7 @@ mod cli;
 mod cluster;
 mod differences;
 mod durability;
+mod hardening;
 mod live_query;
 mod transfer;
 mod webhooks;
