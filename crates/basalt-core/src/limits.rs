@@ -46,6 +46,15 @@ pub struct Limits {
     pub connections_max: usize,
 }
 
+impl Limits {
+    /// Length of a class or field name, and of any name of a table or index built from them
+    /// (`_Join:<field>:<class>:related`, `<class>:<index>`), in bytes. PostgreSQL cuts
+    /// identifiers at 63 bytes without an error, so two longer names would share a column or a
+    /// table; both stores refuse them, so an app moves between stores unchanged. Fixed, not a
+    /// flag: a database's names must stay valid under every server that opens it.
+    pub const NAME_BYTES_MAX: usize = 63;
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {

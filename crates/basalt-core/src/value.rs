@@ -102,6 +102,38 @@ pub fn date_value(iso: &str) -> Value {
     Value::Object(out)
 }
 
+/// Checks JSON written into an object (or sent as a request), at any depth: no key and no string
+/// holds the NUL character. PostgreSQL's `text` and `jsonb` cannot hold it, and both stores
+/// refuse it so an app moves between them unchanged.
+///
+/// # Errors
+/// 107 naming the character.
+pub fn check_written_json(value: &Value) -> ParseResult<()> {
+    match value {
+        Value::String(text) => check_written_text(text),
+        Value::Array(items) => items.iter().try_for_each(check_written_json),
+        Value::Object(object) => {
+            for (key, value) in object {
+                check_written_text(key)?;
+                check_written_json(value)?;
+            }
+            Ok(())
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => Ok(()),
+    }
+}
+
+/// Checks one key or string of written JSON (see `check_written_json`).
+///
+/// # Errors
+/// 107 when it holds the NUL character.
+pub fn check_written_text(text: &str) -> ParseResult<()> {
+    if text.contains('\0') {
+        return Err(ParseError::invalid_json("Strings and keys cannot contain the NUL character (\\u0000)."));
+    }
+    Ok(())
+}
+
 /// A pointer value.
 pub fn pointer_value(class_name: &str, object_id: &str) -> Value {
     let mut out = Map::new();

@@ -114,6 +114,9 @@ fn check_body(
     let mut checked = CheckedBody { updates: Vec::new(), acl: None, new_fields: Vec::new(), echo: Vec::new() };
     let mut seen_fields: Vec<String> = Vec::new();
     for (key, written) in body {
+        // Also for writes that did not come as a request (cloud code, triggers' changes).
+        basalt_core::value::check_written_text(key)?;
+        basalt_core::value::check_written_json(written)?;
         match key.as_str() {
             "objectId" | "id" => match (existing_object_id, written.as_str()) {
                 (Some(existing), Some(given)) if existing == given => continue,

@@ -291,6 +291,13 @@ async fn prepare_parse_request(state: &AppState, request: Request) -> Result<Req
             Err(_) => return Err(ParseError::invalid_json("Invalid JSON").into()),
         }
     };
+    // JSON text can only carry NUL escaped; a body without the escape needs no walk.
+    if may_hold_nul(&bytes) {
+        for (key, value) in &body {
+            basalt_core::value::check_written_text(key)?;
+            basalt_core::value::check_written_json(value)?;
+        }
+    }
     if parts.method == Method::POST
         && let Some(tunnelled) = body.remove("_method")
     {
@@ -315,6 +322,11 @@ async fn prepare_parse_request(state: &AppState, request: Request) -> Result<Req
     };
     parts.extensions.insert(Prepared { caller, body, content_type });
     Ok(Request::from_parts(parts, Body::empty()))
+}
+
+/// Could this JSON text (or query string value) hold the NUL character, which no store keeps?
+fn may_hold_nul(text: &[u8]) -> bool {
+    text.contains(&0) || text.windows(6).any(|window| window == b"\\u0000")
 }
 
 /// A prepared Parse request: the caller, the JSON body, and the parameters (query string values
@@ -365,7 +377,18 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         match Query::<Vec<(String, String)>>::try_from_uri(&parts.uri) {
-            Ok(Query(pairs)) => Ok(QueryPairs(pairs)),
+            Ok(Query(pairs)) => {
+                for (key, raw) in &pairs {
+                    if may_hold_nul(key.as_bytes()) || may_hold_nul(raw.as_bytes()) {
+                        basalt_core::value::check_written_text(key)?;
+                        match serde_json::from_str::<Value>(raw) {
+                            Ok(value) => basalt_core::value::check_written_json(&value)?,
+                            Err(_) => basalt_core::value::check_written_text(raw)?,
+                        }
+                    }
+                }
+                Ok(QueryPairs(pairs))
+            }
             Err(_) => Err(ParseError::invalid_query("Improper encode of parameter").into()),
         }
     }

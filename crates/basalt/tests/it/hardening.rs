@@ -158,3 +158,89 @@ async fn a_connection_over_the_limit_is_answered_503_and_a_freed_place_is_reused
     .await;
     assert!(reused.is_ok(), "the place of a closed connection was not freed");
 }
+
+/// A name of `length` characters: `prefix` then `x`s.
+fn name_of(prefix: &str, length: usize) -> String {
+    format!("{prefix}{}", "x".repeat(length - prefix.len()))
+}
+
+#[tokio::test]
+async fn field_names_past_63_characters_are_105_and_do_not_collide() {
+    let server = TestServer::start().await;
+    let at_limit = name_of("f", 63);
+    let reply = server.master("POST", "/classes/Names", Some(json!({ at_limit.clone(): 1 }))).await;
+    assert_eq!(reply.status, 201, "{reply:?}");
+    // Two names PostgreSQL would cut to the same 63 bytes.
+    for past_limit in [format!("{at_limit}a"), format!("{at_limit}b")] {
+        let reply = server.master("POST", "/classes/Names", Some(json!({ past_limit: 2 }))).await;
+        assert_parse_error(&reply, 400, 105);
+    }
+    let stored = objects(&server, "Names").await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0][&at_limit], json!(1));
+    let schema = server.master("GET", "/schemas/Names", None).await;
+    let fields = schema.body["fields"].as_object().expect("fields");
+    assert!(fields.keys().all(|field| field.len() <= 63), "{fields:?}");
+}
+
+#[tokio::test]
+async fn class_names_past_63_characters_are_103() {
+    let server = TestServer::start().await;
+    let reply = server.master("POST", &format!("/classes/{}", name_of("C", 63)), Some(json!({"n": 1}))).await;
+    assert_eq!(reply.status, 201, "{reply:?}");
+    let past_limit = name_of("C", 64);
+    let reply = server.master("POST", &format!("/classes/{past_limit}"), Some(json!({"n": 1}))).await;
+    assert_parse_error(&reply, 400, 103);
+    let reply = server.master("POST", &format!("/schemas/{past_limit}"), Some(json!({"className": past_limit}))).await;
+    assert_parse_error(&reply, 400, 103);
+    let schemas = server.master("GET", "/schemas", None).await;
+    let names: Vec<&str> =
+        schemas.body["results"].as_array().expect("results").iter().filter_map(|s| s["className"].as_str()).collect();
+    assert!(!names.contains(&past_limit.as_str()), "{names:?}");
+}
+
+#[tokio::test]
+async fn relation_and_index_names_past_the_identifier_limit_are_105() {
+    let server = TestServer::start().await;
+    let class_name = name_of("Owner", 30);
+    let member = server.master("POST", "/classes/Member", Some(json!({"n": 1}))).await;
+    let member = json!({"__type": "Pointer", "className": "Member", "objectId": member.body["objectId"]});
+    // `_Join:<field>:<class>:related` is 15 characters around the two names: 48 left.
+    let fits = name_of("r", 48 - class_name.len());
+    let add = |field: &str| json!({ field: {"__op": "AddRelation", "objects": [member.clone()]} });
+    let reply = server.master("POST", &format!("/classes/{class_name}"), Some(add(&fits))).await;
+    assert_eq!(reply.status, 201, "{reply:?}");
+    let too_long = name_of("r", 49 - class_name.len());
+    let reply = server.master("POST", &format!("/classes/{class_name}"), Some(add(&too_long))).await;
+    assert_parse_error(&reply, 400, 105);
+    assert_eq!(objects(&server, &class_name).await.len(), 1);
+    // An index's name is `<class>:<index>`.
+    let index = name_of("i", 63 - class_name.len());
+    let reply = server
+        .master("PUT", &format!("/schemas/{class_name}"), Some(json!({"indexes": { index.clone(): {"createdAt": 1} }})))
+        .await;
+    assert_parse_error(&reply, 400, 105);
+    let schema = server.master("GET", &format!("/schemas/{class_name}"), None).await;
+    assert!(schema.body["fields"].get(&too_long).is_none(), "{schema:?}");
+    assert!(schema.body["indexes"].get(&index).is_none(), "{schema:?}");
+}
+
+#[tokio::test]
+async fn nul_characters_in_strings_and_keys_are_107_at_any_depth() {
+    let server = TestServer::start().await;
+    server.master("POST", "/classes/Text", Some(json!({"s": "fine"}))).await;
+    let bodies = [
+        json!({"s": "a\u{0}b"}),
+        json!({"o": {"deep": ["x", {"k": "\u{0}"}]}}),
+        json!({"o": {"ke\u{0}y": 1}}),
+        json!({"tags": {"__op": "AddUnique", "objects": ["\u{0}"]}}),
+    ];
+    for body in bodies {
+        let reply = server.master("POST", "/classes/Text", Some(body.clone())).await;
+        assert_parse_error(&reply, 400, 107);
+    }
+    let reply = server.master("GET", "/classes/Text?where=%7B%22s%22%3A%22a%5Cu0000b%22%7D", None).await;
+    assert_parse_error(&reply, 400, 107);
+    let stored = objects(&server, "Text").await;
+    assert_eq!(stored.len(), 1, "{stored:?}");
+}
