@@ -29,6 +29,11 @@ pub struct Limits {
     pub regex_bytes_max: usize,
     /// Compiled size of a `$regex`, in bytes (the regex crate's `size_limit`).
     pub regex_compiled_bytes_max: usize,
+    /// Fields of one class, its default fields included; a write or schema change adding more is
+    /// answered 255 before anything is stored. PostgreSQL allows 1,600 columns in a table
+    /// (dropped ones still count), SQLite 2,000; a thousand leaves room for fields deleted and
+    /// added again, and is far more than an app's class holds.
+    pub class_fields_max: usize,
     /// Time a client has to send a request's headers, in milliseconds; also how long an idle
     /// keep-alive connection stays open. Real clients send their headers in one packet; without
     /// a bound, a client trickling a byte at a time holds its connection forever. Node (and so
@@ -68,6 +73,7 @@ impl Default for Limits {
             batch_requests_max: 1_000,
             regex_bytes_max: 1_024,
             regex_compiled_bytes_max: 1024 * 1024,
+            class_fields_max: 1_000,
             header_read_ms_max: 10_000,
             body_read_ms_max: 120_000,
             connections_max: 10_000,

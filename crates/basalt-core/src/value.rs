@@ -102,19 +102,26 @@ pub fn date_value(iso: &str) -> Value {
     Value::Object(out)
 }
 
-/// Checks JSON written into an object (or sent as a request), at any depth: no key and no string
-/// holds the NUL character. PostgreSQL's `text` and `jsonb` cannot hold it, and both stores
-/// refuse it so an app moves between them unchanged.
+/// Keys no written object may hold at any depth. Parse Server's default
+/// `requestKeywordDenylist` refuses `__proto__`, `constructor` and `_bsontype` (with the value
+/// `Code`): in JavaScript they reach an object's prototype, and `_bsontype` makes the MongoDB
+/// driver run code. Basalt keeps no JavaScript objects from them, but cloud code and clients
+/// reading the data back do; `prototype` completes the set, and `_bsontype` is refused whatever
+/// its value.
+pub const PROHIBITED_KEYS: &[&str] = &["__proto__", "constructor", "prototype", "_bsontype"];
+
+/// Checks JSON written into an object, at any depth: no key is one of `PROHIBITED_KEYS`, and
+/// no key or string holds the NUL character (see `check_nul_free`).
 ///
 /// # Errors
-/// 107 naming the character.
+/// 105 for a prohibited key (Parse Server's code and message), 107 for NUL.
 pub fn check_written_json(value: &Value) -> ParseResult<()> {
     match value {
-        Value::String(text) => check_written_text(text),
+        Value::String(text) => check_nul_free_text(text),
         Value::Array(items) => items.iter().try_for_each(check_written_json),
         Value::Object(object) => {
             for (key, value) in object {
-                check_written_text(key)?;
+                check_written_key(key)?;
                 check_written_json(value)?;
             }
             Ok(())
@@ -123,11 +130,46 @@ pub fn check_written_json(value: &Value) -> ParseResult<()> {
     }
 }
 
-/// Checks one key or string of written JSON (see `check_written_json`).
+/// Checks a key of written JSON, or a key path (`a.b.c`) of an update, part by part.
+///
+/// # Errors
+/// 105 for a prohibited key, 107 for NUL.
+pub fn check_written_key(key: &str) -> ParseResult<()> {
+    check_nul_free_text(key)?;
+    if let Some(prohibited) = key.split('.').find(|part| PROHIBITED_KEYS.contains(part)) {
+        return Err(ParseError::invalid_key_name(format!(
+            "Prohibited keyword in request data: {{\"key\":\"{prohibited}\"}}."
+        )));
+    }
+    Ok(())
+}
+
+/// Checks JSON sent in a request, at any depth: no key and no string holds the NUL character.
+/// PostgreSQL's `text` and `jsonb` cannot hold it, and both stores refuse it so an app moves
+/// between them unchanged.
+///
+/// # Errors
+/// 107 naming the character.
+pub fn check_nul_free(value: &Value) -> ParseResult<()> {
+    match value {
+        Value::String(text) => check_nul_free_text(text),
+        Value::Array(items) => items.iter().try_for_each(check_nul_free),
+        Value::Object(object) => {
+            for (key, value) in object {
+                check_nul_free_text(key)?;
+                check_nul_free(value)?;
+            }
+            Ok(())
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => Ok(()),
+    }
+}
+
+/// Checks one key or string (see `check_nul_free`).
 ///
 /// # Errors
 /// 107 when it holds the NUL character.
-pub fn check_written_text(text: &str) -> ParseResult<()> {
+pub fn check_nul_free_text(text: &str) -> ParseResult<()> {
     if text.contains('\0') {
         return Err(ParseError::invalid_json("Strings and keys cannot contain the NUL character (\\u0000)."));
     }

@@ -294,8 +294,8 @@ async fn prepare_parse_request(state: &AppState, request: Request) -> Result<Req
     // JSON text can only carry NUL escaped; a body without the escape needs no walk.
     if may_hold_nul(&bytes) {
         for (key, value) in &body {
-            basalt_core::value::check_written_text(key)?;
-            basalt_core::value::check_written_json(value)?;
+            basalt_core::value::check_nul_free_text(key)?;
+            basalt_core::value::check_nul_free(value)?;
         }
     }
     if parts.method == Method::POST
@@ -380,10 +380,10 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
             Ok(Query(pairs)) => {
                 for (key, raw) in &pairs {
                     if may_hold_nul(key.as_bytes()) || may_hold_nul(raw.as_bytes()) {
-                        basalt_core::value::check_written_text(key)?;
+                        basalt_core::value::check_nul_free_text(key)?;
                         match serde_json::from_str::<Value>(raw) {
-                            Ok(value) => basalt_core::value::check_written_json(&value)?,
-                            Err(_) => basalt_core::value::check_written_text(raw)?,
+                            Ok(value) => basalt_core::value::check_nul_free(&value)?,
+                            Err(_) => basalt_core::value::check_nul_free_text(raw)?,
                         }
                     }
                 }

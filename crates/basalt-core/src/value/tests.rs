@@ -118,3 +118,16 @@ fn polygons_are_closed() {
     "#]],
     );
 }
+
+#[test]
+fn written_json_refuses_prohibited_keys_and_nul_at_any_depth() {
+    let code = |value: Value| check_written_json(&value).map_err(|error| error.code);
+    assert_eq!(code(json!({"a": [{"b": "fine"}], "constructorName": 1})), Ok(()));
+    assert_eq!(code(json!({"a": [{"constructor": 1}]})), Err(ErrorCode::InvalidKeyName));
+    assert_eq!(code(json!([{"_bsontype": "Code"}])), Err(ErrorCode::InvalidKeyName));
+    assert_eq!(code(json!({"a": ["x\u{0}"]})), Err(ErrorCode::InvalidJson));
+    assert_eq!(check_written_key("o.__proto__.x").map_err(|error| error.code), Err(ErrorCode::InvalidKeyName));
+    assert_eq!(check_written_key("o.prototypes"), Ok(()));
+    // A request's JSON is only checked for NUL: function parameters may use any key.
+    assert_eq!(check_nul_free(&json!({"constructor": "x"})), Ok(()));
+}

@@ -244,3 +244,60 @@ async fn nul_characters_in_strings_and_keys_are_107_at_any_depth() {
     let stored = objects(&server, "Text").await;
     assert_eq!(stored.len(), 1, "{stored:?}");
 }
+
+#[tokio::test]
+async fn thousands_of_new_fields_in_one_write_are_255_at_once() {
+    let server = TestServer::start().await;
+    let body: serde_json::Map<String, Value> = (0..3000).map(|field| (format!("f{field}"), json!(field))).collect();
+    let started = std::time::Instant::now();
+    let reply = server.master("POST", "/classes/Wide", Some(Value::Object(body))).await;
+    assert_parse_error(&reply, 400, 255);
+    assert!(started.elapsed() < Duration::from_secs(2), "answered after {:?}", started.elapsed());
+    let schema = server.master("GET", "/schemas/Wide", None).await;
+    assert_eq!(schema.body["code"], json!(103), "{schema:?}");
+}
+
+#[tokio::test]
+async fn fields_per_class_at_the_limit_and_one_past() {
+    let server = server_with(Limits { class_fields_max: 10, ..Limits::default() }).await;
+    // objectId, createdAt, updatedAt and ACL count: six more reach ten.
+    let six: serde_json::Map<String, Value> = (0..6).map(|field| (format!("f{field}"), json!(field))).collect();
+    let created = server.master("POST", "/classes/Wide", Some(Value::Object(six))).await;
+    assert_eq!(created.status, 201, "{created:?}");
+    let object_id = created.body["objectId"].as_str().expect("objectId");
+    let reply = server.master("PUT", &format!("/classes/Wide/{object_id}"), Some(json!({"f6": 6}))).await;
+    assert_parse_error(&reply, 400, 255);
+    let reply = server.master("POST", "/classes/Wide", Some(json!({"f0": 1, "g": 2}))).await;
+    assert_parse_error(&reply, 400, 255);
+    let reply = server.master("PUT", "/schemas/Wide", Some(json!({"fields": {"g": {"type": "Number"}}}))).await;
+    assert_parse_error(&reply, 400, 255);
+    let reply = server.master("POST", "/schemas/Other", Some(json!({"fields": (0..7).map(|field| (format!("f{field}"), json!({"type": "Number"}))).collect::<serde_json::Map<String, Value>>()}))).await;
+    assert_parse_error(&reply, 400, 255);
+    // Existing fields may still be written.
+    let reply = server.master("PUT", &format!("/classes/Wide/{object_id}"), Some(json!({"f5": 50}))).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let schema = server.master("GET", "/schemas/Wide", None).await;
+    assert_eq!(schema.body["fields"].as_object().map(serde_json::Map::len), Some(10), "{schema:?}");
+    assert_eq!(objects(&server, "Wide").await.len(), 1);
+}
+
+#[tokio::test]
+async fn prohibited_keywords_are_105_at_any_depth() {
+    let server = TestServer::start().await;
+    server.master("POST", "/classes/Keys", Some(json!({"obj": {}}))).await;
+    let bodies = [
+        (json!({"obj": {"constructor": {"prototype": {"dummy": 0}}}}), "constructor"),
+        (json!({"obj.__proto__.dummy": 0}), "__proto__"),
+        (json!({"obj": {"_bsontype": "Code", "code": "delete Object.prototype.evalFunctions"}}), "_bsontype"),
+        (json!({"list": [{"a": {"prototype": 1}}]}), "prototype"),
+        (json!({"list": {"__op": "Add", "objects": [{"__proto__": {"x": 1}}]}}), "__proto__"),
+    ];
+    for (body, keyword) in bodies {
+        let reply = server.master("POST", "/classes/Keys", Some(body)).await;
+        assert_parse_error(&reply, 400, 105);
+        let expected = format!("Prohibited keyword in request data: {{\"key\":\"{keyword}\"}}.");
+        assert_eq!(reply.body["error"], json!(expected), "{reply:?}");
+    }
+    let stored = objects(&server, "Keys").await;
+    assert_eq!(stored.len(), 1, "{stored:?}");
+}
