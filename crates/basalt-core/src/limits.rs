@@ -58,6 +58,12 @@ impl Limits {
     /// table; both stores refuse them, so an app moves between stores unchanged. Fixed, not a
     /// flag: a database's names must stay valid under every server that opens it.
     pub const NAME_BYTES_MAX: usize = 63;
+
+    /// Largest magnitude an `Increment` may leave a number at: 2^53 - 1, JavaScript's
+    /// `Number.MAX_SAFE_INTEGER`. Past it a double no longer holds every integer, so a counter
+    /// would silently stop counting (or, past the largest double, be stored as null); the SDKs
+    /// read every number as a double.
+    pub const INCREMENT_RESULT_MAX: f64 = 9_007_199_254_740_991.0;
 }
 
 impl Default for Limits {

@@ -301,3 +301,24 @@ async fn prohibited_keywords_are_105_at_any_depth() {
     let stored = objects(&server, "Keys").await;
     assert_eq!(stored.len(), 1, "{stored:?}");
 }
+
+#[tokio::test]
+async fn an_increment_past_the_safe_integer_range_is_111_and_keeps_the_value() {
+    let server = TestServer::start().await;
+    let created = server.master("POST", "/classes/Counter", Some(json!({"n": 9_007_199_254_740_990_i64}))).await;
+    let path = format!("/classes/Counter/{}", created.body["objectId"].as_str().expect("objectId"));
+    let increment = |amount: Value| json!({"n": {"__op": "Increment", "amount": amount}});
+    let reply = server.master("PUT", &path, Some(increment(json!(1)))).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.body["n"], json!(9_007_199_254_740_991_i64), "{reply:?}");
+    for amount in [json!(1), json!(1e308), json!(-18_014_398_509_481_983_i64)] {
+        let reply = server.master("PUT", &path, Some(increment(amount))).await;
+        assert_parse_error(&reply, 400, 111);
+    }
+    let stored = server.master("GET", &path, None).await;
+    assert_eq!(stored.body["n"], json!(9_007_199_254_740_991_i64), "{stored:?}");
+    // On a create too: nothing is stored.
+    let reply = server.master("POST", "/classes/Counter", Some(increment(json!(1e300)))).await;
+    assert_parse_error(&reply, 400, 111);
+    assert_eq!(objects(&server, "Counter").await.len(), 1);
+}
