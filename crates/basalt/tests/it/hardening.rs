@@ -322,3 +322,27 @@ async fn an_increment_past_the_safe_integer_range_is_111_and_keeps_the_value() {
     assert_parse_error(&reply, 400, 111);
     assert_eq!(objects(&server, "Counter").await.len(), 1);
 }
+
+#[tokio::test]
+async fn anonymous_log_in_with_a_blank_id_is_162() {
+    let server = TestServer::start().await;
+    for id in ["", "   ", "\t\n"] {
+        let body = json!({"authData": {"anonymous": {"id": id}}});
+        let reply = server.client_call("POST", "/users", Some(body)).await;
+        assert_parse_error(&reply, 400, 162);
+    }
+    // Linking a blank id to an existing user is refused too.
+    let user = server.client_call("POST", "/users", Some(json!({"username": "u", "password": "p"}))).await;
+    let token = user.body["sessionToken"].as_str().expect("token");
+    let object_id = user.body["objectId"].as_str().expect("objectId");
+    let headers = [("X-Parse-Application-Id", APP_ID), ("X-Parse-Session-Token", token)];
+    let body = json!({"authData": {"anonymous": {"id": "  "}}}).to_string();
+    let reply = server.raw("PUT", &format!("/users/{object_id}"), &headers, Some(&body)).await;
+    assert_parse_error(&reply, 400, 162);
+    let users = objects(&server, "_User").await;
+    assert_eq!(users.len(), 1, "{users:?}");
+    assert!(users[0].get("authData").is_none(), "{users:?}");
+    // A real id still logs in.
+    let reply = server.client_call("POST", "/users", Some(json!({"authData": {"anonymous": {"id": "a1b2"}}}))).await;
+    assert_eq!(reply.status, 201, "{reply:?}");
+}
