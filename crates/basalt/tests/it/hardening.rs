@@ -346,3 +346,31 @@ async fn anonymous_log_in_with_a_blank_id_is_162() {
     let reply = server.client_call("POST", "/users", Some(json!({"authData": {"anonymous": {"id": "a1b2"}}}))).await;
     assert_eq!(reply.status, 201, "{reply:?}");
 }
+
+#[tokio::test]
+async fn with_sign_up_closed_a_taken_and_a_free_username_get_the_same_answer() {
+    let server = TestServer::start().await;
+    let taken = json!({"username": "taken", "password": "p", "email": "taken@example.com"});
+    let reply = server.master("POST", "/users", Some(taken)).await;
+    assert_eq!(reply.status, 201, "{reply:?}");
+    let closed = json!({"classLevelPermissions": {
+        "find": {"*": true}, "count": {"*": true}, "get": {"*": true}, "create": {},
+        "update": {"*": true}, "delete": {"*": true}, "addField": {"*": true}, "protectedFields": {"*": []}
+    }});
+    let reply = server.master("PUT", "/schemas/_User", Some(closed)).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let attempts = [
+        json!({"username": "taken", "password": "p"}),
+        json!({"username": "free", "password": "p"}),
+        json!({"username": "other", "password": "p", "email": "taken@example.com"}),
+        json!({"username": "another", "password": "p", "email": "free@example.com"}),
+    ];
+    let mut answers = Vec::new();
+    for attempt in attempts {
+        let reply = server.client_call("POST", "/users", Some(attempt)).await;
+        assert_parse_error(&reply, 400, 119);
+        answers.push(reply.body);
+    }
+    assert!(answers.windows(2).all(|pair| pair[0] == pair[1]), "{answers:?}");
+    assert_eq!(objects(&server, "_User").await.len(), 1);
+}
