@@ -64,6 +64,14 @@ impl Limits {
     /// would silently stop counting (or, past the largest double, be stored as null); the SDKs
     /// read every number as a double.
     pub const INCREMENT_RESULT_MAX: f64 = 9_007_199_254_740_991.0;
+
+    /// How long a write waits for a lock another connection holds (SQLite's busy timeout; on
+    /// PostgreSQL, `lock_timeout` on every connection), in milliseconds, before it fails with
+    /// `ParseError::busy` (code 1, HTTP 503): another process writing the SQLite file, a session
+    /// holding a row with `SELECT … FOR UPDATE` or a table lock. Writes take milliseconds; a
+    /// lock held for seconds is a stuck or foreign client, and a request should not wait on it
+    /// for as long as the client's own timeout (often 20 s or more) or forever.
+    pub const LOCK_WAIT_MS_MAX: u64 = 5_000;
 }
 
 impl Default for Limits {

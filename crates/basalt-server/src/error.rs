@@ -48,7 +48,7 @@ pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
 /// The JSON body of a Parse error (also used inside batch responses). Internal errors never
 /// show their cause.
 pub(crate) fn error_body(error: &ParseError) -> serde_json::Value {
-    if error.code == ErrorCode::InternalServerError {
+    if error.code == ErrorCode::InternalServerError && !error.is_busy() {
         tracing::error!(cause = %error.message, "internal error");
         return json!({"code": 1, "error": "Internal server error."});
     }
@@ -58,6 +58,11 @@ pub(crate) fn error_body(error: &ParseError) -> serde_json::Value {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
+            // The JS SDK retries a 5xx after a back-off; 503 says the server itself is fine.
+            ApiError::Parse(error) if error.is_busy() => json_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({"code": error.code.as_i32(), "error": error.message}),
+            ),
             ApiError::Parse(error) if error.code == ErrorCode::InternalServerError => {
                 tracing::error!(cause = %error.message, "internal error");
                 json_response(

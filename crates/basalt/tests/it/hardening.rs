@@ -374,3 +374,59 @@ async fn with_sign_up_closed_a_taken_and_a_free_username_get_the_same_answer() {
     assert!(answers.windows(2).all(|pair| pair[0] == pair[1]), "{answers:?}");
     assert_eq!(objects(&server, "_User").await.len(), 1);
 }
+
+/// Another client of the server's database holding a lock on `Locked`'s rows until dropped.
+enum LockHolder {
+    Sqlite(rusqlite::Connection),
+    Postgres(tokio_postgres::Client),
+}
+
+impl LockHolder {
+    /// SQLite: a transaction holding the database's write lock. PostgreSQL: a transaction
+    /// holding every row of `Locked` with `SELECT … FOR UPDATE`.
+    async fn take(server: &TestServer) -> LockHolder {
+        match server.database_uri() {
+            None => {
+                let connection =
+                    rusqlite::Connection::open(server.data_dir().join("basalt.sqlite3")).expect("open the database");
+                connection.execute_batch("BEGIN IMMEDIATE").expect("take the write lock");
+                LockHolder::Sqlite(connection)
+            }
+            Some(uri) => {
+                let (client, connection) = tokio_postgres::connect(&uri, tokio_postgres::NoTls).await.expect("connect");
+                tokio::spawn(connection);
+                client.batch_execute("BEGIN; SELECT * FROM \"Locked\" FOR UPDATE").await.expect("lock the rows");
+                LockHolder::Postgres(client)
+            }
+        }
+    }
+
+    async fn release(self) {
+        match self {
+            LockHolder::Sqlite(connection) => connection.execute_batch("ROLLBACK").expect("release"),
+            LockHolder::Postgres(client) => client.batch_execute("ROLLBACK").await.expect("release"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_write_against_a_held_lock_fails_within_the_lock_wait_limit_with_503() {
+    let server = TestServer::start().await;
+    let created = server.master("POST", "/classes/Locked", Some(json!({"n": 1}))).await;
+    let path = format!("/classes/Locked/{}", created.body["objectId"].as_str().expect("objectId"));
+    let holder = LockHolder::take(&server).await;
+    let started = std::time::Instant::now();
+    let reply = tokio::time::timeout(WAIT, server.master("PUT", &path, Some(json!({"n": 2}))))
+        .await
+        .expect("a write against a held lock is answered within the lock wait limit");
+    let waited = started.elapsed();
+    assert_parse_error(&reply, 503, 1);
+    assert!(reply.body["error"].as_str().is_some_and(|message| message.contains("busy")), "{reply:?}");
+    let limit = Duration::from_millis(Limits::LOCK_WAIT_MS_MAX);
+    assert!(waited >= limit / 2 && waited < limit * 2, "answered after {waited:?}");
+    holder.release().await;
+    let stored = server.master("GET", &path, None).await;
+    assert_eq!(stored.body["n"], json!(1), "{stored:?}");
+    let reply = server.master("PUT", &path, Some(json!({"n": 3}))).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+}
