@@ -430,3 +430,58 @@ async fn a_write_against_a_held_lock_fails_within_the_lock_wait_limit_with_503()
     let reply = server.master("PUT", &path, Some(json!({"n": 3}))).await;
     assert_eq!(reply.status, 200, "{reply:?}");
 }
+
+#[tokio::test]
+async fn sigterm_sends_every_live_query_socket_a_close_frame() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let database = std::env::var("BASALT_TEST_DATABASE_URI")
+        .ok()
+        .filter(|uri| !uri.is_empty())
+        .map(|server| basalt_test_support::TestDatabase::new(&server, "close"));
+    let mut flags = vec!["--app-id".to_owned(), "close-app".to_owned(), "--master-key".to_owned(), "mk".to_owned()];
+    if let Some(database) = &database {
+        flags.extend(["--database-uri".to_owned(), database.uri()]);
+    }
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let mut running = crate::cli::start(crate::cli::serve(data_dir.path(), &flags)).await;
+    let socket_url = running.base_url.replacen("http://", "ws://", 1);
+    let mut sockets = Vec::new();
+    for _ in 0..3 {
+        let (mut socket, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(socket_url.as_str()))
+            .await
+            .expect("a handshake within the bound")
+            .expect("a WebSocket");
+        socket
+            .send(Message::text(json!({"op": "connect", "applicationId": "close-app"}).to_string()))
+            .await
+            .expect("send");
+        let connected = tokio::time::timeout(WAIT, socket.next()).await.expect("connected in time");
+        assert!(matches!(&connected, Some(Ok(Message::Text(text))) if text.contains("connected")), "{connected:?}");
+        sockets.push(socket);
+    }
+    let pid = running.child.id().expect("basalt still running");
+    let sent = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("run kill");
+    assert!(sent.success(), "kill -TERM {pid}");
+    for mut socket in sockets {
+        let frame = tokio::time::timeout(WAIT, async {
+            loop {
+                match socket.next().await {
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    other => return other,
+                }
+            }
+        })
+        .await
+        .expect("a frame within the bound");
+        match frame {
+            Some(Ok(Message::Close(Some(close)))) => assert_eq!(close.code, CloseCode::Away, "{close:?}"),
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+    let status = tokio::time::timeout(WAIT, running.child.wait()).await.expect("exit in time").expect("wait basalt");
+    assert!(status.success(), "SIGTERM is a clean exit: {status}");
+}
