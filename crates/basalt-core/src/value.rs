@@ -110,16 +110,23 @@ pub fn date_value(iso: &str) -> Value {
 /// its value.
 pub const PROHIBITED_KEYS: &[&str] = &["__proto__", "constructor", "prototype", "_bsontype"];
 
-/// Checks JSON written into an object, at any depth: no key is one of `PROHIBITED_KEYS`, and
-/// no key or string holds the NUL character (see `check_nul_free`).
+/// Checks JSON written into an object, at any depth: no key is one of `PROHIBITED_KEYS`, no
+/// key or string holds the NUL character (see `check_nul_free`), and every File value's name is
+/// a file name (see `check_file_name`).
 ///
 /// # Errors
-/// 105 for a prohibited key (Parse Server's code and message), 107 for NUL.
+/// 105 for a prohibited key (Parse Server's code and message), 107 for NUL, 122 for a File
+/// name that is a path.
 pub fn check_written_json(value: &Value) -> ParseResult<()> {
     match value {
         Value::String(text) => check_nul_free_text(text),
         Value::Array(items) => items.iter().try_for_each(check_written_json),
         Value::Object(object) => {
+            if object.get("__type").and_then(Value::as_str) == Some("File")
+                && let Some(Value::String(name)) = object.get("name")
+            {
+                check_file_name(name)?;
+            }
             for (key, value) in object {
                 check_written_key(key)?;
                 check_written_json(value)?;
@@ -128,6 +135,22 @@ pub fn check_written_json(value: &Value) -> ParseResult<()> {
         }
         Value::Null | Value::Bool(_) | Value::Number(_) => Ok(()),
     }
+}
+
+/// Checks the name of a File value written into an object: a name is one file, never a path.
+/// Clients build the file's URL from it and the file stores read by it, so `../x` or `a/b`
+/// would reach outside the app's files. (Not Parse Server's upload rule, which is stricter:
+/// names files from other tools wrote stay writable.)
+///
+/// # Errors
+/// 122 for an empty name, a name holding `/`, `\` or a control character, or starting with `.`.
+pub fn check_file_name(name: &str) -> ParseResult<()> {
+    let is_path_like =
+        name.is_empty() || name.starts_with('.') || name.chars().any(|c| c == '/' || c == '\\' || c.is_control());
+    if is_path_like {
+        return Err(ParseError::new(ErrorCode::InvalidFileName, format!("Invalid file name: {name:?}.")));
+    }
+    Ok(())
 }
 
 /// Checks a key of written JSON, or a key path (`a.b.c`) of an update, part by part.

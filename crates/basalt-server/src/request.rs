@@ -282,7 +282,8 @@ async fn prepare_parse_request(state: &AppState, request: Request) -> Result<Req
         .map_err(|_| ApiError::BodyTimedOut(read_time))?
         .map_err(|_| ApiError::BodyTooLarge(limit))?
         .to_bytes();
-    let mut body: Map<String, Value> = if bytes.iter().all(u8::is_ascii_whitespace) {
+    // No body is an empty object; a body of only whitespace is not JSON (107), as in Parse Server.
+    let mut body: Map<String, Value> = if bytes.is_empty() {
         Map::new()
     } else {
         match serde_json::from_slice::<Value>(&bytes) {

@@ -131,3 +131,15 @@ fn written_json_refuses_prohibited_keys_and_nul_at_any_depth() {
     // A request's JSON is only checked for NUL: function parameters may use any key.
     assert_eq!(check_nul_free(&json!({"constructor": "x"})), Ok(()));
 }
+
+#[test]
+fn file_names_that_are_paths_are_refused() {
+    for name in ["../../x", "a/b", "a\\b", ".hidden", "", "a\nb"] {
+        assert_eq!(check_file_name(name).map_err(|error| error.code), Err(ErrorCode::InvalidFileName), "{name:?}");
+    }
+    for name in ["d41d8_photo.png", "my file (1).txt", "résumé.pdf", "a..b"] {
+        assert_eq!(check_file_name(name), Ok(()), "{name:?}");
+    }
+    let nested = json!({"o": [{"__type": "File", "name": "../x", "url": "http://x/../x"}]});
+    assert_eq!(check_written_json(&nested).map_err(|error| error.code), Err(ErrorCode::InvalidFileName));
+}

@@ -485,3 +485,38 @@ async fn sigterm_sends_every_live_query_socket_a_close_frame() {
     let status = tokio::time::timeout(WAIT, running.child.wait()).await.expect("exit in time").expect("wait basalt");
     assert!(status.success(), "SIGTERM is a clean exit: {status}");
 }
+
+#[tokio::test]
+async fn a_whitespace_only_body_is_107_and_stores_nothing() {
+    let server = TestServer::start().await;
+    let headers =
+        [("X-Parse-Application-Id", APP_ID), ("X-Parse-Master-Key", MASTER_KEY), ("Content-Type", "application/json")];
+    for blank in [" ", "  \n\t\r\n "] {
+        let reply = server.raw("POST", "/classes/Blank", &headers, Some(blank)).await;
+        assert_parse_error(&reply, 400, 107);
+    }
+    assert!(objects(&server, "Blank").await.is_empty());
+    // No body at all is still an empty object.
+    let reply = server.raw("POST", "/classes/Blank", &headers, None).await;
+    assert_eq!(reply.status, 201, "{reply:?}");
+}
+
+#[tokio::test]
+async fn a_file_value_whose_name_is_a_path_is_122() {
+    let server = TestServer::start().await;
+    let file = |name: &str| json!({"__type": "File", "name": name});
+    for name in ["../../x", "a/b", "a\\b", ".hidden"] {
+        let reply = server.master("POST", "/classes/Doc", Some(json!({"f": file(name)}))).await;
+        assert_parse_error(&reply, 400, 122);
+        let reply = server.master("POST", "/classes/Doc", Some(json!({"o": {"list": [file(name)]}}))).await;
+        assert_parse_error(&reply, 400, 122);
+    }
+    let reply = server.master("POST", "/classes/Doc", Some(json!({"f": file("d41d8_photo.png")}))).await;
+    assert_eq!(reply.status, 201, "{reply:?}");
+    let path = format!("/classes/Doc/{}", reply.body["objectId"].as_str().expect("objectId"));
+    let reply = server.master("PUT", &path, Some(json!({"f": file("../../etc/passwd")}))).await;
+    assert_parse_error(&reply, 400, 122);
+    let stored = objects(&server, "Doc").await;
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(stored[0]["f"]["name"], json!("d41d8_photo.png"), "{stored:?}");
+}
