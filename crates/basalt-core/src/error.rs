@@ -86,6 +86,8 @@ error_codes! {
 }
 
 const MASTER_KEY_REQUIRED: &str = "unauthorized: master key is required";
+/// The message of `ParseError::busy`.
+const BUSY_MESSAGE: &str = "The database is busy; try again.";
 
 /// An error a client may see: a Parse code and a message.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -106,6 +108,17 @@ impl ParseError {
     /// An internal failure. The message is logged by the server, never sent to the client.
     pub fn internal(message: impl fmt::Display) -> Self {
         ParseError::new(ErrorCode::InternalServerError, message.to_string())
+    }
+
+    /// The database is held by another writer past `Limits::LOCK_WAIT_MS_MAX`: code 1, but with
+    /// a message the client sees (HTTP 503), since trying again is the remedy.
+    pub fn busy() -> Self {
+        ParseError::new(ErrorCode::InternalServerError, BUSY_MESSAGE)
+    }
+
+    /// Is this `ParseError::busy`?
+    pub fn is_busy(&self) -> bool {
+        self.code == ErrorCode::InternalServerError && self.message == BUSY_MESSAGE
     }
 
     pub fn object_not_found() -> Self {

@@ -37,6 +37,49 @@ pub struct Limits {
     /// more sockets does not get around the per-connection cap. Generous, because many users
     /// behind one NAT or proxy share an address.
     pub live_query_subscriptions_per_address_max: usize,
+    /// Fields of one class, its default fields included; a write or schema change adding more is
+    /// answered 255 before anything is stored. PostgreSQL allows 1,600 columns in a table
+    /// (dropped ones still count), SQLite 2,000; a thousand leaves room for fields deleted and
+    /// added again, and is far more than an app's class holds.
+    pub class_fields_max: usize,
+    /// Time a client has to send a request's headers, in milliseconds; also how long an idle
+    /// keep-alive connection stays open. Real clients send their headers in one packet; without
+    /// a bound, a client trickling a byte at a time holds its connection forever. Node (and so
+    /// Parse Server) closes idle keep-alive connections after 5 s; ten seconds leaves slow
+    /// mobile links room.
+    pub header_read_ms_max: u64,
+    /// Time a client has to send a request's body once its headers are in, in milliseconds. A
+    /// 20 MiB upload (the default upload limit) needs 1.4 Mbit/s to fit in two minutes; a client
+    /// trickling its body is answered 408 (code 124) and disconnected then.
+    pub body_read_ms_max: u64,
+    /// Connections open at once, LiveQuery WebSockets included; one more is answered 503 (code
+    /// 100) and closed at once. Each costs a file descriptor and a few KiB; ten thousand fits the
+    /// usual limit of open files (raise `ulimit -n` with this) and far more clients than two
+    /// cores serve.
+    pub connections_max: usize,
+}
+
+impl Limits {
+    /// Length of a class or field name, and of any name of a table or index built from them
+    /// (`_Join:<field>:<class>:related`, `<class>:<index>`), in bytes. PostgreSQL cuts
+    /// identifiers at 63 bytes without an error, so two longer names would share a column or a
+    /// table; both stores refuse them, so an app moves between stores unchanged. Fixed, not a
+    /// flag: a database's names must stay valid under every server that opens it.
+    pub const NAME_BYTES_MAX: usize = 63;
+
+    /// Largest magnitude an `Increment` may leave a number at: 2^53 - 1, JavaScript's
+    /// `Number.MAX_SAFE_INTEGER`. Past it a double no longer holds every integer, so a counter
+    /// would silently stop counting (or, past the largest double, be stored as null); the SDKs
+    /// read every number as a double.
+    pub const INCREMENT_RESULT_MAX: f64 = 9_007_199_254_740_991.0;
+
+    /// How long a write waits for a lock another connection holds (SQLite's busy timeout; on
+    /// PostgreSQL, `lock_timeout` on every connection), in milliseconds, before it fails with
+    /// `ParseError::busy` (code 1, HTTP 503): another process writing the SQLite file, a session
+    /// holding a row with `SELECT … FOR UPDATE` or a table lock. Writes take milliseconds; a
+    /// lock held for seconds is a stuck or foreign client, and a request should not wait on it
+    /// for as long as the client's own timeout (often 20 s or more) or forever.
+    pub const LOCK_WAIT_MS_MAX: u64 = 5_000;
 }
 
 impl Default for Limits {
@@ -54,6 +97,10 @@ impl Default for Limits {
             regex_compiled_bytes_max: 1024 * 1024,
             live_query_subscriptions_per_connection_max: 100,
             live_query_subscriptions_per_address_max: 10_000,
+            class_fields_max: 1_000,
+            header_read_ms_max: 10_000,
+            body_read_ms_max: 120_000,
+            connections_max: 10_000,
         }
     }
 }

@@ -4,6 +4,7 @@
 
 use std::fmt;
 
+use crate::Limits;
 use crate::error::{ErrorCode, ParseError, ParseResult};
 
 /// Parse's system classes (PARSE_API.md §3.6).
@@ -32,23 +33,49 @@ fn is_identifier(name: &str) -> bool {
     chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// A valid Parse class name: `^[A-Za-z][A-Za-z0-9_]*$` or a system class.
+/// A valid Parse class name: `^[A-Za-z][A-Za-z0-9_]*$` of at most `Limits::NAME_BYTES_MAX`
+/// bytes, or a system class.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ClassName(String);
 
+/// The longest name stores held before names were limited to `Limits::NAME_BYTES_MAX`: a
+/// database written then still opens.
+const STORED_NAME_BYTES_MAX: usize = 128;
+
 impl ClassName {
     /// # Errors
-    /// 103 when the name breaks Parse's rules.
+    /// 103 when the name breaks Parse's rules or is longer than `Limits::NAME_BYTES_MAX`.
     pub fn parse(name: &str) -> ParseResult<ClassName> {
-        if is_identifier(name) && name.len() <= 128 || SYSTEM_CLASSES.contains(&name) {
+        ClassName::parse_within(name, Limits::NAME_BYTES_MAX)
+    }
+
+    /// A class name read back from a store, which may be longer than new names may be.
+    ///
+    /// # Errors
+    /// 103 when the name breaks Parse's rules.
+    pub fn parse_stored(name: &str) -> ParseResult<ClassName> {
+        ClassName::parse_within(name, STORED_NAME_BYTES_MAX)
+    }
+
+    fn parse_within(name: &str, bytes_max: usize) -> ParseResult<ClassName> {
+        if SYSTEM_CLASSES.contains(&name) {
             return Ok(ClassName(name.to_owned()));
         }
-        Err(ParseError::new(
-            ErrorCode::InvalidClassName,
-            format!(
-                "Invalid classname: {name}, classnames can only have alphanumeric characters and _, and must start with an alpha character "
-            ),
-        ))
+        if !is_identifier(name) {
+            return Err(ParseError::new(
+                ErrorCode::InvalidClassName,
+                format!(
+                    "Invalid classname: {name}, classnames can only have alphanumeric characters and _, and must start with an alpha character "
+                ),
+            ));
+        }
+        if name.len() > bytes_max {
+            return Err(ParseError::new(
+                ErrorCode::InvalidClassName,
+                format!("Invalid classname: {name}, classnames can have at most {bytes_max} characters."),
+            ));
+        }
+        Ok(ClassName(name.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -78,12 +105,30 @@ pub struct FieldName(String);
 
 impl FieldName {
     /// # Errors
-    /// 105 "Invalid field name: X." when the name breaks Parse's rules.
+    /// 105 "Invalid field name: X." when the name breaks Parse's rules or is longer than
+    /// `Limits::NAME_BYTES_MAX`.
     pub fn parse(name: &str) -> ParseResult<FieldName> {
-        if is_identifier(name) && name.len() <= 128 && name != "className" {
-            return Ok(FieldName(name.to_owned()));
+        FieldName::parse_within(name, Limits::NAME_BYTES_MAX)
+    }
+
+    /// A field name read back from a store, which may be longer than new names may be.
+    ///
+    /// # Errors
+    /// 105 when the name breaks Parse's rules.
+    pub fn parse_stored(name: &str) -> ParseResult<FieldName> {
+        FieldName::parse_within(name, STORED_NAME_BYTES_MAX)
+    }
+
+    fn parse_within(name: &str, bytes_max: usize) -> ParseResult<FieldName> {
+        if !is_identifier(name) || name == "className" {
+            return Err(ParseError::invalid_key_name(format!("Invalid field name: {name}.")));
         }
-        Err(ParseError::invalid_key_name(format!("Invalid field name: {name}.")))
+        if name.len() > bytes_max {
+            return Err(ParseError::invalid_key_name(format!(
+                "Invalid field name: {name}. Field names can have at most {bytes_max} characters."
+            )));
+        }
+        Ok(FieldName(name.to_owned()))
     }
 
     /// A name the server itself defines (never from client input).

@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::Limits;
 use crate::error::{ErrorCode, ParseError, ParseResult};
 use crate::names::ClassName;
 use crate::value::{self, canonical_number};
@@ -125,7 +126,8 @@ pub fn parse_op(written: &Value) -> ParseResult<UpdateOp> {
 /// (`None` = unset).
 ///
 /// # Errors
-/// 111 when the current value has the wrong type for the op.
+/// 111 when the current value has the wrong type for the op, or an Increment's result would
+/// pass `Limits::INCREMENT_RESULT_MAX`.
 pub fn apply_op(current: Option<&Value>, op: &UpdateOp, is_insert: bool) -> ParseResult<Option<Value>> {
     let current = current.filter(|value| !value.is_null());
     match op {
@@ -139,7 +141,14 @@ pub fn apply_op(current: Option<&Value>, op: &UpdateOp, is_insert: bool) -> Pars
                 Some(Value::Number(number)) => number.as_f64().unwrap_or(0.0),
                 Some(_) => return Err(ParseError::incorrect_type("Cannot increment a field that is not a number")),
             };
-            Ok(Some(canonical_number(base + amount)))
+            let result = base + amount;
+            if !result.is_finite() || result.abs() > Limits::INCREMENT_RESULT_MAX {
+                return Err(ParseError::incorrect_type(format!(
+                    "Cannot increment: the result would leave the safe integer range (±{}).",
+                    Limits::INCREMENT_RESULT_MAX
+                )));
+            }
+            Ok(Some(canonical_number(result)))
         }
         UpdateOp::Add(objects) | UpdateOp::AddUnique(objects) | UpdateOp::Remove(objects) => {
             let mut items = match current {

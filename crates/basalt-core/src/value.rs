@@ -102,6 +102,103 @@ pub fn date_value(iso: &str) -> Value {
     Value::Object(out)
 }
 
+/// Keys no written object may hold at any depth. Parse Server's default
+/// `requestKeywordDenylist` refuses `__proto__`, `constructor` and `_bsontype` (with the value
+/// `Code`): in JavaScript they reach an object's prototype, and `_bsontype` makes the MongoDB
+/// driver run code. Basalt keeps no JavaScript objects from them, but cloud code and clients
+/// reading the data back do; `prototype` completes the set, and `_bsontype` is refused whatever
+/// its value.
+pub const PROHIBITED_KEYS: &[&str] = &["__proto__", "constructor", "prototype", "_bsontype"];
+
+/// Checks JSON written into an object, at any depth: no key is one of `PROHIBITED_KEYS`, no
+/// key or string holds the NUL character (see `check_nul_free`), and every File value's name is
+/// a file name (see `check_file_name`).
+///
+/// # Errors
+/// 105 for a prohibited key (Parse Server's code and message), 107 for NUL, 122 for a File
+/// name that is a path.
+pub fn check_written_json(value: &Value) -> ParseResult<()> {
+    match value {
+        Value::String(text) => check_nul_free_text(text),
+        Value::Array(items) => items.iter().try_for_each(check_written_json),
+        Value::Object(object) => {
+            if object.get("__type").and_then(Value::as_str) == Some("File")
+                && let Some(Value::String(name)) = object.get("name")
+            {
+                check_file_name(name)?;
+            }
+            for (key, value) in object {
+                check_written_key(key)?;
+                check_written_json(value)?;
+            }
+            Ok(())
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => Ok(()),
+    }
+}
+
+/// Checks the name of a File value written into an object: a name is one file, never a path.
+/// Clients build the file's URL from it and the file stores read by it, so `../x` or `a/b`
+/// would reach outside the app's files. (Not Parse Server's upload rule, which is stricter:
+/// names files from other tools wrote stay writable.)
+///
+/// # Errors
+/// 122 for an empty name, a name holding `/`, `\` or a control character, or starting with `.`.
+pub fn check_file_name(name: &str) -> ParseResult<()> {
+    let is_path_like =
+        name.is_empty() || name.starts_with('.') || name.chars().any(|c| c == '/' || c == '\\' || c.is_control());
+    if is_path_like {
+        return Err(ParseError::new(ErrorCode::InvalidFileName, format!("Invalid file name: {name:?}.")));
+    }
+    Ok(())
+}
+
+/// Checks a key of written JSON, or a key path (`a.b.c`) of an update, part by part.
+///
+/// # Errors
+/// 105 for a prohibited key, 107 for NUL.
+pub fn check_written_key(key: &str) -> ParseResult<()> {
+    check_nul_free_text(key)?;
+    if let Some(prohibited) = key.split('.').find(|part| PROHIBITED_KEYS.contains(part)) {
+        return Err(ParseError::invalid_key_name(format!(
+            "Prohibited keyword in request data: {{\"key\":\"{prohibited}\"}}."
+        )));
+    }
+    Ok(())
+}
+
+/// Checks JSON sent in a request, at any depth: no key and no string holds the NUL character.
+/// PostgreSQL's `text` and `jsonb` cannot hold it, and both stores refuse it so an app moves
+/// between them unchanged.
+///
+/// # Errors
+/// 107 naming the character.
+pub fn check_nul_free(value: &Value) -> ParseResult<()> {
+    match value {
+        Value::String(text) => check_nul_free_text(text),
+        Value::Array(items) => items.iter().try_for_each(check_nul_free),
+        Value::Object(object) => {
+            for (key, value) in object {
+                check_nul_free_text(key)?;
+                check_nul_free(value)?;
+            }
+            Ok(())
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => Ok(()),
+    }
+}
+
+/// Checks one key or string (see `check_nul_free`).
+///
+/// # Errors
+/// 107 when it holds the NUL character.
+pub fn check_nul_free_text(text: &str) -> ParseResult<()> {
+    if text.contains('\0') {
+        return Err(ParseError::invalid_json("Strings and keys cannot contain the NUL character (\\u0000)."));
+    }
+    Ok(())
+}
+
 /// A pointer value.
 pub fn pointer_value(class_name: &str, object_id: &str) -> Value {
     let mut out = Map::new();

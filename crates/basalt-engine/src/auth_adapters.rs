@@ -45,7 +45,8 @@ impl AuthAdapters {
 /// enabled, and what its adapter requires. `null` entries (unlinking) pass.
 ///
 /// # Errors
-/// 162 for a non-string id, 252 for an unknown or disabled provider, the adapter's error.
+/// 162 for a non-string, empty or whitespace-only id, 252 for an unknown or disabled provider,
+/// the adapter's error.
 pub(crate) fn check_auth_data(
     auth_data: &Map<String, Value>,
     allow_anonymous: bool,
@@ -60,7 +61,8 @@ pub(crate) fn check_auth_data(
             return Err(ParseError::invalid_json(format!("authData.{provider} must be an object")));
         };
         match data.get("id") {
-            Some(Value::String(id)) if !id.is_empty() => {}
+            // A blank id would make every client sending one the same user.
+            Some(Value::String(id)) if !id.trim().is_empty() => {}
             _ => {
                 return Err(ParseError::new(
                     ErrorCode::InvalidValue,

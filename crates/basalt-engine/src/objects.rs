@@ -105,15 +105,27 @@ fn same_type(existing: &FieldType, implied: &FieldType) -> bool {
     existing == implied
 }
 
+/// Checks a write's body against the class's schema: names, operations, types; collects the
+/// fields it adds.
+///
+/// # Errors
+/// 105 bad or prohibited keys, 107 NUL, 111 types, 123 ACL, 255 past `class_fields_max` fields
+/// (answered as soon as the body names one field too many, before any other work).
 fn check_body(
     schema: Option<&ClassSchema>,
     class_name: &ClassName,
     body: &Map<String, Value>,
     existing_object_id: Option<&str>,
+    class_fields_max: usize,
 ) -> ParseResult<CheckedBody> {
     let mut checked = CheckedBody { updates: Vec::new(), acl: None, new_fields: Vec::new(), echo: Vec::new() };
-    let mut seen_fields: Vec<String> = Vec::new();
+    // A new class starts with its default fields.
+    let existing_field_count =
+        schema.map_or_else(|| ClassSchema::new(class_name.clone()).fields.len(), |schema| schema.fields.len());
     for (key, written) in body {
+        // Also for writes that did not come as a request (cloud code, triggers' changes).
+        basalt_core::value::check_written_key(key)?;
+        basalt_core::value::check_written_json(written)?;
         match key.as_str() {
             "objectId" | "id" => match (existing_object_id, written.as_str()) {
                 (Some(existing), Some(given)) if existing == given => continue,
@@ -194,15 +206,33 @@ fn check_body(
                 other => other,
             }
         };
+        check_field_count(class_name, existing_field_count + checked.new_fields.len(), class_fields_max)?;
         // The response echoes an op's result at the key it was written to (`o.a` echoes
-        // `{"o":{"a":…}}`, as Parse Server does).
-        if op.echoes_result() && !checked.echo.contains(key) {
+        // `{"o":{"a":…}}`, as Parse Server does). Keys of a body are unique: no key twice.
+        if op.echoes_result() {
             checked.echo.push(key.clone());
         }
-        seen_fields.push(field.to_owned());
         checked.updates.push(FieldUpdate { path: FieldPath { field: field.to_owned(), sub_keys }, op });
     }
     Ok(checked)
+}
+
+/// Refuses a class of more than `class_fields_max` fields (`Limits::class_fields_max`).
+///
+/// # Errors
+/// 255 naming the limit.
+pub(crate) fn check_field_count(
+    class_name: &ClassName,
+    field_count: usize,
+    class_fields_max: usize,
+) -> ParseResult<()> {
+    if field_count > class_fields_max {
+        return Err(ParseError::new(
+            ErrorCode::InvalidSchemaOperation,
+            format!("A class can have at most {class_fields_max} fields; this would give {class_name} more."),
+        ));
+    }
+    Ok(())
 }
 
 impl Engine {
@@ -272,7 +302,7 @@ impl Engine {
         let class_name = ClassName::parse(class_name)?;
         check_class_access(caller, &class_name, "create")?;
         let schema = self.schemas().get(&class_name);
-        let mut checked = check_body(schema.as_deref(), &class_name, body, None)?;
+        let mut checked = check_body(schema.as_deref(), &class_name, body, None, self.limits().class_fields_max)?;
         if let Some(schema) = &schema {
             self.class_permission(caller, schema, ClpOperation::Create)?;
             if !checked.new_fields.is_empty() {
@@ -345,7 +375,8 @@ impl Engine {
             return Err(ParseError::object_not_found());
         };
         let condition = self.write_condition(caller, &schema, ClpOperation::Update)?;
-        let mut checked = check_body(Some(&schema), &class_name, body, Some(object_id))?;
+        let mut checked =
+            check_body(Some(&schema), &class_name, body, Some(object_id), self.limits().class_fields_max)?;
         if !checked.new_fields.is_empty() {
             self.class_permission(caller, &schema, ClpOperation::AddField)?;
         }

@@ -182,6 +182,7 @@ impl Engine {
                 schema.fields.insert(field_name, spec);
             }
         }
+        crate::objects::check_field_count(&class_name, schema.fields.len(), self.limits().class_fields_max)?;
         schema.class_level_permissions = match body.get("classLevelPermissions") {
             Some(Value::Null) | None => default_class_level_permissions(),
             Some(permissions) => check_class_level_permissions(permissions, &schema)?,
@@ -252,6 +253,8 @@ impl Engine {
                 }
             }
         }
+        let field_count = (schema.fields.len() + change.add_fields.len()).saturating_sub(change.delete_fields.len());
+        crate::objects::check_field_count(&class_name, field_count, self.limits().class_fields_max)?;
         if let Some(permissions) = body.get("classLevelPermissions")
             && !permissions.is_null()
         {

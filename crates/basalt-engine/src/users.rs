@@ -184,8 +184,11 @@ impl Engine {
         if let Some(password) = &password {
             self.check_password_policy(password, body.get("username").and_then(Value::as_str))?;
         }
+        // The permission before uniqueness: with sign-up closed, a taken and a free username
+        // (or email) get the same answer, so the refusal tells nobody which accounts exist.
+        let users = self.system_class("_User").await?;
+        self.class_permission(caller, &users, basalt_core::clp::ClpOperation::Create)?;
         self.check_unique_identity(&body, None).await?;
-        self.system_class("_User").await?;
         let mut prepared = self.prepare_generic_create(caller, "_User", &body).await?;
         let WriteOp::Insert { object_id, acl, .. } = &mut prepared.op else {
             return Err(ParseError::internal("a sign-up did not prepare an insert"));

@@ -17,6 +17,8 @@ pub enum ApiError {
     MasterKeyRequired,
     /// The request body is over the limit.
     BodyTooLarge(usize),
+    /// The request body did not arrive within `Limits::body_read_ms_max`.
+    BodyTimedOut(std::time::Duration),
     /// No such route.
     NotFound(String),
 }
@@ -49,7 +51,7 @@ pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
 /// The JSON body of a Parse error (also used inside batch responses). Internal errors never
 /// show their cause.
 pub(crate) fn error_body(error: &ParseError) -> serde_json::Value {
-    if error.code == ErrorCode::InternalServerError {
+    if error.code == ErrorCode::InternalServerError && !error.is_busy() {
         tracing::error!(cause = %error.message, "internal error");
         return json!({"code": 1, "error": "Internal server error."});
     }
@@ -59,6 +61,11 @@ pub(crate) fn error_body(error: &ParseError) -> serde_json::Value {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
+            // The JS SDK retries a 5xx after a back-off; 503 says the server itself is fine.
+            ApiError::Parse(error) if error.is_busy() => json_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({"code": error.code.as_i32(), "error": error.message}),
+            ),
             ApiError::Parse(error) if error.code == ErrorCode::InternalServerError => {
                 tracing::error!(cause = %error.message, "internal error");
                 json_response(
@@ -74,6 +81,10 @@ impl IntoResponse for ApiError {
             ApiError::BodyTooLarge(limit) => json_response(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 json!({"code": ErrorCode::ObjectTooLarge.as_i32(), "error": format!("The request body is larger than the limit of {limit} bytes.")}),
+            ),
+            ApiError::BodyTimedOut(read_time) => json_response(
+                StatusCode::REQUEST_TIMEOUT,
+                json!({"code": ErrorCode::Timeout.as_i32(), "error": format!("The request body did not arrive within {} ms.", read_time.as_millis())}),
             ),
             ApiError::NotFound(path) => {
                 json_response(StatusCode::NOT_FOUND, json!({"error": format!("Cannot route {path}")}))

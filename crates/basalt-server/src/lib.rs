@@ -4,16 +4,16 @@
 //! method inside a POST body): CORS preflight, body parsing, key checks, the caller's identity.
 //! Routes then call the engine and turn its answers into Parse's JSON.
 
+mod connections;
 mod cors;
 mod error;
 mod request;
 mod routes;
 
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use axum::Router;
-use axum::extract::Request;
 use basalt_engine::Engine;
 use tokio::net::TcpListener;
 use tower::Layer;
@@ -54,6 +54,9 @@ pub(crate) struct AppState {
     pub(crate) config: std::sync::Arc<ServerConfig>,
     /// LiveQuery; `None` when it is off.
     pub(crate) hub: Option<std::sync::Arc<basalt_realtime::Hub>>,
+    /// Becomes `true` when the server shuts down: each LiveQuery socket sends a close frame and
+    /// ends. (Its sender dropped without sending, as `app` leaves it, means never.)
+    pub(crate) closing: tokio::sync::watch::Receiver<bool>,
 }
 
 /// The whole application: the API under the mount path, with request preparation in front.
@@ -62,7 +65,11 @@ pub fn app(
     config: ServerConfig,
     hub: Option<std::sync::Arc<basalt_realtime::Hub>>,
 ) -> axum::routing::RouterIntoService<axum::body::Body> {
-    let state = AppState { engine, config: std::sync::Arc::new(config), hub };
+    let (_, closing) = tokio::sync::watch::channel(false);
+    routes(AppState { engine, config: std::sync::Arc::new(config), hub, closing })
+}
+
+fn routes(state: AppState) -> axum::routing::RouterIntoService<axum::body::Body> {
     let mount = match state.config.mount_path.trim_end_matches('/') {
         "" => String::new(),
         mount => mount.to_owned(),
@@ -96,10 +103,11 @@ pub fn app(
     router.with_state(state).into_service()
 }
 
-/// Serves `app` on `listener` until `shutdown` completes.
+/// Serves `app` on `listener` until `shutdown` completes, within the connection limits of the
+/// engine's `Limits` (connections at once, time to send headers).
 ///
 /// # Errors
-/// When accepting connections fails.
+/// None today; the signature leaves room for failures to start serving.
 pub async fn serve(
     listener: TcpListener,
     engine: Engine,
@@ -107,14 +115,29 @@ pub async fn serve(
     hub: Option<std::sync::Arc<basalt_realtime::Hub>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let state = AppState { engine: engine.clone(), config: std::sync::Arc::new(config.clone()), hub: hub.clone() };
-    let routed = app(engine, config, hub);
+    let limits = connections::ConnectionLimits {
+        connections_max: engine.limits().connections_max,
+        header_read: std::time::Duration::from_millis(engine.limits().header_read_ms_max),
+    };
+    let (closing_sender, closing) = tokio::sync::watch::channel(false);
+    let closing_sender = std::sync::Arc::new(closing_sender);
+    let state = AppState { engine, config: std::sync::Arc::new(config), hub, closing };
+    let routed = routes(state.clone());
     let prepared = axum::middleware::from_fn_with_state(state, request::prepare).layer(routed);
     let service = tower::ServiceBuilder::new()
         .map_response(|response: axum::http::Response<_>| response.map(axum::body::Body::new))
         .layer(CatchPanicLayer::custom(error::panic_response))
         .service(prepared);
-    axum::serve(listener, axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(service))
-        .with_graceful_shutdown(shutdown)
-        .await
+    // LiveQuery sockets are told at once, and close while HTTP requests finish.
+    let signal = {
+        let closing_sender = std::sync::Arc::clone(&closing_sender);
+        async move {
+            shutdown.await;
+            let _ = closing_sender.send(true);
+        }
+    };
+    connections::serve_connections(listener, service, limits, signal).await;
+    // Every receiver left is a LiveQuery socket's; each drops it once its close frame is out.
+    let _ = tokio::time::timeout(routes::live_query::CLOSE_TIMEOUT, closing_sender.closed()).await;
+    Ok(())
 }

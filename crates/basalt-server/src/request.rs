@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, FromRequestParts, Query, Request, State};
@@ -13,6 +14,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use basalt_core::ParseError;
 use basalt_engine::Caller;
+use futures_util::StreamExt;
 use http_body_util::BodyExt;
 use serde_json::{Map, Value};
 
@@ -230,6 +232,21 @@ fn is_raw_upload(parts: &Parts) -> bool {
     parts.method == Method::POST && (streamed || !content_type.starts_with("text/plain"))
 }
 
+/// A streamed body that fails once `deadline` passes: the handler reading it stops, and the
+/// connection, its body unread, closes. A client trickling an upload holds its connection no
+/// longer than `Limits::body_read_ms_max`.
+fn with_deadline(body: Body, deadline: tokio::time::Instant) -> Body {
+    let chunks = body.into_data_stream();
+    Body::from_stream(futures_util::stream::unfold(Some(chunks), move |chunks| async move {
+        let mut chunks = chunks?;
+        match tokio::time::timeout_at(deadline, chunks.next()).await {
+            Ok(Some(chunk)) => Some((chunk, Some(chunks))),
+            Ok(None) => None,
+            Err(_) => Some((Err(axum::Error::new("the request body was not received in time")), None)),
+        }
+    }))
+}
+
 async fn prepare_parse_request(state: &AppState, request: Request) -> Result<Request, ApiError> {
     let (mut parts, body) = request.into_parts();
     normalize_path(&mut parts);
@@ -243,7 +260,8 @@ async fn prepare_parse_request(state: &AppState, request: Request) -> Result<Req
         let content_type =
             parts.headers.get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok()).map(str::to_owned);
         parts.extensions.insert(Prepared { caller, body: Map::new(), content_type });
-        return Ok(Request::from_parts(parts, body));
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(state.engine.limits().body_read_ms_max);
+        return Ok(Request::from_parts(parts, with_deadline(body, deadline)));
     }
     // A base64 upload is a third larger than its file.
     let upload_limit = usize::try_from(state.engine.upload_bytes_max() / 3 * 4 + 64 * 1024).unwrap_or(usize::MAX);
@@ -258,12 +276,14 @@ async fn prepare_parse_request(state: &AppState, request: Request) -> Result<Req
     {
         return Err(ApiError::BodyTooLarge(limit));
     }
-    let bytes = http_body_util::Limited::new(body, limit)
-        .collect()
+    let read_time = Duration::from_millis(state.engine.limits().body_read_ms_max);
+    let bytes = tokio::time::timeout(read_time, http_body_util::Limited::new(body, limit).collect())
         .await
+        .map_err(|_| ApiError::BodyTimedOut(read_time))?
         .map_err(|_| ApiError::BodyTooLarge(limit))?
         .to_bytes();
-    let mut body: Map<String, Value> = if bytes.iter().all(u8::is_ascii_whitespace) {
+    // No body is an empty object; a body of only whitespace is not JSON (107), as in Parse Server.
+    let mut body: Map<String, Value> = if bytes.is_empty() {
         Map::new()
     } else {
         match serde_json::from_slice::<Value>(&bytes) {
@@ -272,6 +292,13 @@ async fn prepare_parse_request(state: &AppState, request: Request) -> Result<Req
             Err(_) => return Err(ParseError::invalid_json("Invalid JSON").into()),
         }
     };
+    // JSON text can only carry NUL escaped; a body without the escape needs no walk.
+    if may_hold_nul(&bytes) {
+        for (key, value) in &body {
+            basalt_core::value::check_nul_free_text(key)?;
+            basalt_core::value::check_nul_free(value)?;
+        }
+    }
     if parts.method == Method::POST
         && let Some(tunnelled) = body.remove("_method")
     {
@@ -296,6 +323,11 @@ async fn prepare_parse_request(state: &AppState, request: Request) -> Result<Req
     };
     parts.extensions.insert(Prepared { caller, body, content_type });
     Ok(Request::from_parts(parts, Body::empty()))
+}
+
+/// Could this JSON text (or query string value) hold the NUL character, which no store keeps?
+fn may_hold_nul(text: &[u8]) -> bool {
+    text.contains(&0) || text.windows(6).any(|window| window == b"\\u0000")
 }
 
 /// A prepared Parse request: the caller, the JSON body, and the parameters (query string values
@@ -339,7 +371,18 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         match Query::<Vec<(String, String)>>::try_from_uri(&parts.uri) {
-            Ok(Query(pairs)) => Ok(QueryPairs(pairs)),
+            Ok(Query(pairs)) => {
+                for (key, raw) in &pairs {
+                    if may_hold_nul(key.as_bytes()) || may_hold_nul(raw.as_bytes()) {
+                        basalt_core::value::check_nul_free_text(key)?;
+                        match serde_json::from_str::<Value>(raw) {
+                            Ok(value) => basalt_core::value::check_nul_free(&value)?,
+                            Err(_) => basalt_core::value::check_nul_free_text(raw)?,
+                        }
+                    }
+                }
+                Ok(QueryPairs(pairs))
+            }
             Err(_) => Err(ParseError::invalid_query("Improper encode of parameter").into()),
         }
     }

@@ -47,7 +47,8 @@ impl From<StoreError> for ParseError {
                 "A duplicate value for a field with unique values was provided",
             ),
             StoreError::Driver { kind: StoreErrorKind::Busy, message } => {
-                ParseError::new(ErrorCode::InternalServerError, format!("database busy: {message}"))
+                tracing::warn!(cause = %message, "a write waited for a lock past its limit");
+                ParseError::busy()
             }
             StoreError::Driver { message, .. } => ParseError::internal(message),
         }

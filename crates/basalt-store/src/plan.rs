@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use basalt_core::schema::is_default_field;
 use basalt_core::update::{UpdateOp, apply_op};
-use basalt_core::{ClassName, ClassSchema, ErrorCode, FieldName, FieldSpec, FieldType, ParseError};
+use basalt_core::{ClassName, ClassSchema, ErrorCode, FieldName, FieldSpec, FieldType, Limits, ParseError};
 use serde_json::{Map, Value};
 
 use crate::error::StoreResult;
@@ -29,11 +29,11 @@ pub(crate) fn schema_to_stored(schema: &ClassSchema) -> Value {
 
 /// The schema a `_SCHEMA` document describes.
 pub(crate) fn schema_from_stored(class_name: &str, document: &Value) -> StoreResult<ClassSchema> {
-    let class_name = ClassName::parse(class_name)?;
+    let class_name = ClassName::parse_stored(class_name)?;
     let mut schema = ClassSchema::new(class_name);
     if let Some(fields) = document.get("fields").and_then(Value::as_object) {
         for (name, spec) in fields {
-            schema.fields.insert(FieldName::parse(name)?, FieldSpec::from_json(name, spec)?);
+            schema.fields.insert(FieldName::parse_stored(name)?, FieldSpec::from_json(name, spec)?);
         }
     }
     if let Some(permissions) = document.get("classLevelPermissions") {
@@ -85,18 +85,36 @@ fn is_system_column(field: &str) -> bool {
 }
 
 /// The storage a field needs, if any.
-fn storage_step(field: &FieldName, field_type: &FieldType) -> Option<SchemaStep> {
-    match field_type {
-        FieldType::Relation(_) => Some(SchemaStep::CreateJoinTable { field: field.clone() }),
+///
+/// # Errors
+/// 105 when a Relation's join table would need a name longer than `Limits::NAME_BYTES_MAX`.
+fn storage_step(class_name: &ClassName, field: &FieldName, field_type: &FieldType) -> StoreResult<Option<SchemaStep>> {
+    Ok(match field_type {
+        FieldType::Relation(_) => {
+            // The longest name a join table brings is its index's, `_Join:<field>:<class>:related`.
+            let index_name = format!("{}:related", crate::sql::join_table(field.as_str(), class_name.as_str()));
+            if index_name.len() > Limits::NAME_BYTES_MAX {
+                return Err(ParseError::invalid_key_name(format!(
+                    "Invalid field name: {field}. A Relation's field and class names can have at most {} characters together.",
+                    Limits::NAME_BYTES_MAX - "_Join:::related".len()
+                ))
+                .into());
+            }
+            Some(SchemaStep::CreateJoinTable { field: field.clone() })
+        }
         FieldType::Acl => None,
         _ if is_system_column(field.as_str()) => None,
         other => Some(SchemaStep::AddColumn { field: field.clone(), field_type: other.clone() }),
-    }
+    })
 }
 
 /// The index step of an index spec (`{field: 1 | -1 | "text"}`); `None` for a text index,
 /// which needs no storage (`$text` scans).
-fn index_step(index_name: &str, spec: &Value) -> StoreResult<Option<SchemaStep>> {
+///
+/// # Errors
+/// 102 for a spec that is not an index; 105 when the index's name, `<class>:<index>`, would be
+/// longer than `Limits::NAME_BYTES_MAX`.
+fn index_step(class_name: &ClassName, index_name: &str, spec: &Value) -> StoreResult<Option<SchemaStep>> {
     let refused = || ParseError::invalid_query(format!("Index {index_name} must be an object of field: 1 | -1"));
     let Some(fields) = spec.as_object() else { return Err(refused().into()) };
     let mut columns = Vec::new();
@@ -107,6 +125,13 @@ fn index_step(index_name: &str, spec: &Value) -> StoreResult<Option<SchemaStep>>
             Value::Number(number) if number.as_i64() == Some(-1) => columns.push((field.clone(), true)),
             _ => return Err(refused().into()),
         }
+    }
+    if class_name.as_str().len() + 1 + index_name.len() > Limits::NAME_BYTES_MAX {
+        return Err(ParseError::invalid_key_name(format!(
+            "Invalid index name: {index_name}. An index's and its class's names can have at most {} characters together.",
+            Limits::NAME_BYTES_MAX - 1
+        ))
+        .into());
     }
     Ok(Some(SchemaStep::CreateIndex { name: index_name.to_owned(), columns }))
 }
@@ -124,9 +149,11 @@ pub(crate) fn plan_create(existing: Option<&ClassSchema>, schema: &ClassSchema) 
         return Err(already_exists(&schema.class_name).into());
     }
     let mut steps = vec![SchemaStep::CreateTable];
-    steps.extend(schema.fields.iter().filter_map(|(name, spec)| storage_step(name, &spec.field_type)));
+    for (name, spec) in &schema.fields {
+        steps.extend(storage_step(&schema.class_name, name, &spec.field_type)?);
+    }
     for (index_name, spec) in &schema.indexes {
-        steps.extend(index_step(index_name, spec)?);
+        steps.extend(index_step(&schema.class_name, index_name, spec)?);
     }
     steps.push(SchemaStep::SystemStorage);
     Ok(steps)
@@ -177,7 +204,7 @@ pub(crate) fn plan_ensure_fields(
                     ))
                     .into());
                 }
-                steps.extend(storage_step(name, field_type));
+                steps.extend(storage_step(class_name, name, field_type)?);
                 schema.fields.insert(name.clone(), FieldSpec::of(field_type.clone()));
                 changed = true;
             }
@@ -237,7 +264,7 @@ pub(crate) fn plan_update(
             ))
             .into());
         }
-        steps.extend(storage_step(name, &spec.field_type));
+        steps.extend(storage_step(class_name, name, &spec.field_type)?);
         schema.fields.insert(name.clone(), spec.clone());
     }
     if let Some(permissions) = &change.class_level_permissions {
@@ -263,7 +290,7 @@ pub(crate) fn plan_update(
             spec.insert(field.to_string(), direction.clone());
         }
         let spec = Value::Object(spec);
-        steps.extend(index_step(index_name, &spec)?);
+        steps.extend(index_step(class_name, index_name, &spec)?);
         schema.indexes.insert(index_name.clone(), spec);
     }
     Ok((schema, steps))

@@ -205,6 +205,17 @@ impl TestServer {
         }
     }
 
+    /// The server's data directory (its SQLite database is `basalt.sqlite3` there, unless the
+    /// store is PostgreSQL's).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._data_dir.path()
+    }
+
+    /// The URI of the server's PostgreSQL database, when the store is PostgreSQL's.
+    pub fn database_uri(&self) -> Option<String> {
+        self._database.as_ref().map(TestDatabase::uri)
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
     }

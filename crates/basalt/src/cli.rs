@@ -129,6 +129,16 @@ pub(crate) struct ServeArgs {
     /// Largest JSON request body, in bytes or with a kb/mb/gb suffix (default 20mb).
     #[arg(long, env = "BASALT_MAX_BODY_SIZE", value_parser = parse_size)]
     pub(crate) max_body_size: Option<usize>,
+    /// Connections open at once, LiveQuery included; one more is answered 503 (default 10000).
+    #[arg(long, env = "BASALT_MAX_CONNECTIONS")]
+    pub(crate) max_connections: Option<usize>,
+    /// Milliseconds a client has to send a request's headers; also the idle keep-alive time
+    /// (default 10000).
+    #[arg(long, env = "BASALT_HEADER_TIMEOUT_MS")]
+    pub(crate) header_timeout_ms: Option<u64>,
+    /// Milliseconds a client has to send a request's body (default 120000).
+    #[arg(long, env = "BASALT_BODY_TIMEOUT_MS")]
+    pub(crate) body_timeout_ms: Option<u64>,
     /// Largest uploaded file, in bytes or with a kb/mb/gb suffix (default 20mb).
     #[arg(long, env = "PARSE_SERVER_MAX_UPLOAD_SIZE", value_parser = parse_size, default_value = "20mb")]
     pub(crate) max_upload_size: usize,

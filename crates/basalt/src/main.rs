@@ -163,6 +163,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(body_bytes_max) = args.max_body_size {
         limits.body_bytes_max = body_bytes_max;
     }
+    if let Some(connections_max) = args.max_connections {
+        limits.connections_max = connections_max;
+    }
+    if let Some(header_read_ms_max) = args.header_timeout_ms {
+        limits.header_read_ms_max = header_read_ms_max;
+    }
+    if let Some(body_read_ms_max) = args.body_timeout_ms {
+        limits.body_read_ms_max = body_read_ms_max;
+    }
     let engine_config = EngineConfig {
         allow_client_class_creation: args.allow_client_class_creation,
         files_url_prefix: format!("{}/files/{}/", public_server_url.trim_end_matches('/'), credentials.app_id),

@@ -40,3 +40,18 @@ fn master_only_classes() {
     assert!(!ClassName::parse("_User").unwrap().is_master_only());
     assert!(!ClassName::parse("Post").unwrap().is_master_only());
 }
+
+#[test]
+fn names_at_the_length_limit_and_one_past() {
+    let at_limit = format!("A{}", "b".repeat(crate::Limits::NAME_BYTES_MAX - 1));
+    let past_limit = format!("{at_limit}c");
+    check_class(&at_limit, true);
+    check_class(&past_limit, false);
+    check_field(&at_limit, true);
+    check_field(&past_limit, false);
+    assert_eq!(ClassName::parse(&past_limit).map_err(|error| error.code), Err(ErrorCode::InvalidClassName));
+    assert_eq!(FieldName::parse(&past_limit).map_err(|error| error.code), Err(ErrorCode::InvalidKeyName));
+    // A name a store already holds from before the limit still reads back.
+    assert!(ClassName::parse_stored(&past_limit).is_ok());
+    assert!(FieldName::parse_stored(&past_limit).is_ok());
+}

@@ -48,6 +48,57 @@ fn increment() {
 }
 
 #[test]
+fn increment_at_the_safe_integer_limit_and_past_it() {
+    check(
+        Some(json!(9_007_199_254_740_990_i64)),
+        json!({"__op":"Increment","amount":1}),
+        expect![[r#"
+            Ok(
+                Some(
+                    Number(9007199254740991),
+                ),
+            )
+        "#]],
+    );
+    check(
+        Some(json!(9_007_199_254_740_991_i64)),
+        json!({"__op":"Increment","amount":1}),
+        expect![[r#"
+            Err(
+                ParseError {
+                    code: IncorrectType,
+                    message: "Cannot increment: the result would leave the safe integer range (±9007199254740991).",
+                },
+            )
+        "#]],
+    );
+    check(
+        Some(json!(-5)),
+        json!({"__op":"Increment","amount":-9_007_199_254_740_987_i64}),
+        expect![[r#"
+        Err(
+            ParseError {
+                code: IncorrectType,
+                message: "Cannot increment: the result would leave the safe integer range (±9007199254740991).",
+            },
+        )
+    "#]],
+    );
+    check(
+        Some(json!(1e308)),
+        json!({"__op":"Increment","amount":1e308}),
+        expect![[r#"
+        Err(
+            ParseError {
+                code: IncorrectType,
+                message: "Cannot increment: the result would leave the safe integer range (±9007199254740991).",
+            },
+        )
+    "#]],
+    );
+}
+
+#[test]
 fn array_ops() {
     check(
         Some(json!(["a"])),

@@ -118,3 +118,28 @@ fn polygons_are_closed() {
     "#]],
     );
 }
+
+#[test]
+fn written_json_refuses_prohibited_keys_and_nul_at_any_depth() {
+    let code = |value: Value| check_written_json(&value).map_err(|error| error.code);
+    assert_eq!(code(json!({"a": [{"b": "fine"}], "constructorName": 1})), Ok(()));
+    assert_eq!(code(json!({"a": [{"constructor": 1}]})), Err(ErrorCode::InvalidKeyName));
+    assert_eq!(code(json!([{"_bsontype": "Code"}])), Err(ErrorCode::InvalidKeyName));
+    assert_eq!(code(json!({"a": ["x\u{0}"]})), Err(ErrorCode::InvalidJson));
+    assert_eq!(check_written_key("o.__proto__.x").map_err(|error| error.code), Err(ErrorCode::InvalidKeyName));
+    assert_eq!(check_written_key("o.prototypes"), Ok(()));
+    // A request's JSON is only checked for NUL: function parameters may use any key.
+    assert_eq!(check_nul_free(&json!({"constructor": "x"})), Ok(()));
+}
+
+#[test]
+fn file_names_that_are_paths_are_refused() {
+    for name in ["../../x", "a/b", "a\\b", ".hidden", "", "a\nb"] {
+        assert_eq!(check_file_name(name).map_err(|error| error.code), Err(ErrorCode::InvalidFileName), "{name:?}");
+    }
+    for name in ["d41d8_photo.png", "my file (1).txt", "résumé.pdf", "a..b"] {
+        assert_eq!(check_file_name(name), Ok(()), "{name:?}");
+    }
+    let nested = json!({"o": [{"__type": "File", "name": "../x", "url": "http://x/../x"}]});
+    assert_eq!(check_written_json(&nested).map_err(|error| error.code), Err(ErrorCode::InvalidFileName));
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::response::{IntoResponse, Response};
 use basalt_realtime::{Frame, Hub};
 use futures_util::{SinkExt, StreamExt};
@@ -30,7 +30,7 @@ pub(crate) async fn upgrade(
     upgrade
         .read_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(MESSAGE_BYTES_MAX)
-        .on_upgrade(move |socket| serve_socket(hub, socket, peer))
+        .on_upgrade(move |socket| serve_socket(hub, socket, peer, state.closing))
 }
 
 /// Read buffer per connection.
@@ -41,13 +41,33 @@ const MESSAGE_BYTES_MAX: usize = 1024 * 1024;
 const FRAME_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a dropped client gets to take its "fell behind" error before the socket closes.
 const FAREWELL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a shutting-down server waits for its sockets' close frames to go out.
+pub(crate) const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
-async fn serve_socket(hub: Arc<Hub>, socket: WebSocket, peer: Option<std::net::IpAddr>) {
+async fn serve_socket(
+    hub: Arc<Hub>,
+    socket: WebSocket,
+    peer: Option<std::net::IpAddr>,
+    mut closing: tokio::sync::watch::Receiver<bool>,
+) {
     let (mut sink, mut stream) = socket.split();
     let (client_id, mut frames, kick) = hub.open_with_kick(peer);
     let mut writer = tokio::spawn(async move {
+        let shutdown = async move {
+            // The sender gone without saying `true` means the server never closes sockets.
+            if closing.wait_for(|closing| *closing).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        let mut shutdown = std::pin::pin!(shutdown);
         loop {
             tokio::select! {
+                () = &mut shutdown => {
+                    // 1001 "going away": the client reconnects (the JS SDK does, with back-off).
+                    let frame = CloseFrame { code: close_code::AWAY, reason: "The server is shutting down.".into() };
+                    let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
+                    return;
+                }
                 frame = frames.recv() => {
                     let Some(Frame::Text(text)) = frame else { break };
                     // Write every frame already queued, then flush once: one system call for a burst.

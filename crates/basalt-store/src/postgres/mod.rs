@@ -157,8 +157,16 @@ impl PgStore {
     /// # Errors
     /// When the URI is malformed or the server cannot be reached.
     pub async fn connect(uri: &str) -> StoreResult<PgStore> {
-        let config: tokio_postgres::Config =
+        let mut config: tokio_postgres::Config =
             uri.parse().map_err(|error| StoreError::driver(StoreErrorKind::Other, format!("database URI: {error}")))?;
+        // A statement waiting on a lock (a row another session holds FOR UPDATE, a table lock)
+        // fails after the limit instead of waiting for as long as the lock is held.
+        let options = format!(
+            "{} -c lock_timeout={}",
+            config.get_options().unwrap_or_default(),
+            basalt_core::Limits::LOCK_WAIT_MS_MAX
+        );
+        config.options(options.trim_start());
         ensure_database(&config).await?;
         let manager =
             Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });

@@ -58,13 +58,16 @@ impl SqliteOptions {
 
 /// Most jobs committed in one transaction; bounds the latency one group adds.
 const GROUP_COMMIT_JOBS_MAX: usize = 128;
-/// How long a connection waits on a lock before failing with "busy".
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a connection waits on a lock before failing with "busy" (see the limit's reason).
+const BUSY_TIMEOUT: Duration = Duration::from_millis(basalt_core::Limits::LOCK_WAIT_MS_MAX);
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE_CAPACITY: usize = 256;
 
 type Reply = Box<dyn FnOnce(StoreResult<()>) + Send>;
-type Job = Box<dyn FnOnce(&Connection) -> (bool, Reply) + Send>;
+/// A write for the writer thread: it runs the work on the connection inside the group's
+/// transaction, or, given no connection (the transaction could not begin), only hands back the
+/// reply, so nothing is written outside a transaction.
+type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Reply) + Send>;
 
 /// The SQLite store. Cheap to share behind an `Arc`.
 pub struct SqliteStore {
@@ -189,7 +192,11 @@ impl SqliteStore {
     {
         let (sender, receiver) = oneshot::channel::<StoreResult<R>>();
         let job: Job = Box::new(move |connection| {
-            let result = work(connection);
+            let result = match connection {
+                Some(connection) => work(connection),
+                // The reply carries the group's error; this one is never seen.
+                None => Err(StoreError::driver(StoreErrorKind::Unavailable, "the write did not run")),
+            };
             let succeeded = result.is_ok();
             let reply: Reply = Box::new(move |committed: StoreResult<()>| {
                 let _ = sender.send(committed.and(result));
@@ -339,11 +346,14 @@ fn control(connection: &Connection, sql: &str) -> rusqlite::Result<()> {
 
 fn run_group(connection: &Connection, jobs: Vec<Job>) {
     if let Err(error) = control(connection, "BEGIN IMMEDIATE") {
-        tracing::error!(%error, "could not begin a write transaction");
-        let error = StoreError::from(error);
+        tracing::warn!(%error, "could not begin a write transaction");
+        let (kind, message) = match StoreError::from(error) {
+            StoreError::Driver { kind, message } => (kind, message),
+            StoreError::Parse(error) => (StoreErrorKind::Other, error.message),
+        };
         for job in jobs {
-            let (_, reply) = job(connection);
-            reply(Err(StoreError::driver(StoreErrorKind::Busy, error.to_string())));
+            let (_, reply) = job(None);
+            reply(Err(StoreError::driver(kind, message.clone())));
         }
         return;
     }
@@ -352,7 +362,7 @@ fn run_group(connection: &Connection, jobs: Vec<Job>) {
         if control(connection, "SAVEPOINT job").is_err() {
             continue;
         }
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(connection)));
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(Some(connection))));
         match outcome {
             Ok((true, reply)) => {
                 let _ = control(connection, "RELEASE job");

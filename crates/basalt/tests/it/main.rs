@@ -13,6 +13,7 @@ mod cluster;
 mod differences;
 mod durability;
 mod gate_reference;
+mod hardening;
 mod live_query;
 mod transfer;
 mod webhooks;
