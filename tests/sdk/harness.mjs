@@ -10,6 +10,9 @@
 //   `basalt listening on http://127.0.0.1:PORT/parse` line on its stdout. With
 //   `BASALT_TEST_DATABASE_URI` (a PostgreSQL server, `postgres://user@host:port`)
 //   it stores into a fresh database on that server, dropped (with psql) on stop.
+//   With `BASALT_TEST_NODES=N` as well, N nodes share that database and one data directory
+//   (their files), behind a round-robin TCP proxy that sends each new connection to the next
+//   node, as a plain load balancer would: the suite must pass there as on one node.
 //
 // Each test file runs in its own process (node --test), so the SDK's global
 // configuration belongs to that file alone.
@@ -18,6 +21,7 @@ import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -103,6 +107,15 @@ function requiredEnv(name) {
   return value;
 }
 
+/** Nodes to start (`BASALT_TEST_NODES`, with PostgreSQL only); 1 without it. */
+function nodeCount() {
+  const nodes = Number.parseInt(process.env.BASALT_TEST_NODES ?? '1', 10);
+  if (nodes > 1 && !process.env.BASALT_TEST_DATABASE_URI) {
+    throw new Error('BASALT_TEST_NODES needs BASALT_TEST_DATABASE_URI: nodes share a PostgreSQL database');
+  }
+  return Math.max(nodes, 1);
+}
+
 async function spawnBasalt(extraArgs) {
   const bin = process.env.BASALT_BIN ?? path.join(repoRoot, 'target', 'debug', 'basalt');
   const appId = 'test-app';
@@ -110,30 +123,87 @@ async function spawnBasalt(extraArgs) {
   const javascriptKey = 'test-js';
   const dataDir = await mkdtemp(path.join(tmpdir(), 'basalt-sdk-'));
   const database = postgresDatabase();
-  const child = spawn(
-    bin,
-    ['serve', '--port', '0', '--data-dir', dataDir, '--app-id', appId,
-      '--master-key', masterKey, '--javascript-key', javascriptKey,
-      ...(database ? ['--database-uri', database.uri] : []), ...extraArgs],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  // A test file that crashes before `after` must not leave a server behind.
-  const supervised = supervise(child);
-  const { exited } = supervised;
+  const nodes = [];
+  let proxy = null;
   const stop = async () => {
-    await supervised.stop();
+    if (proxy) await proxy.close();
+    await Promise.all(nodes.map((node) => node.stop()));
     await rm(dataDir, { recursive: true, force: true });
     if (database) await database.drop();
   };
-
+  // Every node's output goes to one watcher: a line any node printed is found.
   const watcher = outputWatcher();
   try {
-    const serverURL = await waitForListening(child, exited, bin, watcher);
+    // Behind the proxy, the URLs the server hands out (files, Location, mail links) name it.
+    const targets = [];
+    const clustered = nodeCount() > 1;
+    if (clustered) proxy = await roundRobinProxy(targets);
+    const ownURL = extraArgs.includes('--public-server-url');
+    const publicURL = clustered && !ownURL ? ['--public-server-url', `http://127.0.0.1:${proxy.port}/parse`] : [];
+    const starting = [];
+    for (let index = 0; index < nodeCount(); index += 1) {
+      const child = spawn(
+        bin,
+        ['serve', '--port', '0', '--data-dir', dataDir, '--app-id', appId,
+          '--master-key', masterKey, '--javascript-key', javascriptKey, ...publicURL,
+          ...(database ? ['--database-uri', database.uri] : []), ...extraArgs],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      // A test file that crashes before `after` must not leave a server behind.
+      const supervised = supervise(child);
+      nodes.push(supervised);
+      starting.push(waitForListening(child, supervised.exited, bin, watcher));
+    }
+    const urls = await Promise.all(starting);
+    if (!clustered) {
+      return { serverURL: urls[0], appId, masterKey, javascriptKey, stop, waitForOutput: watcher.waitFor };
+    }
+    targets.push(...urls.map((url) => new URL(url)));
+    const serverURL = `http://127.0.0.1:${proxy.port}${new URL(urls[0]).pathname}`;
     return { serverURL, appId, masterKey, javascriptKey, stop, waitForOutput: watcher.waitFor };
   } catch (error) {
     await stop();
     throw error;
   }
+}
+
+/**
+ * A TCP proxy on a free port that hands each new connection to the next of `targets` in turn
+ * (a plain round-robin load balancer); bytes pass through untouched, WebSockets included.
+ * `targets` may be filled after the proxy starts (the nodes need its address first).
+ */
+function roundRobinProxy(targets) {
+  let next = 0;
+  const open = new Set();
+  const server = net.createServer((client) => {
+    const target = targets[next % targets.length];
+    next += 1;
+    const upstream = net.connect(Number(target.port), target.hostname);
+    open.add(client);
+    open.add(upstream);
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+      open.delete(client);
+      open.delete(upstream);
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      resolve({
+        port: server.address().port,
+        close: () => new Promise((done) => {
+          for (const socket of open) socket.destroy();
+          server.close(() => done());
+        }),
+      });
+    });
+  });
 }
 
 /**

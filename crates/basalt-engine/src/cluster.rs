@@ -89,6 +89,15 @@ impl Engine {
         Ok(())
     }
 
+    /// On a cluster, reloads every schema (a listing of all classes must show the ones another
+    /// node created or deleted a moment ago); one query, for the rare `/schemas` listing.
+    pub(crate) async fn refresh_all_if_clustered(&self) -> ParseResult<()> {
+        if self.inner.cluster.get().is_none() {
+            return Ok(());
+        }
+        self.reload_schemas().await
+    }
+
     pub(crate) async fn reload_schemas(&self) -> ParseResult<()> {
         self.store().schemas_changed_elsewhere();
         let loaded = self.store().load_schemas().await.map_err(ParseError::from)?;

@@ -114,8 +114,9 @@ fn class_missing(class_name: &ClassName) -> ParseError {
 
 impl Engine {
     /// `GET /schemas`.
-    pub fn all_schemas(&self, caller: &Caller) -> ParseResult<Value> {
+    pub async fn all_schemas(&self, caller: &Caller) -> ParseResult<Value> {
         caller.require_master()?;
+        self.refresh_all_if_clustered().await?;
         let snapshot = self.schemas().snapshot();
         let mut schemas: Vec<_> = snapshot.values().collect();
         schemas.sort_by(|left, right| left.class_name.cmp(&right.class_name));
@@ -127,8 +128,9 @@ impl Engine {
     ///
     /// # Errors
     /// 103 when the class does not exist.
-    pub fn class_schema(&self, caller: &Caller, class_name: &str) -> ParseResult<Value> {
+    pub async fn class_schema(&self, caller: &Caller, class_name: &str) -> ParseResult<Value> {
         caller.require_master()?;
+        self.refresh_if_stale(class_name).await?;
         let class_name = ClassName::parse(class_name)?;
         let schema = self.schemas().get(&class_name).ok_or_else(|| class_missing(&class_name))?;
         Ok(schema.to_json())
@@ -146,6 +148,9 @@ impl Engine {
         body: &Map<String, Value>,
     ) -> ParseResult<Value> {
         caller.require_master()?;
+        if let Some(class_name) = path_class.or_else(|| body.get("className").and_then(Value::as_str)) {
+            self.refresh_if_stale(class_name).await?;
+        }
         let body_class = body.get("className").and_then(Value::as_str);
         let class_name = match (path_class, body_class) {
             (Some(path), Some(given)) if path != given => {
@@ -217,6 +222,7 @@ impl Engine {
         body: &Map<String, Value>,
     ) -> ParseResult<Value> {
         caller.require_master()?;
+        self.refresh_if_stale(class_name).await?;
         let class_name = ClassName::parse(class_name)?;
         if let Some(given) = body.get("className").and_then(Value::as_str)
             && given != class_name.as_str()
@@ -284,6 +290,7 @@ impl Engine {
     /// 255 when the class still has objects.
     pub async fn delete_schema(&self, caller: &Caller, class_name: &str) -> ParseResult<Value> {
         caller.require_master()?;
+        self.refresh_if_stale(class_name).await?;
         let class_name = ClassName::parse(class_name)?;
         self.store().delete_class(&class_name).await.map_err(ParseError::from)?;
         self.schemas().remove(&class_name);
@@ -293,6 +300,7 @@ impl Engine {
     /// `DELETE /purge/:className`: deletes every object, keeps the schema.
     pub async fn purge_class(&self, caller: &Caller, class_name: &str) -> ParseResult<Value> {
         caller.require_master()?;
+        self.refresh_if_stale(class_name).await?;
         let class_name = ClassName::parse(class_name)?;
         self.store().purge_class(&class_name).await.map_err(ParseError::from)?;
         Ok(Value::Object(Map::new()))

@@ -20,7 +20,7 @@ pub(crate) fn router(mount: &str) -> Router<AppState> {
 }
 
 async fn all_schemas(State(state): State<AppState>, request: ParseRequest) -> Result<Json<Value>, ApiError> {
-    Ok(Json(state.engine.all_schemas(&request.caller)?))
+    Ok(Json(state.engine.all_schemas(&request.caller).await?))
 }
 
 async fn class_schema(
@@ -28,7 +28,7 @@ async fn class_schema(
     Path(class_name): Path<String>,
     request: ParseRequest,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(state.engine.class_schema(&request.caller, &class_name)?))
+    Ok(Json(state.engine.class_schema(&request.caller, &class_name).await?))
 }
 
 async fn create_schema_from_body(

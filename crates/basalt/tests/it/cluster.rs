@@ -286,6 +286,48 @@ async fn sessions_roles_config_and_atomic_operators_hold_across_nodes() {
     cluster.stop().await;
 }
 
+/// The schema API reads the schema as stored, not as this node last heard of it: a class made,
+/// changed or deleted on node 0 is seen that way by the next request on node 1, before node 1
+/// has the announcement.
+#[tokio::test]
+async fn the_schema_api_on_one_node_sees_changes_just_made_on_another() {
+    let cluster = Cluster::start(2).await;
+    let client = http_client();
+    let keys = Keys::new(APP_ID, MASTER_KEY);
+    let schemas = |node: usize, class: &str| format!("{}/schemas/{class}", cluster.url(node));
+    for round in 0..5 {
+        let class = format!("Fresh{round}");
+        let (status, reply) = call(&client, &keys, Method::POST, &schemas(0, &class), Some(&json!({}))).await;
+        assert_eq!(status, 200, "{reply}");
+        let (status, reply) = call(&client, &keys, Method::GET, &schemas(1, &class), None).await;
+        assert_eq!(status, 200, "a class created on node 0: {reply}");
+        let (_, listed) = call(&client, &keys, Method::GET, &format!("{}/schemas", cluster.url(1)), None).await;
+        let names: BTreeSet<&str> = listed["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .filter_map(|schema| schema["className"].as_str())
+            .collect();
+        assert!(names.contains(class.as_str()), "{listed}");
+        let add = json!({"fields": {"size": {"type": "Number"}}});
+        let (status, reply) = call(&client, &keys, Method::PUT, &schemas(1, &class), Some(&add)).await;
+        assert_eq!(status, 200, "a field added on node 1: {reply}");
+        // Deleted on node 0 and added again with another type on node 1.
+        let drop = json!({"fields": {"size": {"__op": "Delete"}}});
+        let (status, reply) = call(&client, &keys, Method::PUT, &schemas(0, &class), Some(&drop)).await;
+        assert_eq!(status, 200, "{reply}");
+        let retyped = json!({"fields": {"size": {"type": "String"}}});
+        let (status, reply) = call(&client, &keys, Method::PUT, &schemas(1, &class), Some(&retyped)).await;
+        assert_eq!((status, &reply["fields"]["size"]), (200, &json!({"type": "String"})), "{reply}");
+        // Deleted on node 1; gone on node 0.
+        let (status, reply) = call(&client, &keys, Method::DELETE, &schemas(1, &class), None).await;
+        assert_eq!(status, 200, "{reply}");
+        let (status, reply) = call(&client, &keys, Method::GET, &schemas(0, &class), None).await;
+        assert_eq!((status, &reply["code"]), (400, &json!(103)), "a class deleted on node 1: {reply}");
+    }
+    cluster.stop().await;
+}
+
 /// A LiveQuery subscriber on node 1 whose session is ended on node 0 hears no private event of
 /// a later write: the log-out is announced before it is answered, and node 1 applies node 0's
 /// messages in order.
