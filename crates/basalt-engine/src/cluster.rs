@@ -82,9 +82,29 @@ impl Engine {
         }
         let Ok(class_name) = ClassName::parse(class_name) else { return Ok(()) };
         let cached = self.schemas().get(&class_name).map(|schema| schema.version);
-        let stored = self.store().schema_version(&class_name).await.map_err(ParseError::from)?;
+        // The webhooks' version comes in the same read: a webhook declared or removed on
+        // another node serves this request.
+        let hooks_class = Self::hooks_class();
+        let (stored, hooks_stored) =
+            self.store().schema_versions(&class_name, &hooks_class).await.map_err(ParseError::from)?;
         if cached != stored {
             self.reload_schemas().await?;
+        }
+        if hooks_stored != self.inner.webhooks.loaded_version() {
+            self.load_webhooks().await?;
+        }
+        Ok(())
+    }
+
+    /// On a cluster, reads the webhooks again when another node changed them (before a cloud
+    /// function call, which names no class).
+    pub(crate) async fn refresh_webhooks_if_stale(&self) -> ParseResult<()> {
+        if self.inner.cluster.get().is_none() {
+            return Ok(());
+        }
+        let stored = self.store().schema_version(&Self::hooks_class()).await.map_err(ParseError::from)?;
+        if stored != self.inner.webhooks.loaded_version() {
+            self.load_webhooks().await?;
         }
         Ok(())
     }

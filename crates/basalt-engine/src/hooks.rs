@@ -176,6 +176,7 @@ impl Engine {
         headers: Map<String, Value>,
         ip: Option<String>,
     ) -> ParseResult<Option<Value>> {
+        self.refresh_webhooks_if_stale().await?;
         let Some(hooks) = self.function_hooks(name) else {
             return Err(ParseError::new(ErrorCode::ScriptFailed, format!("Invalid function: \"{name}\"")));
         };

@@ -104,12 +104,21 @@ pub(crate) struct Webhooks {
     triggers: RwLock<HashMap<TriggerKind, HashMap<String, String>>>,
     client: reqwest::Client,
     key: Option<String>,
+    /// The stored version of `_Hooks`' schema when these were read (`None`: no `_Hooks` yet).
+    /// Every webhook change moves it, so a node whose copy is older reads them again.
+    loaded_version: std::sync::Mutex<Option<u64>>,
 }
 
 impl Webhooks {
     pub(crate) fn new(key: Option<String>) -> Webhooks {
         let client = reqwest::Client::builder().timeout(WEBHOOK_TIMEOUT).build().unwrap_or_default();
-        Webhooks { functions: RwLock::default(), triggers: RwLock::default(), client, key }
+        Webhooks {
+            functions: RwLock::default(),
+            triggers: RwLock::default(),
+            client,
+            key,
+            loaded_version: std::sync::Mutex::default(),
+        }
     }
 
     pub(crate) fn has_function(&self, name: &str) -> bool {
@@ -133,7 +142,11 @@ impl Webhooks {
     }
 
     /// Replaces every declared hook with `declared`, at once: a call never sees a half-loaded set.
-    fn replace(&self, declared: Vec<(HookTarget, String)>) {
+    pub(crate) fn loaded_version(&self) -> Option<u64> {
+        *self.loaded_version.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn replace(&self, declared: Vec<(HookTarget, String)>, version: Option<u64>) {
         let (mut functions, mut triggers) = (HashMap::new(), HashMap::new());
         for (target, url) in &declared {
             set_in(&mut functions, &mut triggers, target, Some(url));
@@ -142,6 +155,7 @@ impl Webhooks {
         let mut current_triggers = self.triggers.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         *current_functions = functions;
         *current_triggers = triggers;
+        *self.loaded_version.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = version;
     }
 
     /// Posts `body` to `url` and reads Parse's webhook answer.
@@ -355,14 +369,29 @@ fn set_in(
     }
 }
 impl Engine {
-    fn hooks_class() -> ClassName {
+    pub(crate) fn hooks_class() -> ClassName {
         ClassName::parse(HOOKS_CLASS).unwrap_or_else(|_| unreachable!("_Hooks is a system class"))
     }
 
-    /// Reads the declared webhooks from `_Hooks` (at start).
-    /// Serves the webhooks stored in `_Hooks` (at start, and when another node changed them).
+    /// Serves the webhooks stored in `_Hooks` (at start, and when another node changed them),
+    /// remembering the version of `_Hooks`' schema they were read at (read first: a change made
+    /// meanwhile leaves the remembered version behind, so they are read again).
     pub(crate) async fn load_webhooks(&self) -> ParseResult<()> {
-        let records = self.records_where(&Self::hooks_class(), basalt_core::query::Condition::all(), None).await?;
+        let hooks_class = Self::hooks_class();
+        let version = self.store().schema_version(&hooks_class).await.map_err(ParseError::from)?;
+        if self.schemas().get(&hooks_class).map(|schema| schema.version) != version {
+            self.reload_schemas().await?;
+        }
+        let query = crate::gate::Gated::system(basalt_store::FindQuery {
+            class_name: hooks_class,
+            condition: basalt_core::query::Condition::all(),
+            order: Vec::new(),
+            limit: None,
+            skip: 0,
+            fields: None,
+            access: basalt_core::acl::Access::Master,
+        });
+        let records = self.find_records(&query).await?.map(|(_, records)| records).unwrap_or_default();
         let mut hooks = Vec::with_capacity(records.len());
         for record in records {
             match declared(&record.fields, STORED_CLASS_KEY) {
@@ -370,7 +399,21 @@ impl Engine {
                 Err(_) => tracing::warn!(hook = ?record.fields, "ignoring an invalid stored webhook"),
             }
         }
-        self.inner.webhooks.replace(hooks);
+        self.inner.webhooks.replace(hooks, version);
+        Ok(())
+    }
+
+    /// After a webhook change: moves `_Hooks`' schema version, which every node compares with
+    /// the one its webhooks were read at before it serves a request, and reads them again here.
+    async fn webhooks_changed(&self) -> ParseResult<()> {
+        let updated = self
+            .store()
+            .update_class(&Self::hooks_class(), basalt_store::SchemaChange::default())
+            .await
+            .map_err(ParseError::from)?;
+        self.schemas().put(updated);
+        self.load_webhooks().await?;
+        self.announce(&crate::cluster::notice("webhooks"));
         Ok(())
     }
 
@@ -434,7 +477,7 @@ impl Engine {
         fields.insert("url".into(), Value::from(url.as_str()));
         self.create_object(&Caller::master(), HOOKS_CLASS, &fields).await?;
         self.inner.webhooks.set(&target, Some(&url));
-        self.announce(&crate::cluster::notice("webhooks"));
+        self.webhooks_changed().await?;
         Ok(target.json(&url))
     }
 
@@ -457,7 +500,7 @@ impl Engine {
         update.insert("url".into(), Value::from(url));
         self.update_object(&Caller::master(), HOOKS_CLASS, &object_id, &update).await?;
         self.inner.webhooks.set(target, Some(url));
-        self.announce(&crate::cluster::notice("webhooks"));
+        self.webhooks_changed().await?;
         Ok(target.json(url))
     }
 
@@ -470,8 +513,8 @@ impl Engine {
         self.inner.webhooks.set(target, None);
         if let Some((object_id, _)) = self.stored_hook(target).await? {
             self.delete_object(&Caller::master(), HOOKS_CLASS, &object_id).await?;
+            self.webhooks_changed().await?;
         }
-        self.announce(&crate::cluster::notice("webhooks"));
         Ok(())
     }
 

@@ -286,6 +286,16 @@ pub trait Store: Send + Sync + 'static {
     /// elsewhere before it acts on its cached copy.
     async fn schema_version(&self, class_name: &ClassName) -> StoreResult<Option<u64>>;
 
+    /// The stored schema versions of a class and of a second one (the engine asks for `_Hooks`,
+    /// whose version changes with the declared webhooks), in one read where the store can.
+    async fn schema_versions(
+        &self,
+        class_name: &ClassName,
+        also: &ClassName,
+    ) -> StoreResult<(Option<u64>, Option<u64>)> {
+        Ok((self.schema_version(class_name).await?, self.schema_version(also).await?))
+    }
+
     /// Another node changed schemas: drop whatever this store keeps that depends on tables (the
     /// PostgreSQL adapter's prepared statements). Nothing to do for a store no one else writes.
     fn schemas_changed_elsewhere(&self) {}

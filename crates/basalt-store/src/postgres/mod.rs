@@ -341,6 +341,14 @@ impl Store for PgStore {
         schema::version(&self.client().await?, class_name).await
     }
 
+    async fn schema_versions(
+        &self,
+        class_name: &ClassName,
+        also: &ClassName,
+    ) -> StoreResult<(Option<u64>, Option<u64>)> {
+        schema::versions(&self.client().await?, class_name, also).await
+    }
+
     fn schemas_changed_elsewhere(&self) {
         // Prepared statements of a table another node altered may no longer fit it.
         self.forget_statements();

@@ -33,7 +33,32 @@ async fn load_one(client: &impl GenericClient, class_name: &ClassName) -> StoreR
     }
 }
 
-/// Records the schema, one version up.
+/// The stored versions of two classes' schemas, in one indexed read.
+pub(crate) async fn versions(
+    client: &impl GenericClient,
+    class_name: &ClassName,
+    also: &ClassName,
+) -> StoreResult<(Option<u64>, Option<u64>)> {
+    let statement = client
+        .prepare_cached(
+            "SELECT \"className\", COALESCE((\"schema\" ->> 'version')::int8, 0) FROM \"_SCHEMA\" \
+             WHERE \"className\" IN ($1::text, $2::text)",
+        )
+        .await?;
+    let mut found = (None, None);
+    for row in client.query(&statement, &[&class_name.as_str(), &also.as_str()]).await? {
+        let name: &str = row.try_get(0)?;
+        let version = u64::try_from(row.try_get::<_, i64>(1)?).unwrap_or(0);
+        if name == class_name.as_str() {
+            found.0 = Some(version);
+        }
+        if name == also.as_str() {
+            found.1 = Some(version);
+        }
+    }
+    Ok(found)
+}
+
 /// The stored version of a class's schema.
 pub(crate) async fn version(client: &impl GenericClient, class_name: &ClassName) -> StoreResult<Option<u64>> {
     let statement = client
