@@ -1,7 +1,9 @@
 //! Rate limits that cloud code validators declare (`rateLimit: { requestTimeWindow,
 //! requestCount, … }`): each rule covers a route (a function, a class's writes, log-in) and
 //! counts requests per key (the client's IP by default) in fixed windows. Over the count, the
-//! request is refused with 100 and HTTP 429, as on Parse Server.
+//! request is refused with 100 and HTTP 429, as on Parse Server. One node counts in memory; on a
+//! cluster the counters are the database's (`Store::count_request`), so N nodes allow the
+//! configured rate, not N times it — a round trip only for requests a rule covers.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -93,12 +95,19 @@ impl Engine {
     ///
     /// # Errors
     /// 100 (HTTP 429) with the rule's message when a limit is exceeded.
-    pub fn check_rate_limit(&self, method: &str, path: &str, caller: &Caller, ip: Option<IpAddr>) -> ParseResult<()> {
+    pub async fn check_rate_limit(
+        &self,
+        method: &str,
+        path: &str,
+        caller: &Caller,
+        ip: Option<IpAddr>,
+    ) -> ParseResult<()> {
         let Some(hooks) = self.inner.hooks.get() else { return Ok(()) };
         let rules = hooks.rate_limits();
         if rules.is_empty() {
             return Ok(());
         }
+        let shared = self.inner.cluster.get().is_some();
         let now = self.now();
         let internal = ip.is_none_or(|ip| ip.to_canonical().is_loopback());
         for (index, rule) in rules.iter().enumerate() {
@@ -115,6 +124,17 @@ impl Engine {
                 RateLimitZone::User => caller.user_id.clone().unwrap_or_else(ip_key),
                 RateLimitZone::Ip => ip_key(),
             };
+            let window = i64::try_from(rule.window_ms).unwrap_or(i64::MAX);
+            if shared {
+                let shared_key = format!("{index}:{}:{key}", rule.path);
+                let counted = self.store().count_request(&shared_key, now, window).await.map_err(ParseError::from)?;
+                if let Some(counted) = counted {
+                    if counted > rule.request_count {
+                        return Err(ParseError::new(ErrorCode::ConnectionFailed, rule.message.clone()));
+                    }
+                    continue;
+                }
+            }
             let mut counters =
                 self.inner.rate_counters.counters.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             if counters.len() > COUNTERS_MAX {
@@ -123,7 +143,6 @@ impl Engine {
                     now.saturating_sub(*start) < i64::try_from(window).unwrap_or(i64::MAX)
                 });
             }
-            let window = i64::try_from(rule.window_ms).unwrap_or(i64::MAX);
             let entry = counters.entry((index, key)).or_insert((now, 0));
             if now.saturating_sub(entry.0) >= window {
                 *entry = (now, 0);

@@ -316,7 +316,7 @@ async fn prepare_parse_request(state: &AppState, request: Request) -> Result<Req
     let ignores_session = parts.uri.path().ends_with("/login");
     let caller = authenticate(state, keys, peer, ignores_session).await?;
     let route = parts.uri.path().strip_prefix(mount).unwrap_or_default();
-    state.engine.check_rate_limit(parts.method.as_str(), route, &caller, peer.map(|peer| peer.ip()))?;
+    state.engine.check_rate_limit(parts.method.as_str(), route, &caller, peer.map(|peer| peer.ip())).await?;
     let content_type = match body.remove("_ContentType") {
         Some(Value::String(content_type)) => Some(content_type),
         _ => None,

@@ -286,6 +286,15 @@ pub trait Store: Send + Sync + 'static {
     /// elsewhere before it acts on its cached copy.
     async fn schema_version(&self, class_name: &ClassName) -> StoreResult<Option<u64>>;
 
+    /// Counts a request under a rate-limit counter shared by every node on this database: `key`
+    /// names the rule and the client; the window starts at the key's first request and lasts
+    /// `window_ms`. Answers the requests counted in the current window, or `None` when the store
+    /// has no shared counters (SQLite: one node counts in memory).
+    async fn count_request(&self, key: &str, now: i64, window_ms: i64) -> StoreResult<Option<u64>> {
+        let _ = (key, now, window_ms);
+        Ok(None)
+    }
+
     /// The stored schema versions of a class and of a second one (the engine asks for `_Hooks`,
     /// whose version changes with the declared webhooks), in one read where the store can.
     async fn schema_versions(

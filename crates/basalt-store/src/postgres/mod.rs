@@ -38,8 +38,9 @@ const POOL_SIZE_MAX: usize = 16;
 /// Statements a connection keeps prepared before its cache starts over.
 const STATEMENT_CACHE_MAX: usize = 512;
 
-/// Functions the compiler calls, the collation of `$regex`, the `_SCHEMA` table and the table of
-/// long cluster messages (`broadcast`), created once per database. The geometry is `basalt_core::geo`'s, line for line (haversine distance; ray
+/// Functions the compiler calls, the collation of `$regex`, the `_SCHEMA` table, the table of
+/// long cluster messages (`broadcast`) and the rate-limit counters every node shares
+/// (`count_request`), created once per database. The geometry is `basalt_core::geo`'s, line for line (haversine distance; ray
 /// casting with points on an edge inside), so SQLite, PostgreSQL and the LiveQuery matcher agree.
 /// `basalt_regex`: text columns are `COLLATE "C"`, under which PostgreSQL's regular expressions
 /// fold case and class letters in ASCII only; `$regex` (like Rust's `regex`, which the matcher
@@ -48,6 +49,7 @@ const STATEMENT_CACHE_MAX: usize = 512;
 const SETUP_SQL: &str = r#"
 CREATE TABLE IF NOT EXISTS "_SCHEMA" ("className" text COLLATE "C" PRIMARY KEY, "schema" jsonb NOT NULL);
 CREATE TABLE IF NOT EXISTS "_basalt_message" ("id" bigserial PRIMARY KEY, "payload" text NOT NULL, "sentAt" timestamptz NOT NULL DEFAULT now());
+CREATE TABLE IF NOT EXISTS "_basalt_rate" ("id" text PRIMARY KEY, "started" int8 NOT NULL, "count" int8 NOT NULL, "expires" int8 NOT NULL);
 DO $$
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_collation WHERE collname = 'basalt_regex' AND collnamespace = current_schema()::regnamespace) THEN
@@ -339,6 +341,30 @@ impl Store for PgStore {
 
     async fn schema_version(&self, class_name: &ClassName) -> StoreResult<Option<u64>> {
         schema::version(&self.client().await?, class_name).await
+    }
+
+    async fn count_request(&self, key: &str, now: i64, window_ms: i64) -> StoreResult<Option<u64>> {
+        // A fixed window per key that starts at its first request, as the in-memory counters
+        // do; the row lock makes concurrent requests from every node count one after another.
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(
+                "INSERT INTO \"_basalt_rate\" (\"id\", \"started\", \"count\", \"expires\") \
+                 VALUES ($1::text, $2::int8, 1, $2::int8 + $3::int8) \
+                 ON CONFLICT (\"id\") DO UPDATE SET \
+                 \"count\" = CASE WHEN \"_basalt_rate\".\"expires\" <= $2::int8 THEN 1 ELSE \"_basalt_rate\".\"count\" + 1 END, \
+                 \"started\" = CASE WHEN \"_basalt_rate\".\"expires\" <= $2::int8 THEN $2::int8 ELSE \"_basalt_rate\".\"started\" END, \
+                 \"expires\" = CASE WHEN \"_basalt_rate\".\"expires\" <= $2::int8 THEN $2::int8 + $3::int8 ELSE \"_basalt_rate\".\"expires\" END \
+                 RETURNING \"count\"",
+            )
+            .await?;
+        let count: i64 = client.query_one(&statement, &[&key, &now, &window_ms]).await?.try_get(0)?;
+        // Counters of windows long over are dropped now and then (one request in a thousand).
+        static COUNTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        if COUNTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 1000 == 999 {
+            client.execute("DELETE FROM \"_basalt_rate\" WHERE \"expires\" < $1::int8", &[&now]).await?;
+        }
+        Ok(Some(u64::try_from(count).unwrap_or(0)))
     }
 
     async fn schema_versions(
