@@ -40,11 +40,14 @@ impl Engine {
         }
     }
 
-    pub(crate) fn announce_event(&self, event: &ObjectEvent) {
+    /// Announces a committed change with the version of its class's schema it was written
+    /// under: a node whose schema is older reloads before its subscribers hear of the change.
+    pub(crate) fn announce_event(&self, event: &ObjectEvent, schema_version: u64) {
         if self.inner.cluster.get().is_some() {
             self.announce(&json!({
                 "kind": "event",
                 "className": event.class_name.as_str(),
+                "schemaVersion": schema_version,
                 "before": event.before,
                 "after": event.after,
             }));
@@ -145,6 +148,13 @@ impl Engine {
                     before: object("before"),
                     after: object("after"),
                 };
+                // Written under a schema this node has not loaded yet (a permission changed on a
+                // third node): load it first, so the subscribers' views follow it.
+                let written_under = message.get("schemaVersion").and_then(Value::as_u64);
+                let cached = self.schemas().get(&event.class_name).map(|schema| schema.version);
+                if written_under.is_some_and(|version| cached.is_none_or(|cached| cached < version)) {
+                    self.reload_schemas().await?;
+                }
                 if let Some(sink) = self.inner.events.get()
                     && sink.wants(&event.class_name)
                 {

@@ -184,7 +184,7 @@ impl Engine {
             _ => return,
         };
         let event = ObjectEvent { class_name: class_name.clone(), before, after };
-        self.announce_event(&event);
+        self.announce_event(&event, schema.version);
         if let Some(sink) = sink {
             sink.publish(event);
         }

@@ -414,6 +414,29 @@ impl Hub {
         }
     }
 
+    /// Brings the views of the class's subscriptions to its current schema before an event is
+    /// matched: a class-level permission or protected field changed since they subscribed (here
+    /// or on another node) governs this event. A view the permissions now refuse sees nothing.
+    fn refresh_views(&self, state: &mut State, class_name: &ClassName, current: Option<&Arc<ClassSchema>>) {
+        let Some(current) = current else { return };
+        for client in state.clients.values_mut() {
+            for subscription in client.subscriptions.values_mut() {
+                if subscription.class_name != *class_name || Arc::ptr_eq(&subscription.view.schema, current) {
+                    continue;
+                }
+                let watch = subscription.watch.as_deref().unwrap_or_default();
+                subscription.view = self
+                    .engine
+                    .live_query_view(&subscription.caller, class_name, &subscription.condition, watch)
+                    .unwrap_or_else(|_| LiveQueryView {
+                        schema: Arc::clone(current),
+                        permission: Condition::Or(Vec::new()),
+                        hidden: subscription.view.hidden.clone(),
+                    });
+            }
+        }
+    }
+
     /// Takes the rights of sessions that expired (the hub learns of no write for those).
     fn expire_sessions(&self) {
         let now = self.engine.config().clock.now_millis();
@@ -523,6 +546,7 @@ impl Hub {
     fn deliver(&self, event: ObjectEvent) {
         let current_schema = self.engine.schema_of(&event.class_name);
         let mut state = self.state();
+        self.refresh_views(&mut state, &event.class_name, current_schema.as_ref());
         let mut frames: Vec<(u64, Frame)> = Vec::new();
         let mut plain: HashMap<usize, String> = HashMap::new();
         for (client_id, client) in &state.clients {
@@ -547,7 +571,8 @@ impl Hub {
         let current_schema = self.engine.schema_of(&event.class_name);
         let mut pending = Vec::new();
         {
-            let state = self.state();
+            let mut state = self.state();
+            self.refresh_views(&mut state, &event.class_name, current_schema.as_ref());
             for (client_id, client) in &state.clients {
                 for (request_id, subscription) in &client.subscriptions {
                     let Some((kind, object, original)) = route(current_schema.as_deref(), subscription, &event) else {

@@ -446,3 +446,39 @@ async fn live_query_on_sessions_delivers_only_the_subscribers_own() {
     assert_eq!(frame["object"]["sessionToken"], json!(own_token), "{frame}");
     assert!(!frame.to_string().contains(&text(&others, "sessionToken")), "{frame}");
 }
+
+#[tokio::test]
+async fn live_query_follows_permissions_changed_after_subscribing() {
+    let server = TestServer::start().await;
+    let created = server
+        .master("POST", "/schemas/Notice", Some(json!({"className": "Notice", "fields": {"pin": {"type": "String"}}})))
+        .await;
+    assert_eq!(created.status, 200, "{created:?}");
+    let mut socket = Socket::open_url(&format!("ws://{}/parse", server.address)).await;
+    socket.connect(json!({})).await;
+    socket.subscribe(1, json!({"className": "Notice", "where": {}}), None).await;
+    let first = save(&server, "Notice", json!({"pin": "1"})).await;
+    let frame = socket.next("the first notice").await;
+    assert_eq!((&frame["object"]["objectId"], &frame["object"]["pin"]), (&json!(first), &json!("1")), "{frame}");
+
+    // `pin` becomes protected: the next event comes without it.
+    let protect =
+        json!({"classLevelPermissions": {"find": {"*": true}, "get": {"*": true}, "protectedFields": {"*": ["pin"]}}});
+    let updated = server.master("PUT", "/schemas/Notice", Some(protect)).await;
+    assert_eq!(updated.status, 200, "{updated:?}");
+    let second = save(&server, "Notice", json!({"pin": "2"})).await;
+    let frame = socket.next("the second notice").await;
+    assert_eq!(frame["object"]["objectId"], json!(second), "{frame}");
+    assert!(frame["object"].get("pin").is_none(), "a protected field arrived: {frame}");
+
+    // `find` becomes staff-only: nothing more arrives for the public subscriber. A staff-only
+    // save, then the class opened again and a marker: the marker is the next frame.
+    let close = json!({"classLevelPermissions": {"find": {"role:Staff": true}, "get": {"role:Staff": true}}});
+    assert_eq!(server.master("PUT", "/schemas/Notice", Some(close)).await.status, 200);
+    let hidden = save(&server, "Notice", json!({"pin": "3"})).await;
+    let open = json!({"classLevelPermissions": {"find": {"*": true}, "get": {"*": true}}});
+    assert_eq!(server.master("PUT", "/schemas/Notice", Some(open)).await.status, 200);
+    let marker = save(&server, "Notice", json!({"pin": "4"})).await;
+    let frame = socket.next("the marker").await;
+    assert_eq!(frame["object"]["objectId"], json!(marker), "{hidden} arrived while find was closed: {frame}");
+}

@@ -328,6 +328,39 @@ async fn the_schema_api_on_one_node_sees_changes_just_made_on_another() {
     cluster.stop().await;
 }
 
+/// A field protected on node 0 is hidden from node 2's subscribers in the event of a write made
+/// on node 1 right after. PostgreSQL hands node 2 the notifications in commit order, and node 2
+/// applies them in order; the event also carries the schema version it was written under, and
+/// a node behind it loads at least that schema before delivering.
+#[tokio::test]
+async fn a_field_protected_on_one_node_is_hidden_in_events_written_on_another() {
+    let cluster = Cluster::start(3).await;
+    let client = http_client();
+    let keys = Keys::new(APP_ID, MASTER_KEY);
+    let schema = format!("{}/schemas/Notice", cluster.url(0));
+    let (status, reply) = call(&client, &keys, Method::POST, &schema, Some(&json!({}))).await;
+    assert_eq!(status, 200, "{reply}");
+    let url = cluster.url(2).replacen("http://", "ws://", 1);
+    let mut socket = Socket::open_url(&url).await;
+    socket.connect(json!({})).await;
+    socket.subscribe(1, json!({"className": "Notice", "where": {}}), None).await;
+    let mut protected = Vec::new();
+    for round in 0..10 {
+        // Protections only grow, so whatever newer schema node 2 loads hides this round's field.
+        let field = format!("p{round}");
+        protected.push(field.clone());
+        let clp = json!({"classLevelPermissions": {"find": {"*": true}, "get": {"*": true},
+            "protectedFields": {"*": protected}}});
+        let (status, reply) = call(&client, &keys, Method::PUT, &schema, Some(&clp)).await;
+        assert_eq!(status, 200, "{reply}");
+        let written = create(&client, &keys, cluster.url(1), "Notice", &json!({field.clone(): "secret"})).await;
+        let object = next_created(&mut socket).await;
+        assert_eq!(object["objectId"], json!(written));
+        assert!(object.get(&field).is_none(), "round {round}: the protected {field} arrived: {object}");
+    }
+    cluster.stop().await;
+}
+
 /// A LiveQuery subscriber on node 1 whose session is ended on node 0 hears no private event of
 /// a later write: the log-out is announced before it is answered, and node 1 applies node 0's
 /// messages in order.
