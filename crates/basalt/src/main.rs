@@ -182,6 +182,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         files: Some(files_config(&args)?),
         webhook_key: args.webhook_key.clone(),
     };
+    if shared_store.is_some() && args.s3_bucket.is_none() {
+        // Other nodes may serve this database; a file saved here must be found by them. Said in
+        // the start-up banner, where the generated credentials are too.
+        println!(
+            "warning: files are stored in {}: every node serving this database must use that same \
+             directory (a shared disk), or S3 (--s3-bucket), or files saved through one node are \
+             missing on the others",
+            args.data_dir.join("files").display()
+        );
+    }
     let engine =
         Engine::start(store, engine_config).await.map_err(|error| anyhow::anyhow!("loading schemas: {error}"))?;
     let server_config = ServerConfig {

@@ -286,6 +286,20 @@ async fn sessions_roles_config_and_atomic_operators_hold_across_nodes() {
     cluster.stop().await;
 }
 
+/// A node on PostgreSQL with files on its local disk says, when it starts, that every node must
+/// share that directory (or use S3); on SQLite (one node) it says nothing of the kind.
+#[tokio::test]
+async fn a_node_on_postgres_with_local_files_warns_that_they_must_be_shared() {
+    let cluster = Cluster::start(1).await;
+    let banner = cluster.nodes[0].banner.join("\n");
+    assert!(banner.contains("every node serving this database must use that same directory"), "{banner}");
+    cluster.stop().await;
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let single = start(serve(data_dir.path(), &["--app-id", APP_ID, "--master-key", MASTER_KEY])).await;
+    assert!(!single.banner.join("\n").contains("every node serving"), "{:?}", single.banner);
+    assert!(single.terminate().await.success());
+}
+
 /// The schema API reads the schema as stored, not as this node last heard of it: a class made,
 /// changed or deleted on node 0 is seen that way by the next request on node 1, before node 1
 /// has the announcement.
