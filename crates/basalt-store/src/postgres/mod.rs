@@ -40,7 +40,8 @@ const STATEMENT_CACHE_MAX: usize = 512;
 
 /// Functions the compiler calls, the collation of `$regex`, the `_SCHEMA` table, the table of
 /// long cluster messages (`broadcast`) and the rate-limit counters every node shares
-/// (`count_request`), created once per database. The geometry is `basalt_core::geo`'s, line for line (haversine distance; ray
+/// (`count_request`; unlogged: a counter needs no durability, and a logged one made every
+/// counted request wait for a WAL flush), created once per database. The geometry is `basalt_core::geo`'s, line for line (haversine distance; ray
 /// casting with points on an edge inside), so SQLite, PostgreSQL and the LiveQuery matcher agree.
 /// `basalt_regex`: text columns are `COLLATE "C"`, under which PostgreSQL's regular expressions
 /// fold case and class letters in ASCII only; `$regex` (like Rust's `regex`, which the matcher
@@ -49,7 +50,7 @@ const STATEMENT_CACHE_MAX: usize = 512;
 const SETUP_SQL: &str = r#"
 CREATE TABLE IF NOT EXISTS "_SCHEMA" ("className" text COLLATE "C" PRIMARY KEY, "schema" jsonb NOT NULL);
 CREATE TABLE IF NOT EXISTS "_basalt_message" ("id" bigserial PRIMARY KEY, "payload" text NOT NULL, "sentAt" timestamptz NOT NULL DEFAULT now());
-CREATE TABLE IF NOT EXISTS "_basalt_rate" ("id" text PRIMARY KEY, "started" int8 NOT NULL, "count" int8 NOT NULL, "expires" int8 NOT NULL);
+CREATE UNLOGGED TABLE IF NOT EXISTS "_basalt_rate" ("id" text PRIMARY KEY, "started" int8 NOT NULL, "count" int8 NOT NULL, "expires" int8 NOT NULL);
 DO $$
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_collation WHERE collname = 'basalt_regex' AND collnamespace = current_schema()::regnamespace) THEN
