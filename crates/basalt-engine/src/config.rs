@@ -128,11 +128,8 @@ impl Engine {
             updates: updates.clone(),
             condition: Condition::all(),
         };
-        let outcome = self
-            .store()
-            .write(self.schemas().snapshot(), vec![update.clone()], false)
-            .await
-            .map_err(ParseError::from)?;
+        let outcome =
+            self.write_ops(self.schemas().snapshot(), vec![update.clone()], false).await.map_err(ParseError::from)?;
         let missing = match outcome.into_iter().next() {
             Some(Ok(_)) => false,
             Some(Err(basalt_store::StoreError::Parse(error))) if error.code == ErrorCode::ObjectNotFound => true,

@@ -319,10 +319,7 @@ impl Engine {
                 Map::new(),
             )
             .await?;
-        self.store()
-            .write(self.schemas().snapshot(), vec![WriteOp::Atomic(ops)], true)
-            .await
-            .map_err(ParseError::from)?;
+        self.write_ops(self.schemas().snapshot(), vec![WriteOp::Atomic(ops)], true).await.map_err(ParseError::from)?;
         let mut body = self.user_json(user);
         body.insert("sessionToken".into(), Value::String(token));
         if logging_in && provider == "password" {
@@ -699,8 +696,7 @@ impl Engine {
         prepared: PreparedWrite,
     ) -> ParseResult<Map<String, Value>> {
         let mut outcomes = self
-            .store()
-            .write(self.schemas().snapshot(), vec![prepared.op.clone()], true)
+            .write_ops(self.schemas().snapshot(), vec![prepared.op.clone()], true)
             .await
             .map_err(ParseError::from)?;
         let outcome: WriteOutcome = outcomes
