@@ -88,7 +88,7 @@ impl Engine {
                 Step::Failed(error) => Err(error),
                 Step::Write(prepared) => match outcomes.next() {
                     Some(Ok(outcome)) => {
-                        self.publish_outcome(&prepared.op, &outcome);
+                        self.publish_outcome(&prepared.op, &outcome).await;
                         self.after_write(caller, &prepared, &outcome).await;
                         self.send_pending_mail(&prepared).await;
                         Ok(Value::Object(self.write_response(&prepared, outcome)))

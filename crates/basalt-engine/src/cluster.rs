@@ -21,6 +21,10 @@ use crate::events::{ObjectEvent, SessionsEnded};
 /// one node must arrive in the order it sent them.
 pub trait ClusterLink: Send + Sync {
     fn publish(&self, text: String);
+
+    /// `publish`, resolving once the message is sent: whatever is sent after it reaches every
+    /// node (this one included) after it.
+    fn publish_confirmed(&self, text: String) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 }
 
 impl Engine {
@@ -41,28 +45,39 @@ impl Engine {
     }
 
     /// Announces a committed change with the version of its class's schema it was written
-    /// under: a node whose schema is older reloads before its subscribers hear of the change.
-    pub(crate) fn announce_event(&self, event: &ObjectEvent, schema_version: u64) {
-        if self.inner.cluster.get().is_some() {
-            self.announce(&json!({
+    /// under (a node whose schema is older reloads before its subscribers hear of the change),
+    /// and waits until it is sent: the write is answered only then, so the event of any write
+    /// that starts after the answer reaches every node after this one — this node too, which
+    /// delivers its own events when they come back (`on_own_cluster_message`).
+    pub(crate) async fn announce_event(&self, event: &ObjectEvent, schema_version: u64) {
+        if let Some(link) = self.inner.cluster.get() {
+            let message = json!({
                 "kind": "event",
                 "className": event.class_name.as_str(),
                 "schemaVersion": schema_version,
                 "before": event.before,
                 "after": event.after,
-            }));
+            });
+            link.publish_confirmed(message.to_string()).await;
         }
     }
 
-    /// Tells the other nodes that sessions ended, so their LiveQuery subscribers lose the rights.
-    pub(crate) fn announce_sessions_ended(&self, ended: &SessionsEnded) {
-        if self.inner.cluster.get().is_some() {
-            self.announce(&json!({
+    /// Is this node one of several on its database?
+    pub(crate) fn is_clustered(&self) -> bool {
+        self.inner.cluster.get().is_some()
+    }
+
+    /// Tells the other nodes that sessions ended, so their LiveQuery subscribers lose the rights;
+    /// waits until it is sent, so the events of later writes reach them after it.
+    pub(crate) async fn announce_sessions_ended(&self, ended: &SessionsEnded) {
+        if let Some(link) = self.inner.cluster.get() {
+            let message = json!({
                 "kind": "sessions",
                 "tokens": ended.tokens,
                 "users": ended.users,
                 "any": ended.any,
-            }));
+            });
+            link.publish_confirmed(message.to_string()).await;
         }
     }
 
@@ -128,14 +143,33 @@ impl Engine {
         Ok(())
     }
 
+    /// Applies a message this node announced, back from the database in the order every node
+    /// receives messages: its object events are delivered to this node's subscribers from here
+    /// (not when written), so they hear every node's events in one order. Its other messages
+    /// were applied here when sent.
+    ///
+    /// # Errors
+    /// When the message cannot be read.
+    pub async fn on_own_cluster_message(&self, text: &str) -> ParseResult<()> {
+        self.apply_cluster_message(text, true).await
+    }
+
     /// Applies a message another node announced.
     ///
     /// # Errors
     /// When the store cannot be read (the caller should `resync` later).
     pub async fn on_cluster_message(&self, text: &str) -> ParseResult<()> {
+        self.apply_cluster_message(text, false).await
+    }
+
+    async fn apply_cluster_message(&self, text: &str, own: bool) -> ParseResult<()> {
         let message: Value = serde_json::from_str(text)
             .map_err(|error| ParseError::internal(format!("a cluster message is not JSON: {error}")))?;
-        match message.get("kind").and_then(Value::as_str) {
+        let kind = message.get("kind").and_then(Value::as_str);
+        if own && kind != Some("event") {
+            return Ok(());
+        }
+        match kind {
             Some("schemas") => self.reload_schemas().await,
             Some("webhooks") => self.load_webhooks().await,
             Some("event") => {
@@ -193,5 +227,9 @@ pub(crate) fn notice(kind: &str) -> Value {
 impl ClusterLink for basalt_store::postgres::Broadcast {
     fn publish(&self, text: String) {
         basalt_store::postgres::Broadcast::publish(self, text);
+    }
+
+    fn publish_confirmed(&self, text: String) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        Box::pin(basalt_store::postgres::Broadcast::publish_confirmed(self, text))
     }
 }

@@ -149,10 +149,10 @@ impl Engine {
                 }
             }
             if !ended.is_empty() {
-                self.announce_sessions_ended(&ended);
                 if let Some(sink) = self.inner.events.get() {
-                    sink.sessions_ended(ended);
+                    sink.sessions_ended(ended.clone());
                 }
+                self.announce_sessions_ended(&ended).await;
             }
         }
         Ok(outcomes)
@@ -166,11 +166,12 @@ impl Engine {
     }
 
     /// Publishes the event a committed write produced, if anyone listens to its class: a
-    /// subscriber here, or (on a cluster, where this node cannot know) the other nodes.
-    pub(crate) fn publish_outcome(&self, op: &WriteOp, outcome: &WriteOutcome) {
+    /// subscriber here, or (on a cluster, where this node cannot know) every node — this one
+    /// included, when the announcement comes back, so all hear all events in one order.
+    pub(crate) async fn publish_outcome(&self, op: &WriteOp, outcome: &WriteOutcome) {
         let Some(class_name) = class_of(op) else { return };
         let sink = self.inner.events.get().filter(|sink| sink.wants(class_name));
-        let clustered = self.inner.cluster.get().is_some();
+        let clustered = self.is_clustered();
         if sink.is_none() && !clustered {
             return;
         }
@@ -184,8 +185,9 @@ impl Engine {
             _ => return,
         };
         let event = ObjectEvent { class_name: class_name.clone(), before, after };
-        self.announce_event(&event, schema.version);
-        if let Some(sink) = sink {
+        if clustered {
+            self.announce_event(&event, schema.version).await;
+        } else if let Some(sink) = sink {
             sink.publish(event);
         }
     }

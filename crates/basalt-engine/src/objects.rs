@@ -472,7 +472,7 @@ impl Engine {
         let mut outcomes = self.write_ops(snapshot, vec![prepared.op.clone()], true).await.map_err(ParseError::from)?;
         let outcome = outcomes.pop().ok_or_else(|| ParseError::internal("the store returned no outcome"))?;
         let outcome = outcome.map_err(ParseError::from)?;
-        self.publish_outcome(&prepared.op, &outcome);
+        self.publish_outcome(&prepared.op, &outcome).await;
         self.after_write(caller, &prepared, &outcome).await;
         self.send_pending_mail(&prepared).await;
         Ok(self.write_response(&prepared, outcome))

@@ -703,7 +703,7 @@ impl Engine {
             .pop()
             .ok_or_else(|| ParseError::internal("the store returned no outcome"))?
             .map_err(ParseError::from)?;
-        self.publish_outcome(&prepared.op, &outcome);
+        self.publish_outcome(&prepared.op, &outcome).await;
         self.after_write(caller, &prepared, &outcome).await;
         self.send_pending_mail(&prepared).await;
         Ok(self.write_response(&prepared, outcome))

@@ -134,6 +134,7 @@ async fn join_cluster(engine: &Engine, store: &basalt_store::postgres::PgStore) 
         while let Some(delivery) = deliveries.recv().await {
             let applied = match delivery {
                 basalt_store::postgres::Delivery::Message(text) => engine.on_cluster_message(&text).await,
+                basalt_store::postgres::Delivery::Own(text) => engine.on_own_cluster_message(&text).await,
                 basalt_store::postgres::Delivery::Resync => engine.resync().await,
             };
             if let Err(error) = applied {

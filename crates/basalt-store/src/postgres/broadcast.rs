@@ -3,7 +3,9 @@
 //! after the transaction that sent it commits, to every listening session, in the order one
 //! session sent them.
 //!
-//! A payload is `<node>:<text>`, so a node skips its own. NOTIFY carries at most 8000 bytes; a
+//! A payload is `<node>:<text>`, so a node knows its own (handed back as `Delivery::Own`: a node
+//! delivers its own LiveQuery events from there, in the one order every node sees). NOTIFY
+//! carries at most 8000 bytes; a
 //! longer text is stored in `_basalt_message` and the notification carries `<node>#<row id>`
 //! (rows older than `STORED_MESSAGE_AGE` are deleted as new ones arrive). Outgoing messages go
 //! through one task, one at a time, so other nodes receive them in the order they were sent.
@@ -33,20 +35,38 @@ const RECONNECT_DELAY: Duration = Duration::from_secs(1);
 pub enum Delivery {
     /// A message another node sent.
     Message(String),
+    /// A message this node sent, back in the order every node receives it.
+    Own(String),
     /// The listener (re)connected: messages may have been missed, reload what is cached.
     Resync,
+}
+
+/// A message waiting for the sending task, and who waits for it to be sent.
+struct Outgoing {
+    text: String,
+    sent: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 /// The sending side; cheap to share.
 #[derive(Clone)]
 pub struct Broadcast {
-    outgoing: mpsc::UnboundedSender<String>,
+    outgoing: mpsc::UnboundedSender<Outgoing>,
 }
 
 impl Broadcast {
     /// Sends `text` to every other node. Never blocks: messages queue for the sending task.
     pub fn publish(&self, text: String) {
-        let _ = self.outgoing.send(text);
+        let _ = self.outgoing.send(Outgoing { text, sent: None });
+    }
+
+    /// Sends `text` and resolves once its notification is committed (or could not be sent):
+    /// every message sent after that reaches every node after it.
+    pub fn publish_confirmed(&self, text: String) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let (sent, confirmed) = tokio::sync::oneshot::channel();
+        let _ = self.outgoing.send(Outgoing { text, sent: Some(sent) });
+        async move {
+            let _ = confirmed.await;
+        }
     }
 }
 
@@ -98,8 +118,8 @@ async fn listen(store: PgStore, node: String, deliveries: mpsc::UnboundedSender<
                 ended = &mut driver => return ended.unwrap_or_else(|error| error.to_string()),
                 Some(payload) = notified.recv() => {
                     match read_payload(&store, &node, &payload).await {
-                        Ok(Some(text)) => {
-                            if deliveries.send(Delivery::Message(text)).is_err() {
+                        Ok(Some(delivery)) => {
+                            if deliveries.send(delivery).is_err() {
                                 return "the node stopped receiving".to_owned();
                             }
                         }
@@ -112,25 +132,23 @@ async fn listen(store: PgStore, node: String, deliveries: mpsc::UnboundedSender<
     }))
 }
 
-/// The text of another node's notification (`<node>:<text>`, or `<node>#<id>` of a row in
-/// `_basalt_message`); `None` for this node's own and for a payload in neither form.
-async fn read_payload(store: &PgStore, own_node: &str, payload: &str) -> StoreResult<Option<String>> {
+/// The text of a notification (`<node>:<text>`, or `<node>#<id>` of a row in `_basalt_message`),
+/// as another node's or this node's own; `None` for a payload in neither form.
+async fn read_payload(store: &PgStore, own_node: &str, payload: &str) -> StoreResult<Option<Delivery>> {
     let unknown = || {
         tracing::warn!(payload, "a cluster message in an unknown form");
         Ok(None)
     };
     let Some(at) = payload.find([':', '#']) else { return unknown() };
     let (node, rest) = (&payload[..at], &payload[at + 1..]);
-    if node == own_node {
-        return Ok(None);
-    }
+    let deliver = |text: String| if node == own_node { Delivery::Own(text) } else { Delivery::Message(text) };
     if payload.as_bytes()[at] == b':' {
-        return Ok(Some(rest.to_owned()));
+        return Ok(Some(deliver(rest.to_owned())));
     }
     let Ok(id) = rest.parse::<i64>() else { return unknown() };
     let client = store.client().await?;
     let row = client.query_opt("SELECT \"payload\" FROM \"_basalt_message\" WHERE \"id\" = $1", &[&id]).await?;
-    Ok(row.map(|row| row.try_get(0)).transpose()?)
+    Ok(row.map(|row| row.try_get::<_, String>(0)).transpose()?.map(deliver))
 }
 
 /// Reconnects whenever the listening connection ends, telling the node to resync.
@@ -163,10 +181,13 @@ async fn keep_listening(
 }
 
 /// Sends queued messages one at a time, in order.
-async fn send_loop(store: PgStore, node: String, mut queued: mpsc::UnboundedReceiver<String>) {
-    while let Some(text) = queued.recv().await {
+async fn send_loop(store: PgStore, node: String, mut queued: mpsc::UnboundedReceiver<Outgoing>) {
+    while let Some(Outgoing { text, sent }) = queued.recv().await {
         if let Err(error) = send(&store, &node, &text).await {
             tracing::error!(%error, "a cluster message could not be sent; other nodes may serve stale caches");
+        }
+        if let Some(sent) = sent {
+            let _ = sent.send(());
         }
     }
 }

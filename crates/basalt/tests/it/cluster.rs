@@ -375,6 +375,29 @@ async fn a_field_protected_on_one_node_is_hidden_in_events_written_on_another() 
     cluster.stop().await;
 }
 
+/// Writes made one after another (each answered before the next starts) on different nodes reach
+/// a subscriber in that order, also when the later one is made on the subscriber's own node: a
+/// node delivers its own events when their announcement comes back, and a write is answered only
+/// once its announcement is sent.
+#[tokio::test]
+async fn events_of_writes_on_different_nodes_arrive_in_the_order_they_were_answered() {
+    let cluster = Cluster::start(2).await;
+    let client = http_client();
+    let keys = Keys::new(APP_ID, MASTER_KEY);
+    let (status, reply) =
+        call(&client, &keys, Method::POST, &format!("{}/schemas/Step", cluster.url(0)), Some(&json!({}))).await;
+    assert_eq!(status, 200, "{reply}");
+    let mut socket = cluster.subscriber(0, "Step").await;
+    for round in 0..20 {
+        let remote = create(&client, &keys, cluster.url(1), "Step", &json!({"round": round, "on": 1})).await;
+        let local = create(&client, &keys, cluster.url(0), "Step", &json!({"round": round, "on": 0})).await;
+        let first = next_created(&mut socket).await;
+        let second = next_created(&mut socket).await;
+        assert_eq!((&first["objectId"], &second["objectId"]), (&json!(remote), &json!(local)), "round {round}");
+    }
+    cluster.stop().await;
+}
+
 /// A LiveQuery subscriber on node 1 whose session is ended on node 0 hears no private event of
 /// a later write: the log-out is announced before it is answered, and node 1 applies node 0's
 /// messages in order.
