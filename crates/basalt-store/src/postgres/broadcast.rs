@@ -27,6 +27,10 @@ const CHANNEL: &str = "basalt_cluster";
 const NOTIFY_BYTES_MAX: usize = 7000;
 /// How long a stored message is kept for the nodes to read it.
 const STORED_MESSAGE_AGE: &str = "10 minutes";
+/// Messages queued together are sent in one transaction (one round trip for a run of short
+/// ones): a node writing fast sends its announcements at the rate of its writes, not one round
+/// trip each.
+const SEND_BATCH_MAX: usize = 256;
 /// Wait before reconnecting a listening connection that broke.
 const RECONNECT_DELAY: Duration = Duration::from_secs(1);
 
@@ -182,32 +186,83 @@ async fn keep_listening(
 
 /// Sends queued messages one at a time, in order.
 async fn send_loop(store: PgStore, node: String, mut queued: mpsc::UnboundedReceiver<Outgoing>) {
-    while let Some(Outgoing { text, sent }) = queued.recv().await {
-        if let Err(error) = send(&store, &node, &text).await {
-            tracing::error!(%error, "a cluster message could not be sent; other nodes may serve stale caches");
+    while let Some(first) = queued.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < SEND_BATCH_MAX {
+            match queued.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
         }
-        if let Some(sent) = sent {
-            let _ = sent.send(());
+        if let Err(error) = send(&store, &node, &batch).await {
+            tracing::error!(%error, "cluster messages could not be sent; other nodes may serve stale caches");
+        }
+        for message in batch {
+            if let Some(sent) = message.sent {
+                let _ = sent.send(());
+            }
         }
     }
 }
 
-async fn send(store: &PgStore, node: &str, text: &str) -> StoreResult<()> {
-    let client = store.client().await?;
-    if text.len() <= NOTIFY_BYTES_MAX {
-        client.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &format!("{node}:{text}")]).await?;
-        return Ok(());
+/// Sends the messages in one transaction, in order: NOTIFY delivers them at commit, in the order
+/// they were issued. Consecutive short ones go in one statement (`unnest` yields the array in
+/// order); a long one is stored in `_basalt_message` first.
+async fn send(store: &PgStore, node: &str, batch: &[Outgoing]) -> StoreResult<()> {
+    let mut client = store.client().await?;
+    if batch.iter().all(|message| message.text.len() <= NOTIFY_BYTES_MAX) {
+        // The usual case: one statement, one round trip (a statement commits on its own).
+        let mut payloads: Vec<String> = batch.iter().map(|message| format!("{node}:{}", message.text)).collect();
+        return notify_all(&client, &mut payloads).await;
     }
-    let row = client
-        .query_one("INSERT INTO \"_basalt_message\" (\"payload\") VALUES ($1) RETURNING \"id\"", &[&text])
-        .await?;
-    let id: i64 = row.try_get(0)?;
-    client.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &format!("{node}#{id}")]).await?;
-    client
-        .execute(
-            &format!("DELETE FROM \"_basalt_message\" WHERE \"sentAt\" < now() - interval '{STORED_MESSAGE_AGE}'"),
-            &[],
-        )
-        .await?;
+    let transaction = client.transaction().await?;
+    let mut short: Vec<String> = Vec::new();
+    let mut stored_any = false;
+    for message in batch {
+        if message.text.len() <= NOTIFY_BYTES_MAX {
+            short.push(format!("{node}:{}", message.text));
+            continue;
+        }
+        notify_all(&transaction, &mut short).await?;
+        let row = transaction
+            .query_one("INSERT INTO \"_basalt_message\" (\"payload\") VALUES ($1) RETURNING \"id\"", &[&message.text])
+            .await?;
+        let id: i64 = row.try_get(0)?;
+        transaction.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &format!("{node}#{id}")]).await?;
+        stored_any = true;
+    }
+    notify_all(&transaction, &mut short).await?;
+    if stored_any {
+        transaction
+            .execute(
+                &format!("DELETE FROM \"_basalt_message\" WHERE \"sentAt\" < now() - interval '{STORED_MESSAGE_AGE}'"),
+                &[],
+            )
+            .await?;
+    }
+    transaction.commit().await?;
+    Ok(())
+}
+
+/// NOTIFYs every payload of `payloads` in order, with one statement, and empties it.
+async fn notify_all(
+    transaction: &impl deadpool_postgres::GenericClient,
+    payloads: &mut Vec<String>,
+) -> StoreResult<()> {
+    match payloads.len() {
+        0 => return Ok(()),
+        1 => {
+            transaction.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payloads[0]]).await?;
+        }
+        _ => {
+            transaction
+                .execute(
+                    "SELECT pg_notify($1, \"payload\") FROM unnest($2::text[]) AS m(\"payload\")",
+                    &[&CHANNEL, &*payloads],
+                )
+                .await?;
+        }
+    }
+    payloads.clear();
     Ok(())
 }
