@@ -276,12 +276,17 @@ async fn prepare_parse_request(state: &AppState, request: Request) -> Result<Req
     {
         return Err(ApiError::BodyTooLarge(limit));
     }
-    let read_time = Duration::from_millis(state.engine.limits().body_read_ms_max);
-    let bytes = tokio::time::timeout(read_time, http_body_util::Limited::new(body, limit).collect())
-        .await
-        .map_err(|_| ApiError::BodyTimedOut(read_time))?
-        .map_err(|_| ApiError::BodyTooLarge(limit))?
-        .to_bytes();
+    // Most reads have no body: nothing to wait for, so no timer.
+    let bytes = if axum::body::HttpBody::is_end_stream(&body) {
+        axum::body::Bytes::new()
+    } else {
+        let read_time = Duration::from_millis(state.engine.limits().body_read_ms_max);
+        tokio::time::timeout(read_time, http_body_util::Limited::new(body, limit).collect())
+            .await
+            .map_err(|_| ApiError::BodyTimedOut(read_time))?
+            .map_err(|_| ApiError::BodyTooLarge(limit))?
+            .to_bytes()
+    };
     // No body is an empty object; a body of only whitespace is not JSON (107), as in Parse Server.
     let mut body: Map<String, Value> = if bytes.is_empty() {
         Map::new()
