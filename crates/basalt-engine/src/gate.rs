@@ -362,3 +362,55 @@ impl Engine {
         Ok(found.is_some_and(|(_, records)| !records.is_empty()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use basalt_core::ClassName;
+    use basalt_core::query::{Condition, Constraint, FieldPath, SubQuery};
+    use serde_json::json;
+
+    use super::{condition_fields, related_owners, without_unreadable_owners};
+
+    fn class(name: &str) -> ClassName {
+        ClassName::parse(name).expect("class name")
+    }
+
+    fn related(owner_id: &str) -> Condition {
+        Condition::RelatedTo { owner_class: class("Box"), owner_id: owner_id.into(), key: "items".into() }
+    }
+
+    fn field(name: &str, constraint: Constraint) -> Condition {
+        Condition::Field { path: FieldPath { field: name.into(), sub_keys: vec!["deep".into()] }, constraint }
+    }
+
+    /// `$or` holding a `$relatedTo` and a sub-query on `Box` that holds another.
+    fn nested() -> Condition {
+        let sub = SubQuery { class_name: class("Box"), condition: Box::new(Condition::And(vec![related("inner")])) };
+        Condition::Or(vec![related("outer"), field("box", Constraint::InQuery { query: sub, negated: false })])
+    }
+
+    #[test]
+    fn relation_owners_are_found_at_any_depth_and_only_unreadable_ones_removed() {
+        let mut owners = BTreeSet::new();
+        related_owners(&nested(), &mut owners);
+        assert_eq!(owners, BTreeSet::from([(class("Box"), "inner".to_owned()), (class("Box"), "outer".to_owned())]));
+        let unreadable = BTreeSet::from([(class("Box"), "inner".to_owned())]);
+        let Condition::Or(parts) = without_unreadable_owners(nested(), &unreadable) else { panic!("an $or") };
+        assert_eq!(parts[0], related("outer"));
+        let Condition::Field { constraint: Constraint::InQuery { query, .. }, .. } = &parts[1] else {
+            panic!("$inQuery")
+        };
+        assert_eq!(*query.condition, Condition::And(vec![Condition::Or(Vec::new())]));
+    }
+
+    #[test]
+    fn the_fields_of_a_condition_are_its_own_top_level_fields_not_its_sub_queries() {
+        let mut fields = BTreeSet::new();
+        let condition =
+            Condition::And(vec![nested(), Condition::Nor(vec![field("secret", Constraint::Equals(json!("x")))])]);
+        condition_fields(&condition, &mut fields);
+        assert_eq!(fields, BTreeSet::from(["box".to_owned(), "secret".to_owned()]));
+    }
+}
