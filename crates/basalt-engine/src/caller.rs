@@ -45,10 +45,6 @@ impl Caller {
         Err(basalt_core::ParseError::master_key_required())
     }
 
-    pub fn is_authenticated(&self) -> bool {
-        self.user_id.is_some()
-    }
-
     /// The ACL permission keys of this caller.
     pub fn access(&self) -> Access {
         if self.is_master {

@@ -487,9 +487,6 @@ impl Engine {
         let mut body = body.clone();
         let password = body.remove("password");
         let auth_data = body.remove("authData");
-        if body.contains_key("emailVerified") && !caller.is_master {
-            return Err(ParseError::forbidden("Clients aren't allowed to manually update email verification."));
-        }
         match body.get("username") {
             None => {}
             Some(Value::String(username)) if !username.is_empty() => {}

@@ -216,16 +216,18 @@ impl Hub {
         self.config.classes.as_ref().is_none_or(|classes| classes.contains(class_name))
     }
 
-    /// Registers a new connection from loopback; returns its id and the queue of frames to write
-    /// to it. When the queue closes without the connection having ended, the client fell behind.
-    pub fn open(&self) -> (u64, mpsc::Receiver<Frame>) {
+    /// Registers a new connection from loopback (for the unit tests); returns its id and the
+    /// queue of frames to write to it.
+    #[cfg(test)]
+    pub(crate) fn open(&self) -> (u64, mpsc::Receiver<Frame>) {
         let loopback = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
         let (client_id, receiver, _) = self.open_with_kick(Some(loopback));
         (client_id, receiver)
     }
 
-    /// `open` for a connection from `address`, plus the notification that the client fell
-    /// behind and was dropped.
+    /// Registers a connection from `address`; returns its id, the queue of frames to write to it
+    /// (when the queue closes without the connection having ended, the client fell behind), and
+    /// the notification that the client fell behind and was dropped.
     pub fn open_with_kick(&self, address: Option<std::net::IpAddr>) -> (u64, mpsc::Receiver<Frame>, Kick) {
         let kick = Kick::default();
         let (sender, receiver) = mpsc::channel(self.config.queue_frames_max.max(1));

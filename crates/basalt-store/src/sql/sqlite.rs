@@ -15,7 +15,7 @@ use rusqlite::types::Value as SqlValue;
 use serde_json::Value;
 
 use super::compiler::{self, Compiler, Dialect, to_i64};
-use super::{Operand, column_operand as operand_of, comparison_sql, push_path_key};
+use super::{Operand, comparison_sql, push_path_key};
 pub use super::{SYSTEM_COLUMNS, selected_columns};
 use crate::{FindQuery, Schemas};
 
@@ -571,11 +571,6 @@ fn json_path(keys: &[String]) -> String {
         path.push('"');
     }
     path
-}
-
-/// The SQLite value an operand binds as: booleans are integers, JSON is its canonical text.
-pub fn column_operand(field_type: &FieldType, operand: &Value) -> Option<SqlValue> {
-    operand_of(field_type, operand).map(Sqlite::operand)
 }
 
 #[cfg(test)]
