@@ -112,7 +112,7 @@ pub const PROHIBITED_KEYS: &[&str] = &["__proto__", "constructor", "prototype", 
 
 /// Checks JSON written into an object, at any depth: no key is one of `PROHIBITED_KEYS`, no
 /// key or string holds the NUL character (see `check_nul_free`), and every File value's name is
-/// a file name (see `check_file_name`).
+/// a file name (see `check_file_value_name`).
 ///
 /// # Errors
 /// 105 for a prohibited key (Parse Server's code and message), 107 for NUL, 122 for a File
@@ -125,7 +125,7 @@ pub fn check_written_json(value: &Value) -> ParseResult<()> {
             if object.get("__type").and_then(Value::as_str) == Some("File")
                 && let Some(Value::String(name)) = object.get("name")
             {
-                check_file_name(name)?;
+                check_file_value_name(name)?;
             }
             for (key, value) in object {
                 check_written_key(key)?;
@@ -144,13 +144,18 @@ pub fn check_written_json(value: &Value) -> ParseResult<()> {
 ///
 /// # Errors
 /// 122 for an empty name, a name holding `/`, `\` or a control character, or starting with `.`.
-pub fn check_file_name(name: &str) -> ParseResult<()> {
-    let is_path_like =
-        name.is_empty() || name.starts_with('.') || name.chars().any(|c| c == '/' || c == '\\' || c.is_control());
-    if is_path_like {
+pub fn check_file_value_name(name: &str) -> ParseResult<()> {
+    if is_path_like_file_name(name) {
         return Err(ParseError::new(ErrorCode::InvalidFileName, format!("Invalid file name: {name:?}.")));
     }
     Ok(())
+}
+
+/// Could `name` leave a directory or name more than one file: empty, starting with `.`, or
+/// holding `/`, `\` or a control character? The one rule for file names that reach a path
+/// (the file stores refuse them too).
+pub fn is_path_like_file_name(name: &str) -> bool {
+    name.is_empty() || name.starts_with('.') || name.chars().any(|c| c == '/' || c == '\\' || c.is_control())
 }
 
 /// Checks a key of written JSON, or a key path (`a.b.c`) of an update, part by part.

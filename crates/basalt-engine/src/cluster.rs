@@ -95,7 +95,7 @@ impl Engine {
     /// (changed on another node, whose announcement has not arrived yet), so a request acts on
     /// the schema as it is: one indexed read per request. A single node's cache is the truth.
     pub(crate) async fn refresh_if_stale(&self, class_name: &str) -> ParseResult<()> {
-        if self.inner.cluster.get().is_none() {
+        if !self.is_clustered() {
             return Ok(());
         }
         let Ok(class_name) = ClassName::parse(class_name) else { return Ok(()) };
@@ -108,29 +108,31 @@ impl Engine {
         if cached != stored {
             self.reload_schemas().await?;
         }
-        if hooks_stored != self.inner.webhooks.loaded_version() {
-            self.load_webhooks().await?;
-        }
-        Ok(())
+        self.load_webhooks_unless_at(hooks_stored).await
     }
 
     /// On a cluster, reads the webhooks again when another node changed them (before a cloud
     /// function call, which names no class).
     pub(crate) async fn refresh_webhooks_if_stale(&self) -> ParseResult<()> {
-        if self.inner.cluster.get().is_none() {
+        if !self.is_clustered() {
             return Ok(());
         }
         let stored = self.store().schema_version(&Self::hooks_class()).await.map_err(ParseError::from)?;
-        if stored != self.inner.webhooks.loaded_version() {
-            self.load_webhooks().await?;
+        self.load_webhooks_unless_at(stored).await
+    }
+
+    /// Reads the webhooks again unless they were read at `stored`, `_Hooks`' stored version.
+    async fn load_webhooks_unless_at(&self, stored: Option<u64>) -> ParseResult<()> {
+        if stored == self.inner.webhooks.loaded_version() {
+            return Ok(());
         }
-        Ok(())
+        self.load_webhooks().await
     }
 
     /// On a cluster, reloads every schema (a listing of all classes must show the ones another
     /// node created or deleted a moment ago); one query, for the rare `/schemas` listing.
     pub(crate) async fn refresh_all_if_clustered(&self) -> ParseResult<()> {
-        if self.inner.cluster.get().is_none() {
+        if !self.is_clustered() {
             return Ok(());
         }
         self.reload_schemas().await

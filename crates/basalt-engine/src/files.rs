@@ -320,7 +320,8 @@ impl Engine {
         let before =
             self.run_file_trigger(TriggerKind::BeforeFind, caller, info).await.map_err(DownloadError::Refused)?;
         if let Some(other) = before.as_ref().and_then(|file| file.get("name")).and_then(Value::as_str) {
-            check_file_name(other).map_err(DownloadError::Refused)?;
+            // A stored name (`<prefix>_<name>`, longer than an upload's may be): one file, no path.
+            basalt_core::value::check_file_value_name(other).map_err(DownloadError::Refused)?;
             name = other.to_owned();
         }
         let read = files.store.get(&name, range).await.map_err(DownloadError::File)?;

@@ -58,6 +58,13 @@ pub(crate) enum Depth {
     Nested,
 }
 
+/// Who reads, and the `$relatedTo` owners found unreadable for them, for the gate's walk.
+#[derive(Clone, Copy)]
+struct Scope<'a> {
+    caller: &'a Caller,
+    unreadable: &'a Owners,
+}
+
 /// What the caller asks to read of one class.
 pub(crate) struct ReadRequest<'a> {
     pub(crate) schema: &'a ClassSchema,
@@ -101,8 +108,11 @@ fn nothing() -> Condition {
     Condition::Or(Vec::new())
 }
 
+/// `$relatedTo` owners: a class and an objectId.
+type Owners = BTreeSet<(ClassName, String)>;
+
 /// The `$relatedTo` owners a condition names, at any depth.
-fn related_owners(condition: &Condition, out: &mut BTreeSet<(ClassName, String)>) {
+fn related_owners(condition: &Condition, out: &mut Owners) {
     match condition {
         Condition::And(parts) | Condition::Or(parts) | Condition::Nor(parts) => {
             parts.iter().for_each(|part| related_owners(part, out));
@@ -119,47 +129,6 @@ fn related_owners(condition: &Condition, out: &mut BTreeSet<(ClassName, String)>
     }
 }
 
-/// `condition` with every `$relatedTo` whose owner is in `unreadable` replaced by "nothing".
-fn without_unreadable_owners(condition: Condition, unreadable: &BTreeSet<(ClassName, String)>) -> Condition {
-    let rewrite = |parts: Vec<Condition>| {
-        parts.into_iter().map(|part| without_unreadable_owners(part, unreadable)).collect::<Vec<_>>()
-    };
-    match condition {
-        Condition::And(parts) => Condition::And(rewrite(parts)),
-        Condition::Or(parts) => Condition::Or(rewrite(parts)),
-        Condition::Nor(parts) => Condition::Nor(rewrite(parts)),
-        Condition::Field { path, constraint: Constraint::InQuery { query, negated } } => Condition::Field {
-            path,
-            constraint: Constraint::InQuery {
-                query: SubQuery {
-                    class_name: query.class_name,
-                    condition: Box::new(without_unreadable_owners(*query.condition, unreadable)),
-                },
-                negated,
-            },
-        },
-        Condition::Field { path, constraint: Constraint::Select { query, key, negated } } => Condition::Field {
-            path,
-            constraint: Constraint::Select {
-                query: SubQuery {
-                    class_name: query.class_name,
-                    condition: Box::new(without_unreadable_owners(*query.condition, unreadable)),
-                },
-                key,
-                negated,
-            },
-        },
-        Condition::RelatedTo { owner_class, owner_id, key } => {
-            if unreadable.contains(&(owner_class.clone(), owner_id.clone())) {
-                nothing()
-            } else {
-                Condition::RelatedTo { owner_class, owner_id, key }
-            }
-        }
-        field => field,
-    }
-}
-
 impl Engine {
     /// The gate: checks what `caller` asks to read of one class and returns the query the store
     /// may run for it. See the module's documentation for what it applies.
@@ -170,24 +139,22 @@ impl Engine {
     /// session (at the top level).
     pub(crate) async fn gate_read(&self, caller: &Caller, request: ReadRequest<'_>) -> ParseResult<Gated> {
         let schema = request.schema;
-        let mut condition = if caller.is_master {
+        let condition = if caller.is_master {
             request.condition
         } else {
-            self.gate_condition(caller, schema, request.condition, &request.order, request.operation, request.depth)?
-        };
-        if !caller.is_master {
-            let mut owners = BTreeSet::new();
-            related_owners(&condition, &mut owners);
-            if !owners.is_empty() {
-                let mut unreadable = BTreeSet::new();
-                for (owner_class, owner_id) in owners {
-                    if !self.owner_readable(caller, &owner_class, &owner_id).await? {
-                        unreadable.insert((owner_class, owner_id));
-                    }
+            // Whether each `$relatedTo` owner may be read takes a read of its own; the rest of
+            // the gate decides on what is cached.
+            let mut owners = Owners::new();
+            related_owners(&request.condition, &mut owners);
+            let mut unreadable = Owners::new();
+            for (owner_class, owner_id) in owners {
+                if !self.owner_readable(caller, &owner_class, &owner_id).await? {
+                    unreadable.insert((owner_class, owner_id));
                 }
-                condition = without_unreadable_owners(condition, &unreadable);
             }
-        }
+            let scope = Scope { caller, unreadable: &unreadable };
+            self.gate_condition(scope, schema, request.condition, &request.order, request.operation, request.depth)?
+        };
         Ok(Gated {
             query: FindQuery {
                 class_name: schema.class_name.clone(),
@@ -213,13 +180,14 @@ impl Engine {
     /// caller): checked fields, permissions, the `_Session` rule, and gated sub-queries.
     fn gate_condition(
         &self,
-        caller: &Caller,
+        scope: Scope<'_>,
         schema: &ClassSchema,
         condition: Condition,
         order: &[OrderKey],
         operation: ClpOperation,
         depth: Depth,
     ) -> ParseResult<Condition> {
+        let caller = scope.caller;
         check_class_access(caller, &schema.class_name, verb(operation))?;
         if self.may_hide_fields(schema) {
             let mut used = BTreeSet::new();
@@ -228,7 +196,7 @@ impl Engine {
             self.check_queryable(caller, schema, &used)?;
         }
         let permitted = self.class_permission(caller, schema, operation)?;
-        let condition = self.gate_sub_queries(caller, condition)?;
+        let condition = self.gate_sub_queries(scope, condition)?;
         let mut parts = vec![condition, permitted];
         if schema.class_name.as_str() == "_Session" {
             parts.push(self.own_sessions(caller, depth)?);
@@ -295,10 +263,11 @@ impl Engine {
         }
     }
 
-    /// Every sub-query in `condition` passed through the gate for its own class (as a find).
-    fn gate_sub_queries(&self, caller: &Caller, condition: Condition) -> ParseResult<Condition> {
+    /// Every sub-query in `condition` passed through the gate for its own class (as a find), and
+    /// every `$relatedTo` of an owner the caller may not read turned into "nothing".
+    fn gate_sub_queries(&self, scope: Scope<'_>, condition: Condition) -> ParseResult<Condition> {
         let gate_all = |parts: Vec<Condition>| -> ParseResult<Vec<Condition>> {
-            parts.into_iter().map(|part| self.gate_sub_queries(caller, part)).collect()
+            parts.into_iter().map(|part| self.gate_sub_queries(scope, part)).collect()
         };
         Ok(match condition {
             Condition::And(parts) => Condition::And(gate_all(parts)?),
@@ -306,17 +275,22 @@ impl Engine {
             Condition::Nor(parts) => Condition::Nor(gate_all(parts)?),
             Condition::Field { path, constraint: Constraint::InQuery { query, negated } } => Condition::Field {
                 path,
-                constraint: Constraint::InQuery { query: self.gate_sub_query(caller, query, None)?, negated },
+                constraint: Constraint::InQuery { query: self.gate_sub_query(scope, query, None)?, negated },
             },
             Condition::Field { path, constraint: Constraint::Select { query, key, negated } } => Condition::Field {
                 path,
-                constraint: Constraint::Select { query: self.gate_sub_query(caller, query, Some(&key))?, key, negated },
+                constraint: Constraint::Select { query: self.gate_sub_query(scope, query, Some(&key))?, key, negated },
             },
             Condition::RelatedTo { owner_class, owner_id, key } => {
                 // The relation is a field of the owner's class: hidden there, not listable here.
                 if let Some(owner_schema) = self.schemas().get(&owner_class) {
-                    self.check_queryable(caller, &owner_schema, &BTreeSet::from([key.clone()]))?;
+                    self.check_queryable(scope.caller, &owner_schema, &BTreeSet::from([key.clone()]))?;
                 }
+                let owner = (owner_class, owner_id);
+                if scope.unreadable.contains(&owner) {
+                    return Ok(nothing());
+                }
+                let (owner_class, owner_id) = owner;
                 Condition::RelatedTo { owner_class, owner_id, key }
             }
             field @ Condition::Field { .. } => field,
@@ -324,7 +298,8 @@ impl Engine {
     }
 
     /// One sub-query through the gate: its class's rules, and its `$select` key checked too.
-    fn gate_sub_query(&self, caller: &Caller, query: SubQuery, key: Option<&str>) -> ParseResult<SubQuery> {
+    fn gate_sub_query(&self, scope: Scope<'_>, query: SubQuery, key: Option<&str>) -> ParseResult<SubQuery> {
+        let caller = scope.caller;
         let Some(schema) = self.schemas().get(&query.class_name) else {
             // A class that does not exist matches nothing (the store answers no rows); a
             // master-only name is still refused.
@@ -335,7 +310,7 @@ impl Engine {
             self.check_queryable(caller, &schema, &BTreeSet::from([key.to_owned()]))?;
         }
         let condition =
-            self.gate_condition(caller, &schema, *query.condition, &[], ClpOperation::Find, Depth::Nested)?;
+            self.gate_condition(scope, &schema, *query.condition, &[], ClpOperation::Find, Depth::Nested)?;
         Ok(SubQuery { class_name: query.class_name, condition: Box::new(condition) })
     }
 
@@ -346,7 +321,8 @@ impl Engine {
             path: FieldPath { field: "objectId".into(), sub_keys: Vec::new() },
             constraint: Constraint::Equals(Value::String(owner_id.to_owned())),
         };
-        let Ok(condition) = self.gate_condition(caller, &schema, by_id, &[], ClpOperation::Get, Depth::Nested) else {
+        let scope = Scope { caller, unreadable: &Owners::new() };
+        let Ok(condition) = self.gate_condition(scope, &schema, by_id, &[], ClpOperation::Get, Depth::Nested) else {
             return Ok(false);
         };
         let query = FindQuery {
@@ -371,7 +347,7 @@ mod tests {
     use basalt_core::query::{Condition, Constraint, FieldPath, SubQuery};
     use serde_json::json;
 
-    use super::{condition_fields, related_owners, without_unreadable_owners};
+    use super::{condition_fields, related_owners};
 
     fn class(name: &str) -> ClassName {
         ClassName::parse(name).expect("class name")
@@ -392,17 +368,10 @@ mod tests {
     }
 
     #[test]
-    fn relation_owners_are_found_at_any_depth_and_only_unreadable_ones_removed() {
+    fn relation_owners_are_found_at_any_depth() {
         let mut owners = BTreeSet::new();
         related_owners(&nested(), &mut owners);
         assert_eq!(owners, BTreeSet::from([(class("Box"), "inner".to_owned()), (class("Box"), "outer".to_owned())]));
-        let unreadable = BTreeSet::from([(class("Box"), "inner".to_owned())]);
-        let Condition::Or(parts) = without_unreadable_owners(nested(), &unreadable) else { panic!("an $or") };
-        assert_eq!(parts[0], related("outer"));
-        let Condition::Field { constraint: Constraint::InQuery { query, .. }, .. } = &parts[1] else {
-            panic!("$inQuery")
-        };
-        assert_eq!(*query.condition, Condition::And(vec![Condition::Or(Vec::new())]));
     }
 
     #[test]

@@ -107,7 +107,7 @@ impl Engine {
         if rules.is_empty() {
             return Ok(());
         }
-        let shared = self.inner.cluster.get().is_some();
+        let shared = self.is_clustered();
         let now = self.now();
         let internal = ip.is_none_or(|ip| ip.to_canonical().is_loopback());
         for (index, rule) in rules.iter().enumerate() {

@@ -68,6 +68,16 @@ impl Engine {
         // Sessions, users, config: read with the class's schema as it is (another node may have
         // just created the class or added the field).
         self.refresh_if_stale(class_name.as_str()).await?;
+        self.cached_records_where(class_name, condition, limit).await
+    }
+
+    /// `records_where` with the schema as cached (for the reads `refresh_if_stale` itself makes).
+    pub(crate) async fn cached_records_where(
+        &self,
+        class_name: &ClassName,
+        condition: Condition,
+        limit: Option<usize>,
+    ) -> ParseResult<Vec<ObjectRecord>> {
         let query = crate::gate::Gated::system(FindQuery {
             class_name: class_name.clone(),
             condition,

@@ -141,11 +141,11 @@ impl Webhooks {
         set_in(&mut functions, &mut triggers, target, url);
     }
 
-    /// Replaces every declared hook with `declared`, at once: a call never sees a half-loaded set.
     pub(crate) fn loaded_version(&self) -> Option<u64> {
         *self.loaded_version.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Replaces every declared hook with `declared`, at once: a call never sees a half-loaded set.
     fn replace(&self, declared: Vec<(HookTarget, String)>, version: Option<u64>) {
         let (mut functions, mut triggers) = (HashMap::new(), HashMap::new());
         for (target, url) in &declared {
@@ -382,16 +382,7 @@ impl Engine {
         if self.schemas().get(&hooks_class).map(|schema| schema.version) != version {
             self.reload_schemas().await?;
         }
-        let query = crate::gate::Gated::system(basalt_store::FindQuery {
-            class_name: hooks_class,
-            condition: basalt_core::query::Condition::all(),
-            order: Vec::new(),
-            limit: None,
-            skip: 0,
-            fields: None,
-            access: basalt_core::acl::Access::Master,
-        });
-        let records = self.find_records(&query).await?.map(|(_, records)| records).unwrap_or_default();
+        let records = self.cached_records_where(&hooks_class, basalt_core::query::Condition::all(), None).await?;
         let mut hooks = Vec::with_capacity(records.len());
         for record in records {
             match declared(&record.fields, STORED_CLASS_KEY) {
@@ -476,7 +467,6 @@ impl Engine {
         let mut fields = target.fields(STORED_CLASS_KEY);
         fields.insert("url".into(), Value::from(url.as_str()));
         self.create_object(&Caller::master(), HOOKS_CLASS, &fields).await?;
-        self.inner.webhooks.set(&target, Some(&url));
         self.webhooks_changed().await?;
         Ok(target.json(&url))
     }
@@ -499,7 +489,6 @@ impl Engine {
         let mut update = Map::new();
         update.insert("url".into(), Value::from(url));
         self.update_object(&Caller::master(), HOOKS_CLASS, &object_id, &update).await?;
-        self.inner.webhooks.set(target, Some(url));
         self.webhooks_changed().await?;
         Ok(target.json(url))
     }

@@ -98,11 +98,7 @@ pub trait FileStore: Send + Sync + 'static {
 
 /// A name no store may use as a path: empty, with separators, `..`-like, or control characters.
 pub(crate) fn check_name(name: &str) -> Result<(), FileError> {
-    let unsafe_name = name.is_empty()
-        || name.starts_with('.')
-        || name.contains(['/', '\\'])
-        || name.chars().any(char::is_control)
-        || name.len() > 512;
+    let unsafe_name = basalt_core::value::is_path_like_file_name(name) || name.len() > 512;
     if unsafe_name {
         return Err(FileError::InvalidName);
     }

@@ -72,6 +72,21 @@ struct Client {
 struct State {
     next_client_id: u64,
     clients: HashMap<u64, Client>,
+    /// Subscriptions held by the connections of each address (the per-address cap), kept as
+    /// subscriptions come and go rather than summed over every client on each subscribe.
+    per_address: HashMap<std::net::IpAddr, usize>,
+}
+
+impl State {
+    /// Counts `change` more (or fewer) subscriptions for the client's address.
+    fn count_for_address(&mut self, address: Option<std::net::IpAddr>, change: isize) {
+        let Some(address) = address else { return };
+        let held = self.per_address.entry(address).or_default();
+        *held = held.saturating_add_signed(change);
+        if *held == 0 {
+            self.per_address.remove(&address);
+        }
+    }
 }
 
 /// Told when the hub drops a client that fell behind, so its connection closes at once rather
@@ -84,6 +99,9 @@ pub struct Hub {
     config: LiveQueryConfig,
     state: Mutex<State>,
     this: Weak<Hub>,
+    /// The earliest expiry (Unix ms) of a session some caller here holds; `i64::MAX` for none.
+    /// Events check it before looking for expired sessions among every subscriber.
+    next_expiry: std::sync::atomic::AtomicI64,
     /// Counts role refreshes (see `refresh_roles`).
     role_generation: std::sync::atomic::AtomicU64,
     /// Events (and ended sessions) waiting for the delivery task: the write path only enqueues,
@@ -178,6 +196,7 @@ impl Hub {
             config,
             state: Mutex::new(State::default()),
             this: this.clone(),
+            next_expiry: std::sync::atomic::AtomicI64::new(i64::MAX),
             role_generation: std::sync::atomic::AtomicU64::new(0),
             events,
             watched: std::sync::RwLock::default(),
@@ -260,6 +279,15 @@ impl Hub {
             for subscription in client.subscriptions.values() {
                 self.unwatch(&subscription.class_name);
             }
+            let held = isize::try_from(client.subscriptions.len()).unwrap_or(isize::MAX);
+            state.count_for_address(client.address, -held);
+        }
+    }
+
+    /// Remembers when `caller`'s session expires (call with `state` locked, where it is stored).
+    fn note_expiry(&self, caller: &Caller) {
+        if let Some(expires_at) = caller.session_expires_at {
+            self.next_expiry.fetch_min(expires_at, std::sync::atomic::Ordering::SeqCst);
         }
     }
 
@@ -418,34 +446,54 @@ impl Hub {
 
     /// Brings the views of the class's subscriptions to its current schema before an event is
     /// matched: a class-level permission or protected field changed since they subscribed (here
-    /// or on another node) governs this event. A view the permissions now refuse sees nothing.
+    /// or on another node) governs this event.
     fn refresh_views(&self, state: &mut State, class_name: &ClassName, current: Option<&Arc<ClassSchema>>) {
         let Some(current) = current else { return };
         for client in state.clients.values_mut() {
             for subscription in client.subscriptions.values_mut() {
-                if subscription.class_name != *class_name || Arc::ptr_eq(&subscription.view.schema, current) {
-                    continue;
+                if subscription.class_name == *class_name && !Arc::ptr_eq(&subscription.view.schema, current) {
+                    self.rebuild_view(subscription);
                 }
-                let watch = subscription.watch.as_deref().unwrap_or_default();
-                subscription.view = self
-                    .engine
-                    .live_query_view(&subscription.caller, class_name, &subscription.condition, watch)
-                    .unwrap_or_else(|_| LiveQueryView {
-                        schema: Arc::clone(current),
-                        permission: Condition::Or(Vec::new()),
-                        hidden: subscription.view.hidden.clone(),
-                    });
             }
         }
     }
 
-    /// Takes the rights of sessions that expired (the hub learns of no write for those).
+    /// The subscription's view of its class as its caller now has it; a view the permissions
+    /// now refuse sees nothing.
+    fn rebuild_view(&self, subscription: &mut Subscription) {
+        let watch = subscription.watch.as_deref().unwrap_or_default();
+        subscription.view = self
+            .engine
+            .live_query_view(&subscription.caller, &subscription.class_name, &subscription.condition, watch)
+            .unwrap_or_else(|_| LiveQueryView {
+                schema: self
+                    .engine
+                    .schema_of(&subscription.class_name)
+                    .unwrap_or_else(|| Arc::clone(&subscription.view.schema)),
+                permission: Condition::Or(Vec::new()),
+                hidden: subscription.view.hidden.clone(),
+            });
+    }
+
+    /// Takes the rights of sessions that expired (the hub learns of no write for those). Cheap
+    /// until the earliest expiry some caller holds has passed.
     fn expire_sessions(&self) {
         let now = self.engine.config().clock.now_millis();
+        if now < self.next_expiry.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
         let mut state = self.state();
+        self.next_expiry.store(i64::MAX, std::sync::atomic::Ordering::SeqCst);
         let expired = |caller: &Caller| caller.session_expires_at.is_some_and(|at| at <= now);
         for client in state.clients.values_mut() {
             self.revoke_where(client, expired);
+            let subscribers = client
+                .subscriptions
+                .values()
+                .flat_map(|subscription| [&subscription.caller, &subscription.connection_caller]);
+            for caller in client.caller.iter().chain(subscribers) {
+                self.note_expiry(caller);
+            }
         }
     }
 
@@ -467,15 +515,7 @@ impl Hub {
                 }
             }
             if changed {
-                let watch = subscription.watch.as_deref().unwrap_or_default();
-                subscription.view = self
-                    .engine
-                    .live_query_view(&subscription.caller, &subscription.class_name, &subscription.condition, watch)
-                    .unwrap_or_else(|_| LiveQueryView {
-                        schema: Arc::clone(&subscription.view.schema),
-                        permission: Condition::Or(Vec::new()),
-                        hidden: subscription.view.hidden.clone(),
-                    });
+                self.rebuild_view(subscription);
             }
         }
     }
@@ -511,6 +551,7 @@ impl Hub {
                     state.clients.get_mut(&client_id).and_then(|client| client.subscriptions.get_mut(&request_id))
                     && subscription.caller.session_token == fresh.session_token
                 {
+                    hub.note_expiry(&fresh);
                     subscription.caller = fresh;
                 }
             }

@@ -176,6 +176,7 @@ impl Hub {
         // Parse compat: every connect (also a second one on the same socket) gets a new id.
         client.public_id = crate::new_client_id();
         client.installation_id = installation_id.clone();
+        self.note_expiry(&caller);
         client.caller = Some(caller);
         let mut frame = json!({"op": "connected", "clientId": client.public_id});
         if let (Some(installation_id), Some(object)) = (installation_id, frame.as_object_mut()) {
@@ -247,8 +248,11 @@ impl Hub {
         }
         let Some(client) = state.clients.get_mut(&client_id) else { return };
         self.watch(&subscription.class_name);
-        if let Some(replaced) = client.subscriptions.insert(request_id, subscription) {
-            self.unwatch(&replaced.class_name);
+        self.note_expiry(&subscription.caller);
+        let address = client.address;
+        match client.subscriptions.insert(request_id, subscription) {
+            Some(replaced) => self.unwatch(&replaced.class_name),
+            None => state.count_for_address(address, 1),
         }
         let mut frame = Map::new();
         frame.insert("op".into(), Value::String("subscribed".into()));
@@ -277,12 +281,7 @@ impl Hub {
         }
         let per_address = limits.live_query_subscriptions_per_address_max;
         if let Some(address) = client.address {
-            let held: usize = state
-                .clients
-                .values()
-                .filter(|other| other.address == Some(address))
-                .map(|other| other.subscriptions.len())
-                .sum();
+            let held = state.per_address.get(&address).copied().unwrap_or(0);
             if held >= per_address {
                 return Err(ParseError::new(
                     basalt_core::ErrorCode::RequestLimitExceeded,
@@ -371,10 +370,13 @@ impl Hub {
             }
         };
         let mut state = self.state();
+        // The address of the connection whose subscription ended, to uncount it there.
+        let mut ended_on = None;
         let frame = match state.clients.get_mut(&client_id) {
             Some(client) if client.caller.is_some() => match client.subscriptions.remove(&request_id) {
                 Some(ended) => {
                     self.unwatch(&ended.class_name);
+                    ended_on = Some(client.address);
                     let mut frame = Map::new();
                     frame.insert("op".into(), Value::String("unsubscribed".into()));
                     frame.insert("clientId".into(), Value::String(client.public_id.clone()));
@@ -401,6 +403,9 @@ impl Hub {
                 None,
             ),
         };
+        if let Some(address) = ended_on {
+            state.count_for_address(address, -1);
+        }
         self.send(&mut state, client_id, frame);
     }
 }

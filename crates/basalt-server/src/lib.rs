@@ -40,6 +40,11 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
+    /// May a request from `peer` use the master key (`--master-key-ips`)?
+    pub(crate) fn accepts_master_key_from(&self, peer: Option<IpAddr>) -> bool {
+        peer.is_some_and(|peer| self.master_key_ips.contains(&peer.to_canonical()))
+    }
+
     pub fn client_keys(&self) -> impl Iterator<Item = &str> {
         [&self.rest_api_key, &self.javascript_key, &self.client_key, &self.windows_key]
             .into_iter()

@@ -135,11 +135,7 @@ async fn authenticate(
     if let Some(master_key) = &keys.master_key
         && master_key == &config.master_key
     {
-        let allowed = peer.is_some_and(|peer| {
-            let ip = peer.ip().to_canonical();
-            config.master_key_ips.contains(&ip)
-        });
-        if !allowed {
+        if !config.accepts_master_key_from(peer.map(|peer| peer.ip())) {
             return Err(ApiError::Unauthorized);
         }
         caller.is_master = true;

@@ -135,10 +135,14 @@ fn written_json_refuses_prohibited_keys_and_nul_at_any_depth() {
 #[test]
 fn file_names_that_are_paths_are_refused() {
     for name in ["../../x", "a/b", "a\\b", ".hidden", "", "a\nb"] {
-        assert_eq!(check_file_name(name).map_err(|error| error.code), Err(ErrorCode::InvalidFileName), "{name:?}");
+        assert_eq!(
+            check_file_value_name(name).map_err(|error| error.code),
+            Err(ErrorCode::InvalidFileName),
+            "{name:?}"
+        );
     }
     for name in ["d41d8_photo.png", "my file (1).txt", "résumé.pdf", "a..b"] {
-        assert_eq!(check_file_name(name), Ok(()), "{name:?}");
+        assert_eq!(check_file_value_name(name), Ok(()), "{name:?}");
     }
     let nested = json!({"o": [{"__type": "File", "name": "../x", "url": "http://x/../x"}]});
     assert_eq!(check_written_json(&nested).map_err(|error| error.code), Err(ErrorCode::InvalidFileName));

@@ -114,10 +114,9 @@ async fn download_caller(
         return Ok(Caller::anonymous());
     }
     let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok()).filter(|value| !value.is_empty());
-    let peer =
-        extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip().to_canonical());
+    let peer = extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
     if header("x-parse-master-key") == Some(state.config.master_key.as_str())
-        && peer.is_some_and(|peer| state.config.master_key_ips.contains(&peer))
+        && state.config.accepts_master_key_from(peer)
     {
         return Ok(Caller::master());
     }

@@ -212,6 +212,15 @@ async fn related_to_lists_nothing_of_an_owner_the_caller_cannot_read() {
     }
     let reply = find(&server, "Item", Some(&owner_token), json!({"where": related, "count": 1})).await;
     assert_eq!(count_of(&reply), 2);
+    // The same inside a sub-query: tags of the shelf's items.
+    save(&server, "Tag", json!({"item": pointer("Item", &first)})).await;
+    let inner =
+        json!({"className": "Item", "where": {"$relatedTo": {"object": pointer("Shelf", &shelf), "key": "items"}}});
+    let tagged = json!({"item": {"$inQuery": inner}}).to_string();
+    let reply = find(&server, "Tag", Some(&stranger_token), json!({"where": tagged, "count": 1})).await;
+    assert_eq!(count_of(&reply), 0);
+    let reply = find(&server, "Tag", Some(&owner_token), json!({"where": tagged, "count": 1})).await;
+    assert_eq!(count_of(&reply), 1);
 
     // A protected relation field lists nothing to those it is hidden from: refused.
     let open_shelf =
