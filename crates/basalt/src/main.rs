@@ -243,8 +243,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(shared_store) = &shared_store {
         join_cluster(&engine, shared_store).await?;
     }
+    let shutdown = shutdown_signal()?;
     println!("basalt listening on http://{address}{mount_path}");
-    basalt_server::serve(listener, engine, server_config, Some(hub), shutdown_signal()).await.context("serving")?;
+    basalt_server::serve(listener, engine, server_config, Some(hub), shutdown).await.context("serving")?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -301,23 +302,23 @@ fn email_config(args: &ServeArgs, public_server_url: &str, app_id: &str) -> anyh
     })
 }
 
-async fn shutdown_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Installs the SIGINT/SIGTERM handlers now and returns the future that completes on either.
+/// Installed before the "listening" line is printed, so a signal sent as soon as the server says
+/// it is up stops it cleanly instead of killing it.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    #[cfg(unix)]
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("installing the SIGINT handler")?;
+    Ok(async move {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {},
-        () = terminate => {},
-    }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }

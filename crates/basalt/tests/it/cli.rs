@@ -437,6 +437,18 @@ async fn cloud_code_given_with_the_flag_serves_its_functions() {
     assert_eq!(reply.json::<serde_json::Value>().await.expect("json"), json!({"result": "hi Ann"}));
 }
 
+/// The signal handlers are in place before the server says it is listening: SIGTERM sent the
+/// moment that line appears is a clean stop, not a kill (it once raced the handler's setup).
+#[tokio::test]
+async fn sigterm_sent_as_soon_as_the_server_is_listening_is_a_clean_exit() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    for _ in 0..50 {
+        let running = start(serve(temp.path(), &["--app-id", "app", "--master-key", "master"])).await;
+        let status = running.terminate().await;
+        assert!(status.success(), "SIGTERM right after start: {status}");
+    }
+}
+
 #[tokio::test]
 async fn data_survives_sigterm_and_restart_on_the_same_data_dir() {
     let temp = tempfile::tempdir().expect("temp dir");
