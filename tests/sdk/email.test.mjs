@@ -1,4 +1,4 @@
-// Email verification and password reset (§8.1, §8.2, §8.6, §8.7, §19.6): the mails a real SMTP
+// Email verification and password reset: the mails a real SMTP
 // sink receives, the links in them followed like a browser would (redirects not followed, so each
 // 303 is checked), the password-reset form read and posted as a browser posts it, and what the
 // SDK sees before and after.

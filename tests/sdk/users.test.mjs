@@ -359,7 +359,7 @@ describe('updating and deleting oneself', () => {
     assert.equal(status, 404);
     assert.equal(body.code, 101);
     // Only /users/me is asserted: Parse 9.10 keeps the deleted user's _Session rows, and its ~5 s
-    // user cache lets the token pass other routes for a moment (PARSE_API.md §8.5 deletes them).
+    // user cache lets the token pass other routes for a moment (Basalt deletes them with the user).
     await expectParseError(Parse.User.me(token), Parse.Error.INVALID_SESSION_TOKEN);
   });
 });

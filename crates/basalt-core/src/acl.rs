@@ -1,4 +1,4 @@
-//! Object ACLs (PARSE_API.md §3.2, §11.1): parsing the wire form into the read and write
+//! Object ACLs (the `ACL` field of Parse objects): parsing the wire form into the read and write
 //! permission lists the store keeps, and back.
 //!
 //! An absent ACL means public read and write and is stored as no lists at all; an empty ACL `{}`

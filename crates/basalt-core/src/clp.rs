@@ -1,4 +1,4 @@
-//! Class-level permissions (PARSE_API.md §11.2): who may find, get, count, create, update,
+//! Class-level permissions (`classLevelPermissions`): who may find, get, count, create, update,
 //! delete and add fields on a class, pointer permissions, and protected fields.
 
 use std::collections::BTreeSet;

@@ -8,7 +8,7 @@ use std::fmt;
 /// Declares the Parse codes once: the enum, and both directions of the number mapping.
 macro_rules! error_codes {
     ($($(#[$doc:meta])* $name:ident = $code:literal,)*) => {
-        /// A Parse error code, as the SDKs know it (PARSE_API.md §20.2). `Other` carries a code
+        /// A Parse error code, as the SDKs know it (`Parse.Error`'s codes). `Other` carries a code
         /// cloud code chose (`throw new Parse.Error(4242, …)`), which Parse passes through.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         pub enum ErrorCode {

@@ -7,7 +7,7 @@ use std::fmt;
 use crate::Limits;
 use crate::error::{ErrorCode, ParseError, ParseResult};
 
-/// Parse's system classes (PARSE_API.md §3.6).
+/// Parse's system classes.
 pub const SYSTEM_CLASSES: &[&str] = &[
     "_User",
     "_Installation",
@@ -86,7 +86,7 @@ impl ClassName {
         self.0.starts_with('_')
     }
 
-    /// Internal classes only the master key may touch (PARSE_API.md §3.6).
+    /// Internal classes only the master key may touch.
     pub fn is_master_only(&self) -> bool {
         self.is_system() && !matches!(self.0.as_str(), "_User" | "_Installation" | "_Role" | "_Session")
     }

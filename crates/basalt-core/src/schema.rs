@@ -1,4 +1,4 @@
-//! Field types and class schemas as Parse describes them (`/schemas`, PARSE_API.md §12), the
+//! Field types and class schemas as Parse describes them (`/schemas`), the
 //! default fields of every class, and the inference of a field's type from a written value.
 
 use std::collections::BTreeMap;
@@ -169,7 +169,7 @@ fn relation(target: &str) -> FieldType {
     FieldType::Relation(ClassName::parse(target).expect("system class names are valid"))
 }
 
-/// The default fields of a class (PARSE_API.md §3.6).
+/// The default fields of a class.
 pub fn default_fields(class_name: &ClassName) -> Vec<(&'static str, FieldType)> {
     let mut fields = vec![
         ("objectId", FieldType::String),

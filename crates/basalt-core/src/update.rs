@@ -1,4 +1,4 @@
-//! Update operators (`__op`, PARSE_API.md §6): parsing them from a written value and applying
+//! Update operators (`__op`): parsing them from a written value and applying
 //! them to a field's current value. The store applies them inside the write transaction, so an
 //! Increment or Add is atomic against every other writer.
 

@@ -1,4 +1,4 @@
-//! The JSON encoding of Parse values (PARSE_API.md §3.1): checking a written value against its
+//! The JSON encoding of Parse values (as in Parse's REST API): checking a written value against its
 //! field type, normalising it to one canonical form, and canonical JSON text.
 //!
 //! Canonical form: Dates carry `format_iso` strings, numbers that are whole and exact as `f64`

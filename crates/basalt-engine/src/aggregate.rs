@@ -1,4 +1,4 @@
-//! `/aggregate/:className` (PARSE_API.md §18), master key only: `distinct` and a pipeline of
+//! `/aggregate/:className`, master key only: `distinct` and a pipeline of
 //! `$match $group $sort $limit $skip $project $count $unwind`. The first `$match` (and `where`)
 //! runs in SQL; the remaining stages run in memory over the matched objects, which is fine for
 //! the dashboards and reports that use this route and keeps one query compiler.

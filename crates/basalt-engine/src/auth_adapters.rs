@@ -1,4 +1,4 @@
-//! Auth adapters: how `authData.<provider>` proves who a user is (PARSE_API.md §8.8). The
+//! Auth adapters: how `authData.<provider>` proves who a user is. The
 //! `anonymous` provider needs no proof; other providers are configured adapters, such as the
 //! generic OpenID Connect adapter in `auth_oidc`.
 

@@ -1,4 +1,4 @@
-//! A generic OpenID Connect provider for `authData` (PARSE_API.md §8.8): the client sends the ID
+//! A generic OpenID Connect provider for `authData`: the client sends the ID
 //! token its identity provider issued, `{"id": "<sub>", "id_token": "<JWT>"}`, and the token's
 //! signature is checked against the provider's keys (a JWKS given in the configuration, never
 //! fetched), then its issuer, audience, expiry and subject.

@@ -1,4 +1,4 @@
-//! `/batch` (PARSE_API.md §7): sub-requests already routed by the server, run as one store call
+//! `/batch`: sub-requests already routed by the server, run as one store call
 //! so they share a commit. Without `transaction` each succeeds or fails alone; with it, all
 //! commit or none does.
 

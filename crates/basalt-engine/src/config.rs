@@ -1,4 +1,4 @@
-//! `Parse.Config` (`/config`, PARSE_API.md §16): parameters kept in the one `_GlobalConfig`
+//! `Parse.Config` (`/config`): parameters kept in the one `_GlobalConfig`
 //! object, written by the master key key by key, with `masterKeyOnly` parameters hidden from
 //! clients.
 

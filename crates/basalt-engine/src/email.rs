@@ -1,4 +1,4 @@
-//! Email verification and password reset (PARSE_API.md §8.6, §8.7, §19.6): one-time tokens kept
+//! Email verification and password reset (and the pages their links open): one-time tokens kept
 //! with the user's secrets, mails sent through a `Mailer`, and the operations the link pages call.
 //! Tokens are taken atomically, so a link works once even when followed twice at the same time.
 

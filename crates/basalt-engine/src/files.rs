@@ -1,4 +1,4 @@
-//! Files (PARSE_API.md §13): who may upload, which names and extensions are accepted, the unique
+//! Files (`/files`): who may upload, which names and extensions are accepted, the unique
 //! stored name, and the URL objects reference. The bytes go to a `FileStore`.
 
 use std::sync::Arc;

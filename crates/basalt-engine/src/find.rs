@@ -17,7 +17,7 @@ use crate::objects::check_class_access;
 use crate::output::object_json;
 use crate::{Caller, Engine};
 
-/// The parameters of `GET /classes/:className` (PARSE_API.md §5.1), checked.
+/// The parameters of `GET /classes/:className`, checked.
 #[derive(Clone, Debug, Default)]
 pub struct FindParams {
     pub where_json: Value,
@@ -328,7 +328,7 @@ fn replace_pointers(value: &mut Value, path: &[String], fetched: &HashMap<(Strin
                 None => {}
                 Some(Some(target)) => *other = target,
                 // Parse compat: a pointer to a deleted or unreadable object is dropped, as
-                // Parse Server 9.10 does (PARSE_API.md §22.2 item 1).
+                // Parse Server 9.10 does.
                 Some(None) => {
                     object.remove(first);
                 }
@@ -349,7 +349,7 @@ impl Engine {
             return Ok(true);
         }
         // Parse compat: a missing class is an empty result for the master key or when clients
-        // may create classes, and 119 otherwise (PARSE_API.md §22.2 item 7).
+        // may create classes, and 119 otherwise, as Parse Server 9.10 answers.
         if caller.is_master || self.config().allow_client_class_creation {
             return Ok(false);
         }

@@ -1,4 +1,4 @@
-//! Stored objects to Parse's JSON output (PARSE_API.md §3.3): system fields, ACL, field values,
+//! Stored objects to Parse's JSON output: system fields, ACL, field values,
 //! File URLs, and the Relation marker for every Relation field of the class.
 
 use basalt_core::{ClassSchema, FieldType};

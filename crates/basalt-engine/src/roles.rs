@@ -1,4 +1,4 @@
-//! The rules special to `_Role` and `_Session` writes (PARSE_API.md §9, §10): roles need a valid,
+//! The rules special to `_Role` and `_Session` writes: roles need a valid,
 //! unique, immutable name and an ACL; sessions keep their identity fields out of clients' hands.
 
 use basalt_core::{ErrorCode, ParseError, ParseResult};

@@ -1,4 +1,4 @@
-//! The schema API (`/schemas`, `/purge`; PARSE_API.md §12): master key only — the server checks
+//! The schema API (`/schemas`, `/purge`): master key only — the server checks
 //! the key, the engine checks the request.
 
 use basalt_core::schema::{default_class_level_permissions, is_default_field};

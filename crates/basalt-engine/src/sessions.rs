@@ -1,4 +1,4 @@
-//! Sessions (`_Session`, PARSE_API.md §9): revocable tokens created at sign-up and log-in,
+//! Sessions (`_Session`): revocable tokens created at sign-up and log-in,
 //! resolved on every request that carries one, ended by log-out and password changes.
 
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! Triggers around writes (PARSE_API.md §14.3): `beforeSave` may change or refuse a write,
+//! Triggers around writes (Parse's cloud code triggers): `beforeSave` may change or refuse a write,
 //! `beforeDelete` may refuse a delete, `afterSave`/`afterDelete` run after commit and their errors
 //! are only logged. The engine runs them for every write path — REST, batch, and cloud code's own
 //! saves — through `Hooks`.

@@ -1,4 +1,4 @@
-//! Users (`_User`, PARSE_API.md §8): sign-up, log-in, the current user, updates and deletes with
+//! Users (`_User`): sign-up, log-in, the current user, updates and deletes with
 //! the rules Parse applies to them — hashed passwords, unique usernames and emails
 //! (case-insensitive), private users, password changes that end other sessions, and `authData`
 //! (anonymous users and auth adapters).

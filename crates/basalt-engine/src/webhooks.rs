@@ -1,4 +1,4 @@
-//! Cloud Code webhooks (PARSE_API.md §15): a function or trigger served by an external URL.
+//! Cloud Code webhooks: a function or trigger served by an external URL.
 //! They are declared through `/hooks/…` with the master key, stored in `_Hooks`, loaded at
 //! start, and take precedence over cloud code of the same name, as on Parse Server. A call is a
 //! `POST` of the request as JSON (with `X-Parse-Webhook-Key` when a key is configured); the

@@ -1,4 +1,4 @@
-//! LiveQuery (PARSE_API.md §21): clients subscribe to queries over a WebSocket and are told when
+//! LiveQuery: clients subscribe to queries over a WebSocket and are told when
 //! an object starts or stops matching, changes, or is deleted.
 //!
 //! The server hands each connection's text frames to `Hub::receive` and writes out what the

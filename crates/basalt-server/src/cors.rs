@@ -1,4 +1,4 @@
-//! CORS headers as Parse Server sends them (PARSE_API.md §1.4): on every response, and a bare
+//! CORS headers as Parse Server sends them: on every response, and a bare
 //! 200 for preflight requests without any key check.
 
 use axum::http::{HeaderMap, HeaderValue, header};

@@ -1,5 +1,5 @@
-//! Errors to HTTP responses, in one place: Parse errors get Parse's status for their code
-//! (PARSE_API.md §20.1); key failures get 403 `{"error":"unauthorized"}`; internal failures are
+//! Errors to HTTP responses, in one place: Parse errors get Parse's status for their code;
+//! key failures get 403 `{"error":"unauthorized"}`; internal failures are
 //! logged with their cause and answered with a generic body.
 
 use axum::http::{HeaderValue, StatusCode, header};

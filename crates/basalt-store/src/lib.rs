@@ -310,6 +310,6 @@ pub trait Store: Send + Sync + 'static {
     fn schemas_changed_elsewhere(&self) {}
 
     /// The names of every role the user has, directly or inherited through `roles` relations
-    /// (PARSE_API.md §10.3), without the `role:` prefix. Cycles terminate.
+    /// (as Parse resolves roles), without the `role:` prefix. Cycles terminate.
     async fn role_names(&self, user_id: &str) -> StoreResult<Vec<String>>;
 }

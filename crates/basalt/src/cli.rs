@@ -1,4 +1,4 @@
-//! The command line (DESIGN.md §2). Every flag also reads the environment variable Parse Server
+//! The command line. Every flag also reads the environment variable Parse Server
 //! uses for the same option, so a Parse Server deployment can swap its binary.
 
 use std::net::IpAddr;

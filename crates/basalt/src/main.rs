@@ -24,7 +24,7 @@ const LIVE_QUERY_QUEUE_FRAMES_MAX: usize = 1000;
 
 /// mimalloc instead of glibc's allocator: a request allocates and frees many small strings and
 /// maps across worker threads, where glibc's arenas spent ~12% of the CPU of a read (see
-/// ARCHITECTURE.md, "Where the time goes").
+/// docs/history.md, "Where the time goes").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -1,4 +1,4 @@
-//! The `where` query language (PARSE_API.md §5.2) as a typed tree. `parse` builds it from JSON;
+//! The `where` query language of Parse's REST API as a typed tree. `parse` builds it from JSON;
 //! basalt-store's `sql` compiles it. Values stay in Parse's canonical JSON encoding (see
 //! `value`); what they mean for a column depends on the field's type, which the compiler knows.
 

@@ -1,4 +1,4 @@
-//! `POST /batch` (PARSE_API.md §7): routes each sub-request's path and hands the lot to the
+//! `POST /batch`: routes each sub-request's path and hands the lot to the
 //! engine, which commits them together.
 
 use axum::extract::State;

@@ -1,4 +1,4 @@
-//! The pages behind email links (PARSE_API.md §19.6): verifying an email and choosing a new
+//! The pages behind email links: verifying an email and choosing a new
 //! password. They need no keys — the token in the link is the credential — and answer with
 //! redirects to small HTML pages, as Parse Server's pages do.
 

@@ -2,7 +2,7 @@
 //! bodies and parameters, limits, and hostile input (SQL in names, keys and orders) that must end
 //! in a clean Parse error with the stored data untouched.
 //!
-//! Where Parse Server answers a client mistake with a 500 (PARSE_API.md, FINDINGS §23), Basalt
+//! Where Parse Server 9.10 answers a client mistake with a 500, Basalt
 //! answers a 4xx Parse error; these tests pin Basalt's answer.
 
 use basalt_core::Limits;

@@ -1,7 +1,7 @@
 //! Queries over real HTTP against data built through the API: every `where` operator, ordering,
 //! paging, projection, includes, counts, relation redirects, missing classes, and `/aggregate`.
 //!
-//! The seed mirrors the reference probe (FINDINGS.md §3) with far-off dates, and gives every `Q`
+//! The seed mirrors a probe once run against Parse Server, with far-off dates, and gives every `Q`
 //! an `author` so that `$notInQuery` does not depend on how a missing pointer is treated.
 
 use std::collections::HashMap;

@@ -1,4 +1,4 @@
-//! The command-line contract (DESIGN.md §2), tested on the real `basalt` binary: flags, the
+//! The command-line contract, tested on the real `basalt` binary: flags, the
 //! Parse Server environment variables, generated keys, database location, fail-fast errors and
 //! clean restarts. The spawn helpers here are shared with `durability`.
 
