@@ -352,6 +352,10 @@ impl<'a, D: Dialect> Compiler<'a, D> {
 
     /// `column IN (SELECT key …)`, or its negation that also holds where the column is unset.
     fn in_sub_query(&mut self, column: &str, query: &SubQuery, key: &str, negated: bool, access: &Access) {
+        if self.selects_nothing(query, key) {
+            self.push(if negated { D::TRUE } else { D::FALSE });
+            return;
+        }
         if negated {
             self.push_fmt(format_args!("({column} IS NULL OR {column} NOT IN ("));
         } else {
@@ -363,10 +367,19 @@ impl<'a, D: Dialect> Compiler<'a, D> {
         self.push(if negated { "))" } else { ")" });
     }
 
+    /// Does the sub-query select nothing whatever the rows: its class does not exist or has no
+    /// such key? The caller writes the comparison's outcome instead of comparing with an empty
+    /// `SELECT` (whose untyped NULL PostgreSQL would compare as text, refusing other types).
+    pub(crate) fn selects_nothing(&self, query: &SubQuery, key: &str) -> bool {
+        self.schemas
+            .get(&query.class_name)
+            .is_none_or(|schema| key != "objectId" && schema.queryable_type(key).is_none())
+    }
+
     /// `SELECT <key> FROM <class> tN WHERE <condition> AND <acl>` for `$inQuery`/`$select`;
     /// `wrap` names a function the key is selected through (PostgreSQL's `to_jsonb`, to compare
     /// with JSON array elements).
-    /// `non_null` leaves out objects whose key is unset.
+    /// `non_null` leaves out objects whose key is unset. Callers check `selects_nothing` first.
     pub(crate) fn sub_query(
         &mut self,
         query: &SubQuery,
@@ -379,10 +392,6 @@ impl<'a, D: Dialect> Compiler<'a, D> {
             self.push_fmt(format_args!("SELECT NULL WHERE {}", D::FALSE));
             return;
         };
-        if key != "objectId" && schema.queryable_type(key).is_none() {
-            self.push_fmt(format_args!("SELECT NULL WHERE {}", D::FALSE));
-            return;
-        }
         let alias = self.next_alias();
         let selected = column_ref(&alias, key);
         match wrap {

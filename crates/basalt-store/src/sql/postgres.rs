@@ -376,13 +376,17 @@ impl Compiler<'_, Postgres> {
                 if *negated {
                     self.push_fmt(format_args!("({column} IS NULL OR NOT "));
                 }
-                self.element_exists_where(column, |compiler| {
-                    compiler.push("e.v ->> 'className' = ");
-                    compiler.text(query.class_name.as_str());
-                    compiler.push(" AND e.v ->> 'objectId' IN (");
-                    compiler.sub_query(query, "objectId", access, None, false);
-                    compiler.push(")");
-                });
+                if self.selects_nothing(query, "objectId") {
+                    self.push(Postgres::FALSE);
+                } else {
+                    self.element_exists_where(column, |compiler| {
+                        compiler.push("e.v ->> 'className' = ");
+                        compiler.text(query.class_name.as_str());
+                        compiler.push(" AND e.v ->> 'objectId' IN (");
+                        compiler.sub_query(query, "objectId", access, None, false);
+                        compiler.push(")");
+                    });
+                }
                 if *negated {
                     self.push(")");
                 }
@@ -391,11 +395,15 @@ impl Compiler<'_, Postgres> {
                 if *negated {
                     self.push_fmt(format_args!("({column} IS NULL OR NOT "));
                 }
-                self.element_exists_where(column, |compiler| {
-                    compiler.push("e.v IN (");
-                    compiler.sub_query(query, key, access, Some("to_jsonb"), false);
-                    compiler.push(")");
-                });
+                if self.selects_nothing(query, key) {
+                    self.push(Postgres::FALSE);
+                } else {
+                    self.element_exists_where(column, |compiler| {
+                        compiler.push("e.v IN (");
+                        compiler.sub_query(query, key, access, Some("to_jsonb"), false);
+                        compiler.push(")");
+                    });
+                }
                 if *negated {
                     self.push(")");
                 }
@@ -662,15 +670,4 @@ pub fn regex_for_postgres(pattern: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::regex_for_postgres;
-
-    #[test]
-    fn regex_flags_and_escapes() {
-        assert_eq!(regex_for_postgres("^ab\\bc"), "(?p)^ab\\yc");
-        assert_eq!(regex_for_postgres("(?i)abc"), "(?pi)abc");
-        assert_eq!(regex_for_postgres("(?ims)a.c$"), "(?wi)a.c$");
-        assert_eq!(regex_for_postgres("(?s)a\\\\b"), "(?s)a\\\\b");
-        assert_eq!(regex_for_postgres("(?:x)y"), "(?p)(?:x)y");
-    }
-}
+mod tests;

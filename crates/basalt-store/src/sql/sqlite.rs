@@ -381,13 +381,17 @@ impl Compiler<'_, Sqlite> {
                 if *negated {
                     self.push_fmt(format_args!("({column} IS NULL OR NOT "));
                 }
-                self.push_fmt(format_args!(
-                    "EXISTS (SELECT 1 FROM json_each({column}) e WHERE e.type = 'object' AND json_extract(e.value, '$.className') = "
-                ));
-                self.text(query.class_name.as_str());
-                self.push(" AND json_extract(e.value, '$.objectId') IN (");
-                self.sub_query(query, "objectId", access, None, false);
-                self.push("))");
+                if self.selects_nothing(query, "objectId") {
+                    self.push(Sqlite::FALSE);
+                } else {
+                    self.push_fmt(format_args!(
+                        "EXISTS (SELECT 1 FROM json_each({column}) e WHERE e.type = 'object' AND json_extract(e.value, '$.className') = "
+                    ));
+                    self.text(query.class_name.as_str());
+                    self.push(" AND json_extract(e.value, '$.objectId') IN (");
+                    self.sub_query(query, "objectId", access, None, false);
+                    self.push("))");
+                }
                 if *negated {
                     self.push(")");
                 }
@@ -396,9 +400,13 @@ impl Compiler<'_, Sqlite> {
                 if *negated {
                     self.push_fmt(format_args!("({column} IS NULL OR NOT "));
                 }
-                self.push_fmt(format_args!("EXISTS (SELECT 1 FROM json_each({column}) e WHERE e.value IN ("));
-                self.sub_query(query, key, access, None, false);
-                self.push("))");
+                if self.selects_nothing(query, key) {
+                    self.push(Sqlite::FALSE);
+                } else {
+                    self.push_fmt(format_args!("EXISTS (SELECT 1 FROM json_each({column}) e WHERE e.value IN ("));
+                    self.sub_query(query, key, access, None, false);
+                    self.push("))");
+                }
                 if *negated {
                     self.push(")");
                 }

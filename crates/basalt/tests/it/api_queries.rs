@@ -200,6 +200,15 @@ async fn sub_query_operators() {
         (json!({"author": {"$inQuery": {"className": "Author", "where": {"age": {"$gte": 40}}}}}), vec!["q2", "q4"]),
         (json!({"author": {"$notInQuery": {"className": "Author", "where": {"age": {"$gte": 40}}}}}), vec!["q1", "q3"]),
         (json!({"authors": {"$inQuery": {"className": "Author", "where": {"name": "bob"}}}}), vec!["q1"]),
+        // A key or class that does not exist selects nothing, on a number or an array too (on
+        // PostgreSQL these once failed: an empty sub-select's NULL compared as text).
+        (json!({"a": {"$select": {"query": {"className": "Q", "where": {}}, "key": "nope"}}}), vec![]),
+        (
+            json!({"a": {"$dontSelect": {"query": {"className": "Nowhere", "where": {}}, "key": "x"}}}),
+            vec!["q1", "q2", "q3", "q4"],
+        ),
+        (json!({"arr": {"$select": {"query": {"className": "Nowhere", "where": {}}, "key": "x"}}}), vec![]),
+        (json!({"author": {"$inQuery": {"className": "Nowhere", "where": {}}}}), vec![]),
     ];
     fixture.check(&cases).await;
     let related = json!({"$relatedTo": {"object": pointer("Owner", fixture.id("owner")), "key": "rel"}});
