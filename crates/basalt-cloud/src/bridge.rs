@@ -106,8 +106,9 @@ async fn dispatch(
 }
 
 /// Runs one request and answers `{"ok": …}` or `{"error": {"code", "message"}}` as JSON text.
+/// `engine` is absent while the code loads: top-level code cannot call the server.
 pub(crate) fn request(
-    engine: &Engine,
+    engine: Option<&Engine>,
     handle: &tokio::runtime::Handle,
     method: &str,
     path: &str,
@@ -120,9 +121,11 @@ pub(crate) fn request(
             _ => Err(ParseError::invalid_json("cloud code sent a request that is not a JSON object")),
         }
     };
-    let outcome = parse(body)
-        .and_then(|body| parse(options).map(|options| (body, options)))
-        .and_then(|(body, options)| handle.block_on(dispatch(engine, method, path, body, options)));
+    let outcome = engine
+        .ok_or_else(|| ParseError::new(ErrorCode::ScriptFailed, "Cloud code cannot call the server while it loads."))
+        .and_then(|engine| parse(body).map(|body| (engine, body)))
+        .and_then(|(engine, body)| parse(options).map(|options| (engine, body, options)))
+        .and_then(|(engine, body, options)| handle.block_on(dispatch(engine, method, path, body, options)));
     match outcome {
         Ok(value) => json!({ "ok": value }).to_string(),
         Err(error) => {

@@ -51,6 +51,7 @@ enum Call {
 
 struct Job {
     call: Call,
+    engine: Engine,
     reply: oneshot::Sender<ParseResult<Option<Value>>>,
 }
 
@@ -67,7 +68,6 @@ pub struct CloudCode {
     jobs: Mutex<mpsc::Sender<Job>>,
     /// What nested calls need to start a worker of their own.
     source: Source,
-    engine: Engine,
     handle: tokio::runtime::Handle,
     limits: CloudLimits,
     /// Registered triggers, class names by kind, and jobs under the kind `job` (read once at
@@ -88,16 +88,16 @@ pub(crate) struct Source {
 
 impl CloudCode {
     /// Loads `main` into every worker. Must be called inside a Tokio runtime (the workers call
-    /// the engine through it).
+    /// the engine through it). Each call brings the engine it runs for; top-level code, which
+    /// runs here before there is an engine, cannot call the server.
     ///
     /// # Errors
     /// The file, line and message of a syntax error or a throw while loading.
-    pub fn load(main: &Path, engine: Engine, limits: CloudLimits) -> Result<Arc<CloudCode>, String> {
+    pub fn load(main: &Path, limits: CloudLimits) -> Result<Arc<CloudCode>, String> {
         let main = main.canonicalize().map_err(|error| format!("{}: {error}", main.display()))?;
         let root = main.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/"));
         let source = Source { main, root };
         let pool_source = source.clone();
-        let pool_engine = engine.clone();
         let handle =
             tokio::runtime::Handle::try_current().map_err(|_| "cloud code needs a Tokio runtime".to_owned())?;
         let (sender, receiver) = mpsc::channel::<Job>();
@@ -105,14 +105,13 @@ impl CloudCode {
         let (loaded_sender, loaded) = mpsc::channel::<Result<(Vec<String>, Vec<Value>), String>>();
         for index in 0..limits.workers.max(1) {
             let receiver = Arc::clone(&receiver);
-            let engine = pool_engine.clone();
             let handle = handle.clone();
             let source = pool_source.clone();
             let loaded_sender = loaded_sender.clone();
             std::thread::Builder::new()
                 .name(format!("basalt-cloud-{index}"))
                 .spawn(move || {
-                    let worker = Worker::start(source, engine, handle, limits);
+                    let worker = Worker::start(source, handle, limits);
                     let mut worker = match worker {
                         Ok(worker) => {
                             let _ =
@@ -131,7 +130,7 @@ impl CloudCode {
                         };
                         let Ok(job) = job else { return };
                         NESTING.with(|nesting| nesting.set(1));
-                        let result = run_call(&mut worker, &job.call);
+                        let result = worker.serving(&job.engine, |worker| run_call(worker, &job.call));
                         NESTING.with(|nesting| nesting.set(0));
                         let _ = job.reply.send(result);
                     }
@@ -157,7 +156,7 @@ impl CloudCode {
             }
         }
         let rate_limits = declared.iter().filter_map(rate_limit_rule).collect();
-        Ok(Arc::new(CloudCode { jobs: Mutex::new(sender), triggers, rate_limits, source, engine, handle, limits }))
+        Ok(Arc::new(CloudCode { jobs: Mutex::new(sender), triggers, rate_limits, source, handle, limits }))
     }
 }
 
@@ -191,19 +190,18 @@ impl CloudCode {
     /// A call made from inside cloud code (a save in a trigger running another trigger): it runs
     /// on a worker of its own, so nested calls never wait for a pool whose workers are all waiting
     /// on them.
-    fn run_nested(&self, call: Call, depth: usize) -> ParseResult<Option<Value>> {
+    fn run_nested(&self, engine: &Engine, call: Call, depth: usize) -> ParseResult<Option<Value>> {
         if depth >= NESTING_MAX {
             return Err(ParseError::new(
                 ErrorCode::ScriptFailed,
                 format!("Cloud code called cloud code more than {NESTING_MAX} levels deep."),
             ));
         }
-        let (source, engine, handle, limits) =
-            (self.source.clone(), self.engine.clone(), self.handle.clone(), self.limits);
+        let (source, engine, handle, limits) = (self.source.clone(), engine.clone(), self.handle.clone(), self.limits);
         let nested = std::thread::Builder::new().name("basalt-cloud-nested".into()).spawn(move || {
             NESTING.with(|nesting| nesting.set(depth + 1));
-            let mut worker = Worker::start(source, engine, handle, limits).map_err(ParseError::internal)?;
-            run_call(&mut worker, &call)
+            let mut worker = Worker::start(source, handle, limits).map_err(ParseError::internal)?;
+            worker.serving(&engine, |worker| run_call(worker, &call))
         });
         match nested {
             Ok(thread) => {
@@ -213,14 +211,14 @@ impl CloudCode {
         }
     }
 
-    async fn submit(&self, call: Call) -> ParseResult<Option<Value>> {
+    async fn submit(&self, engine: Engine, call: Call) -> ParseResult<Option<Value>> {
         let depth = NESTING.with(std::cell::Cell::get);
         if depth > 0 {
-            return self.run_nested(call, depth);
+            return self.run_nested(&engine, call, depth);
         }
         let (reply, answer) = oneshot::channel();
         let sent = match self.jobs.lock() {
-            Ok(jobs) => jobs.send(Job { call, reply }).is_ok(),
+            Ok(jobs) => jobs.send(Job { call, engine, reply }).is_ok(),
             Err(_) => false,
         };
         if !sent {
@@ -233,16 +231,16 @@ impl CloudCode {
 }
 
 impl Hooks for CloudCode {
-    fn run_function(&self, call: FunctionCall) -> HookFuture<'_, Option<Value>> {
-        Box::pin(self.submit(Call::Function(call)))
+    fn run_function(&self, engine: &Engine, call: FunctionCall) -> HookFuture<'_, Option<Value>> {
+        Box::pin(self.submit(engine.clone(), Call::Function(call)))
     }
 
     fn has_job(&self, name: &str) -> bool {
         self.registered("job", name)
     }
 
-    fn run_job(&self, call: JobCall) -> HookFuture<'_, Option<Value>> {
-        Box::pin(self.submit(Call::Job(call)))
+    fn run_job(&self, engine: &Engine, call: JobCall) -> HookFuture<'_, Option<Value>> {
+        Box::pin(self.submit(engine.clone(), Call::Job(call)))
     }
 
     fn rate_limits(&self) -> &[RateLimitRule] {
@@ -253,9 +251,10 @@ impl Hooks for CloudCode {
         self.registered(kind.name(), class_name)
     }
 
-    fn run_trigger(&self, call: TriggerCall) -> HookFuture<'_, Option<Map<String, Value>>> {
+    fn run_trigger(&self, engine: &Engine, call: TriggerCall) -> HookFuture<'_, Option<Map<String, Value>>> {
+        let engine = engine.clone();
         Box::pin(async move {
-            match self.submit(Call::Trigger(call)).await? {
+            match self.submit(engine, Call::Trigger(call)).await? {
                 Some(Value::Object(body)) => Ok(Some(body)),
                 _ => Ok(None),
             }

@@ -1,7 +1,9 @@
 //! One QuickJS runtime on one thread: the `Parse` shim and the developer's code loaded, native
 //! functions for the shim, and the CPU-time and memory limits.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
@@ -22,7 +24,9 @@ const NO_DEADLINE: u64 = u64::MAX;
 
 pub(crate) struct Worker {
     source: Source,
-    engine: Engine,
+    /// The engine of the call being run: handed over with each call (`serve`), absent while the
+    /// code loads.
+    engine: Rc<RefCell<Option<Engine>>>,
     handle: tokio::runtime::Handle,
     limits: CloudLimits,
     runtime: Runtime,
@@ -95,12 +99,15 @@ fn compile_module<'js>(ctx: Ctx<'js>, source: String, filename: String) -> rquic
 }
 
 impl Worker {
-    pub(crate) fn start(
-        source: Source,
-        engine: Engine,
-        handle: tokio::runtime::Handle,
-        limits: CloudLimits,
-    ) -> Result<Worker, String> {
+    /// Runs `run` with `engine` as the engine cloud code calls into.
+    pub(crate) fn serving<T>(&mut self, engine: &Engine, run: impl FnOnce(&mut Worker) -> T) -> T {
+        *self.engine.borrow_mut() = Some(engine.clone());
+        let result = run(self);
+        *self.engine.borrow_mut() = None;
+        result
+    }
+
+    pub(crate) fn start(source: Source, handle: tokio::runtime::Handle, limits: CloudLimits) -> Result<Worker, String> {
         let runtime = Runtime::new().map_err(|error| format!("starting QuickJS: {error}"))?;
         runtime.set_memory_limit(limits.memory_bytes_max);
         runtime.set_max_stack_size(1024 * 1024);
@@ -121,6 +128,7 @@ impl Worker {
             })));
         }
         let context = Context::full(&runtime).map_err(|error| format!("starting QuickJS: {error}"))?;
+        let engine = Rc::new(RefCell::new(None));
         let worker =
             Worker { source, engine, handle, limits, runtime, context, deadline, interrupted, epoch, broken: false };
         worker.install()?;
@@ -128,7 +136,7 @@ impl Worker {
     }
 
     fn install(&self) -> Result<(), String> {
-        let engine = self.engine.clone();
+        let engine = Rc::clone(&self.engine);
         let handle = self.handle.clone();
         let root = self.source.root.clone();
         let main = self.source.main.display().to_string();
@@ -140,7 +148,8 @@ impl Worker {
                 native.set(
                     "request",
                     Function::new(ctx.clone(), move |method: String, path: String, body: String, options: String| {
-                        crate::bridge::request(&engine, &handle, &method, &path, &body, &options)
+                        let engine = engine.borrow().clone();
+                        crate::bridge::request(engine.as_ref(), &handle, &method, &path, &body, &options)
                     })?,
                 )?;
                 let http_handle = self.handle.clone();
@@ -289,8 +298,12 @@ impl Worker {
     /// Calls a shim entry point and runs the JavaScript jobs it queues until its outcome is set.
     fn invoke_with_limit(&mut self, entry: &str, args: Vec<String>, limit_ms: u64) -> ParseResult<Option<Value>> {
         if self.broken {
-            match Worker::start(self.source.clone(), self.engine.clone(), self.handle.clone(), self.limits) {
-                Ok(fresh) => *self = fresh,
+            match Worker::start(self.source.clone(), self.handle.clone(), self.limits) {
+                Ok(fresh) => {
+                    let serving = self.engine.borrow_mut().take();
+                    *self = fresh;
+                    *self.engine.borrow_mut() = serving;
+                }
                 Err(error) => return Err(ParseError::internal(format!("reloading cloud code: {error}"))),
             }
         }

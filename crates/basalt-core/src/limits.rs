@@ -37,6 +37,13 @@ pub struct Limits {
     /// more sockets does not get around the per-connection cap. Generous, because many users
     /// behind one NAT or proxy share an address.
     pub live_query_subscriptions_per_address_max: usize,
+    /// Frames queued for one LiveQuery client before it counts as fallen behind and is
+    /// disconnected: about a second of events at a busy class, a few hundred KiB at most.
+    pub live_query_frames_queued_per_connection_max: usize,
+    /// Committed changes waiting for LiveQuery's matcher. Writers never wait on it; when it is
+    /// full, changes are dropped and every LiveQuery client is disconnected (clients reconnect and
+    /// subscribe again), so memory stays bounded when matching falls behind the writes.
+    pub live_query_events_queued_max: usize,
     /// Fields of one class, its default fields included; a write or schema change adding more is
     /// answered 255 before anything is stored. PostgreSQL allows 1,600 columns in a table
     /// (dropped ones still count), SQLite 2,000; a thousand leaves room for fields deleted and
@@ -97,6 +104,8 @@ impl Default for Limits {
             regex_compiled_bytes_max: 1024 * 1024,
             live_query_subscriptions_per_connection_max: 100,
             live_query_subscriptions_per_address_max: 10_000,
+            live_query_frames_queued_per_connection_max: 1_000,
+            live_query_events_queued_max: 10_000,
             class_fields_max: 1_000,
             header_read_ms_max: 10_000,
             body_read_ms_max: 120_000,

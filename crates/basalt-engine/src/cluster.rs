@@ -9,8 +9,6 @@
 //! this node's LiveQuery subscribers), `{"kind":"sessions","tokens":…,"users":…,"any":…}`
 //! (sessions ended: LiveQuery subscribers holding them lose their rights).
 
-use std::sync::Arc;
-
 use basalt_core::{ClassName, ParseError, ParseResult};
 use serde_json::{Value, json};
 
@@ -28,18 +26,8 @@ pub trait ClusterLink: Send + Sync {
 }
 
 impl Engine {
-    /// Starts announcing this node's changes through `link` (once, at start). Call `resync`
-    /// once the link receives, so nothing changed before it did is missed.
-    pub fn join_cluster(&self, link: Arc<dyn ClusterLink>) {
-        if self.inner.cluster.set(Arc::clone(&link)).is_err() {
-            tracing::warn!("a cluster link was already set; the new one is ignored");
-            return;
-        }
-        self.inner.schemas.announce_through(link);
-    }
-
     pub(crate) fn announce(&self, message: &Value) {
-        if let Some(link) = self.inner.cluster.get() {
+        if let Some(link) = self.inner.cluster.as_ref() {
             link.publish(message.to_string());
         }
     }
@@ -50,7 +38,7 @@ impl Engine {
     /// that starts after the answer reaches every node after this one — this node too, which
     /// delivers its own events when they come back (`on_own_cluster_message`).
     pub(crate) async fn announce_event(&self, event: &ObjectEvent, schema_version: u64) {
-        if let Some(link) = self.inner.cluster.get() {
+        if let Some(link) = self.inner.cluster.as_ref() {
             let message = json!({
                 "kind": "event",
                 "className": event.class_name.as_str(),
@@ -64,13 +52,13 @@ impl Engine {
 
     /// Is this node one of several on its database?
     pub(crate) fn is_clustered(&self) -> bool {
-        self.inner.cluster.get().is_some()
+        self.inner.cluster.as_ref().is_some()
     }
 
     /// Tells the other nodes that sessions ended, so their LiveQuery subscribers lose the rights;
     /// waits until it is sent, so the events of later writes reach them after it.
     pub(crate) async fn announce_sessions_ended(&self, ended: &SessionsEnded) {
-        if let Some(link) = self.inner.cluster.get() {
+        if let Some(link) = self.inner.cluster.as_ref() {
             let message = json!({
                 "kind": "sessions",
                 "tokens": ended.tokens,
@@ -191,10 +179,10 @@ impl Engine {
                 if written_under.is_some_and(|version| cached.is_none_or(|cached| cached < version)) {
                     self.reload_schemas().await?;
                 }
-                if let Some(sink) = self.inner.events.get()
-                    && sink.wants(&event.class_name)
+                if let Some(queue) = &self.inner.events
+                    && queue.wants(&event.class_name)
                 {
-                    sink.publish(event);
+                    queue.push(crate::events::LiveQueryEvent::Object(event));
                 }
                 Ok(())
             }
@@ -211,8 +199,8 @@ impl Engine {
                     users: strings("users"),
                     any: message.get("any").and_then(Value::as_bool).unwrap_or(true),
                 };
-                if let Some(sink) = self.inner.events.get() {
-                    sink.sessions_ended(ended);
+                if let Some(queue) = &self.inner.events {
+                    queue.push(crate::events::LiveQueryEvent::SessionsEnded(ended));
                 }
                 Ok(())
             }

@@ -1,12 +1,14 @@
-//! Committed changes to objects, published to whoever listens (LiveQuery). The engine publishes
-//! after commit, never before, and a slow listener cannot slow a writer: `publish` must not
-//! block.
+//! Committed changes to objects, queued for LiveQuery. The engine queues after commit, never
+//! before, and a slow listener cannot slow a writer: the queue is bounded and never waited on.
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use basalt_core::ClassName;
 use basalt_store::{ObjectRecord, WriteOp, WriteOutcome};
 use serde_json::{Map, Value};
+use tokio::sync::mpsc;
 
 use crate::Engine;
 use crate::output::object_json;
@@ -48,16 +50,127 @@ fn may_end_sessions(op: &WriteOp) -> bool {
     }
 }
 
-/// Receives object events. Called on the write path: must return at once.
-pub trait EventSink: Send + Sync {
-    fn publish(&self, event: ObjectEvent);
+/// What LiveQuery works through, in the order the engine reported it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LiveQueryEvent {
+    Object(ObjectEvent),
+    SessionsEnded(SessionsEnded),
+}
 
-    /// Sessions ended; called after the write committed and before it is answered, in order
-    /// with `publish`, so no event of a later write reaches a holder of an ended session.
-    fn sessions_ended(&self, ended: SessionsEnded);
+/// What an `EventReceiver` yields.
+#[derive(Debug, PartialEq)]
+pub enum Received {
+    Event(LiveQueryEvent),
+    /// The queue was full and changes were dropped since the last `recv`: every subscriber may
+    /// have missed some, and must be told (LiveQuery disconnects them all; clients reconnect and
+    /// subscribe again). Everything received after this was queued after the drop.
+    Overflowed,
+}
 
-    /// Does anyone listen to this class? Lets the engine skip building events nobody wants.
-    fn wants(&self, class_name: &ClassName) -> bool;
+/// What the engine and LiveQuery share about the queue.
+#[derive(Default)]
+struct QueueShared {
+    /// Subscriptions per class (kept by LiveQuery): a write to a class nobody watches builds
+    /// no event.
+    watched: std::sync::RwLock<HashMap<ClassName, usize>>,
+    overflowed: AtomicBool,
+}
+
+/// The engine's end of the queue of committed changes LiveQuery works through. Writers never
+/// wait on it: when it holds `Limits::live_query_events_queued_max` changes, a new one is dropped
+/// and the receiver is told (`Received::Overflowed`).
+#[derive(Clone)]
+pub struct EventQueue {
+    sender: mpsc::Sender<LiveQueryEvent>,
+    shared: Arc<QueueShared>,
+}
+
+/// LiveQuery's end of the queue.
+pub struct EventReceiver {
+    receiver: mpsc::Receiver<LiveQueryEvent>,
+    shared: Arc<QueueShared>,
+}
+
+/// Who watches which class: LiveQuery counts a subscription here before it confirms it, so
+/// every write committed after the client is told builds an event.
+#[derive(Clone)]
+pub struct Watched {
+    shared: Arc<QueueShared>,
+}
+
+/// A queue of `capacity` changes (at least one).
+pub fn event_queue(capacity: usize) -> (EventQueue, EventReceiver) {
+    let (sender, receiver) = mpsc::channel(capacity.max(1));
+    let shared = Arc::new(QueueShared::default());
+    (EventQueue { sender, shared: Arc::clone(&shared) }, EventReceiver { receiver, shared })
+}
+
+impl EventQueue {
+    /// Does anyone listen to this class? Role changes always count: subscribers' roles follow
+    /// them.
+    pub(crate) fn wants(&self, class_name: &ClassName) -> bool {
+        class_name.as_str() == "_Role" || self.shared.watched_read().contains_key(class_name)
+    }
+
+    /// Queues a change (the engine does, after commit); never waits.
+    pub fn push(&self, event: LiveQueryEvent) {
+        match self.sender.try_send(event) {
+            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                if !self.shared.overflowed.swap(true, Ordering::SeqCst) {
+                    tracing::warn!("the LiveQuery queue is full: changes are dropped and subscribers disconnected");
+                }
+            }
+        }
+    }
+}
+
+impl QueueShared {
+    fn watched_read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<ClassName, usize>> {
+        self.watched.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn watched_write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<ClassName, usize>> {
+        self.watched.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl EventReceiver {
+    /// The next change, or `Overflowed` first when changes were dropped; `None` once the engine
+    /// is gone.
+    pub async fn recv(&mut self) -> Option<Received> {
+        let next = self.receiver.recv().await?;
+        if self.shared.overflowed.swap(false, Ordering::SeqCst) {
+            // The change just taken was queued before the drop was noticed: drop it too, the
+            // subscribers that would see it are being disconnected.
+            return Some(Received::Overflowed);
+        }
+        Some(Received::Event(next))
+    }
+
+    pub fn watched(&self) -> Watched {
+        Watched { shared: Arc::clone(&self.shared) }
+    }
+}
+
+impl Watched {
+    pub fn watch(&self, class_name: &ClassName) {
+        *self.shared.watched_write().entry(class_name.clone()).or_default() += 1;
+    }
+
+    pub fn unwatch(&self, class_name: &ClassName) {
+        let mut watched = self.shared.watched_write();
+        if let Some(count) = watched.get_mut(class_name) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                watched.remove(class_name);
+            }
+        }
+    }
+
+    pub fn is_watched(&self, class_name: &ClassName) -> bool {
+        self.shared.watched_read().contains_key(class_name)
+    }
 }
 
 fn class_of(op: &WriteOp) -> Option<&ClassName> {
@@ -131,7 +244,7 @@ fn named_in(condition: &basalt_core::query::Condition, tokens: &mut Vec<String>,
 
 impl Engine {
     /// Runs writes through the store; the one way the engine writes. Sessions the writes ended
-    /// are told to the event sink and the other nodes before the writes are answered.
+    /// are told to LiveQuery and the other nodes before the writes are answered.
     pub(crate) async fn write_ops(
         &self,
         snapshot: Arc<basalt_store::Schemas>,
@@ -149,8 +262,8 @@ impl Engine {
                 }
             }
             if !ended.is_empty() {
-                if let Some(sink) = self.inner.events.get() {
-                    sink.sessions_ended(ended.clone());
+                if let Some(queue) = &self.inner.events {
+                    queue.push(LiveQueryEvent::SessionsEnded(ended.clone()));
                 }
                 self.announce_sessions_ended(&ended).await;
             }
@@ -158,21 +271,14 @@ impl Engine {
         Ok(outcomes)
     }
 
-    /// Sets the listener for object events (once, at start).
-    pub fn set_event_sink(&self, sink: Arc<dyn EventSink>) {
-        if self.inner.events.set(sink).is_err() {
-            tracing::warn!("an event sink was already set; the new one is ignored");
-        }
-    }
-
     /// Publishes the event a committed write produced, if anyone listens to its class: a
     /// subscriber here, or (on a cluster, where this node cannot know) every node — this one
     /// included, when the announcement comes back, so all hear all events in one order.
     pub(crate) async fn publish_outcome(&self, op: &WriteOp, outcome: &WriteOutcome) {
         let Some(class_name) = class_of(op) else { return };
-        let sink = self.inner.events.get().filter(|sink| sink.wants(class_name));
+        let queue = self.inner.events.as_ref().filter(|queue| queue.wants(class_name));
         let clustered = self.is_clustered();
-        if sink.is_none() && !clustered {
+        if queue.is_none() && !clustered {
             return;
         }
         let Some(schema) = self.schemas().get(class_name) else { return };
@@ -187,8 +293,8 @@ impl Engine {
         let event = ObjectEvent { class_name: class_name.clone(), before, after };
         if clustered {
             self.announce_event(&event, schema.version).await;
-        } else if let Some(sink) = sink {
-            sink.publish(event);
+        } else if let Some(queue) = queue {
+            queue.push(LiveQueryEvent::Object(event));
         }
     }
 }
@@ -261,8 +367,41 @@ mod tests {
     use basalt_store::{ObjectRecord, WriteOp, WriteOutcome};
     use serde_json::{Map, Value, json};
 
-    use super::{SessionsEnded, may_end_sessions, sessions_ended_by};
+    use super::{LiveQueryEvent, Received, SessionsEnded, event_queue, may_end_sessions, sessions_ended_by};
     use crate::sessions::{class, field_equals};
+
+    fn tokens(token: &str) -> LiveQueryEvent {
+        LiveQueryEvent::SessionsEnded(SessionsEnded { tokens: vec![token.to_owned()], ..SessionsEnded::default() })
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_drops_without_waiting_and_says_so_before_anything_queued_later() {
+        let (queue, mut receiver) = event_queue(2);
+        queue.push(tokens("a"));
+        queue.push(tokens("b"));
+        queue.push(tokens("dropped"));
+        assert_eq!(receiver.recv().await, Some(Received::Overflowed));
+        assert_eq!(receiver.recv().await, Some(Received::Event(tokens("b"))));
+        queue.push(tokens("c"));
+        assert_eq!(receiver.recv().await, Some(Received::Event(tokens("c"))));
+        drop(queue);
+        assert_eq!(receiver.recv().await, None, "the receiver ends with the engine");
+    }
+
+    #[test]
+    fn only_watched_classes_and_roles_are_wanted() {
+        let (queue, receiver) = event_queue(1);
+        let watched = receiver.watched();
+        let item = class("Item");
+        assert!(!queue.wants(&item));
+        assert!(queue.wants(&class("_Role")), "role changes refresh subscribers' roles");
+        watched.watch(&item);
+        watched.watch(&item);
+        watched.unwatch(&item);
+        assert!(queue.wants(&item), "one subscription still watches");
+        watched.unwatch(&item);
+        assert!(!queue.wants(&item));
+    }
 
     fn ended(op: &WriteOp, outcome: Option<&WriteOutcome>) -> SessionsEnded {
         let mut ended = SessionsEnded::default();

@@ -4,7 +4,6 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 
 use basalt_core::{ErrorCode, ParseError, ParseResult};
 use serde_json::{Map, Value};
@@ -132,14 +131,14 @@ pub trait Hooks: Send + Sync {
     ///
     /// # Errors
     /// The trigger's error refuses the write (before triggers); after triggers' errors are logged.
-    fn run_trigger(&self, call: TriggerCall) -> HookFuture<'_, Option<Map<String, Value>>>;
+    fn run_trigger(&self, engine: &Engine, call: TriggerCall) -> HookFuture<'_, Option<Map<String, Value>>>;
 
     /// Runs a function defined with `Parse.Cloud.define`; `None` when it returned `undefined`.
     ///
     /// # Errors
     /// The function's error (a Parse code it chose, or 141), 141 for an unknown function or a
     /// script that exceeded its limits.
-    fn run_function(&self, call: FunctionCall) -> HookFuture<'_, Option<Value>>;
+    fn run_function(&self, engine: &Engine, call: FunctionCall) -> HookFuture<'_, Option<Value>>;
 
     /// Is a job of this name defined?
     fn has_job(&self, name: &str) -> bool;
@@ -148,7 +147,7 @@ pub trait Hooks: Send + Sync {
     ///
     /// # Errors
     /// The job's error, recorded in its `_JobStatus`.
-    fn run_job(&self, call: JobCall) -> HookFuture<'_, Option<Value>>;
+    fn run_job(&self, engine: &Engine, call: JobCall) -> HookFuture<'_, Option<Value>>;
 
     /// The rate limits validators declared (`rateLimit`), checked before a request routes.
     fn rate_limits(&self) -> &[crate::RateLimitRule] {
@@ -157,13 +156,6 @@ pub trait Hooks: Send + Sync {
 }
 
 impl Engine {
-    /// Sets the cloud code (once, at start).
-    pub fn set_hooks(&self, hooks: Arc<dyn Hooks>) {
-        if self.inner.hooks.set(hooks).is_err() {
-            tracing::warn!("cloud code hooks were already set; the new ones are ignored");
-        }
-    }
-
     /// `POST /functions/:name`.
     ///
     /// # Errors
@@ -193,7 +185,7 @@ impl Engine {
             headers,
             ip,
         };
-        hooks.run_function(call).await
+        hooks.run_function(self, call).await
     }
 }
 
@@ -205,7 +197,7 @@ impl Engine {
     /// 141 "Invalid job." for an unknown job.
     pub async fn start_job(&self, caller: &Caller, name: &str, params: Map<String, Value>) -> ParseResult<String> {
         caller.require_master()?;
-        let Some(hooks) = self.inner.hooks.get().cloned().filter(|hooks| hooks.has_job(name)) else {
+        let Some(hooks) = self.inner.hooks.as_ref().cloned().filter(|hooks| hooks.has_job(name)) else {
             return Err(ParseError::new(ErrorCode::ScriptFailed, "Invalid job."));
         };
         let master = Caller::master();
@@ -223,7 +215,7 @@ impl Engine {
         let status_id = job_status_id.clone();
         tokio::spawn(async move {
             let job_status_id = status_id;
-            let outcome = hooks.run_job(call).await;
+            let outcome = hooks.run_job(&engine, call).await;
             let finished = basalt_core::value::date_value(&basalt_core::time::format_iso(engine.now()));
             let update = match outcome {
                 Ok(result) => {

@@ -17,6 +17,7 @@ mod files;
 mod find;
 mod gate;
 mod hooks;
+mod keys;
 mod object_id;
 mod objects;
 mod output;
@@ -43,10 +44,14 @@ pub use caller::Caller;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use cluster::ClusterLink;
 pub use email::{EmailConfig, EmailMessage, Mailer};
-pub use events::{EventSink, LiveQueryView, ObjectEvent, SessionsEnded};
+pub use events::{
+    EventQueue, EventReceiver, LiveQueryEvent, LiveQueryView, ObjectEvent, Received, SessionsEnded, Watched,
+    event_queue,
+};
 pub use files::{DownloadError, FileDownload, FilesConfig, SavedFile, file_data};
 pub use find::{FindParams, FindResult, GetParams};
 pub use hooks::{FunctionCall, HookFuture, Hooks, JobCall, TriggerCall, TriggerKind};
+pub use keys::{Admission, AppKeys};
 pub use password::{hash_parameters, verification_rate};
 pub use rate_limit::{RateLimitRule, RateLimitZone};
 pub use schema_cache::SchemaCache;
@@ -136,12 +141,26 @@ struct Inner {
     store: Arc<dyn Store>,
     schemas: SchemaCache,
     config: EngineConfig,
-    events: std::sync::OnceLock<Arc<dyn EventSink>>,
+    /// LiveQuery's queue, when it runs.
+    events: Option<EventQueue>,
     /// Other nodes on the same database, when there are (see `cluster`).
-    cluster: std::sync::OnceLock<Arc<dyn ClusterLink>>,
-    hooks: std::sync::OnceLock<Arc<dyn Hooks>>,
+    cluster: Option<Arc<dyn ClusterLink>>,
+    /// Cloud code, when there is.
+    hooks: Option<Arc<dyn Hooks>>,
     webhooks: webhooks::Webhooks,
     rate_counters: rate_limit::RateCounters,
+}
+
+/// What the engine works with besides its store and settings; each is optional.
+#[derive(Default)]
+pub struct EngineParts {
+    /// The other nodes on the same database. Join before the engine starts (it loads the
+    /// schemas after), so no change announced meanwhile is missed.
+    pub cluster: Option<Arc<dyn ClusterLink>>,
+    /// Cloud code (its calls into the engine get the engine with each call).
+    pub hooks: Option<Arc<dyn Hooks>>,
+    /// LiveQuery's queue (`event_queue`; LiveQuery holds the receiving end).
+    pub events: Option<EventQueue>,
 }
 
 impl Engine {
@@ -149,17 +168,17 @@ impl Engine {
     ///
     /// # Errors
     /// When the store cannot be read.
-    pub async fn start(store: Arc<dyn Store>, config: EngineConfig) -> ParseResult<Engine> {
-        let schemas = SchemaCache::load(store.as_ref()).await?;
+    pub async fn start(store: Arc<dyn Store>, config: EngineConfig, parts: EngineParts) -> ParseResult<Engine> {
+        let schemas = SchemaCache::load(store.as_ref(), parts.cluster.clone()).await?;
         let webhooks = webhooks::Webhooks::new(config.webhook_key.clone());
         let engine = Engine {
             inner: Arc::new(Inner {
                 store,
                 schemas,
                 config,
-                events: std::sync::OnceLock::new(),
-                cluster: std::sync::OnceLock::new(),
-                hooks: std::sync::OnceLock::new(),
+                events: parts.events,
+                cluster: parts.cluster,
+                hooks: parts.hooks,
                 webhooks,
                 rate_counters: rate_limit::RateCounters::default(),
             }),

@@ -102,7 +102,7 @@ impl Engine {
         caller: &Caller,
         ip: Option<IpAddr>,
     ) -> ParseResult<()> {
-        let Some(hooks) = self.inner.hooks.get() else { return Ok(()) };
+        let Some(hooks) = self.inner.hooks.as_ref() else { return Ok(()) };
         let rules = hooks.rate_limits();
         if rules.is_empty() {
             return Ok(());

@@ -12,14 +12,17 @@ use basalt_store::{Schemas, Store};
 pub struct SchemaCache {
     snapshot: RwLock<Arc<Schemas>>,
     /// Where changes made here are announced, on a cluster.
-    announce: std::sync::OnceLock<Arc<dyn crate::ClusterLink>>,
+    announce: Option<Arc<dyn crate::ClusterLink>>,
 }
 
 impl SchemaCache {
-    pub(crate) async fn load(store: &dyn Store) -> ParseResult<SchemaCache> {
+    pub(crate) async fn load(
+        store: &dyn Store,
+        announce: Option<Arc<dyn crate::ClusterLink>>,
+    ) -> ParseResult<SchemaCache> {
         let loaded = store.load_schemas().await.map_err(ParseError::from)?;
         let schemas: Schemas = loaded.into_iter().map(|schema| (schema.class_name.clone(), Arc::new(schema))).collect();
-        Ok(SchemaCache { snapshot: RwLock::new(Arc::new(schemas)), announce: std::sync::OnceLock::new() })
+        Ok(SchemaCache { snapshot: RwLock::new(Arc::new(schemas)), announce })
     }
 
     /// The current schemas.
@@ -34,13 +37,9 @@ impl SchemaCache {
         self.snapshot().get(class_name).cloned()
     }
 
-    pub(crate) fn announce_through(&self, link: Arc<dyn crate::ClusterLink>) {
-        let _ = self.announce.set(link);
-    }
-
     /// Tells the other nodes that a schema changed.
     fn announce_change(&self) {
-        if let Some(link) = self.announce.get() {
+        if let Some(link) = &self.announce {
             link.publish(crate::cluster::notice("schemas").to_string());
         }
     }
@@ -103,8 +102,7 @@ mod tests {
 
     #[test]
     fn an_older_version_answered_late_does_not_replace_a_newer_one() {
-        let cache =
-            SchemaCache { snapshot: RwLock::new(Arc::new(Schemas::new())), announce: std::sync::OnceLock::new() };
+        let cache = SchemaCache { snapshot: RwLock::new(Arc::new(Schemas::new())), announce: None };
         let class_name = ClassName::parse("Post").expect("class name");
         let mut older = ClassSchema::new(class_name.clone());
         older.version = 1;

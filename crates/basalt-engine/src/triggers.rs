@@ -91,7 +91,7 @@ impl Engine {
             None => None,
         };
         let call = self.trigger_call(TriggerKind::BeforeSave, caller, class_name, original, body.clone()).await;
-        let mut changed = hooks.run_trigger(call).await?.unwrap_or_else(|| body.clone());
+        let mut changed = hooks.run_trigger(self, call).await?.unwrap_or_else(|| body.clone());
         let context = match changed.remove("__context") {
             Some(Value::Object(context)) => Some(context),
             _ => None,
@@ -116,7 +116,7 @@ impl Engine {
         if user.is_some() {
             call.user = user;
         }
-        hooks.run_trigger(call).await.map(|_| ())
+        hooks.run_trigger(self, call).await.map(|_| ())
     }
 
     /// Runs a file trigger (`Parse.Cloud.beforeSave(Parse.File, …)` and the like) when one is
@@ -156,7 +156,7 @@ impl Engine {
         object.insert("fileSize".into(), file.size.map_or(Value::Null, Value::from));
         object.insert("contentType".into(), file.content_type.map_or(Value::Null, Value::from));
         let call = self.trigger_call(kind, caller, FILE_CLASS, None, object).await;
-        hooks.run_trigger(call).await.map_err(|error| match (error.code, kind) {
+        hooks.run_trigger(self, call).await.map_err(|error| match (error.code, kind) {
             (ErrorCode::ScriptFailed, TriggerKind::BeforeSave) => {
                 ParseError::new(ErrorCode::FileSaveError, error.message)
             }
@@ -174,7 +174,7 @@ impl Engine {
     pub async fn before_live_query_connect(&self, caller: &Caller, details: Map<String, Value>) -> ParseResult<()> {
         let Some(hooks) = self.trigger_hooks(TriggerKind::BeforeConnect, CONNECT_CLASS) else { return Ok(()) };
         let call = self.trigger_call(TriggerKind::BeforeConnect, caller, CONNECT_CLASS, None, details).await;
-        hooks.run_trigger(call).await.map(|_| ())
+        hooks.run_trigger(self, call).await.map(|_| ())
     }
 
     /// Runs `beforeSubscribe` (LiveQuery) for the class when registered: the trigger may rewrite
@@ -190,7 +190,7 @@ impl Engine {
     ) -> ParseResult<Option<Map<String, Value>>> {
         let Some(hooks) = self.trigger_hooks(TriggerKind::BeforeSubscribe, class_name) else { return Ok(None) };
         let call = self.trigger_call(TriggerKind::BeforeSubscribe, caller, class_name, None, details).await;
-        Ok(hooks.run_trigger(call).await?.and_then(|mut outcome| match outcome.remove("query") {
+        Ok(hooks.run_trigger(self, call).await?.and_then(|mut outcome| match outcome.remove("query") {
             Some(Value::Object(query)) => Some(query),
             _ => None,
         }))
@@ -214,7 +214,7 @@ impl Engine {
     ) -> ParseResult<Option<Map<String, Value>>> {
         let Some(hooks) = self.trigger_hooks(TriggerKind::AfterLiveQueryEvent, class_name) else { return Ok(None) };
         let call = self.trigger_call(TriggerKind::AfterLiveQueryEvent, caller, class_name, None, details).await;
-        hooks.run_trigger(call).await
+        hooks.run_trigger(self, call).await
     }
 
     pub(crate) fn has_find_triggers(&self, class_name: &str) -> bool {
@@ -234,7 +234,7 @@ impl Engine {
         let mut object = params.to_params();
         object.insert("isGet".into(), Value::Bool(is_get));
         let call = self.trigger_call(TriggerKind::BeforeFind, caller, class_name, None, object).await;
-        let Some(mut changed) = hooks.run_trigger(call).await? else { return Ok(None) };
+        let Some(mut changed) = hooks.run_trigger(self, call).await? else { return Ok(None) };
         changed.remove("isGet");
         let limits = self.limits();
         crate::FindParams::from_params(&changed, limits.find_limit_default, limits.find_limit_max).map(Some)
@@ -251,7 +251,7 @@ impl Engine {
         let mut object = Map::new();
         object.insert("results".into(), Value::Array(results.clone()));
         let call = self.trigger_call(TriggerKind::AfterFind, caller, class_name, None, object).await;
-        match hooks.run_trigger(call).await? {
+        match hooks.run_trigger(self, call).await? {
             Some(mut changed) => match changed.remove("results") {
                 Some(Value::Array(changed)) => Ok(changed
                     .into_iter()
@@ -279,7 +279,7 @@ impl Engine {
         };
         let Value::Object(object) = object else { return Ok(()) };
         let call = self.trigger_call(TriggerKind::BeforeDelete, caller, class_name, None, object).await;
-        hooks.run_trigger(call).await.map(|_| ())
+        hooks.run_trigger(self, call).await.map(|_| ())
     }
 
     /// Runs `afterSave`/`afterDelete` for a committed write; their errors are logged, never
@@ -315,7 +315,7 @@ impl Engine {
             call.context = context.clone();
         }
         // Parse compat: the response waits for the after trigger; its failure is only logged.
-        if let Err(error) = hooks.run_trigger(call).await {
+        if let Err(error) = hooks.run_trigger(self, call).await {
             tracing::warn!(code = error.code.as_i32(), %error, "an {} trigger failed", kind.name());
         }
     }

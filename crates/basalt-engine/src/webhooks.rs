@@ -243,7 +243,7 @@ impl Hooks for Webhooks {
         triggers.get(&kind).is_some_and(|classes| classes.contains_key(class_name))
     }
 
-    fn run_trigger(&self, call: TriggerCall) -> HookFuture<'_, Option<Map<String, Value>>> {
+    fn run_trigger(&self, _engine: &Engine, call: TriggerCall) -> HookFuture<'_, Option<Map<String, Value>>> {
         Box::pin(async move {
             let Some(url) = self.trigger_url(call.kind, &call.class_name) else { return Ok(None) };
             let mut payload = Map::new();
@@ -296,7 +296,7 @@ impl Hooks for Webhooks {
         })
     }
 
-    fn run_function(&self, call: FunctionCall) -> HookFuture<'_, Option<Value>> {
+    fn run_function(&self, _engine: &Engine, call: FunctionCall) -> HookFuture<'_, Option<Value>> {
         Box::pin(async move {
             let Some(url) = self.function_url(&call.name) else {
                 return Err(ParseError::new(ErrorCode::ScriptFailed, format!("Invalid function: \"{}\"", call.name)));
@@ -309,7 +309,7 @@ impl Hooks for Webhooks {
         false
     }
 
-    fn run_job(&self, call: JobCall) -> HookFuture<'_, Option<Value>> {
+    fn run_job(&self, _engine: &Engine, call: JobCall) -> HookFuture<'_, Option<Value>> {
         Box::pin(async move { Err(ParseError::new(ErrorCode::ScriptFailed, format!("Invalid job: {}", call.name))) })
     }
 }
@@ -514,7 +514,7 @@ impl Engine {
         }
         self.inner
             .hooks
-            .get()
+            .as_ref()
             .filter(|hooks| hooks.has_trigger(kind, class_name))
             .map(|hooks| hooks.as_ref() as &dyn Hooks)
     }
@@ -524,7 +524,7 @@ impl Engine {
         if self.inner.webhooks.has_function(name) {
             return Some(&self.inner.webhooks);
         }
-        self.inner.hooks.get().map(|hooks| hooks.as_ref() as &dyn Hooks)
+        self.inner.hooks.as_ref().map(|hooks| hooks.as_ref() as &dyn Hooks)
     }
 }
 

@@ -19,7 +19,9 @@ use basalt_core::acl::{Access, Acl};
 use basalt_core::query::Condition;
 use basalt_core::query::matcher;
 use basalt_core::{ClassName, ClassSchema};
-use basalt_engine::{Caller, Engine, EventSink, LiveQueryView, ObjectEvent, SessionsEnded};
+use basalt_engine::{
+    Caller, Engine, EventReceiver, LiveQueryEvent, LiveQueryView, ObjectEvent, Received, SessionsEnded, Watched,
+};
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
@@ -30,15 +32,8 @@ pub use protocol::Frame;
 pub struct LiveQueryConfig {
     /// Classes with LiveQuery on; `None` = every class.
     pub classes: Option<HashSet<String>>,
-    pub app_id: String,
-    pub master_key: String,
-    /// Addresses a connection may use the master key from (as for the REST API).
-    pub master_key_ips: Vec<std::net::IpAddr>,
-    /// The configured client keys (JavaScript, client, REST, .NET); when any is set, `connect`
-    /// must present one of them.
-    pub client_keys: Vec<String>,
-    /// Frames queued for one client before it counts as fallen behind and is disconnected.
-    pub queue_frames_max: usize,
+    /// The keys `connect` must present, checked as the REST API checks them.
+    pub keys: basalt_engine::AppKeys,
 }
 
 /// One subscription of one client.
@@ -104,20 +99,11 @@ pub struct Hub {
     next_expiry: std::sync::atomic::AtomicI64,
     /// Counts role refreshes (see `refresh_roles`).
     role_generation: std::sync::atomic::AtomicU64,
-    /// Events (and ended sessions) waiting for the delivery task: the write path only enqueues,
-    /// so a save's latency never includes the fan-out to subscribers. One queue keeps them in
-    /// order: an event written after a log-out is delivered after the log-out took its rights.
-    events: mpsc::UnboundedSender<Pending>,
-    /// How many subscriptions each class has, kept with the subscriptions (under `state`): a
-    /// write to a class nobody watches builds no event. A subscription counts before its
-    /// `subscribed` frame is sent, so every write committed after the client is told sees it.
-    watched: std::sync::RwLock<HashMap<ClassName, usize>>,
-}
-
-/// What the delivery task works through, in the order the engine reported it.
-enum Pending {
-    Event(ObjectEvent),
-    SessionsEnded(SessionsEnded),
+    /// How many subscriptions each class has, kept with the subscriptions (under `state`) and
+    /// read by the engine: a write to a class nobody watches builds no event. A subscription
+    /// counts before its `subscribed` frame is sent, so every write committed after the client is
+    /// told sees it.
+    watched: Watched,
 }
 
 /// The caller a connection or subscription falls back to when its session ended: no user, no
@@ -189,8 +175,10 @@ fn new_client_id() -> String {
 }
 
 impl Hub {
-    pub fn new(engine: Engine, config: LiveQueryConfig) -> Arc<Hub> {
-        let (events, mut pending) = mpsc::unbounded_channel::<Pending>();
+    /// The hub, working through `events` (the receiving end of the engine's queue) in order:
+    /// an event written after a log-out is delivered after the log-out took its rights. The
+    /// write path only enqueues, so a save's latency never includes the fan-out to subscribers.
+    pub fn new(engine: Engine, config: LiveQueryConfig, mut events: EventReceiver) -> Arc<Hub> {
         let hub = Arc::new_cyclic(|this| Hub {
             engine,
             config,
@@ -198,20 +186,29 @@ impl Hub {
             this: this.clone(),
             next_expiry: std::sync::atomic::AtomicI64::new(i64::MAX),
             role_generation: std::sync::atomic::AtomicU64::new(0),
-            events,
-            watched: std::sync::RwLock::default(),
+            watched: events.watched(),
         });
         let delivering = Arc::downgrade(&hub);
         tokio::spawn(async move {
-            while let Some(next) = pending.recv().await {
+            while let Some(next) = events.recv().await {
                 let Some(hub) = delivering.upgrade() else { return };
                 let event = match next {
-                    Pending::Event(event) => event,
-                    Pending::SessionsEnded(ended) => {
+                    Received::Event(LiveQueryEvent::Object(event)) => event,
+                    Received::Event(LiveQueryEvent::SessionsEnded(ended)) => {
                         hub.end_sessions(ended).await;
                         continue;
                     }
+                    Received::Overflowed => {
+                        hub.disconnect_all();
+                        continue;
+                    }
                 };
+                if event.class_name.as_str() == "_Role" {
+                    hub.refresh_roles();
+                }
+                if !hub.serves_class(event.class_name.as_str()) {
+                    continue;
+                }
                 hub.expire_sessions();
                 if hub.engine.has_live_query_event_trigger(event.class_name.as_str()) {
                     hub.deliver_through_trigger(event).await;
@@ -249,7 +246,7 @@ impl Hub {
     /// the notification that the client fell behind and was dropped.
     pub fn open_with_kick(&self, address: Option<std::net::IpAddr>) -> (u64, mpsc::Receiver<Frame>, Kick) {
         let kick = Kick::default();
-        let (sender, receiver) = mpsc::channel(self.config.queue_frames_max.max(1));
+        let (sender, receiver) = mpsc::channel(self.engine.limits().live_query_frames_queued_per_connection_max.max(1));
         let mut state = self.state();
         state.next_client_id += 1;
         let client_id = state.next_client_id;
@@ -291,34 +288,27 @@ impl Hub {
         }
     }
 
-    fn watched(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<ClassName, usize>> {
-        match self.watched.write() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        }
-    }
-
     /// Counts a new subscription to `class_name` (called with `state` locked).
     fn watch(&self, class_name: &ClassName) {
-        *self.watched().entry(class_name.clone()).or_default() += 1;
+        self.watched.watch(class_name);
     }
 
     /// Uncounts a subscription that ended (called with `state` locked).
     fn unwatch(&self, class_name: &ClassName) {
-        let mut watched = self.watched();
-        if let Some(count) = watched.get_mut(class_name) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                watched.remove(class_name);
-            }
-        }
+        self.watched.unwatch(class_name);
     }
 
-    /// Does any subscription watch this class?
-    fn is_watched(&self, class_name: &ClassName) -> bool {
-        match self.watched.read() {
-            Ok(watched) => watched.contains_key(class_name),
-            Err(poisoned) => poisoned.into_inner().contains_key(class_name),
+    /// Disconnects every client: the engine's queue overflowed, so any of them may have missed
+    /// changes. Clients reconnect and subscribe again (the SDKs do so on their own).
+    fn disconnect_all(&self) {
+        let mut state = self.state();
+        let clients: Vec<u64> = state.clients.keys().copied().collect();
+        tracing::warn!(clients = clients.len(), "LiveQuery fell behind the writes; every client is disconnected");
+        for client_id in clients {
+            if let Some(client) = state.clients.get(&client_id) {
+                client.kick.notify_one();
+            }
+            self.forget_client(&mut state, client_id);
         }
     }
 
@@ -556,30 +546,6 @@ impl Hub {
                 }
             }
         });
-    }
-}
-
-impl EventSink for Hub {
-    fn sessions_ended(&self, ended: SessionsEnded) {
-        if self.events.send(Pending::SessionsEnded(ended)).is_err() {
-            tracing::error!("the LiveQuery delivery task has stopped");
-        }
-    }
-
-    fn wants(&self, class_name: &ClassName) -> bool {
-        class_name.as_str() == "_Role" || (self.serves_class(class_name.as_str()) && self.is_watched(class_name))
-    }
-
-    fn publish(&self, event: ObjectEvent) {
-        if event.class_name.as_str() == "_Role" {
-            self.refresh_roles();
-        }
-        if !self.serves_class(event.class_name.as_str()) {
-            return;
-        }
-        if self.events.send(Pending::Event(event)).is_err() {
-            tracing::error!("the LiveQuery delivery task has stopped; an event was not delivered");
-        }
     }
 }
 

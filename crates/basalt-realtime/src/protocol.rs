@@ -126,22 +126,18 @@ impl Hub {
             }
         };
         let invalid_keys = || error_frame(CODE_INVALID_KEYS, "Key in request is not valid", false, None);
-        if app_id != self.config.app_id {
-            self.reply(client_id, invalid_keys());
-            return;
-        }
         // The keys are checked as the REST API checks them: the master key only from its
         // addresses, and a configured client key required of everyone else. (Parse Server's
         // LiveQuery checks neither.)
-        let (is_master, keys_ok) = {
-            let state = self.state();
-            let address = state.clients.get(&client_id).and_then(|client| client.address);
-            self.check_keys(message, address)
-        };
-        if !keys_ok {
+        let address = self.state().clients.get(&client_id).and_then(|client| client.address);
+        let client_keys =
+            ["javascriptKey", "clientKey", "windowsKey", "restAPIKey"].iter().filter_map(|key| text(message, key));
+        let Some(admission) = self.config.keys.admit(Some(app_id), text(message, "masterKey"), client_keys, address)
+        else {
             self.reply(client_id, invalid_keys());
             return;
-        }
+        };
+        let is_master = admission == basalt_engine::Admission::Master;
         let installation_id = text(message, "installationId").map(str::to_owned);
         let caller = match (is_master, text(message, "sessionToken")) {
             (true, _) => Caller { installation_id: installation_id.clone(), ..Caller::master() },
@@ -183,23 +179,6 @@ impl Hub {
             object.insert("installationId".into(), Value::String(installation_id));
         }
         self.send(&mut state, client_id, Frame::Text(frame.to_string()));
-    }
-
-    /// Does the `connect` frame carry the master key (usable from `address`), and are its keys
-    /// acceptable? A master key from another address is refused, not downgraded.
-    fn check_keys(&self, message: &Map<String, Value>, address: Option<std::net::IpAddr>) -> (bool, bool) {
-        if text(message, "masterKey") == Some(self.config.master_key.as_str()) {
-            let allowed = address.is_some_and(|address| self.config.master_key_ips.contains(&address));
-            return (allowed, allowed);
-        }
-        if self.config.client_keys.is_empty() {
-            return (false, true);
-        }
-        let presented = ["javascriptKey", "clientKey", "windowsKey", "restAPIKey"]
-            .iter()
-            .filter_map(|key| text(message, key))
-            .any(|key| self.config.client_keys.iter().any(|configured| configured == key));
-        (false, presented)
     }
 
     fn connected(&self, client_id: u64) -> Option<(Caller, String, Option<String>)> {

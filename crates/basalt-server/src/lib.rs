@@ -11,7 +11,6 @@ mod request;
 mod routes;
 
 use std::future::Future;
-use std::net::IpAddr;
 
 use axum::Router;
 use basalt_engine::Engine;
@@ -24,32 +23,11 @@ pub use error::ApiError;
 /// The keys and addresses a server accepts.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
-    pub app_id: String,
-    pub master_key: String,
-    /// Client keys; when none is set, clients need no key (Parse Server's rule).
-    pub rest_api_key: Option<String>,
-    pub javascript_key: Option<String>,
-    pub client_key: Option<String>,
-    pub windows_key: Option<String>,
-    /// Addresses the master key is accepted from (Parse Server 9: loopback only).
-    pub master_key_ips: Vec<IpAddr>,
+    pub keys: basalt_engine::AppKeys,
     /// Where the API is mounted, e.g. `/parse` (no trailing slash).
     pub mount_path: String,
     /// The URL clients reach the API at, e.g. `http://localhost:1337/parse`.
     pub public_server_url: String,
-}
-
-impl ServerConfig {
-    /// May a request from `peer` use the master key (`--master-key-ips`)?
-    pub(crate) fn accepts_master_key_from(&self, peer: Option<IpAddr>) -> bool {
-        peer.is_some_and(|peer| self.master_key_ips.contains(&peer.to_canonical()))
-    }
-
-    pub fn client_keys(&self) -> impl Iterator<Item = &str> {
-        [&self.rest_api_key, &self.javascript_key, &self.client_key, &self.windows_key]
-            .into_iter()
-            .filter_map(|key| key.as_deref())
-    }
 }
 
 /// The state every handler sees.

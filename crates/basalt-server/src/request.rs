@@ -126,30 +126,19 @@ async fn authenticate(
     peer: Option<SocketAddr>,
     ignores_session: bool,
 ) -> Result<Caller, ApiError> {
-    let config = &state.config;
-    if keys.app_id.as_deref() != Some(config.app_id.as_str()) {
-        return Err(ApiError::Unauthorized);
-    }
-    let mut caller =
-        Caller { installation_id: keys.installation_id, context: keys.context.map(Arc::new), ..Caller::default() };
-    if let Some(master_key) = &keys.master_key
-        && master_key == &config.master_key
-    {
-        if !config.accepts_master_key_from(peer.map(|peer| peer.ip())) {
-            return Err(ApiError::Unauthorized);
-        }
-        caller.is_master = true;
-    }
-    if !caller.is_master {
-        let mut configured = config.client_keys().peekable();
-        if configured.peek().is_some() {
-            let configured: Vec<&str> = configured.collect();
-            let presented_ok = keys.client_keys.iter().any(|key| configured.contains(&key.as_str()));
-            if !presented_ok {
-                return Err(ApiError::Unauthorized);
-            }
-        }
-    }
+    let admission = state.config.keys.admit(
+        keys.app_id.as_deref(),
+        keys.master_key.as_deref(),
+        keys.client_keys.iter().map(String::as_str),
+        peer.map(|peer| peer.ip()),
+    );
+    let Some(admission) = admission else { return Err(ApiError::Unauthorized) };
+    let mut caller = Caller {
+        installation_id: keys.installation_id,
+        context: keys.context.map(Arc::new),
+        is_master: admission == basalt_engine::Admission::Master,
+        ..Caller::default()
+    };
     // Parse compat: the master key and log-in ignore a session token.
     let token = keys.session_token.filter(|token| !token.is_empty() && !caller.is_master && !ignores_session);
     if let Some(token) = token {

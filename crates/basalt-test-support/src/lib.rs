@@ -11,9 +11,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use basalt_engine::{Engine, EngineConfig};
+use basalt_engine::EngineConfig;
 use basalt_server::ServerConfig;
-use basalt_store::sqlite::{SqliteOptions, SqliteStore};
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::{Mutex, mpsc, oneshot};
@@ -96,24 +95,32 @@ impl Drop for TestDatabase {
     }
 }
 
-/// The store a test server uses (see the crate's documentation), and the database to drop with
-/// it when it is PostgreSQL's.
+/// The database a test server uses (see the crate's documentation), and the PostgreSQL database
+/// to drop with it.
+pub fn test_database(data_dir: &std::path::Path) -> (basalt::Database, Option<TestDatabase>) {
+    match std::env::var("BASALT_TEST_DATABASE_URI") {
+        Ok(server_uri) if !server_uri.is_empty() => {
+            let database = TestDatabase::new(&server_uri, "server");
+            (basalt::Database::Postgres { uri: database.uri() }, Some(database))
+        }
+        _ => (
+            basalt::Database::Sqlite {
+                path: data_dir.join("basalt.sqlite3"),
+                durability: basalt_store::sqlite::Durability::Process,
+            },
+            None,
+        ),
+    }
+}
+
+/// The store a test server uses (see `test_database`), and the database to drop with it.
 ///
 /// # Panics
 /// When the store cannot be opened (a test failure).
 pub async fn open_test_store(data_dir: &std::path::Path) -> (Arc<dyn basalt_store::Store>, Option<TestDatabase>) {
-    match std::env::var("BASALT_TEST_DATABASE_URI") {
-        Ok(server_uri) if !server_uri.is_empty() => {
-            let database = TestDatabase::new(&server_uri, "server");
-            let store =
-                basalt_store::postgres::PgStore::connect(&database.uri()).await.expect("open the PostgreSQL store");
-            (Arc::new(store), Some(database))
-        }
-        _ => {
-            let store = SqliteStore::open(SqliteOptions::new(data_dir.join("basalt.sqlite3"))).expect("open store");
-            (Arc::new(store), None)
-        }
-    }
+    let (database, test_database) = test_database(data_dir);
+    let (store, _) = database.open(basalt::Existing::Created).await.expect("open the store");
+    (store, test_database)
 }
 
 /// A response: status and JSON body (`Value::Null` when the body is not JSON).
@@ -133,67 +140,50 @@ impl TestServer {
     /// When the server cannot start (a test failure).
     pub async fn start_with(options: TestOptions) -> TestServer {
         let data_dir = tempfile::tempdir().expect("temp dir");
-        let (store, database) = open_test_store(data_dir.path()).await;
+        let (database, test_database) = test_database(data_dir.path());
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
         let base_url = format!("http://{address}/parse");
-        let engine = Engine::start(
-            store,
-            EngineConfig {
-                allow_client_class_creation: options.allow_client_class_creation,
-                files_url_prefix: format!("{base_url}/files/{APP_ID}/"),
-                limits: options.limits.unwrap_or_default(),
-                auth: options.auth.unwrap_or_default(),
-                clock: match options.clock {
-                    Some(clock) => clock,
-                    None => Arc::new(basalt_engine::SystemClock),
-                },
-                email: options.email.unwrap_or_default(),
-                files: Some(basalt_engine::FilesConfig {
-                    store: Arc::new(
-                        basalt_files::LocalFileStore::open(data_dir.path().join("files")).expect("files dir"),
-                    ),
-                    upload_bytes_max: 20 * 1024 * 1024,
-                    enable_for_public: false,
-                    enable_for_anonymous_user: false,
-                    enable_for_authenticated_user: true,
-                }),
-                webhook_key: options.webhook_key,
+        let engine = EngineConfig {
+            allow_client_class_creation: options.allow_client_class_creation,
+            files_url_prefix: format!("{base_url}/files/{APP_ID}/"),
+            limits: options.limits.unwrap_or_default(),
+            auth: options.auth.unwrap_or_default(),
+            clock: match options.clock {
+                Some(clock) => clock,
+                None => Arc::new(basalt_engine::SystemClock),
             },
-        )
-        .await
-        .expect("engine");
-        let config = ServerConfig {
-            app_id: APP_ID.into(),
-            master_key: MASTER_KEY.into(),
-            rest_api_key: None,
-            javascript_key: options.javascript_key,
-            client_key: None,
-            windows_key: None,
-            master_key_ips: options
-                .master_key_ips
-                .unwrap_or_else(|| vec!["127.0.0.1".parse().expect("ip"), "::1".parse().expect("ip")]),
+            email: options.email.unwrap_or_default(),
+            files: Some(basalt_engine::FilesConfig {
+                store: Arc::new(basalt_files::LocalFileStore::open(data_dir.path().join("files")).expect("files dir")),
+                upload_bytes_max: 20 * 1024 * 1024,
+                enable_for_public: false,
+                enable_for_anonymous_user: false,
+                enable_for_authenticated_user: true,
+            }),
+            webhook_key: options.webhook_key,
+        };
+        let server = ServerConfig {
+            keys: basalt_engine::AppKeys {
+                app_id: APP_ID.into(),
+                master_key: MASTER_KEY.into(),
+                javascript_key: options.javascript_key,
+                master_key_ips: options
+                    .master_key_ips
+                    .unwrap_or_else(|| vec!["127.0.0.1".parse().expect("ip"), "::1".parse().expect("ip")]),
+                ..basalt_engine::AppKeys::default()
+            },
             mount_path: "/parse".into(),
             public_server_url: base_url.clone(),
         };
-        let hub = basalt_realtime::Hub::new(
-            engine.clone(),
-            basalt_realtime::LiveQueryConfig {
-                classes: None,
-                app_id: APP_ID.into(),
-                master_key: MASTER_KEY.into(),
-                master_key_ips: config.master_key_ips.clone(),
-                client_keys: config.client_keys().map(str::to_owned).collect(),
-                queue_frames_max: 1000,
-            },
-        );
-        engine.set_event_sink(hub.clone());
+        let settings = basalt::Settings { database, engine, server, cloud: None, live_query_classes: None };
+        let running = basalt::build(settings, listener).await.expect("start the server");
         let (shutdown, shutdown_signal) = oneshot::channel::<()>();
         tokio::spawn(async move {
             let signal = async {
                 let _ = shutdown_signal.await;
             };
-            let _ = basalt_server::serve(listener, engine, config, Some(hub), signal).await;
+            let _ = running.serve(signal).await;
         });
         TestServer {
             address,
@@ -201,7 +191,7 @@ impl TestServer {
             client: reqwest::Client::new(),
             shutdown: Some(shutdown),
             _data_dir: data_dir,
-            _database: database,
+            _database: test_database,
         }
     }
 

@@ -1,5 +1,5 @@
 //! The `basalt` binary: command line and environment, logging, the data directory, and wiring
-//! the store, engine and server together. Thin by design.
+//! the settings `basalt::build` turns into a running server. Thin by design.
 
 mod cli;
 mod credentials;
@@ -10,17 +10,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use basalt_engine::{Engine, EngineConfig};
+use basalt::{Database, Existing};
+use basalt_engine::EngineConfig;
 use basalt_server::ServerConfig;
-use basalt_store::sqlite::{SqliteOptions, SqliteStore};
+use basalt_store::sqlite::Durability;
 use clap::Parser;
 use tokio::net::TcpListener;
 
 use crate::cli::{Cli, Command, ServeArgs};
-
-/// Frames queued for one LiveQuery client before it counts as fallen behind: about a second of
-/// events at a busy class, and a few hundred KiB at most per client.
-const LIVE_QUERY_QUEUE_FRAMES_MAX: usize = 1000;
 
 /// mimalloc instead of glibc's allocator: a request allocates and frees many small strings and
 /// maps across worker threads, where glibc's arenas spent ~12% of the CPU of a read (see
@@ -73,77 +70,30 @@ fn run() -> anyhow::Result<()> {
     }
 }
 
-/// Whether a command may start from a database that does not exist yet.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Existing {
-    /// Created when missing (`serve`, `import`).
-    Created,
-    /// Must exist (`export`, an import's source): a mistyped path is an error, not an empty
-    /// database.
-    Required,
-}
-
-/// The store `--database-uri` names: SQLite (the data directory's file unless a `sqlite://` path
-/// is given) or PostgreSQL (returned a second time: other nodes may share it).
-pub(crate) async fn open_store(
-    args: &cli::DatabaseArgs,
-    sync_full: bool,
-    existing: Existing,
-) -> anyhow::Result<(Arc<dyn basalt_store::Store>, Option<basalt_store::postgres::PgStore>)> {
-    let database_path: std::path::PathBuf = match args.database_uri.as_deref() {
+/// The database `--database-uri` names: SQLite (the data directory's file unless a `sqlite://`
+/// path is given) or PostgreSQL.
+pub(crate) fn database(args: &cli::DatabaseArgs, sync_full: bool) -> anyhow::Result<Database> {
+    let path: std::path::PathBuf = match args.database_uri.as_deref() {
         None => args.data_dir.join("basalt.sqlite3"),
         Some(uri) if uri.starts_with("sqlite://") => uri.trim_start_matches("sqlite://").into(),
         Some(uri) if uri.starts_with("postgres://") || uri.starts_with("postgresql://") => {
-            let store = basalt_store::postgres::PgStore::connect(uri)
-                .await
-                .map_err(|error| anyhow::anyhow!("connecting to PostgreSQL: {error}"))?;
-            return Ok((Arc::new(store.clone()), Some(store)));
+            return Ok(Database::Postgres { uri: uri.to_owned() });
         }
         Some(other) => {
             bail!("--database-uri: unsupported database URI {other:?} (expected sqlite://PATH or postgres://…)")
         }
     };
-    if existing == Existing::Required && !database_path.is_file() {
-        bail!("no database at {}", database_path.display());
-    }
-    if existing == Existing::Created
-        && let Some(parent) = database_path.parent().filter(|parent| !parent.as_os_str().is_empty())
-    {
-        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    }
-    let mut options = SqliteOptions::new(&database_path);
-    if sync_full {
-        options.durability = basalt_store::sqlite::Durability::Full;
-    }
-    let store =
-        SqliteStore::open(options).map_err(|error| anyhow::anyhow!("opening {}: {error}", database_path.display()))?;
-    Ok((Arc::new(store), None))
+    let durability = if sync_full { Durability::Full } else { Durability::Process };
+    Ok(Database::Sqlite { path, durability })
 }
 
-/// Joins the other nodes on the same PostgreSQL database: this node's schema, webhook and object
-/// changes go to them, theirs come here (see `basalt_engine::cluster`).
-async fn join_cluster(engine: &Engine, store: &basalt_store::postgres::PgStore) -> anyhow::Result<()> {
-    let node = format!("{:016x}", rand::random::<u64>());
-    let (link, mut deliveries) =
-        store.join_cluster(&node).await.map_err(|error| anyhow::anyhow!("listening for the other nodes: {error}"))?;
-    engine.join_cluster(Arc::new(link));
-    // What changed between loading the schemas and listening.
-    engine.resync().await.map_err(|error| anyhow::anyhow!("reloading schemas: {error}"))?;
-    let engine = engine.clone();
-    tokio::spawn(async move {
-        while let Some(delivery) = deliveries.recv().await {
-            let applied = match delivery {
-                basalt_store::postgres::Delivery::Message(text) => engine.on_cluster_message(&text).await,
-                basalt_store::postgres::Delivery::Own(text) => engine.on_own_cluster_message(&text).await,
-                basalt_store::postgres::Delivery::Resync => engine.resync().await,
-            };
-            if let Err(error) = applied {
-                tracing::warn!(%error, "applying a change from another node");
-            }
-        }
-    });
-    tracing::info!(node, "joined the nodes on this database");
-    Ok(())
+/// The store `--database-uri` names (see `database`).
+pub(crate) async fn open_store(
+    args: &cli::DatabaseArgs,
+    sync_full: bool,
+    existing: Existing,
+) -> anyhow::Result<(Arc<dyn basalt_store::Store>, Option<basalt_store::postgres::PgStore>)> {
+    database(args, sync_full)?.open(existing).await
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -158,8 +108,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let address: SocketAddr = listener.local_addr().context("reading the bound address")?;
     let public_server_url = args.public_server_url.clone().unwrap_or_else(|| format!("http://{address}{mount_path}"));
 
-    let database = cli::DatabaseArgs { data_dir: args.data_dir.clone(), database_uri: args.database_uri.clone() };
-    let (store, shared_store) = open_store(&database, args.sync_full, Existing::Created).await?;
+    let database_args = cli::DatabaseArgs { data_dir: args.data_dir.clone(), database_uri: args.database_uri.clone() };
+    let database = database(&database_args, args.sync_full)?;
     let mut limits = basalt_core::Limits::default();
     if let Some(body_bytes_max) = args.max_body_size {
         limits.body_bytes_max = body_bytes_max;
@@ -173,7 +123,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(body_read_ms_max) = args.body_timeout_ms {
         limits.body_read_ms_max = body_read_ms_max;
     }
-    let engine_config = EngineConfig {
+    let engine = EngineConfig {
         allow_client_class_creation: args.allow_client_class_creation,
         files_url_prefix: format!("{}/files/{}/", public_server_url.trim_end_matches('/'), credentials.app_id),
         limits,
@@ -183,7 +133,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         files: Some(files_config(&args)?),
         webhook_key: args.webhook_key.clone(),
     };
-    if shared_store.is_some() && args.s3_bucket.is_none() {
+    if matches!(database, Database::Postgres { .. }) && args.s3_bucket.is_none() {
         // Other nodes may serve this database; a file saved here must be found by them. Said in
         // the start-up banner, where the generated credentials are too.
         println!(
@@ -193,34 +143,31 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             args.data_dir.join("files").display()
         );
     }
-    let engine =
-        Engine::start(store, engine_config).await.map_err(|error| anyhow::anyhow!("loading schemas: {error}"))?;
-    let server_config = ServerConfig {
-        app_id: credentials.app_id,
-        master_key: credentials.master_key,
-        rest_api_key: args.rest_api_key,
-        javascript_key: args.javascript_key,
-        client_key: args.client_key,
-        windows_key: None,
-        master_key_ips: args.master_key_ips,
+    let server = ServerConfig {
+        keys: basalt_engine::AppKeys {
+            app_id: credentials.app_id,
+            master_key: credentials.master_key,
+            rest_api_key: args.rest_api_key,
+            javascript_key: args.javascript_key,
+            client_key: args.client_key,
+            windows_key: None,
+            master_key_ips: args.master_key_ips,
+        },
         mount_path: mount_path.clone(),
         public_server_url,
     };
-    if let Some(main) = &args.cloud {
-        let workers = match args.cloud_workers {
-            0 => std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
-            workers => workers,
-        };
-        let limits = basalt_cloud::CloudLimits {
+    let cloud = args.cloud.as_ref().map(|main| basalt::CloudSettings {
+        main: main.clone(),
+        limits: basalt_cloud::CloudLimits {
             cpu_ms_max: args.cloud_timeout_ms,
             memory_bytes_max: args.cloud_memory_mb.saturating_mul(1024 * 1024),
-            workers,
+            workers: match args.cloud_workers {
+                0 => std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+                workers => workers,
+            },
             job_ms_max: args.cloud_job_timeout_ms,
-        };
-        let cloud = basalt_cloud::CloudCode::load(main, engine.clone(), limits)
-            .map_err(|error| anyhow::anyhow!("--cloud: {error}"))?;
-        engine.set_hooks(cloud);
-    }
+        },
+    });
     let live_query_classes = match &args.live_query_classes {
         None => None,
         Some(classes) if classes.iter().any(|class| class.trim() == "*") => None,
@@ -228,24 +175,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             Some(classes.iter().map(|class| class.trim().to_owned()).filter(|class| !class.is_empty()).collect())
         }
     };
-    let hub = basalt_realtime::Hub::new(
-        engine.clone(),
-        basalt_realtime::LiveQueryConfig {
-            classes: live_query_classes,
-            app_id: server_config.app_id.clone(),
-            master_key: server_config.master_key.clone(),
-            master_key_ips: server_config.master_key_ips.clone(),
-            client_keys: server_config.client_keys().map(str::to_owned).collect(),
-            queue_frames_max: LIVE_QUERY_QUEUE_FRAMES_MAX,
-        },
-    );
-    engine.set_event_sink(hub.clone());
-    if let Some(shared_store) = &shared_store {
-        join_cluster(&engine, shared_store).await?;
-    }
+    let settings = basalt::Settings { database, engine, server, cloud, live_query_classes };
+    let server = basalt::build(settings, listener).await?;
     let shutdown = shutdown_signal()?;
     println!("basalt listening on http://{address}{mount_path}");
-    basalt_server::serve(listener, engine, server_config, Some(hub), shutdown).await.context("serving")?;
+    server.serve(shutdown).await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -10,7 +10,9 @@ use basalt_store::transfer::{self, Progress, Summary};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::{ExportArgs, ImportArgs};
-use crate::{Existing, open_store};
+use basalt::Existing;
+
+use crate::open_store;
 
 /// One bar per class on stderr, drawn only when stderr is a terminal.
 struct Bars {

@@ -115,8 +115,8 @@ async fn download_caller(
     }
     let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok()).filter(|value| !value.is_empty());
     let peer = extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
-    if header("x-parse-master-key") == Some(state.config.master_key.as_str())
-        && state.config.accepts_master_key_from(peer)
+    if header("x-parse-master-key") == Some(state.config.keys.master_key.as_str())
+        && state.config.keys.accepts_master_key_from(peer)
     {
         return Ok(Caller::master());
     }
@@ -132,7 +132,7 @@ async fn download_file(
     headers: HeaderMap,
     extensions: axum::http::Extensions,
 ) -> Response {
-    if app_id != state.config.app_id {
+    if app_id != state.config.keys.app_id {
         // Parse compat: a URL for another application is refused, not "not found".
         let body = json!({"code": ErrorCode::OperationForbidden.as_i32(), "error": "Invalid application ID."});
         return (StatusCode::FORBIDDEN, Json(body)).into_response();

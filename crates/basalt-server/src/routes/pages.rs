@@ -62,7 +62,7 @@ async fn static_page(Path(name): Path<String>) -> Response {
 /// The token of an emailed link, when the link is for this app and carries one.
 fn link_token<'a>(state: &AppState, app_id: &str, query: &'a HashMap<String, String>) -> Option<&'a str> {
     let token = query.get("token").map(String::as_str).filter(|token| !token.is_empty())?;
-    (app_id == state.config.app_id).then_some(token)
+    (app_id == state.config.keys.app_id).then_some(token)
 }
 
 async fn verify_email(
@@ -97,7 +97,7 @@ async fn open_reset_link(
 
 async fn choose_password(State(state): State<AppState>, Query(query): Query<HashMap<String, String>>) -> Response {
     let token = query.get("token").map(String::as_str).unwrap_or_default();
-    let app_id = query.get("id").map(String::as_str).unwrap_or(&state.config.app_id);
+    let app_id = query.get("id").map(String::as_str).unwrap_or(&state.config.keys.app_id);
     let error = query.get("error").map(|error| format!("<p role=\"alert\">{}</p>", escape(error))).unwrap_or_default();
     let action = format!("{}/apps/{}/request_password_reset", state.config.mount_path, encode(app_id));
     let form = format!(
@@ -115,7 +115,7 @@ async fn reset_password(
 ) -> Response {
     let token = form.get("token").map(String::as_str).unwrap_or_default();
     let new_password = form.get("new_password").map(String::as_str).unwrap_or_default();
-    if app_id != state.config.app_id || token.is_empty() {
+    if app_id != state.config.keys.app_id || token.is_empty() {
         return redirect(&state, "invalid_link.html");
     }
     match state.engine.reset_password(token, new_password).await {
