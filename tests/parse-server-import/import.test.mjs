@@ -26,8 +26,9 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const bin = process.env.BASALT_BIN ?? path.join(here, '..', '..', 'target', 'debug', 'basalt');
 const server = (process.env.BASALT_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432').replace(/\/$/, '');
 const suffix = `${process.pid}_${randomBytes(4).toString('hex')}`;
-const parseDatabase = `basalt_test_parse_source_${suffix}`;
-const basaltDatabase = `basalt_test_parse_target_${suffix}`;
+const prefix = process.env.BASALT_TEST_DATABASE_PREFIX ?? 'basalt_test_';
+const parseDatabase = `${prefix}parse_source_${suffix}`;
+const basaltDatabase = `${prefix}parse_target_${suffix}`;
 
 async function psql(sql) {
   await run('psql', [`${server}/postgres`, '-qc', sql]);

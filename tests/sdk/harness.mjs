@@ -213,7 +213,10 @@ function roundRobinProxy(targets) {
 function postgresDatabase() {
   const server = process.env.BASALT_TEST_DATABASE_URI?.replace(/\/$/, '');
   if (!server) return null;
-  const name = `basalt_test_sdk_${process.pid}_${randomBytes(6).toString('hex')}`;
+  // `BASALT_TEST_DATABASE_PREFIX` (set by run-tests) names this run's databases, so a run cleans
+  // up only its own.
+  const prefix = process.env.BASALT_TEST_DATABASE_PREFIX ?? 'basalt_test_';
+  const name = `${prefix}sdk_${process.pid}_${randomBytes(6).toString('hex')}`;
   return {
     uri: `${server}/${name}`,
     drop: () => new Promise((resolve, reject) => {

@@ -68,7 +68,10 @@ impl TestDatabase {
         let nanos =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_nanos());
         let sequence = DATABASES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let name = format!("basalt_test_{purpose}_{}_{nanos}_{sequence}", std::process::id());
+        // `BASALT_TEST_DATABASE_PREFIX` (set by run-tests) names this run's databases, so a run
+        // cleans up only its own.
+        let prefix = std::env::var("BASALT_TEST_DATABASE_PREFIX").unwrap_or_else(|_| "basalt_test_".into());
+        let name = format!("{prefix}{purpose}_{}_{nanos}_{sequence}", std::process::id());
         TestDatabase { server_uri: server_uri.trim_end_matches('/').to_owned(), name }
     }
 

@@ -121,7 +121,7 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "PARSE_SERVER_LIVE_QUERY_CLASSES", value_delimiter = ',')]
     pub(crate) live_query_classes: Option<Vec<String>>,
     /// Let clients without the master key create classes by saving to them (Parse 9: off).
-    #[arg(long, env = "PARSE_SERVER_ALLOW_CLIENT_CLASS_CREATION", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, env = "PARSE_SERVER_ALLOW_CLIENT_CLASS_CREATION", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
     pub(crate) allow_client_class_creation: bool,
     /// Addresses the master key is accepted from.
     #[arg(long, env = "PARSE_SERVER_MASTER_KEY_IPS", value_delimiter = ',', default_values_t = [IpAddr::from([127, 0, 0, 1]), IpAddr::from([0, 0, 0, 0, 0, 0, 0, 1])])]
@@ -143,13 +143,13 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "PARSE_SERVER_MAX_UPLOAD_SIZE", value_parser = parse_size, default_value = "20mb")]
     pub(crate) max_upload_size: usize,
     /// Requests without a user may upload files.
-    #[arg(long, env = "PARSE_SERVER_FILE_UPLOAD_ENABLE_FOR_PUBLIC", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, env = "PARSE_SERVER_FILE_UPLOAD_ENABLE_FOR_PUBLIC", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
     pub(crate) file_upload_enable_for_public: bool,
     /// Anonymous users may upload files.
-    #[arg(long, env = "PARSE_SERVER_FILE_UPLOAD_ENABLE_FOR_ANONYMOUS_USER", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, env = "PARSE_SERVER_FILE_UPLOAD_ENABLE_FOR_ANONYMOUS_USER", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
     pub(crate) file_upload_enable_for_anonymous_user: bool,
     /// Logged-in users may upload files.
-    #[arg(long, env = "PARSE_SERVER_FILE_UPLOAD_ENABLE_FOR_AUTHENTICATED_USER", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, env = "PARSE_SERVER_FILE_UPLOAD_ENABLE_FOR_AUTHENTICATED_USER", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
     pub(crate) file_upload_enable_for_authenticated_user: bool,
     /// Store files in this S3 bucket instead of the data dir.
     #[arg(long, env = "BASALT_S3_BUCKET")]
@@ -170,13 +170,13 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "PARSE_SERVER_SESSION_LENGTH", default_value_t = 31_536_000)]
     pub(crate) session_length: i64,
     /// New users are readable and writable only by themselves (Parse 9: on).
-    #[arg(long, env = "PARSE_SERVER_ENFORCE_PRIVATE_USERS", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, env = "PARSE_SERVER_ENFORCE_PRIVATE_USERS", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
     pub(crate) enforce_private_users: bool,
     /// Changing a password ends the user's other sessions.
-    #[arg(long, env = "PARSE_SERVER_REVOKE_SESSION_ON_PASSWORD_RESET", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, env = "PARSE_SERVER_REVOKE_SESSION_ON_PASSWORD_RESET", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
     pub(crate) revoke_session_on_password_reset: bool,
     /// Allow log-in with `authData.anonymous`.
-    #[arg(long, env = "PARSE_SERVER_ENABLE_ANON_USERS", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, env = "PARSE_SERVER_ENABLE_ANON_USERS", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
     pub(crate) enable_anonymous_users: bool,
     /// Lock an account after this many failed log-ins (off when absent).
     #[arg(long, env = "BASALT_ACCOUNT_LOCKOUT_THRESHOLD")]
@@ -185,7 +185,7 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "BASALT_ACCOUNT_LOCKOUT_DURATION", default_value_t = 5)]
     pub(crate) account_lockout_duration: i64,
     /// A password reset unlocks a locked account.
-    #[arg(long, env = "BASALT_ACCOUNT_LOCKOUT_UNLOCK_ON_PASSWORD_RESET", default_value_t = false)]
+    #[arg(long, env = "BASALT_ACCOUNT_LOCKOUT_UNLOCK_ON_PASSWORD_RESET", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
     pub(crate) account_lockout_unlock_on_password_reset: bool,
     /// Passwords must match this regular expression.
     #[arg(long, env = "BASALT_PASSWORD_POLICY_PATTERN")]
@@ -194,7 +194,7 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "BASALT_PASSWORD_POLICY_MESSAGE")]
     pub(crate) password_policy_message: Option<String>,
     /// Passwords may not contain the username.
-    #[arg(long, env = "BASALT_PASSWORD_POLICY_NO_USERNAME", default_value_t = false)]
+    #[arg(long, env = "BASALT_PASSWORD_POLICY_NO_USERNAME", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
     pub(crate) password_policy_no_username: bool,
     /// A new password may not be one of the last N.
     #[arg(long, env = "BASALT_PASSWORD_POLICY_HISTORY", default_value_t = 0)]
@@ -216,10 +216,10 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "BASALT_SMTP_FROM")]
     pub(crate) smtp_from: Option<String>,
     /// Send a verification mail on sign-up and email change.
-    #[arg(long, env = "PARSE_SERVER_VERIFY_USER_EMAILS", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, env = "PARSE_SERVER_VERIFY_USER_EMAILS", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
     pub(crate) verify_user_emails: bool,
     /// Refuse log-in until the user's email is verified.
-    #[arg(long, env = "PARSE_SERVER_PREVENT_LOGIN_WITH_UNVERIFIED_EMAIL", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, env = "PARSE_SERVER_PREVENT_LOGIN_WITH_UNVERIFIED_EMAIL", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
     pub(crate) prevent_login_with_unverified_email: bool,
     /// Seconds a verification link stays valid (forever when absent).
     #[arg(long, env = "PARSE_SERVER_EMAIL_VERIFY_TOKEN_VALIDITY_DURATION")]
@@ -228,7 +228,7 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "BASALT_RESET_TOKEN_VALIDITY_DURATION")]
     pub(crate) reset_token_validity_duration: Option<i64>,
     /// Fsync every commit (survives power loss); the default survives a process crash.
-    #[arg(long, env = "BASALT_SYNC_FULL", default_value_t = false)]
+    #[arg(long, env = "BASALT_SYNC_FULL", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
     pub(crate) sync_full: bool,
 }
 
@@ -330,6 +330,42 @@ mod tests {
         assert_eq!(parse_size("20mb"), Ok(20 * 1024 * 1024));
         assert_eq!(parse_size("512"), Ok(512));
         assert!(parse_size("lots").is_err());
+    }
+
+    /// Every boolean flag reads the same way: `--flag` is on, `--flag=false` (or `--flag false`,
+    /// `=0`, `=no`, `=off`) is off, and its environment variable takes the same words.
+    #[test]
+    fn every_boolean_flag_takes_bare_and_explicit_forms() {
+        use clap::CommandFactory;
+        let command = Cli::command();
+        let serve = command.find_subcommand("serve").expect("serve");
+        let booleans: Vec<String> = serve
+            .get_arguments()
+            .filter(|argument| argument.get_default_values().iter().any(|value| value == "true" || value == "false"))
+            .filter_map(|argument| argument.get_long().map(str::to_owned))
+            .collect();
+        assert!(booleans.len() >= 12, "{booleans:?}");
+        for long in &booleans {
+            for form in [format!("--{long}"), format!("--{long}=false"), format!("--{long}=on")] {
+                let parsed = Cli::try_parse_from(["basalt", "serve", form.as_str(), "--port", "1"]);
+                assert!(parsed.is_ok(), "{form}: {:?}", parsed.err());
+            }
+        }
+        let parse = |args: &[&str]| -> Box<ServeArgs> {
+            let mut argv = vec!["basalt", "serve"];
+            argv.extend_from_slice(args);
+            match Cli::try_parse_from(argv).expect("parses").command {
+                Command::Serve(serve) => serve,
+                _ => panic!("not serve"),
+            }
+        };
+        let on = parse(&["--sync-full", "--enforce-private-users", "--allow-client-class-creation"]);
+        assert!(on.sync_full && on.enforce_private_users && on.allow_client_class_creation);
+        let off =
+            parse(&["--enforce-private-users=false", "--revoke-session-on-password-reset", "no", "--sync-full=0"]);
+        assert!(!off.enforce_private_users && !off.revoke_session_on_password_reset && !off.sync_full);
+        assert!(parse(&[]).enforce_private_users, "the default stays");
+        assert!(Cli::try_parse_from(["basalt", "serve", "--sync-full=maybe"]).is_err());
     }
 
     #[test]

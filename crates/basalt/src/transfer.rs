@@ -87,12 +87,33 @@ pub(crate) async fn export(args: ExportArgs) -> anyhow::Result<()> {
 }
 
 pub(crate) async fn import(args: ImportArgs) -> anyhow::Result<()> {
-    let from = args.from.as_str();
+    // A SQLite file this import creates is removed again when the import fails: a refused or
+    // broken import leaves nothing behind.
+    let created = match crate::database(&args.database, false)? {
+        basalt::Database::Sqlite { path, .. } if !path.exists() => Some(path),
+        _ => None,
+    };
     let (store, _) = open_store(&args.database, false, Existing::Created).await?;
+    let imported = import_into(store.as_ref(), &args).await;
+    if imported.is_err()
+        && let Some(path) = created
+    {
+        drop(store);
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = path.clone().into_os_string();
+            file.push(suffix);
+            let _ = std::fs::remove_file(file);
+        }
+    }
+    imported
+}
+
+async fn import_into(store: &dyn basalt_store::Store, args: &ImportArgs) -> anyhow::Result<()> {
+    let from = args.from.as_str();
     let bars = Bars::new();
     let summary = if from == "-" {
         let mut input = std::io::stdin().lock();
-        transfer::import(store.as_ref(), &mut input, &bars).await
+        transfer::import(store, &mut input, &bars).await
     } else if (from.starts_with("postgres://") || from.starts_with("postgresql://"))
         && parse_server::is_parse_server_database(from).await.context("reading the source database")?
     {
@@ -116,7 +137,7 @@ pub(crate) async fn import(args: ImportArgs) -> anyhow::Result<()> {
         use std::io::Seek;
         dump.rewind()?;
         let mut input = BufReader::new(dump);
-        transfer::import(store.as_ref(), &mut input, &bars).await
+        transfer::import(store, &mut input, &bars).await
     } else if from.starts_with("sqlite://") || from.starts_with("postgres://") || from.starts_with("postgresql://") {
         // Another database: export it to a temporary dump, then import that.
         let source_args =
@@ -131,11 +152,11 @@ pub(crate) async fn import(args: ImportArgs) -> anyhow::Result<()> {
         use std::io::Seek;
         dump.rewind()?;
         let mut input = BufReader::new(dump);
-        transfer::import(store.as_ref(), &mut input, &bars).await
+        transfer::import(store, &mut input, &bars).await
     } else {
         let file = std::fs::File::open(from).with_context(|| format!("opening {from}"))?;
         let mut input: Box<dyn BufRead> = Box::new(BufReader::new(file));
-        transfer::import(store.as_ref(), &mut input, &bars).await
+        transfer::import(store, &mut input, &bars).await
     };
     bars.finish();
     let summary = match summary {

@@ -163,9 +163,10 @@ impl PgStore {
         let mut config: tokio_postgres::Config =
             uri.parse().map_err(|error| StoreError::driver(StoreErrorKind::Other, format!("database URI: {error}")))?;
         // A statement waiting on a lock (a row another session holds FOR UPDATE, a table lock)
-        // fails after the limit instead of waiting for as long as the lock is held.
+        // fails after the limit instead of waiting for as long as the lock is held. Notices
+        // ("relation … already exists, skipping" on every start) are not for the log; warnings are.
         let options = format!(
-            "{} -c lock_timeout={}",
+            "{} -c client_min_messages=warning -c lock_timeout={}",
             config.get_options().unwrap_or_default(),
             basalt_core::Limits::LOCK_WAIT_MS_MAX
         );

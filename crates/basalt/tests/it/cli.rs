@@ -388,6 +388,10 @@ async fn postgres_database_uri_creates_the_database_and_keeps_data_across_restar
     let second = start(serve(&data_dir, &flags)).await;
     let (status, object) = get(&client, &keys, &second.base_url, "Note", &id).await;
     assert_eq!((status, &object["where"]), (200, &json!("postgres")), "{object}");
+    // A start on an existing database is quiet: PostgreSQL's "already exists, skipping" notices
+    // stay out of the log.
+    let stderr = second.stderr();
+    assert!(!stderr.contains("NOTICE"), "stderr:\n{stderr}");
     assert!(second.terminate().await.success());
 }
 

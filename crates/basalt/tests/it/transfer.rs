@@ -221,6 +221,16 @@ async fn a_database_moves_sqlite_to_postgres_and_back_unchanged() {
     import.arg(temp.path().join("third")).arg("--from").arg(&truncated);
     let (status, _, stderr) = run_to_exit(import).await;
     assert!(!status.success() && stderr.contains("truncated"), "{stderr}");
+    let leftovers: Vec<_> = std::fs::read_dir(temp.path().join("third"))
+        .map(|entries| entries.filter_map(Result::ok).map(|entry| entry.file_name()).collect())
+        .unwrap_or_default();
+    assert!(leftovers.is_empty(), "a refused import leaves no database behind: {leftovers:?}");
+    // Nor does one whose source cannot be opened.
+    let mut import = basalt(&["import", "--data-dir"]);
+    import.arg(temp.path().join("fifth")).args(["--from", "/nonexistent/dump.jsonl"]);
+    let (status, _, stderr) = run_to_exit(import).await;
+    assert!(!status.success() && stderr.contains("/nonexistent/dump.jsonl"), "{stderr}");
+    assert!(!temp.path().join("fifth").join("basalt.sqlite3").exists(), "no empty database left behind");
     let edited = temp.path().join("edited.jsonl");
     let without_one: Vec<&str> = lines
         .iter()
