@@ -7,9 +7,6 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-/// The longest an outbound request may take, connection to last byte.
-pub(crate) const TIMEOUT: Duration = Duration::from_secs(30);
-
 /// One client per redirect policy, shared by every worker (connection pools included).
 fn client(follow_redirects: bool) -> Result<&'static reqwest::Client, String> {
     static FOLLOWING: OnceLock<reqwest::Client> = OnceLock::new();
@@ -22,7 +19,7 @@ fn client(follow_redirects: bool) -> Result<&'static reqwest::Client, String> {
         if follow_redirects { reqwest::redirect::Policy::limited(10) } else { reqwest::redirect::Policy::none() };
     let built = reqwest::Client::builder()
         .redirect(policy)
-        .timeout(TIMEOUT)
+        .timeout(Duration::from_millis(basalt_core::Limits::OUTBOUND_REQUEST_MS_MAX))
         .build()
         .map_err(|error| format!("starting the HTTP client: {error}"))?;
     Ok(cell.get_or_init(|| built))

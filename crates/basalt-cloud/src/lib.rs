@@ -15,14 +15,14 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
 
-use basalt_core::{ErrorCode, ParseError, ParseResult};
+use basalt_core::{ErrorCode, Limits, ParseError, ParseResult};
 use basalt_engine::{Engine, FunctionCall, HookFuture, Hooks, JobCall, RateLimitRule, TriggerCall, TriggerKind};
 use serde_json::{Map, Value};
 use tokio::sync::oneshot;
 
 use crate::worker::Worker;
 
-/// Limits of cloud code.
+/// Limits of cloud code (their values and reasons are in `basalt_core::Limits`).
 #[derive(Clone, Copy, Debug)]
 pub struct CloudLimits {
     /// CPU time one call may take, in milliseconds.
@@ -35,11 +35,15 @@ pub struct CloudLimits {
     pub job_ms_max: u64,
 }
 
-impl Default for CloudLimits {
-    fn default() -> Self {
-        // A second of CPU is generous for request handlers and ends runaway loops quickly;
-        // 64 MiB per runtime bounds a memory bomb well below the machine's memory.
-        CloudLimits { cpu_ms_max: 1000, memory_bytes_max: 64 * 1024 * 1024, workers: 2, job_ms_max: 15 * 60 * 1000 }
+impl CloudLimits {
+    /// The server's limits, with `workers` runtimes.
+    pub fn new(limits: &Limits, workers: usize) -> CloudLimits {
+        CloudLimits {
+            cpu_ms_max: limits.cloud_call_ms_max,
+            memory_bytes_max: limits.cloud_memory_bytes_max,
+            workers,
+            job_ms_max: limits.cloud_job_ms_max,
+        }
     }
 }
 
@@ -54,9 +58,6 @@ struct Job {
     engine: Engine,
     reply: oneshot::Sender<ParseResult<Option<Value>>>,
 }
-
-/// How deep cloud code may call into cloud code (a trigger whose save runs another trigger…).
-const NESTING_MAX: usize = 8;
 
 thread_local! {
     /// How many cloud code calls this thread is inside (0 outside any worker).
@@ -191,10 +192,10 @@ impl CloudCode {
     /// on a worker of its own, so nested calls never wait for a pool whose workers are all waiting
     /// on them.
     fn run_nested(&self, engine: &Engine, call: Call, depth: usize) -> ParseResult<Option<Value>> {
-        if depth >= NESTING_MAX {
+        if depth >= Limits::CLOUD_NESTING_DEPTH_MAX {
             return Err(ParseError::new(
                 ErrorCode::ScriptFailed,
-                format!("Cloud code called cloud code more than {NESTING_MAX} levels deep."),
+                format!("Cloud code called cloud code more than {} levels deep.", Limits::CLOUD_NESTING_DEPTH_MAX),
             ));
         }
         let (source, engine, handle, limits) = (self.source.clone(), engine.clone(), self.handle.clone(), self.limits);

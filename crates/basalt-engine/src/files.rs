@@ -60,12 +60,11 @@ struct StoredFile {
     size: u64,
 }
 
-/// File settings: Parse Server's `maxUploadSize` and `fileUpload` options.
+/// File settings: Parse Server's `fileUpload` options (`maxUploadSize` is
+/// `Limits::file_upload_bytes_max`).
 #[derive(Clone)]
 pub struct FilesConfig {
     pub store: Arc<dyn FileStore>,
-    /// Largest file accepted, in bytes.
-    pub upload_bytes_max: u64,
     /// Requests without a user may upload (`fileUpload.enableForPublic`, default off).
     pub enable_for_public: bool,
     /// Anonymous users may upload (`fileUpload.enableForAnonymousUser`, default off).
@@ -77,7 +76,6 @@ pub struct FilesConfig {
 impl std::fmt::Debug for FilesConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FilesConfig")
-            .field("upload_bytes_max", &self.upload_bytes_max)
             .field("enable_for_public", &self.enable_for_public)
             .field("enable_for_anonymous_user", &self.enable_for_anonymous_user)
             .field("enable_for_authenticated_user", &self.enable_for_authenticated_user)
@@ -91,9 +89,6 @@ const REFUSED_EXTENSIONS: &[&str] = &[
     "html", "htm", "shtml", "xhtml", "xht", "svg", "svgz", "xml", "xsl", "xslt", "xsd", "rng", "rdf", "owl", "mathml",
 ];
 
-/// Longest original file name (Parse Server's limit).
-const FILE_NAME_BYTES_MAX: usize = 128;
-
 /// Checks an original file name: `^[_a-zA-Z0-9][a-zA-Z0-9@. ~_-]*$`, at most 128 bytes.
 ///
 /// # Errors
@@ -102,7 +97,7 @@ pub(crate) fn check_file_name(name: &str) -> ParseResult<()> {
     if name.is_empty() {
         return Err(ParseError::new(ErrorCode::InvalidFileName, "Filename not provided."));
     }
-    if name.len() > FILE_NAME_BYTES_MAX {
+    if name.len() > basalt_core::Limits::FILE_NAME_BYTES_MAX {
         return Err(ParseError::new(ErrorCode::InvalidFileName, "Filename too long."));
     }
     let mut chars = name.chars();
@@ -188,7 +183,7 @@ impl Engine {
 
     /// The largest upload accepted, in bytes.
     pub fn upload_bytes_max(&self) -> u64 {
-        self.config().files.as_ref().map_or(0, |files| files.upload_bytes_max)
+        self.config().files.as_ref().map_or(0, |_| self.limits().file_upload_bytes_max)
     }
 
     async fn check_upload_allowed(&self, caller: &Caller, files: &FilesConfig) -> ParseResult<()> {
@@ -282,7 +277,7 @@ impl Engine {
             (false, Some(extension)) => format!("{prefix}_{file_name}.{extension}"),
             _ => format!("{prefix}_{file_name}"),
         };
-        let size = files.store.put(&name, body, files.upload_bytes_max).await.map_err(file_error)?;
+        let size = files.store.put(&name, body, self.limits().file_upload_bytes_max).await.map_err(file_error)?;
         if size == 0 {
             // Parse compat: an empty file is not an upload.
             let _ = files.store.delete(&name).await;

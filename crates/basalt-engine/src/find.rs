@@ -695,26 +695,31 @@ impl Engine {
         Ok(())
     }
 
-    /// All objects matching `where` (no limit), for aggregation. Master key only.
+    /// All objects matching `where`, for aggregation, up to `Limits::aggregate_input_objects_max`
+    /// (the store stops one past it; more is 102). Master key only.
     pub(crate) async fn find_all_records(&self, class_name: &ClassName, where_json: &Value) -> ParseResult<Vec<Value>> {
         if self.schemas().get(class_name).is_none() {
             return Ok(Vec::new());
         }
         let parser = QueryParser { limits: self.limits(), now: self.now() };
         let condition = parser.parse_where(where_json)?;
+        let input_max = self.limits().aggregate_input_objects_max;
         let query = Gated::system(FindQuery {
             class_name: class_name.clone(),
             condition,
             order: Vec::new(),
-            limit: None,
+            limit: Some(input_max.saturating_add(1)),
             skip: 0,
             fields: None,
             access: basalt_core::acl::Access::Master,
         });
         let shape = shape_of(self.limits(), None, None, None, false)?;
         let results = self.run_find(&Caller::master(), query, &shape).await?;
-        if results.len() > 1_000_000 {
-            return Err(ParseError::new(ErrorCode::InvalidQuery, "aggregation input is too large"));
+        if results.len() > input_max {
+            return Err(ParseError::new(
+                ErrorCode::InvalidQuery,
+                format!("An aggregation may read at most {input_max} objects; narrow it with $match."),
+            ));
         }
         Ok(results)
     }

@@ -16,9 +16,6 @@ use crate::{Caller, Engine};
 
 /// Parse Server's default message.
 const DEFAULT_MESSAGE: &str = "Too many requests.";
-/// Past this many counters, expired windows are dropped.
-const COUNTERS_MAX: usize = 10_000;
-
 /// Whose requests share a counter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RateLimitZone {
@@ -137,7 +134,7 @@ impl Engine {
             }
             let mut counters =
                 self.inner.rate_counters.counters.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            if counters.len() > COUNTERS_MAX {
+            if counters.len() > self.limits().rate_limit_counters_max {
                 counters.retain(|(index, _), (start, _)| {
                     let window = rules.get(*index).map_or(0, |rule| rule.window_ms);
                     now.saturating_sub(*start) < i64::try_from(window).unwrap_or(i64::MAX)

@@ -22,9 +22,6 @@ const HOOKS_CLASS: &str = "_Hooks";
 /// The `_Hooks` field holding a trigger's class.
 const STORED_CLASS_KEY: &str = "triggerClassName";
 
-/// How long a webhook may take to answer.
-const WEBHOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-
 /// What a hook stands for: a function, or a trigger of a class.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HookTarget {
@@ -111,7 +108,10 @@ pub(crate) struct Webhooks {
 
 impl Webhooks {
     pub(crate) fn new(key: Option<String>) -> Webhooks {
-        let client = reqwest::Client::builder().timeout(WEBHOOK_TIMEOUT).build().unwrap_or_default();
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_millis(basalt_core::Limits::OUTBOUND_REQUEST_MS_MAX))
+            .build()
+            .unwrap_or_default();
         Webhooks {
             functions: RwLock::default(),
             triggers: RwLock::default(),

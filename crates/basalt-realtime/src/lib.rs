@@ -227,6 +227,11 @@ impl Hub {
         }
     }
 
+    /// The limits LiveQuery works under (the engine's).
+    pub fn limits(&self) -> &basalt_core::Limits {
+        self.engine.limits()
+    }
+
     /// Is LiveQuery on for this class?
     pub fn serves_class(&self, class_name: &str) -> bool {
         self.config.classes.as_ref().is_none_or(|classes| classes.contains(class_name))

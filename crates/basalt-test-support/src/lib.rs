@@ -159,7 +159,6 @@ impl TestServer {
             email: options.email.unwrap_or_default(),
             files: Some(basalt_engine::FilesConfig {
                 store: Arc::new(basalt_files::LocalFileStore::open(data_dir.path().join("files")).expect("files dir")),
-                upload_bytes_max: 20 * 1024 * 1024,
                 enable_for_public: false,
                 enable_for_anonymous_user: false,
                 enable_for_authenticated_user: true,

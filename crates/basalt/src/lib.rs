@@ -67,11 +67,12 @@ impl Database {
     }
 }
 
-/// Cloud code to load.
+/// Cloud code to load (its limits are the engine's `Limits`).
 #[derive(Clone, Debug)]
 pub struct CloudSettings {
     pub main: PathBuf,
-    pub limits: basalt_cloud::CloudLimits,
+    /// Runtimes, each on its own thread.
+    pub workers: usize,
 }
 
 /// Everything a running server is built from.
@@ -114,8 +115,9 @@ pub async fn build(settings: Settings, listener: TcpListener) -> anyhow::Result<
         tracing::info!(node, "joined the nodes on this database");
     }
     if let Some(cloud) = &settings.cloud {
-        let code = basalt_cloud::CloudCode::load(&cloud.main, cloud.limits)
-            .map_err(|error| anyhow::anyhow!("--cloud: {error}"))?;
+        let limits = basalt_cloud::CloudLimits::new(&settings.engine.limits, cloud.workers);
+        let code =
+            basalt_cloud::CloudCode::load(&cloud.main, limits).map_err(|error| anyhow::anyhow!("--cloud: {error}"))?;
         parts.hooks = Some(code);
     }
     let (queue, events) = basalt_engine::event_queue(settings.engine.limits.live_query_events_queued_max);

@@ -123,6 +123,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(body_read_ms_max) = args.body_timeout_ms {
         limits.body_read_ms_max = body_read_ms_max;
     }
+    limits.file_upload_bytes_max = u64::try_from(args.max_upload_size).unwrap_or(u64::MAX);
+    limits.cloud_call_ms_max = args.cloud_timeout_ms;
+    limits.cloud_memory_bytes_max = args.cloud_memory_mb.saturating_mul(1024 * 1024);
+    limits.cloud_job_ms_max = args.cloud_job_timeout_ms;
     let engine = EngineConfig {
         allow_client_class_creation: args.allow_client_class_creation,
         files_url_prefix: format!("{}/files/{}/", public_server_url.trim_end_matches('/'), credentials.app_id),
@@ -158,14 +162,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let cloud = args.cloud.as_ref().map(|main| basalt::CloudSettings {
         main: main.clone(),
-        limits: basalt_cloud::CloudLimits {
-            cpu_ms_max: args.cloud_timeout_ms,
-            memory_bytes_max: args.cloud_memory_mb.saturating_mul(1024 * 1024),
-            workers: match args.cloud_workers {
-                0 => std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
-                workers => workers,
-            },
-            job_ms_max: args.cloud_job_timeout_ms,
+        workers: match args.cloud_workers {
+            0 => std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+            workers => workers,
         },
     });
     let live_query_classes = match &args.live_query_classes {
@@ -209,7 +208,6 @@ fn files_config(args: &ServeArgs) -> anyhow::Result<basalt_engine::FilesConfig> 
     };
     Ok(basalt_engine::FilesConfig {
         store,
-        upload_bytes_max: u64::try_from(args.max_upload_size).unwrap_or(u64::MAX),
         enable_for_public: args.file_upload_enable_for_public,
         enable_for_anonymous_user: args.file_upload_enable_for_anonymous_user,
         enable_for_authenticated_user: args.file_upload_enable_for_authenticated_user,

@@ -262,7 +262,7 @@ impl QueryParser<'_> {
             Some(Value::String(options)) => options.as_str(),
             Some(other) => return Err(ParseError::invalid_query(format!("Bad $options value for query: {other}"))),
         };
-        translate_regex(pattern, options, self.limits.regex_compiled_bytes_max)
+        translate_regex(pattern, options, crate::Limits::REGEX_COMPILED_BYTES_MAX)
     }
 
     fn parse_sub_query(&self, operator: &str, argument: &Value, depth: usize) -> ParseResult<SubQuery> {

@@ -29,16 +29,12 @@ pub(crate) async fn upgrade(
     // Clients send small frames: a small read buffer keeps 1,000 idle connections cheap.
     upgrade
         .read_buffer_size(READ_BUFFER_BYTES)
-        .max_message_size(MESSAGE_BYTES_MAX)
+        .max_message_size(state.engine.limits().live_query_message_bytes_max)
         .on_upgrade(move |socket| serve_socket(hub, socket, peer, state.closing))
 }
 
 /// Read buffer per connection.
 const READ_BUFFER_BYTES: usize = 4 * 1024;
-/// Largest frame a client may send (subscriptions with big queries fit easily).
-const MESSAGE_BYTES_MAX: usize = 1024 * 1024;
-/// How long one burst of frames may take to reach a client before the connection counts as dead.
-const FRAME_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a dropped client gets to take its "fell behind" error before the socket closes.
 const FAREWELL_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a shutting-down server waits for its sockets' close frames to go out.
@@ -52,6 +48,8 @@ async fn serve_socket(
 ) {
     let (mut sink, mut stream) = socket.split();
     let (client_id, mut frames, kick) = hub.open_with_kick(peer);
+    // How long one burst of frames may take to reach the client before it counts as gone.
+    let frame_write = Duration::from_millis(hub.limits().live_query_frame_write_ms_max);
     let mut writer = tokio::spawn(async move {
         let shutdown = async move {
             // The sender gone without saying `true` means the server never closes sockets.
@@ -81,7 +79,7 @@ async fn serve_socket(
                         }
                         sink.flush().await
                     };
-                    match tokio::time::timeout(FRAME_WRITE_TIMEOUT, write).await {
+                    match tokio::time::timeout(frame_write, write).await {
                         Ok(Ok(())) => {}
                         _ => return,
                     }

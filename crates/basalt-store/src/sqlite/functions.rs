@@ -8,10 +8,6 @@ use regex::Regex;
 use rusqlite::Connection;
 use rusqlite::functions::{Context, FunctionFlags};
 
-/// Compiled size bound for patterns; they were already checked at parse time with the server's
-/// limit, this only guards against a pattern that reaches SQL some other way.
-const REGEX_COMPILED_BYTES_MAX: usize = 4 * 1024 * 1024;
-
 /// Registers `basalt_regexp`, `basalt_distance`, `basalt_in_polygon`, `basalt_polygon_contains`.
 pub(crate) fn register(connection: &Connection) -> rusqlite::Result<()> {
     let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
@@ -58,7 +54,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 fn regexp(context: &Context<'_>) -> rusqlite::Result<bool> {
     let pattern: Arc<Regex> = context.get_or_create_aux(0, |value| -> Result<Regex, BoxError> {
         let pattern = value.as_str()?;
-        Ok(regex::RegexBuilder::new(pattern).size_limit(REGEX_COMPILED_BYTES_MAX).build()?)
+        Ok(regex::RegexBuilder::new(pattern).size_limit(basalt_core::Limits::REGEX_COMPILED_BYTES_MAX).build()?)
     })?;
     let text: Option<String> = context.get(1)?;
     Ok(text.is_some_and(|text| pattern.is_match(&text)))
