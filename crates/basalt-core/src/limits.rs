@@ -97,8 +97,9 @@ pub struct Limits {
     pub cloud_job_ms_max: u64,
 
     // --- Rate limits ---
-    /// Callers (rule, address or user) whose request counts are kept at once; past it the
-    /// oldest windows are forgotten first, so a flood of addresses cannot grow memory.
+    /// Request counters (one per rule and address or user) kept in memory before those whose
+    /// window has ended are swept out, so a flood of addresses does not grow memory with
+    /// counters that no longer count.
     pub rate_limit_counters_max: usize,
 }
 

@@ -58,6 +58,12 @@ impl Socket {
         }
     }
 
+    /// Has the server closed the socket (a close frame or the end of the stream) before sending
+    /// anything else?
+    pub(crate) async fn closed(&mut self, what: &str) -> bool {
+        matches!(self.next_message(what).await, None | Some(Ok(Message::Close(_)) | Err(_)))
+    }
+
     /// The next frame, as JSON.
     pub(crate) async fn next(&mut self, what: &str) -> Value {
         match self.next_message(what).await {

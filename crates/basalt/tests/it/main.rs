@@ -14,6 +14,7 @@ mod differences;
 mod durability;
 mod gate_reference;
 mod hardening;
+mod limits;
 mod live_query;
 mod transfer;
 mod webhooks;
