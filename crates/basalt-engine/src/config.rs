@@ -11,7 +11,7 @@ use basalt_core::{ErrorCode, ParseError, ParseResult, time};
 use basalt_store::{FieldUpdate, WriteOp};
 use serde_json::{Map, Value, json};
 
-use crate::sessions::{class, field_equals};
+use crate::conditions::{class, field_equals};
 use crate::{Caller, Engine};
 
 /// The objectId of the single config object (Parse Server uses "1" as well).

@@ -15,7 +15,7 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 use serde_json::{Map, Value};
 
-use crate::sessions::{class, field_equals, set_field};
+use crate::conditions::{class, field_equals, set_field};
 use crate::{Caller, Engine, TriggerKind};
 
 /// One mail to send.

@@ -323,7 +323,7 @@ impl Engine {
         condition: &basalt_core::query::Condition,
         watch: &[String],
     ) -> basalt_core::ParseResult<LiveQueryView> {
-        crate::objects::check_class_access(caller, class_name, "find")?;
+        crate::permissions::check_class_access(caller, class_name, "find")?;
         let schema = self.schemas().get(class_name).ok_or_else(|| {
             basalt_core::ParseError::forbidden(format!(
                 "This user is not allowed to access non-existent class: {class_name}"
@@ -368,7 +368,7 @@ mod tests {
     use serde_json::{Map, Value, json};
 
     use super::{LiveQueryEvent, Received, SessionsEnded, event_queue, may_end_sessions, sessions_ended_by};
-    use crate::sessions::{class, field_equals};
+    use crate::conditions::{class, field_equals};
 
     fn tokens(token: &str) -> LiveQueryEvent {
         LiveQueryEvent::SessionsEnded(SessionsEnded { tokens: vec![token.to_owned()], ..SessionsEnded::default() })

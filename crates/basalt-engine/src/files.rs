@@ -10,7 +10,7 @@ use rand::Rng;
 use serde_json::Value;
 
 use crate::TriggerKind;
-use crate::sessions::{class, field_equals};
+use crate::conditions::{class, field_equals};
 use crate::triggers::FileInfo;
 use crate::{Caller, Engine};
 

@@ -13,8 +13,8 @@ use basalt_store::{FindQuery, ObjectRecord, StoreError, StoreErrorKind};
 use serde_json::{Map, Value};
 
 use crate::gate::{Depth, Gated, ReadRequest};
-use crate::objects::check_class_access;
 use crate::output::object_json;
+use crate::permissions::check_class_access;
 use crate::{Caller, Engine};
 
 /// The parameters of `GET /classes/:className`, checked.

@@ -27,8 +27,8 @@ use basalt_store::FindQuery;
 use serde_json::Value;
 use std::collections::BTreeSet;
 
-use crate::objects::check_class_access;
-use crate::sessions::field_equals;
+use crate::conditions::field_equals;
+use crate::permissions::check_class_access;
 use crate::{Caller, Engine};
 
 /// A query the gate has let through. The store only ever runs these (`Engine::find_records`,

@@ -16,7 +16,18 @@ use basalt_store::{FieldUpdate, ObjectRecord, WriteOp, WriteOutcome};
 use serde_json::{Map, Value};
 
 use crate::output::field_json;
+use crate::permissions::check_class_access;
 use crate::{Caller, Engine};
+
+/// What a create answers: a new object (201), or, for `_User` with the `authData` of a known
+/// user, that user logged in (200).
+#[derive(Debug)]
+pub struct Created {
+    /// A new object (false: an existing user logged in).
+    pub created: bool,
+    pub object_id: String,
+    pub body: Map<String, Value>,
+}
 
 /// What kind of write, for permission messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,19 +84,6 @@ struct CheckedBody {
     acl: Option<Option<Acl>>,
     new_fields: Vec<(FieldName, FieldType)>,
     echo: Vec<String>,
-}
-
-/// Refuses classes the caller may not write through the generic object routes.
-pub(crate) fn check_class_access(caller: &Caller, class_name: &ClassName, verb: &str) -> ParseResult<()> {
-    // Parse compat: installations may be created, read by id and updated by clients, but only
-    // the master key lists or deletes them.
-    let installation_guarded = class_name.as_str() == "_Installation" && matches!(verb, "find" | "delete");
-    if (class_name.is_master_only() || installation_guarded) && !caller.is_master {
-        return Err(ParseError::forbidden(format!(
-            "Clients aren't allowed to perform the {verb} operation on the {class_name} collection."
-        )));
-    }
-    Ok(())
 }
 
 /// The type a written op gives its field (`None`: no type, e.g. null or Delete).
@@ -489,7 +487,7 @@ impl Engine {
         caller: &Caller,
         class_name: &str,
         body: &Map<String, Value>,
-    ) -> ParseResult<crate::users::SignUp> {
+    ) -> ParseResult<Created> {
         self.refresh_if_stale(class_name).await?;
         if class_name == "_User" {
             return self.sign_up(caller, body).await;
@@ -497,7 +495,7 @@ impl Engine {
         let prepared = self.prepare_create(caller, class_name, body).await?;
         let response = self.run_one(caller, prepared).await?;
         let object_id = response.get("objectId").and_then(Value::as_str).unwrap_or_default().to_owned();
-        Ok(crate::users::SignUp { created: true, object_id, body: response })
+        Ok(Created { created: true, object_id, body: response })
     }
 
     /// `PUT /classes/:className/:objectId`: returns `{"updatedAt"}` plus echoed op results.

@@ -7,10 +7,24 @@ use basalt_core::acl::Access;
 use basalt_core::clp::{self, ClpCaller, ClpDecision, ClpOperation};
 use basalt_core::query::Condition;
 use basalt_core::value::pointer_value;
-use basalt_core::{ClassSchema, ParseError, ParseResult};
+use basalt_core::{ClassName, ClassSchema, ParseError, ParseResult};
 
-use crate::sessions::field_equals;
+use crate::conditions::field_equals;
 use crate::{Caller, Engine};
+
+/// Refuses classes the caller may not reach through the generic object routes (master-only
+/// classes; listing or deleting installations).
+pub(crate) fn check_class_access(caller: &Caller, class_name: &ClassName, verb: &str) -> ParseResult<()> {
+    // Parse compat: installations may be created, read by id and updated by clients, but only
+    // the master key lists or deletes them.
+    let installation_guarded = class_name.as_str() == "_Installation" && matches!(verb, "find" | "delete");
+    if (class_name.is_master_only() || installation_guarded) && !caller.is_master {
+        return Err(ParseError::forbidden(format!(
+            "Clients aren't allowed to perform the {verb} operation on the {class_name} collection."
+        )));
+    }
+    Ok(())
+}
 
 fn caller_keys(caller: &Caller) -> Vec<String> {
     match caller.access() {

@@ -5,7 +5,7 @@ use basalt_core::{ErrorCode, ParseError, ParseResult};
 use serde_json::{Map, Value};
 
 use crate::Engine;
-use crate::sessions::{class, field_equals};
+use crate::conditions::{class, field_equals};
 
 /// Fields of a session only the server sets.
 const SESSION_SERVER_FIELDS: &[&str] = &["user", "installationId", "sessionToken", "expiresAt", "createdWith"];

@@ -5,31 +5,14 @@ use std::sync::Arc;
 
 use basalt_core::acl::Access;
 use basalt_core::query::{Condition, Constraint, FieldPath};
-use basalt_core::update::UpdateOp;
 use basalt_core::value::{date_value, pointer_value};
 use basalt_core::{ClassName, ClassSchema, ErrorCode, ParseError, ParseResult, time};
-use basalt_store::{FieldUpdate, FindQuery, ObjectRecord, WriteOp};
+use basalt_store::{FindQuery, ObjectRecord, WriteOp};
 use rand::Rng;
 use serde_json::{Map, Value, json};
 
+use crate::conditions::{class, field_equals, set_field};
 use crate::{Caller, Engine, TriggerKind};
-
-/// `field = value` on a top-level field.
-pub(crate) fn field_equals(field: &str, value: Value) -> Condition {
-    Condition::Field {
-        path: FieldPath { field: field.to_owned(), sub_keys: Vec::new() },
-        constraint: Constraint::Equals(value),
-    }
-}
-
-/// A write of `value` to a top-level field.
-pub(crate) fn set_field(field: &str, value: Value) -> FieldUpdate {
-    FieldUpdate { path: FieldPath { field: field.to_owned(), sub_keys: Vec::new() }, op: UpdateOp::Set(value) }
-}
-
-pub(crate) fn class(name: &str) -> ClassName {
-    ClassName::parse(name).expect("system class names are valid")
-}
 
 /// `r:` and 128 bits from the thread's CSPRNG, as 32 hex digits.
 fn new_session_token() -> String {

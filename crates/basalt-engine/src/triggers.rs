@@ -7,10 +7,10 @@ use basalt_core::{ClassName, ErrorCode, ParseError, ParseResult};
 use basalt_store::{WriteOp, WriteOutcome};
 use serde_json::{Map, Value};
 
+use crate::conditions::field_equals;
 use crate::hooks::{TriggerCall, TriggerKind};
 use crate::objects::PreparedWrite;
 use crate::output::object_json;
-use crate::sessions::field_equals;
 use crate::{Caller, Engine};
 
 /// The class name file triggers are registered under (Parse's `@File`).

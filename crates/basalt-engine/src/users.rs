@@ -12,19 +12,12 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 use serde_json::{Map, Value};
 
-use crate::objects::{PreparedWrite, WriteKind, push_once};
+use crate::conditions::{class, field_equals, set_field};
+use crate::objects::{Created, PreparedWrite, WriteKind, push_once};
 use crate::output::object_json;
 use crate::password::{Verified, hash_password, verify_password};
-use crate::sessions::{SessionOrigin, class, field_equals, set_field};
+use crate::sessions::SessionOrigin;
 use crate::{Caller, Engine, TriggerKind};
-
-/// The result of `POST /users`: a new user (201) or, for `authData` of a known user, a log-in (200).
-#[derive(Debug)]
-pub struct SignUp {
-    pub created: bool,
-    pub object_id: String,
-    pub body: Map<String, Value>,
-}
 
 fn equals_ignoring_case(field: &str, text: &str) -> Condition {
     Condition::Field {
@@ -274,7 +267,7 @@ impl Engine {
     /// # Errors
     /// 200/201 missing username/password, 202/203 taken, 125 bad email, 119 `emailVerified`
     /// from a client, 142 password policy, 252 unsupported auth provider.
-    pub async fn sign_up(&self, caller: &Caller, body: &Map<String, Value>) -> ParseResult<SignUp> {
+    pub async fn sign_up(&self, caller: &Caller, body: &Map<String, Value>) -> ParseResult<Created> {
         if let Some(Value::Object(auth_data)) = body.get("authData") {
             self.check_auth_data(auth_data)?;
             for (provider, data) in auth_data {
@@ -286,7 +279,7 @@ impl Engine {
                 if let Some(user) = self.user_with(condition).await? {
                     let body = self.start_session_for(caller, user, "login", provider).await?;
                     let object_id = body.get("objectId").and_then(Value::as_str).unwrap_or_default().to_owned();
-                    return Ok(SignUp { created: false, object_id, body });
+                    return Ok(Created { created: false, object_id, body });
                 }
             }
         }
@@ -295,7 +288,7 @@ impl Engine {
         let prepared = prepared.with_before_save(changed.into_iter().filter(|key| key != "password"), context);
         let body = self.run_prepared(caller, prepared).await.map_err(|error| unique_error(error, body))?;
         let object_id = body.get("objectId").and_then(Value::as_str).unwrap_or_default().to_owned();
-        Ok(SignUp { created: true, object_id, body })
+        Ok(Created { created: true, object_id, body })
     }
 
     /// Starts a session for a user who proved who they are; returns the user and the token.

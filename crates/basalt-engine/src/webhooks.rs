@@ -13,8 +13,8 @@ use std::sync::RwLock;
 use basalt_core::{ClassName, ErrorCode, ParseError, ParseResult};
 use serde_json::{Map, Value};
 
+use crate::conditions::field_equals;
 use crate::hooks::{FunctionCall, HookFuture, Hooks, JobCall, TriggerCall, TriggerKind};
-use crate::sessions::field_equals;
 use crate::{Caller, Engine};
 
 const HOOKS_CLASS: &str = "_Hooks";

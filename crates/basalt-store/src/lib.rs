@@ -8,7 +8,7 @@
 pub mod error;
 mod plan;
 pub mod postgres;
-pub mod sql;
+mod sql;
 pub mod sqlite;
 pub mod transfer;
 

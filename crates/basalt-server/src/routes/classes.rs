@@ -51,7 +51,7 @@ async fn create_object(
 
 /// 201 with `Location` for a new object (the server URL, `route`'s segments, the objectId); 200
 /// when a sign-up turned out to be a log-in.
-pub(crate) fn created_response(state: &AppState, route: &[&str], created: basalt_engine::SignUp) -> Response {
+pub(crate) fn created_response(state: &AppState, route: &[&str], created: basalt_engine::Created) -> Response {
     if !created.created {
         return Json(Value::Object(created.body)).into_response();
     }

@@ -19,7 +19,7 @@ use crate::{FindQuery, Schemas};
 
 /// SQL text with its parameters, in order.
 #[derive(Debug)]
-pub struct Compiled<P> {
+pub(crate) struct Compiled<P> {
     pub sql: String,
     pub params: Vec<P>,
 }

@@ -5,8 +5,8 @@
 //! field the class lacks) lives here.
 
 pub(crate) mod compiler;
-pub mod postgres;
-pub mod sqlite;
+pub(crate) mod postgres;
+pub(crate) mod sqlite;
 
 use basalt_core::query::{Comparison, Condition, Constraint};
 use basalt_core::value::pointer_parts;
@@ -54,15 +54,18 @@ pub(crate) fn push_path_key(out: &mut String, key: &str) {
 }
 
 /// The name of the table that holds the members of `owner_class`'s Relation `field`.
-pub fn join_table(field: &str, owner_class: &str) -> String {
+pub(crate) fn join_table(field: &str, owner_class: &str) -> String {
     format!("_Join:{field}:{owner_class}")
 }
 
 /// The system columns every class table has, in this order.
-pub const SYSTEM_COLUMNS: &[&str] = &["objectId", "createdAt", "updatedAt", "_rperm", "_wperm"];
+pub(crate) const SYSTEM_COLUMNS: &[&str] = &["objectId", "createdAt", "updatedAt", "_rperm", "_wperm"];
 
 /// The columns a find reads, with their types, in SELECT order (system columns first).
-pub fn selected_columns<'a>(schema: &'a ClassSchema, fields: Option<&[String]>) -> Vec<(&'a str, Option<FieldType>)> {
+pub(crate) fn selected_columns<'a>(
+    schema: &'a ClassSchema,
+    fields: Option<&[String]>,
+) -> Vec<(&'a str, Option<FieldType>)> {
     let mut columns: Vec<(&str, Option<FieldType>)> = Vec::with_capacity(SYSTEM_COLUMNS.len() + schema.fields.len());
     columns.extend(SYSTEM_COLUMNS.iter().map(|name| (*name, schema.queryable_type(name))));
     for (name, spec) in &schema.fields {
@@ -118,7 +121,7 @@ pub(crate) fn comparison_sql(comparison: Comparison) -> &'static str {
 
 /// What an operand compares as against a column, before a dialect binds it.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Operand {
+pub(crate) enum Operand {
     Text(String),
     Real(f64),
     Bool(bool),
@@ -128,7 +131,7 @@ pub enum Operand {
 
 /// The value an operand compares as in a column of `field_type`; `None` when the operand cannot
 /// equal anything stored there (a type mismatch matches nothing, as in Parse).
-pub fn column_operand(field_type: &FieldType, operand: &Value) -> Option<Operand> {
+pub(crate) fn column_operand(field_type: &FieldType, operand: &Value) -> Option<Operand> {
     match (field_type, operand) {
         (FieldType::String, Value::String(text)) => Some(Operand::Text(text.clone())),
         (FieldType::Number, Value::Number(number)) => number.as_f64().map(Operand::Real),

@@ -25,7 +25,7 @@ use crate::{FindQuery, Schemas};
 
 /// A bound value, with the SQL type its placeholder declares.
 #[derive(Clone, Debug, PartialEq)]
-pub enum PgParam {
+pub(crate) enum PgParam {
     Null,
     Bool(bool),
     Int(i64),
@@ -38,7 +38,7 @@ pub enum PgParam {
 impl PgParam {
     /// Writes the placeholder of parameter `number` with this value's type (`$3::float8`); NULL
     /// has none and takes the column's type.
-    pub fn write_placeholder(&self, out: &mut String, number: usize) {
+    pub(crate) fn write_placeholder(&self, out: &mut String, number: usize) {
         let cast = match self {
             PgParam::Null => "",
             PgParam::Bool(_) => "::boolean",
@@ -64,7 +64,7 @@ impl From<Operand> for PgParam {
 }
 
 /// SQL text with its parameters, in order (`$1` is the first).
-pub type Compiled = compiler::Compiled<PgParam>;
+pub(crate) type Compiled = compiler::Compiled<PgParam>;
 
 /// PostgreSQL: typed `$n` placeholders, `TRUE`/`FALSE`, `jsonb` operators, `~` for `$regex`, and
 /// the geometry functions `postgres` installs.
@@ -73,7 +73,7 @@ pub(crate) struct Postgres;
 /// Compiles a find: `SELECT <columns>, <version> FROM <class> t0 WHERE … ORDER BY … LIMIT …
 /// OFFSET …`, where `<version>`, after the columns, is the class's stored schema version, read in
 /// the same statement (so from the same snapshot) as the rows.
-pub fn compile_find(
+pub(crate) fn compile_find(
     schemas: &Schemas,
     schema: &ClassSchema,
     query: &FindQuery,
@@ -88,18 +88,18 @@ pub fn compile_find(
 }
 
 /// Compiles a count: `SELECT COUNT(*) FROM <class> t0 WHERE …`.
-pub fn compile_count(schemas: &Schemas, schema: &ClassSchema, query: &FindQuery) -> Compiled {
+pub(crate) fn compile_count(schemas: &Schemas, schema: &ClassSchema, query: &FindQuery) -> Compiled {
     Compiler::<Postgres>::new(schemas, 0).count(schema, query)
 }
 
 /// Compiles `DELETE FROM <class> WHERE "objectId" IN (SELECT … WHERE <condition>)`.
-pub fn compile_delete_where(schemas: &Schemas, schema: &ClassSchema, condition: &Condition) -> Compiled {
+pub(crate) fn compile_delete_where(schemas: &Schemas, schema: &ClassSchema, condition: &Condition) -> Compiled {
     Compiler::<Postgres>::new(schemas, 0).delete_where(schema, condition)
 }
 
 /// Compiles `t0."objectId" = $1 AND <write ACL of access> AND <condition>`: the object a write
 /// targets, on alias `t0`, with parameters numbered from `$1`.
-pub fn compile_target(
+pub(crate) fn compile_target(
     schemas: &Schemas,
     schema: &ClassSchema,
     object_id: &str,
@@ -625,7 +625,7 @@ fn date_path(keys: &[String]) -> String {
 /// flags: Rust's `.` never matches a newline unless `s` is set, and `^`/`$` match at lines only
 /// with `m`; ARE spells these as its `p`, `n` and `w` options. A pattern PostgreSQL still cannot
 /// read fails the query with 102 (see `postgres::error`).
-pub fn regex_for_postgres(pattern: &str) -> String {
+pub(crate) fn regex_for_postgres(pattern: &str) -> String {
     let (flags, body) = match pattern.strip_prefix("(?") {
         Some(rest) => match rest.find(')') {
             Some(end) if rest[..end].chars().all(|c| "imsx".contains(c)) && end > 0 => (&rest[..end], &rest[end + 1..]),

@@ -15,19 +15,19 @@ use rusqlite::types::Value as SqlValue;
 use serde_json::Value;
 
 use super::compiler::{self, Compiler, Dialect, to_i64};
+pub(crate) use super::selected_columns;
 use super::{Operand, comparison_sql, push_path_key};
-pub use super::{SYSTEM_COLUMNS, selected_columns};
 use crate::{FindQuery, Schemas};
 
 /// SQL text with its parameters, in order.
-pub type Compiled = compiler::Compiled<SqlValue>;
+pub(crate) type Compiled = compiler::Compiled<SqlValue>;
 
 /// SQLite: `?` placeholders, `1`/`0`, JSON through `json_each`/`json_extract`, and Basalt's own
 /// SQL functions for `$regex` and geometry (`sqlite::functions`).
 pub(crate) struct Sqlite;
 
 /// Compiles a find: `SELECT <columns> FROM <class> t0 WHERE … ORDER BY … LIMIT … OFFSET …`.
-pub fn compile_find(
+pub(crate) fn compile_find(
     schemas: &Schemas,
     schema: &ClassSchema,
     query: &FindQuery,
@@ -37,17 +37,22 @@ pub fn compile_find(
 }
 
 /// Compiles a count: `SELECT COUNT(*) FROM <class> t0 WHERE …`.
-pub fn compile_count(schemas: &Schemas, schema: &ClassSchema, query: &FindQuery) -> Compiled {
+pub(crate) fn compile_count(schemas: &Schemas, schema: &ClassSchema, query: &FindQuery) -> Compiled {
     Compiler::<Sqlite>::new(schemas, 0).count(schema, query)
 }
 
 /// Compiles `DELETE FROM <class> WHERE "objectId" IN (SELECT … WHERE <condition>)`.
-pub fn compile_delete_where(schemas: &Schemas, schema: &ClassSchema, condition: &Condition) -> Compiled {
+pub(crate) fn compile_delete_where(schemas: &Schemas, schema: &ClassSchema, condition: &Condition) -> Compiled {
     Compiler::<Sqlite>::new(schemas, 0).delete_where(schema, condition)
 }
 
 /// Compiles a condition alone (no ACL clause) on `alias`.
-pub fn compile_condition(schemas: &Schemas, schema: &ClassSchema, alias: &str, condition: &Condition) -> Compiled {
+pub(crate) fn compile_condition(
+    schemas: &Schemas,
+    schema: &ClassSchema,
+    alias: &str,
+    condition: &Condition,
+) -> Compiled {
     let mut compiler = Compiler::<Sqlite>::new(schemas, 1);
     compiler.push("(");
     compiler.condition(schema, alias, condition, &Access::Master);
@@ -56,7 +61,7 @@ pub fn compile_condition(schemas: &Schemas, schema: &ClassSchema, alias: &str, c
 }
 
 /// Compiles the ACL check of `access` for `permission_column` (`_rperm` or `_wperm`) of `alias`.
-pub fn compile_access(access: &Access, alias: &str, permission_column: &str) -> Compiled {
+pub(crate) fn compile_access(access: &Access, alias: &str, permission_column: &str) -> Compiled {
     let schemas = Schemas::new();
     let mut compiler = Compiler::<Sqlite>::new(&schemas, 0);
     compiler.access(access, alias, permission_column);
