@@ -719,3 +719,6 @@ impl Engine {
         Ok(results)
     }
 }
+
+#[cfg(test)]
+mod tests;
