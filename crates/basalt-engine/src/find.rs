@@ -724,3 +724,6 @@ impl Engine {
         Ok(results)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -347,7 +347,7 @@ mod tests {
     use basalt_core::query::{Condition, Constraint, FieldPath, SubQuery};
     use serde_json::json;
 
-    use super::{condition_fields, related_owners};
+    use super::{Depth, ReadRequest, condition_fields, related_owners};
 
     fn class(name: &str) -> ClassName {
         ClassName::parse(name).expect("class name")
@@ -381,5 +381,402 @@ mod tests {
             Condition::And(vec![nested(), Condition::Nor(vec![field("secret", Constraint::Equals(json!("x")))])]);
         condition_fields(&condition, &mut fields);
         assert_eq!(fields, BTreeSet::from(["box".to_owned(), "secret".to_owned()]));
+    }
+
+    // The gate's decisions, against an engine over a temporary SQLite store holding these classes:
+    // `Post` (`secret` protected from the public, shown to `role:Staff`), `Vault` (find closed),
+    // `Mine` (readable only through its `owner`), `Box` (a Relation to Post), `_User`, `_Session`.
+
+    use std::sync::Arc;
+
+    use basalt_core::clp::ClpOperation;
+    use basalt_core::query::{OrderKey, QueryParser, parse_order};
+    use basalt_core::value::pointer_value;
+    use basalt_core::{ClassSchema, ErrorCode, ParseError};
+    use basalt_store::sqlite::{SqliteOptions, SqliteStore};
+    use serde_json::Value;
+
+    use crate::sessions::field_equals;
+    use crate::{Caller, Engine, EngineConfig, EngineParts};
+
+    struct World {
+        engine: Engine,
+        _dir: tempfile::TempDir,
+    }
+
+    async fn world() -> World {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open(SqliteOptions::new(dir.path().join("basalt.sqlite3"))).expect("open store");
+        let config = EngineConfig {
+            allow_client_class_creation: false,
+            files_url_prefix: "http://localhost/parse/files/app/".into(),
+            limits: basalt_core::Limits::default(),
+            auth: Default::default(),
+            clock: Arc::new(crate::SystemClock),
+            email: Default::default(),
+            files: None,
+            webhook_key: None,
+        };
+        let engine = Engine::start(Arc::new(store), config, EngineParts::default()).await.expect("engine");
+        engine.system_class("_User").await.expect("_User");
+        engine.system_class("_Session").await.expect("_Session");
+        let open = json!({"find": {"*": true}, "get": {"*": true}, "count": {"*": true}, "create": {"*": true},
+            "update": {"*": true}, "delete": {"*": true}, "addField": {"*": true}});
+        let with = |extra: Value| {
+            let mut permissions = open.clone();
+            for (key, value) in extra.as_object().expect("object") {
+                permissions[key] = value.clone();
+            }
+            permissions
+        };
+        let classes = [
+            (
+                "Post",
+                json!({"title": {"type": "String"}, "secret": {"type": "String"},
+                    "owner": {"type": "Pointer", "targetClass": "_User"}}),
+                with(json!({"protectedFields": {"*": ["secret"], "role:Staff": []}, "count": {}})),
+            ),
+            ("Vault", json!({"title": {"type": "String"}}), with(json!({"find": {}}))),
+            (
+                "Mine",
+                json!({"title": {"type": "String"}, "owner": {"type": "Pointer", "targetClass": "_User"}}),
+                with(json!({"find": {}, "readUserFields": ["owner"]})),
+            ),
+            ("Box", json!({"posts": {"type": "Relation", "targetClass": "Post"}}), open.clone()),
+        ];
+        for (name, fields, permissions) in classes {
+            let body = json!({"fields": fields, "classLevelPermissions": permissions});
+            engine.create_schema(&Caller::master(), Some(name), body.as_object().expect("object")).await.expect(name);
+        }
+        World { engine, _dir: dir }
+    }
+
+    impl World {
+        fn schema(&self, name: &str) -> Arc<ClassSchema> {
+            self.engine.schemas().get(&class(name)).expect("class exists")
+        }
+
+        fn parse(&self, where_json: Value) -> Condition {
+            QueryParser { limits: self.engine.limits(), now: 0 }.parse_where(&where_json).expect("valid where")
+        }
+
+        /// The condition the gate lets `caller` run on `class_name` for `where_json`.
+        async fn gate(
+            &self,
+            caller: &Caller,
+            class_name: &str,
+            where_json: Value,
+            order: &str,
+            operation: ClpOperation,
+        ) -> Result<Condition, ParseError> {
+            let schema = self.schema(class_name);
+            let order: Vec<OrderKey> = parse_order(order).expect("valid order");
+            let request = ReadRequest {
+                schema: &schema,
+                condition: self.parse(where_json),
+                order,
+                limit: Some(100),
+                skip: 0,
+                fields: None,
+                operation,
+                depth: Depth::TopLevel,
+            };
+            let gated = self.engine.gate_read(caller, request).await?;
+            assert_eq!(gated.query().access, caller.access(), "the store applies the caller's ACL keys");
+            Ok(gated.query().condition.clone())
+        }
+
+        async fn find(&self, caller: &Caller, class_name: &str, where_json: Value) -> Result<Condition, ParseError> {
+            self.gate(caller, class_name, where_json, "", ClpOperation::Find).await
+        }
+    }
+
+    fn user(id: &str) -> Caller {
+        Caller { user_id: Some(id.into()), ..Caller::default() }
+    }
+
+    fn refused_to_query(error: ParseError, field: &str, class_name: &str) {
+        assert_eq!(error.code, ErrorCode::OperationForbidden);
+        assert_eq!(error.message, format!("This user is not allowed to query {field} on class {class_name}"));
+    }
+
+    fn top_field(name: &str, constraint: Constraint) -> Condition {
+        Condition::Field { path: FieldPath { field: name.into(), sub_keys: Vec::new() }, constraint }
+    }
+
+    fn own_sessions(user_id: &str) -> Condition {
+        field_equals("user", pointer_value("_User", user_id))
+    }
+
+    #[tokio::test]
+    async fn master_only_classes_are_refused_to_clients_with_the_operations_verb() {
+        let world = world().await;
+        for name in ["_Hooks", "_GlobalConfig", "_JobStatus", "_PushStatus", "_Audience", "_Idempotency"] {
+            let schema = ClassSchema::new(class(name));
+            for (operation, verb) in [(ClpOperation::Find, "find"), (ClpOperation::Get, "get")] {
+                let request = ReadRequest {
+                    schema: &schema,
+                    condition: Condition::all(),
+                    order: Vec::new(),
+                    limit: None,
+                    skip: 0,
+                    fields: None,
+                    operation,
+                    depth: Depth::TopLevel,
+                };
+                let error = world.engine.gate_read(&user("u1"), request).await.unwrap_err();
+                assert_eq!(error.code, ErrorCode::OperationForbidden);
+                assert_eq!(
+                    error.message,
+                    format!("Clients aren't allowed to perform the {verb} operation on the {name} collection.")
+                );
+            }
+            let request = ReadRequest {
+                schema: &schema,
+                condition: Condition::all(),
+                order: Vec::new(),
+                limit: None,
+                skip: 0,
+                fields: None,
+                operation: ClpOperation::Find,
+                depth: Depth::TopLevel,
+            };
+            let gated = world.engine.gate_read(&Caller::master(), request).await.expect("master reads");
+            assert_eq!(gated.query().condition, Condition::all());
+        }
+    }
+
+    #[tokio::test]
+    async fn installations_may_be_got_by_id_but_only_the_master_key_lists_them() {
+        let world = world().await;
+        world.engine.system_class("_Installation").await.expect("_Installation");
+        let error = world.find(&user("u1"), "_Installation", json!({})).await.unwrap_err();
+        assert_eq!(
+            error.message,
+            "Clients aren't allowed to perform the find operation on the _Installation collection."
+        );
+        let by_id = json!({"objectId": "i1"});
+        assert!(world.gate(&user("u1"), "_Installation", by_id.clone(), "", ClpOperation::Get).await.is_ok());
+        assert!(world.find(&Caller::master(), "_Installation", json!({})).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn the_master_keys_query_passes_unchanged() {
+        let world = world().await;
+        let where_json = json!({"secret": "x", "title": {"$inQuery": {"className": "Vault", "where": {}}}});
+        assert_eq!(world.find(&Caller::master(), "Post", where_json.clone()).await, Ok(world.parse(where_json)));
+    }
+
+    #[tokio::test]
+    async fn a_clients_query_gets_the_class_permission_condition_joined() {
+        let world = world().await;
+        assert_eq!(
+            world.find(&user("u1"), "Mine", json!({"title": "t"})).await,
+            Ok(Condition::And(vec![
+                world.parse(json!({"title": "t"})),
+                Condition::Or(vec![field_equals("owner", pointer_value("_User", "u1"))]),
+            ]))
+        );
+        let error = world.find(&user("u1"), "Vault", json!({})).await.unwrap_err();
+        assert_eq!(error.message, "Permission denied for action find on class Vault.");
+    }
+
+    #[tokio::test]
+    async fn a_client_reads_only_its_own_sessions_and_without_a_user_is_refused_with_209() {
+        let world = world().await;
+        assert_eq!(
+            world.find(&user("u1"), "_Session", json!({})).await,
+            Ok(Condition::And(vec![Condition::all(), Condition::all(), own_sessions("u1")]))
+        );
+        let error = world.find(&Caller::anonymous(), "_Session", json!({})).await.unwrap_err();
+        assert_eq!((error.code, error.message.as_str()), (ErrorCode::InvalidSessionToken, "Session token required."));
+        assert_eq!(world.find(&Caller::master(), "_Session", json!({})).await, Ok(Condition::all()));
+    }
+
+    #[tokio::test]
+    async fn a_session_sub_query_reads_nothing_for_a_caller_without_a_user_and_own_sessions_for_a_user() {
+        let world = world().await;
+        let where_json =
+            json!({"owner": {"$select": {"query": {"className": "_Session", "where": {}}, "key": "user"}}});
+        let gated = |sessions: Condition| {
+            let sub = SubQuery {
+                class_name: class("_Session"),
+                condition: Box::new(Condition::And(vec![Condition::all(), Condition::all(), sessions])),
+            };
+            let select = Constraint::Select { query: sub, key: "user".into(), negated: false };
+            Condition::And(vec![top_field("owner", select), Condition::all()])
+        };
+        assert_eq!(
+            world.find(&Caller::anonymous(), "Box", where_json.clone()).await,
+            Ok(gated(Condition::Or(Vec::new())))
+        );
+        assert_eq!(world.find(&user("u1"), "Box", where_json).await, Ok(gated(own_sessions("u1"))));
+    }
+
+    #[tokio::test]
+    async fn a_protected_field_may_not_be_queried_or_ordered_on_by_whom_it_is_hidden_from() {
+        let world = world().await;
+        for caller in [Caller::anonymous(), user("u1")] {
+            refused_to_query(world.find(&caller, "Post", json!({"secret": "x"})).await.unwrap_err(), "secret", "Post");
+            let nested = json!({"$or": [{"title": "a"}, {"$and": [{"secret": {"$exists": true}}]}]});
+            refused_to_query(world.find(&caller, "Post", nested).await.unwrap_err(), "secret", "Post");
+            let ordered = world.gate(&caller, "Post", json!({}), "title,-secret", ClpOperation::Find).await;
+            refused_to_query(ordered.unwrap_err(), "secret", "Post");
+        }
+        let staff = Caller { roles: vec!["role:Staff".into()], ..user("u2") };
+        assert!(world.find(&staff, "Post", json!({"secret": "x"})).await.is_ok());
+        assert!(world.gate(&staff, "Post", json!({}), "-secret", ClpOperation::Find).await.is_ok());
+        assert!(world.find(&Caller::master(), "Post", json!({"secret": "x"})).await.is_ok());
+        assert!(world.find(&Caller::anonymous(), "Post", json!({"title": "x"})).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_protected_field_may_not_be_queried_inside_a_sub_query_at_any_depth() {
+        let world = world().await;
+        let depth_one = json!({"posts": {"$inQuery": {"className": "Post", "where": {"secret": "x"}}}});
+        refused_to_query(world.find(&user("u1"), "Box", depth_one).await.unwrap_err(), "secret", "Post");
+        let depth_two = json!({"title": {"$notInQuery": {"className": "Box", "where": {
+            "title": {"$dontSelect": {"query": {"className": "Post", "where": {"secret": {"$gt": "a"}}}, "key": "title"}}
+        }}}});
+        assert!(world.find(&Caller::master(), "Post", depth_two.clone()).await.is_ok(), "the master key may");
+        let staff = Caller { roles: vec!["role:Staff".into()], ..user("u2") };
+        assert!(world.find(&staff, "Post", depth_two.clone()).await.is_ok(), "nothing is hidden from Staff");
+        refused_to_query(world.find(&user("u1"), "Post", depth_two).await.unwrap_err(), "secret", "Post");
+    }
+
+    #[tokio::test]
+    async fn a_protected_field_may_not_be_the_key_of_a_select() {
+        let world = world().await;
+        let select = json!({"title": {"$select": {"query": {"className": "Post", "where": {}}, "key": "secret"}}});
+        refused_to_query(world.find(&Caller::anonymous(), "Box", select).await.unwrap_err(), "secret", "Post");
+        let visible = json!({"title": {"$select": {"query": {"className": "Post", "where": {}}, "key": "title"}}});
+        assert!(world.find(&Caller::anonymous(), "Box", visible).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_sub_query_obeys_its_own_classs_permissions() {
+        let world = world().await;
+        let into_vault = json!({"title": {"$inQuery": {"className": "Vault", "where": {}}}});
+        let error = world.find(&user("u1"), "Post", into_vault).await.unwrap_err();
+        assert_eq!(error.message, "Permission denied for action find on class Vault.");
+        let into_mine = json!({"title": {"$inQuery": {"className": "Mine", "where": {"title": "t"}}}});
+        let gated = world.find(&user("u1"), "Post", into_mine).await.expect("allowed");
+        let sub = SubQuery {
+            class_name: class("Mine"),
+            condition: Box::new(Condition::And(vec![
+                world.parse(json!({"title": "t"})),
+                Condition::Or(vec![field_equals("owner", pointer_value("_User", "u1"))]),
+            ])),
+        };
+        let expected = top_field("title", Constraint::InQuery { query: sub, negated: false });
+        assert_eq!(gated, Condition::And(vec![expected, Condition::all()]));
+    }
+
+    #[tokio::test]
+    async fn a_sub_query_on_a_missing_class_passes_but_a_master_only_class_is_refused() {
+        let world = world().await;
+        let missing = json!({"title": {"$inQuery": {"className": "Nowhere", "where": {"x": 1}}}});
+        assert_eq!(
+            world.find(&user("u1"), "Box", missing.clone()).await,
+            Ok(Condition::And(vec![world.parse(missing), Condition::all()]))
+        );
+        let hooks = json!({"title": {"$inQuery": {"className": "_Hooks", "where": {}}}});
+        let error = world.find(&user("u1"), "Box", hooks).await.unwrap_err();
+        assert_eq!(error.message, "Clients aren't allowed to perform the find operation on the _Hooks collection.");
+    }
+
+    #[tokio::test]
+    async fn users_auth_data_and_email_may_not_be_queried_by_clients() {
+        let world = world().await;
+        for caller in [Caller::anonymous(), user("u1")] {
+            let by_auth = json!({"authData.anonymous.id": "u1"});
+            refused_to_query(world.find(&caller, "_User", by_auth).await.unwrap_err(), "authData", "_User");
+            refused_to_query(
+                world.find(&caller, "_User", json!({"email": "a@b.c"})).await.unwrap_err(),
+                "email",
+                "_User",
+            );
+        }
+        assert!(world.find(&user("u1"), "_User", json!({"username": "a"})).await.is_ok());
+        assert!(world.find(&Caller::master(), "_User", json!({"authData.anonymous.id": "u1"})).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_relation_key_protected_on_its_owners_class_may_not_be_listed() {
+        let world = world().await;
+        let related = json!({"$relatedTo": {"object": {"__type": "Pointer", "className": "Post", "objectId": "p1"},
+            "key": "secret"}});
+        refused_to_query(world.find(&Caller::anonymous(), "Box", related).await.unwrap_err(), "secret", "Post");
+    }
+
+    #[tokio::test]
+    async fn a_relation_of_an_owner_the_caller_cannot_read_lists_nothing() {
+        let world = world().await;
+        let related = json!({"$relatedTo": {"object": {"__type": "Pointer", "className": "Box", "objectId": "gone"},
+            "key": "posts"}});
+        assert_eq!(
+            world.find(&user("u1"), "Post", related.clone()).await,
+            Ok(Condition::And(vec![Condition::Or(Vec::new()), Condition::all()]))
+        );
+        assert_eq!(world.find(&Caller::master(), "Post", related.clone()).await, Ok(world.parse(related)));
+        // A readable owner keeps the relation.
+        let created =
+            world.engine.create_object(&Caller::master(), "Box", &serde_json::Map::new()).await.expect("a box");
+        let related = json!({"$relatedTo": {"object": {"__type": "Pointer", "className": "Box",
+            "objectId": created.object_id}, "key": "posts"}});
+        assert_eq!(
+            world.find(&user("u1"), "Post", related.clone()).await,
+            Ok(Condition::And(vec![world.parse(related), Condition::all()]))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_count_also_needs_the_count_permission() {
+        let world = world().await;
+        let schema = world.schema("Post");
+        let request = ReadRequest {
+            schema: &schema,
+            condition: Condition::all(),
+            order: Vec::new(),
+            limit: None,
+            skip: 0,
+            fields: None,
+            operation: ClpOperation::Find,
+            depth: Depth::TopLevel,
+        };
+        let found = world.engine.gate_read(&user("u1"), request).await.expect("find is open");
+        let error = world.engine.gate_count(&user("u1"), &schema, &found).unwrap_err();
+        assert_eq!(error.message, "Permission denied for action count on class Post.");
+        assert!(world.engine.gate_count(&Caller::master(), &schema, &found).is_ok());
+        let open = world.schema("Box");
+        let counted = world.engine.gate_count(&user("u1"), &open, &found).expect("count is open");
+        assert_eq!(counted.query().condition, Condition::And(vec![found.query().condition.clone(), Condition::all()]));
+    }
+
+    #[tokio::test]
+    async fn a_subscription_is_checked_like_a_find_and_its_watched_fields_too() {
+        let world = world().await;
+        let post = world.schema("Post");
+        let title = world.parse(json!({"title": "t"}));
+        let error = world.engine.gate_subscription(&user("u1"), &post, &title, &["secret".into()]).unwrap_err();
+        refused_to_query(error, "secret", "Post");
+        assert_eq!(world.engine.gate_subscription(&user("u1"), &post, &title, &["title".into()]), Ok(Condition::all()));
+        let mine = world.schema("Mine");
+        assert_eq!(
+            world.engine.gate_subscription(&user("u1"), &mine, &Condition::all(), &[]),
+            Ok(Condition::Or(vec![field_equals("owner", pointer_value("_User", "u1"))]))
+        );
+        let sessions = world.schema("_Session");
+        assert_eq!(
+            world.engine.gate_subscription(&user("u1"), &sessions, &Condition::all(), &[]),
+            Ok(Condition::And(vec![Condition::all(), own_sessions("u1")]))
+        );
+        let error =
+            world.engine.gate_subscription(&Caller::anonymous(), &sessions, &Condition::all(), &[]).unwrap_err();
+        assert_eq!(error.code, ErrorCode::InvalidSessionToken);
+        assert_eq!(
+            world.engine.gate_subscription(&Caller::master(), &post, &title, &["secret".into()]),
+            Ok(Condition::all())
+        );
     }
 }

@@ -582,3 +582,6 @@ fn apply_defaults_and_required(schema: &ClassSchema, updates: &mut Vec<FieldUpda
     }
     Ok(defaulted)
 }
+
+#[cfg(test)]
+mod tests;

@@ -82,4 +82,108 @@ mod tests {
     fn file_names_are_percent_encoded() {
         assert_eq!(encode_file_name("a b/ü.txt"), "a%20b%2F%C3%BC.txt");
     }
+
+    use basalt_core::acl::Acl;
+    use basalt_core::{ClassName, FieldName, FieldSpec};
+    use serde_json::json;
+
+    const PREFIX: &str = "https://example.com/parse/files/app/";
+
+    fn schema(fields: &[(&str, FieldType)]) -> ClassSchema {
+        let mut schema = ClassSchema::new(ClassName::parse("Post").expect("class name"));
+        for (name, field_type) in fields {
+            schema.fields.insert(FieldName::parse(name).expect("field name"), FieldSpec::of(field_type.clone()));
+        }
+        schema
+    }
+
+    fn record(fields: serde_json::Value, acl: Option<Acl>) -> ObjectRecord {
+        ObjectRecord {
+            object_id: "abc123".into(),
+            created_at: "2024-01-02T03:04:05.678Z".into(),
+            updated_at: "2024-01-03T03:04:05.678Z".into(),
+            acl,
+            fields: fields.as_object().expect("object").clone(),
+        }
+    }
+
+    fn class(name: &str) -> ClassName {
+        ClassName::parse(name).expect("class name")
+    }
+
+    #[test]
+    fn an_object_carries_its_id_dates_fields_and_acl_in_rest_form() {
+        let acl = Acl::from_json(&json!({"*": {"read": true}, "u1": {"read": true, "write": true}})).expect("acl");
+        let object = object_json(&schema(&[]), record(json!({"n": 1, "tags": ["a"]}), Some(acl)), PREFIX);
+        assert_eq!(
+            Value::Object(object),
+            json!({
+                "objectId": "abc123",
+                "createdAt": "2024-01-02T03:04:05.678Z",
+                "updatedAt": "2024-01-03T03:04:05.678Z",
+                "n": 1,
+                "tags": ["a"],
+                "ACL": {"*": {"read": true}, "u1": {"read": true, "write": true}}
+            })
+        );
+    }
+
+    #[test]
+    fn an_object_without_an_acl_has_no_acl_key() {
+        let object = object_json(&schema(&[]), record(json!({}), None), PREFIX);
+        assert!(!object.contains_key("ACL"));
+    }
+
+    #[test]
+    fn pointers_and_dates_are_returned_in_their_parse_encoding_unchanged() {
+        let pointer = json!({"__type": "Pointer", "className": "_User", "objectId": "u1"});
+        let date = json!({"__type": "Date", "iso": "2024-01-01T00:00:00.000Z"});
+        let object = object_json(
+            &schema(&[("owner", FieldType::Pointer(class("_User"))), ("due", FieldType::Date)]),
+            record(json!({"owner": pointer.clone(), "due": date.clone()}), None),
+            PREFIX,
+        );
+        assert_eq!(object.get("owner"), Some(&pointer));
+        assert_eq!(object.get("due"), Some(&date));
+    }
+
+    #[test]
+    fn every_relation_field_of_the_class_is_listed_on_every_object_even_unwritten() {
+        let object = object_json(
+            &schema(&[("fans", FieldType::Relation(class("_User"))), ("title", FieldType::String)]),
+            record(json!({}), None),
+            PREFIX,
+        );
+        assert_eq!(object.get("fans"), Some(&json!({"__type": "Relation", "className": "_User"})));
+        assert!(!object.contains_key("title"), "only relations are listed when absent");
+    }
+
+    #[test]
+    fn a_file_gets_its_url_under_the_files_prefix_at_any_depth() {
+        let file = json!({"__type": "File", "name": "photo 1.png"});
+        let object = object_json(
+            &schema(&[]),
+            record(json!({"photo": file.clone(), "album": [file.clone()], "meta": {"cover": file}}), None),
+            PREFIX,
+        );
+        let expected = json!({"__type": "File", "name": "photo 1.png", "url": "https://example.com/parse/files/app/photo%201.png"});
+        assert_eq!(object.get("photo"), Some(&expected));
+        assert_eq!(object.get("album"), Some(&json!([expected.clone()])));
+        assert_eq!(object.get("meta"), Some(&json!({"cover": expected})));
+    }
+
+    #[test]
+    fn a_stored_url_is_replaced_by_the_servers_and_a_file_without_a_name_gets_none() {
+        let stale = json!({"__type": "File", "name": "a.txt", "url": "http://old-host/a.txt"});
+        assert_eq!(field_json(stale, PREFIX)["url"], json!("https://example.com/parse/files/app/a.txt"));
+        let nameless = json!({"__type": "File"});
+        assert_eq!(field_json(nameless.clone(), PREFIX), nameless);
+    }
+
+    #[test]
+    fn unreserved_characters_pass_in_file_urls_and_everything_else_is_escaped() {
+        assert_eq!(file_url(PREFIX, "AZaz09-_.~"), format!("{PREFIX}AZaz09-_.~"));
+        assert_eq!(file_url("", "a?b#c&d=e%f+g"), "a%3Fb%23c%26d%3De%25f%2Bg");
+        assert_eq!(file_url("", "../etc/passwd"), "..%2Fetc%2Fpasswd");
+    }
 }

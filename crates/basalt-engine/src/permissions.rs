@@ -104,3 +104,6 @@ impl Engine {
         clp::protected_fields(&schema.class_level_permissions, &clp_caller, default_public)
     }
 }
+
+#[cfg(test)]
+mod tests;

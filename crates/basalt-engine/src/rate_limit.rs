@@ -181,4 +181,244 @@ mod tests {
         assert_eq!(message.zone, RateLimitZone::User);
         assert!(RateLimitRule::from_json("/login", false, &[], &json!({"requestCount": 1})).is_none());
     }
+
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    use std::sync::Arc;
+
+    use basalt_store::sqlite::{SqliteOptions, SqliteStore};
+    use serde_json::Map;
+
+    use crate::hooks::{FunctionCall, HookFuture, Hooks, JobCall, TriggerCall, TriggerKind};
+    use crate::{EngineConfig, EngineParts, ManualClock};
+
+    fn rule(options: Value) -> RateLimitRule {
+        RateLimitRule::from_json("/functions/f", false, &[], &options).expect("a valid rule")
+    }
+
+    #[test]
+    fn request_methods_are_read_upper_case_from_a_string_or_a_list_and_default_to_the_routes() {
+        let window = json!({"requestTimeWindow": 1000, "requestCount": 1});
+        let mut options = window.clone();
+        options["requestMethods"] = json!("post");
+        assert_eq!(rule(options.clone()).methods, vec!["POST".to_owned()]);
+        options["requestMethods"] = json!(["get", "Put", 3]);
+        assert_eq!(rule(options).methods, vec!["GET".to_owned(), "PUT".to_owned()]);
+        let defaulted = RateLimitRule::from_json("/classes/A", true, &["POST", "PUT"], &window).expect("rule");
+        assert_eq!(defaulted.methods, vec!["POST".to_owned(), "PUT".to_owned()]);
+    }
+
+    #[test]
+    fn a_rule_counts_per_ip_unless_its_zone_says_global_session_or_user() {
+        let zone = |name: Value| rule(json!({"requestTimeWindow": 1, "requestCount": 1, "zone": name})).zone;
+        assert_eq!(zone(json!("global")), RateLimitZone::Global);
+        assert_eq!(zone(json!("session")), RateLimitZone::Session);
+        assert_eq!(zone(json!("user")), RateLimitZone::User);
+        assert_eq!(zone(json!("ip")), RateLimitZone::Ip);
+        assert_eq!(zone(json!("planet")), RateLimitZone::Ip);
+        assert_eq!(zone(Value::Null), RateLimitZone::Ip);
+    }
+
+    #[test]
+    fn a_rule_needs_a_positive_integer_count_and_window() {
+        for invalid in [
+            json!({"requestTimeWindow": 1000}),
+            json!({"requestTimeWindow": 1000, "requestCount": 0}),
+            json!({"requestTimeWindow": 0, "requestCount": 1}),
+            json!({"requestTimeWindow": -5, "requestCount": 1}),
+            json!({"requestTimeWindow": 1000, "requestCount": 1.5}),
+            json!({"requestTimeWindow": "1000", "requestCount": 1}),
+        ] {
+            assert!(RateLimitRule::from_json("/login", false, &[], &invalid).is_none(), "{invalid}");
+        }
+    }
+
+    #[test]
+    fn a_rule_leaves_out_master_key_and_internal_requests_and_has_parse_servers_message_by_default() {
+        let plain = rule(json!({"requestTimeWindow": 1, "requestCount": 1}));
+        assert!(!plain.include_master_key && !plain.include_internal_requests);
+        assert_eq!(plain.message, "Too many requests.");
+        let flagged = rule(json!({"requestTimeWindow": 1, "requestCount": 1, "includeMasterKey": true,
+            "includeInternalRequests": true}));
+        assert!(flagged.include_master_key && flagged.include_internal_requests);
+    }
+
+    #[test]
+    fn a_rule_without_methods_covers_every_method_of_its_path_only() {
+        let any = rule(json!({"requestTimeWindow": 1, "requestCount": 1}));
+        for method in ["GET", "POST", "PUT", "DELETE"] {
+            assert!(any.covers(method, "/functions/f"), "{method}");
+        }
+        assert!(!any.covers("POST", "/functions/f/"));
+        assert!(!any.covers("POST", "/functions"));
+        let class =
+            RateLimitRule::from_json("/classes/A", true, &[], &json!({"requestTimeWindow": 1, "requestCount": 1}))
+                .expect("rule");
+        assert!(class.covers("DELETE", "/classes/A/xyz"));
+        assert!(!class.covers("DELETE", "/classes/AB/xyz"));
+    }
+
+    /// Cloud code that declares these rate limits and nothing else.
+    struct Declared(Vec<RateLimitRule>);
+
+    impl Hooks for Declared {
+        fn has_trigger(&self, _: TriggerKind, _: &str) -> bool {
+            false
+        }
+
+        fn run_trigger(&self, _: &Engine, _: TriggerCall) -> HookFuture<'_, Option<Map<String, Value>>> {
+            Box::pin(async { Ok(None) })
+        }
+
+        fn run_function(&self, _: &Engine, _: FunctionCall) -> HookFuture<'_, Option<Value>> {
+            Box::pin(async { Ok(None) })
+        }
+
+        fn has_job(&self, _: &str) -> bool {
+            false
+        }
+
+        fn run_job(&self, _: &Engine, _: JobCall) -> HookFuture<'_, Option<Value>> {
+            Box::pin(async { Ok(None) })
+        }
+
+        fn rate_limits(&self) -> &[RateLimitRule] {
+            &self.0
+        }
+    }
+
+    struct World {
+        engine: Engine,
+        clock: Arc<ManualClock>,
+        _dir: tempfile::TempDir,
+    }
+
+    async fn world(rules: Vec<RateLimitRule>) -> World {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open(SqliteOptions::new(dir.path().join("basalt.sqlite3"))).expect("open store");
+        let clock = Arc::new(ManualClock::starting_now());
+        let config = EngineConfig {
+            allow_client_class_creation: false,
+            files_url_prefix: "http://localhost/parse/files/app/".into(),
+            limits: basalt_core::Limits::default(),
+            auth: Default::default(),
+            clock: clock.clone(),
+            email: Default::default(),
+            files: None,
+            webhook_key: None,
+        };
+        let parts = EngineParts { hooks: Some(Arc::new(Declared(rules))), ..EngineParts::default() };
+        let engine = Engine::start(Arc::new(store), config, parts).await.expect("engine");
+        World { engine, clock, _dir: dir }
+    }
+
+    const ALICE_IP: Option<IpAddr> = Some(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 1)));
+    const BOB_IP: Option<IpAddr> = Some(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 2)));
+
+    fn two_per_second(extra: Value) -> RateLimitRule {
+        let mut options = json!({"requestTimeWindow": 1000, "requestCount": 2, "errorResponseMessage": "slow down"});
+        for (key, value) in extra.as_object().expect("object") {
+            options[key] = value.clone();
+        }
+        rule(options)
+    }
+
+    impl World {
+        async fn call(&self, caller: &Caller, ip: Option<IpAddr>) -> ParseResult<()> {
+            self.engine.check_rate_limit("POST", "/functions/f", caller, ip).await
+        }
+
+        /// How many of `n` calls pass.
+        async fn passed(&self, n: usize, caller: &Caller, ip: Option<IpAddr>) -> usize {
+            let mut passed = 0;
+            for _ in 0..n {
+                passed += usize::from(self.call(caller, ip).await.is_ok());
+            }
+            passed
+        }
+    }
+
+    fn user(id: &str, token: &str) -> Caller {
+        Caller { user_id: Some(id.into()), session_token: Some(token.into()), ..Caller::default() }
+    }
+
+    #[tokio::test]
+    async fn requests_past_the_count_in_a_window_are_refused_with_100_and_the_rules_message() {
+        let world = world(vec![two_per_second(json!({}))]).await;
+        assert_eq!(world.passed(2, &Caller::anonymous(), ALICE_IP).await, 2);
+        let error = world.call(&Caller::anonymous(), ALICE_IP).await.unwrap_err();
+        assert_eq!((error.code, error.message.as_str()), (ErrorCode::ConnectionFailed, "slow down"));
+        world.clock.advance_millis(999);
+        assert!(world.call(&Caller::anonymous(), ALICE_IP).await.is_err(), "the window has not ended");
+        world.clock.advance_millis(1);
+        assert_eq!(world.passed(3, &Caller::anonymous(), ALICE_IP).await, 2, "a new window counts afresh");
+    }
+
+    #[tokio::test]
+    async fn requests_a_rule_does_not_cover_are_not_counted() {
+        let world = world(vec![two_per_second(json!({"requestMethods": "POST"}))]).await;
+        let anonymous = Caller::anonymous();
+        for _ in 0..5 {
+            assert!(world.engine.check_rate_limit("POST", "/functions/g", &anonymous, ALICE_IP).await.is_ok());
+            assert!(world.engine.check_rate_limit("GET", "/functions/f", &anonymous, ALICE_IP).await.is_ok());
+        }
+        assert_eq!(world.passed(3, &Caller::anonymous(), ALICE_IP).await, 2);
+    }
+
+    #[tokio::test]
+    async fn each_ip_has_its_own_count_by_default() {
+        let world = world(vec![two_per_second(json!({}))]).await;
+        assert_eq!(world.passed(3, &user("u1", "t1"), ALICE_IP).await, 2);
+        assert_eq!(world.passed(3, &user("u1", "t1"), BOB_IP).await, 2);
+    }
+
+    #[tokio::test]
+    async fn the_user_zone_counts_a_users_requests_from_every_ip_together() {
+        let world = world(vec![two_per_second(json!({"zone": "user"}))]).await;
+        assert_eq!(world.passed(1, &user("u1", "t1"), ALICE_IP).await, 1);
+        assert_eq!(world.passed(1, &user("u1", "t2"), BOB_IP).await, 1);
+        assert!(world.call(&user("u1", "t3"), BOB_IP).await.is_err());
+        assert_eq!(world.passed(2, &user("u2", "t4"), BOB_IP).await, 2, "another user counts apart");
+        assert_eq!(world.passed(3, &Caller::anonymous(), ALICE_IP).await, 2, "no user: counted by ip");
+    }
+
+    #[tokio::test]
+    async fn the_session_zone_counts_per_session_token() {
+        let world = world(vec![two_per_second(json!({"zone": "session"}))]).await;
+        assert_eq!(world.passed(3, &user("u1", "t1"), ALICE_IP).await, 2);
+        assert_eq!(world.passed(3, &user("u1", "t2"), ALICE_IP).await, 2, "another session of the same user");
+    }
+
+    #[tokio::test]
+    async fn the_global_zone_counts_everyones_requests_together() {
+        let world = world(vec![two_per_second(json!({"zone": "global"}))]).await;
+        assert!(world.call(&Caller::anonymous(), ALICE_IP).await.is_ok());
+        assert!(world.call(&user("u1", "t1"), BOB_IP).await.is_ok());
+        assert!(world.call(&user("u2", "t2"), Some(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7)))).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn internal_requests_are_not_counted_unless_the_rule_includes_them() {
+        let uncounted = world(vec![two_per_second(json!({}))]).await;
+        let mapped_loopback = Some(IpAddr::V6(Ipv4Addr::LOCALHOST.to_ipv6_mapped()));
+        for ip in [None, Some(IpAddr::V4(Ipv4Addr::LOCALHOST)), Some(IpAddr::V6(Ipv6Addr::LOCALHOST)), mapped_loopback]
+        {
+            assert_eq!(uncounted.passed(5, &Caller::anonymous(), ip).await, 5, "{ip:?}");
+        }
+        let counted = world(vec![two_per_second(json!({"includeInternalRequests": true}))]).await;
+        assert_eq!(counted.passed(3, &Caller::anonymous(), Some(IpAddr::V4(Ipv4Addr::LOCALHOST))).await, 2);
+    }
+
+    #[tokio::test]
+    async fn master_key_requests_are_not_counted_unless_the_rule_includes_them() {
+        let uncounted = world(vec![two_per_second(json!({}))]).await;
+        assert_eq!(uncounted.passed(5, &Caller::master(), ALICE_IP).await, 5);
+        let counted = world(vec![two_per_second(json!({"includeMasterKey": true}))]).await;
+        assert_eq!(counted.passed(3, &Caller::master(), ALICE_IP).await, 2);
+    }
+
+    #[tokio::test]
+    async fn without_cloud_code_nothing_is_limited() {
+        let world = world(Vec::new()).await;
+        assert_eq!(world.passed(10, &Caller::anonymous(), ALICE_IP).await, 10);
+    }
 }

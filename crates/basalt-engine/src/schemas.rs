@@ -306,3 +306,6 @@ impl Engine {
         Ok(Value::Object(Map::new()))
     }
 }
+
+#[cfg(test)]
+mod tests;

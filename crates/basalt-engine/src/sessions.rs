@@ -229,3 +229,6 @@ impl Engine {
             .ok_or_else(|| ParseError::new(ErrorCode::InvalidSessionToken, "Invalid session token"))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -717,3 +717,6 @@ fn unique_error(error: ParseError, body: &Map<String, Value>) -> ParseError {
     }
     ParseError::new(ErrorCode::UsernameTaken, "Account already exists for this username.")
 }
+
+#[cfg(test)]
+mod tests;
