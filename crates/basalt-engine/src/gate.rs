@@ -396,7 +396,7 @@ mod tests {
     use basalt_store::sqlite::{SqliteOptions, SqliteStore};
     use serde_json::Value;
 
-    use crate::sessions::field_equals;
+    use crate::conditions::field_equals;
     use crate::{Caller, Engine, EngineConfig, EngineParts};
 
     struct World {

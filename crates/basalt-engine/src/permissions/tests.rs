@@ -12,7 +12,7 @@ use basalt_core::{ClassName, ClassSchema, ErrorCode, FieldName, FieldSpec, Field
 use basalt_store::sqlite::{SqliteOptions, SqliteStore};
 use serde_json::{Value, json};
 
-use crate::sessions::field_equals;
+use crate::conditions::field_equals;
 use crate::{Caller, Engine, EngineConfig, EngineParts};
 
 /// An engine over an empty SQLite store (kept alive by the `TempDir`).

@@ -44,7 +44,7 @@ fn body(value: Value) -> Map<String, Value> {
 }
 
 impl World {
-    async fn sign_up(&self, value: Value) -> basalt_core::ParseResult<crate::SignUp> {
+    async fn sign_up(&self, value: Value) -> basalt_core::ParseResult<crate::Created> {
         self.engine.sign_up(&Caller::anonymous(), &body(value)).await
     }
 
