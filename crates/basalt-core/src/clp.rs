@@ -113,12 +113,16 @@ pub fn public_protected_fields(permissions: &Value, default_public: &[&str]) -> 
 }
 
 /// The fields of a class hidden from this caller: the intersection of the `protectedFields`
-/// lists of every entity that applies to the caller (`*`, their id, their roles, and
-/// `authenticated` when logged in). `default_public` joins the class's `*` list (the server's
-/// `protectedFields` option: for `_User`, `["email"]`).
+/// lists of every entity that applies to the caller and has a list (`*`, their id, their roles,
+/// and `authenticated` when logged in) — Parse Server's rule: a list for `authenticated` or a
+/// role hides its fields even when there is no `*` list. `default_public` joins the class's `*`
+/// list (the server's `protectedFields` option: for `_User`, `["email"]`).
 pub fn protected_fields(permissions: &Value, caller: &ClpCaller<'_>, default_public: &[&str]) -> BTreeSet<String> {
     let configured = permissions.get("protectedFields").and_then(Value::as_object);
-    let mut lists: Vec<BTreeSet<String>> = vec![public_protected_fields(permissions, default_public)];
+    let mut lists: Vec<BTreeSet<String>> = Vec::new();
+    if configured.is_some_and(|configured| configured.contains_key("*")) || !default_public.is_empty() {
+        lists.push(public_protected_fields(permissions, default_public));
+    }
     if let Some(configured) = configured {
         let mut entities: Vec<&str> = caller.keys.iter().map(String::as_str).filter(|key| *key != "*").collect();
         if caller.user_id.is_some() {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use basalt_core::acl::Acl;
 use basalt_core::clp::ClpOperation;
 use basalt_core::names::is_valid_nested_key;
-use basalt_core::query::FieldPath;
+use basalt_core::query::{Condition, FieldPath};
 use basalt_core::schema::infer_type;
 use basalt_core::update::{UpdateOp, parse_op};
 use basalt_core::value::{normalize_field_value, normalize_nested, schema_mismatch};
@@ -15,6 +15,7 @@ use basalt_core::{ClassName, ClassSchema, ErrorCode, FieldName, FieldType, Parse
 use basalt_store::{FieldUpdate, ObjectRecord, WriteOp, WriteOutcome};
 use serde_json::{Map, Value};
 
+use crate::conditions::field_equals;
 use crate::output::field_json;
 use crate::permissions::check_class_access;
 use crate::{Caller, Engine};
@@ -303,8 +304,14 @@ impl Engine {
         let mut checked = check_body(schema.as_deref(), &class_name, body, None, self.limits().class_fields_max)?;
         if let Some(schema) = &schema {
             self.class_permission(caller, schema, ClpOperation::Create)?;
-            if !checked.new_fields.is_empty() {
-                self.class_permission(caller, schema, ClpOperation::AddField)?;
+            // Parse compat: `addField` limited to pointer fields never admits a create that adds
+            // a field (the new object cannot name its caller yet).
+            if !checked.new_fields.is_empty()
+                && self.class_permission(caller, schema, ClpOperation::AddField)? != Condition::all()
+            {
+                return Err(ParseError::forbidden(format!(
+                    "Permission denied for action addField on class {class_name}."
+                )));
             }
         }
         let schema = self.grow_schema(caller, &class_name, schema, std::mem::take(&mut checked.new_fields)).await?;
@@ -372,11 +379,21 @@ impl Engine {
             }
             return Err(ParseError::object_not_found());
         };
-        let condition = self.write_condition(caller, &schema, ClpOperation::Update)?;
+        let mut condition = self.write_condition(caller, &schema, ClpOperation::Update)?;
         let mut checked =
             check_body(Some(&schema), &class_name, body, Some(object_id), self.limits().class_fields_max)?;
         if !checked.new_fields.is_empty() {
-            self.class_permission(caller, &schema, ClpOperation::AddField)?;
+            let add_field = self.class_permission(caller, &schema, ClpOperation::AddField)?;
+            if add_field != Condition::all() {
+                // `addField` limited to pointer fields: only an object naming the caller there may
+                // gain a field, checked before the class grows, and again by the write itself.
+                let this_object = field_equals("objectId", Value::String(object_id.to_owned()));
+                let target = Condition::And(vec![this_object, add_field.clone()]);
+                if self.records_where(&class_name, target, Some(1)).await?.is_empty() {
+                    return Err(ParseError::object_not_found());
+                }
+                condition = Condition::And(vec![condition, add_field]);
+            }
         }
         for update in &checked.updates {
             if let Some(spec) = schema.field(&update.path.field)

@@ -8,6 +8,7 @@ use basalt_core::clp::{self, ClpCaller, ClpDecision, ClpOperation};
 use basalt_core::query::Condition;
 use basalt_core::value::pointer_value;
 use basalt_core::{ClassName, ClassSchema, ParseError, ParseResult};
+use serde_json::Value;
 
 use crate::conditions::field_equals;
 use crate::{Caller, Engine};
@@ -93,10 +94,14 @@ impl Engine {
     pub(crate) fn protected_fields(&self, caller: &Caller, schema: &ClassSchema) -> BTreeSet<String> {
         // Parse Server's default `protectedFields` option hides users' emails from others.
         let default_public: &[&str] = if schema.class_name.as_str() == "_User" { &["email"] } else { &[] };
-        // Checked on every read; most classes hide nothing from the public, and then nothing
-        // from anyone: no need to gather the caller's keys.
-        if caller.is_master || clp::public_protected_fields(&schema.class_level_permissions, default_public).is_empty()
-        {
+        // Checked on every read; most classes protect no field from anyone: no need to gather
+        // the caller's keys.
+        let configured = schema
+            .class_level_permissions
+            .get("protectedFields")
+            .and_then(Value::as_object)
+            .is_some_and(|lists| lists.values().any(|list| list.as_array().is_some_and(|list| !list.is_empty())));
+        if caller.is_master || (!configured && default_public.is_empty()) {
             return BTreeSet::new();
         }
         let keys = caller_keys(caller);

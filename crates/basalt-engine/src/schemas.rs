@@ -70,6 +70,13 @@ fn check_class_level_permissions(permissions: &Value, schema: &ClassSchema) -> P
                 if !valid {
                     return Err(invalid("protectedFields must map entities to arrays of field names".into()));
                 }
+                // Parse compat: a default field cannot be hidden (every read names `objectId`).
+                let listed = rule.as_object().into_iter().flat_map(|entities| entities.values());
+                for field in listed.filter_map(Value::as_array).flatten().filter_map(Value::as_str) {
+                    if matches!(field, "objectId" | "createdAt" | "updatedAt" | "ACL") {
+                        return Err(invalid(format!("Default field '{field}' can not be protected")));
+                    }
+                }
             }
             "ACL" => {
                 basalt_core::acl::Acl::from_json(rule)?;

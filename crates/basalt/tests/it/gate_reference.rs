@@ -478,7 +478,11 @@ fn clp_json(spec: &ClpSpec, protectable: &[&str], user_ids: &[String], role_name
         protectable.iter().zip(chosen).filter(|(_, chosen)| **chosen).map(|(field, _)| json!(field)).collect()
     };
     let mut protected = Map::new();
-    protected.insert("*".into(), fields(&spec.public_protected));
+    // No `*` list when the public is chosen to see everything: then only the other lists count
+    // (Parse's rule, once broken here).
+    if spec.public_protected.iter().any(|chosen| *chosen) {
+        protected.insert("*".into(), fields(&spec.public_protected));
+    }
     for (entity, chosen) in &spec.protected {
         let key = match entity {
             ProtectedEntity::Authenticated => "authenticated".to_owned(),
@@ -795,11 +799,17 @@ impl World {
         let list = |value: Option<&Value>| -> BTreeSet<String> {
             value.and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_owned).collect()
         };
-        let mut public = list(configured.and_then(|configured| configured.get("*")));
-        if class == Class::User {
-            public.insert("email".into());
+        // The intersection of the lists that apply to the caller and exist (`*` exists for
+        // `_User` always: its email is protected by default).
+        let mut tiers: Vec<BTreeSet<String>> = Vec::new();
+        let star = configured.and_then(|configured| configured.get("*"));
+        if star.is_some() || class == Class::User {
+            let mut public = list(star);
+            if class == Class::User {
+                public.insert("email".into());
+            }
+            tiers.push(public);
         }
-        let mut hidden = public;
         if let Some(configured) = configured {
             let mut entities = self.keys(caller);
             if self.user_id(caller).is_some() {
@@ -807,12 +817,13 @@ impl World {
             }
             for entity in entities.iter().filter(|entity| *entity != "*") {
                 if let Some(entry) = configured.get(entity) {
-                    let entry = list(Some(entry));
-                    hidden = hidden.intersection(&entry).cloned().collect();
+                    tiers.push(list(Some(entry)));
                 }
             }
         }
-        hidden
+        let mut tiers = tiers.into_iter();
+        let first = tiers.next().unwrap_or_default();
+        tiers.fold(first, |hidden, tier| hidden.intersection(&tier).cloned().collect())
     }
 
     fn find_object(&self, class_name: &str, id: &str) -> Option<(Class, &Map<String, Value>)> {
