@@ -214,7 +214,13 @@ impl Dialect for Postgres {
         if sub_keys.is_empty() {
             format!("{column} {direction}")
         } else {
-            format!("({column} #> '{}') {direction}", json_path(sub_keys))
+            // Strings by bytes after every other value (as SQLite orders `json_extract`: numbers
+            // before text), whatever the database's collation; the rest in jsonb's order.
+            let value = format!("({column} #> '{}')", json_path(sub_keys));
+            format!(
+                "CASE WHEN jsonb_typeof({value}) = 'string' THEN ({value} #>> '{{}}') COLLATE \"C\" END {direction}, \
+                 {value} {direction}"
+            )
         }
     }
 
@@ -427,7 +433,13 @@ impl Compiler<'_, Postgres> {
     /// has another type. `CASE`, because PostgreSQL may evaluate either side of an `AND` first
     /// and a cast of the wrong type fails.
     fn json_compare(&mut self, value: &str, json_type: &str, operator: &str, operand: PgParam) {
-        let cast = if json_type == "number" { format!("({value})::float8") } else { format!("({value} #>> '{{}}')") };
+        // Strings compare by bytes (`COLLATE "C"`), as the text columns, SQLite and the matcher do,
+        // whatever the database's default collation.
+        let cast = if json_type == "number" {
+            format!("({value})::float8")
+        } else {
+            format!("(({value} #>> '{{}}') COLLATE \"C\")")
+        };
         self.push_fmt(format_args!("CASE WHEN jsonb_typeof({value}) = '{json_type}' THEN {cast} {operator} "));
         self.param(operand);
         self.push(" END");
@@ -522,7 +534,7 @@ impl Compiler<'_, Postgres> {
             Constraint::Compare(comparison, operand) => {
                 if let Some(iso) = date_iso(operand) {
                     self.push_fmt(format_args!(
-                        "({column} #>> '{}') {} ",
+                        "(({column} #>> '{}') COLLATE \"C\") {} ",
                         date_path(sub_keys),
                         comparison_sql(*comparison)
                     ));

@@ -377,8 +377,8 @@ fn array_comparisons_and_regex() {
     check_where(
         r#"{"tags":{"$gt":3,"$lt":"q"}}"#,
         expect![[r#"
-        (EXISTS (SELECT 1 FROM jsonb_array_elements(t0."tags") e(v) WHERE CASE WHEN jsonb_typeof(e.v) = 'number' THEN (e.v)::float8 > $1::float8 END)) AND (EXISTS (SELECT 1 FROM jsonb_array_elements(t0."tags") e(v) WHERE CASE WHEN jsonb_typeof(e.v) = 'string' THEN (e.v #>> '{}') < $2::text END))
-        [Real(3.0), Text("q")]"#]],
+            (EXISTS (SELECT 1 FROM jsonb_array_elements(t0."tags") e(v) WHERE CASE WHEN jsonb_typeof(e.v) = 'number' THEN (e.v)::float8 > $1::float8 END)) AND (EXISTS (SELECT 1 FROM jsonb_array_elements(t0."tags") e(v) WHERE CASE WHEN jsonb_typeof(e.v) = 'string' THEN ((e.v #>> '{}') COLLATE "C") < $2::text END))
+            [Real(3.0), Text("q")]"#]],
     );
     check_where(
         r#"{"tags":{"$gt":true}}"#,
@@ -448,8 +448,8 @@ fn dotted_keys_into_objects() {
     check_where(
         r#"{"meta.a":{"$gte":"m"},"meta.b":{"$lt":true}}"#,
         expect![[r#"
-        (CASE WHEN jsonb_typeof((t0."meta" #> '{a}')) = 'string' THEN ((t0."meta" #> '{a}') #>> '{}') >= $1::text END) AND (FALSE)
-        [Text("m")]"#]],
+            (CASE WHEN jsonb_typeof((t0."meta" #> '{a}')) = 'string' THEN (((t0."meta" #> '{a}') #>> '{}') COLLATE "C") >= $1::text END) AND (FALSE)
+            [Text("m")]"#]],
     );
     check_where(
         r#"{"meta.a":{"$regex":"^x","$options":"s"}}"#,
@@ -477,7 +477,7 @@ fn dates_inside_objects() {
     check_where(
         r#"{"meta.when":{"__type":"Date","iso":"2024-01-01T00:00:00.000Z"},"meta.after":{"$gt":{"__type":"Date","iso":"2024-01-01T00:00:00.000Z"}}}"#,
         expect![[r#"
-            ((t0."meta" #>> '{after,iso}') > $1::text) AND ((t0."meta" #>> '{when,iso}') = $2::text)
+            (((t0."meta" #>> '{after,iso}') COLLATE "C") > $1::text) AND ((t0."meta" #>> '{when,iso}') = $2::text)
             [Text("2024-01-01T00:00:00.000Z"), Text("2024-01-01T00:00:00.000Z")]"#]],
     );
 }
@@ -489,8 +489,8 @@ fn order_by_paths_and_unknown_fields() {
         "meta.rank,-meta.a.b,nope,-title.x,createdAt",
         Access::Master,
         expect![[r#"
-        SELECT t0."objectId", t0."createdAt", t0."updatedAt", t0."_rperm", t0."_wperm", t0."title", (SELECT COALESCE(("schema" ->> 'version')::int8, 0) FROM "_SCHEMA" WHERE "className" = 'Post') FROM "Post" t0 WHERE (TRUE) ORDER BY (t0."meta" #> '{rank}') ASC NULLS FIRST, (t0."meta" #> '{a,b}') DESC NULLS LAST, t0."createdAt" ASC NULLS FIRST LIMIT $1::int8
-        [Int(10)]"#]],
+            SELECT t0."objectId", t0."createdAt", t0."updatedAt", t0."_rperm", t0."_wperm", t0."title", (SELECT COALESCE(("schema" ->> 'version')::int8, 0) FROM "_SCHEMA" WHERE "className" = 'Post') FROM "Post" t0 WHERE (TRUE) ORDER BY CASE WHEN jsonb_typeof((t0."meta" #> '{rank}')) = 'string' THEN ((t0."meta" #> '{rank}') #>> '{}') COLLATE "C" END ASC NULLS FIRST, (t0."meta" #> '{rank}') ASC NULLS FIRST, CASE WHEN jsonb_typeof((t0."meta" #> '{a,b}')) = 'string' THEN ((t0."meta" #> '{a,b}') #>> '{}') COLLATE "C" END DESC NULLS LAST, (t0."meta" #> '{a,b}') DESC NULLS LAST, t0."createdAt" ASC NULLS FIRST LIMIT $1::int8
+            [Int(10)]"#]],
     );
 }
 
