@@ -3,7 +3,7 @@
 //! in-process with the rights the options give (`useMasterKey`, `sessionToken`, or none: public,
 //! as on Parse Server), blocking the worker thread until the engine answers.
 
-use basalt_core::{ErrorCode, ParseError, ParseResult};
+use basalt_core::{ClassName, ErrorCode, ParseError, ParseResult};
 use basalt_engine::{Caller, DownloadError, Engine, FindParams, GetParams};
 use basalt_files::FileError;
 use base64::Engine as _;
@@ -72,7 +72,7 @@ async fn dispatch(
         ("GET", ["classes", class_name]) => {
             let limits = engine.limits();
             let params = FindParams::from_params(&body, limits.find_limit_default, limits.find_limit_max)?;
-            let found = engine.find_objects(&caller, class_name, &params).await?;
+            let found = engine.find_objects(&caller, &ClassName::parse(class_name)?, &params).await?;
             let mut response = Map::new();
             response.insert("results".into(), Value::Array(found.results));
             if let Some(count) = found.count {
@@ -81,19 +81,19 @@ async fn dispatch(
             Ok(Value::Object(response))
         }
         ("POST", ["classes", class_name]) => {
-            Ok(Value::Object(engine.create_object(&caller, class_name, &body).await?.body))
+            Ok(Value::Object(engine.create_object(&caller, &ClassName::parse(class_name)?, &body).await?.body))
         }
         ("GET", ["classes", class_name, object_id]) => {
             let params = GetParams::from_params(&body)?;
-            engine.get_object(&caller, class_name, object_id, &params).await
+            engine.get_object(&caller, &ClassName::parse(class_name)?, object_id, &params).await
         }
         ("PUT", ["classes", class_name, object_id]) => {
-            Ok(Value::Object(engine.update_object(&caller, class_name, object_id, &body).await?))
+            Ok(Value::Object(engine.update_object(&caller, &ClassName::parse(class_name)?, object_id, &body).await?))
         }
         ("DELETE", ["classes", class_name, object_id]) => {
-            Ok(Value::Object(engine.delete_object(&caller, class_name, object_id).await?))
+            Ok(Value::Object(engine.delete_object(&caller, &ClassName::parse(class_name)?, object_id).await?))
         }
-        ("GET", ["aggregate", class_name]) => engine.aggregate(&caller, class_name, &body).await,
+        ("GET", ["aggregate", class_name]) => engine.aggregate(&caller, &ClassName::parse(class_name)?, &body).await,
         ("GET", ["config"]) => engine.get_config(&caller).await,
         // For validators' role requirements: the session's roles, inherited ones included.
         ("GET", ["roles", "mine"]) => Ok(json!({ "roles": caller.roles })),

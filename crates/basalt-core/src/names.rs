@@ -49,6 +49,15 @@ impl ClassName {
         ClassName::parse_within(name, Limits::NAME_BYTES_MAX)
     }
 
+    /// One of Parse's system classes (`_User`, `_Session`, …), named in code.
+    ///
+    /// # Panics
+    /// When `name` is not a system class: a bug in the caller, caught by its first test.
+    pub fn system(name: &'static str) -> ClassName {
+        assert!(SYSTEM_CLASSES.contains(&name), "{name} is not a system class");
+        ClassName(name.to_owned())
+    }
+
     /// A class name read back from a store, which may be longer than new names may be.
     ///
     /// # Errors
@@ -89,6 +98,18 @@ impl ClassName {
     /// Internal classes only the master key may touch.
     pub fn is_master_only(&self) -> bool {
         self.is_system() && !matches!(self.0.as_str(), "_User" | "_Installation" | "_Role" | "_Session")
+    }
+}
+
+impl PartialEq<str> for ClassName {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for ClassName {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
     }
 }
 

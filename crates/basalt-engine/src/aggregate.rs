@@ -272,11 +272,11 @@ impl Engine {
     pub async fn aggregate(
         &self,
         caller: &crate::Caller,
-        class_name: &str,
+        class_name: &ClassName,
         params: &Map<String, Value>,
     ) -> ParseResult<Value> {
         caller.require_master()?;
-        let class_name = ClassName::parse(class_name)?;
+        let class_name = class_name.clone();
         let mut where_json = match params.get("where") {
             Some(Value::String(text)) => {
                 serde_json::from_str(text).map_err(|_| ParseError::invalid_json("where parameter is not valid JSON"))?

@@ -2,7 +2,7 @@
 //! so they share a commit. Without `transaction` each succeeds or fails alone; with it, all
 //! commit or none does.
 
-use basalt_core::{ParseError, ParseResult};
+use basalt_core::{ClassName, ParseError, ParseResult};
 use serde_json::{Map, Value};
 
 use crate::find::{FindParams, GetParams};
@@ -44,19 +44,23 @@ impl Engine {
         items: Vec<BatchItem>,
         transaction: bool,
     ) -> ParseResult<Vec<ParseResult<Value>>> {
-        let classes: std::collections::BTreeSet<&str> = items.iter().map(|item| item.class_name.as_str()).collect();
-        for class_name in classes {
+        // A sub-request's bad class name is its own error (103), not the batch's.
+        let classes: std::collections::BTreeSet<ClassName> =
+            items.iter().filter_map(|item| ClassName::parse(&item.class_name).ok()).collect();
+        for class_name in &classes {
             self.refresh_if_stale(class_name).await?;
         }
         let mut steps = Vec::with_capacity(items.len());
         for item in items {
-            let prepared = match (item.method, &item.object_id) {
-                (BatchMethod::Post, None) => self.prepare_create(caller, &item.class_name, &item.body).await,
-                (BatchMethod::Put, Some(object_id)) => {
-                    self.prepare_update(caller, &item.class_name, object_id, &item.body).await
+            let class_name = ClassName::parse(&item.class_name);
+            let prepared = match (item.method, &item.object_id, class_name) {
+                (BatchMethod::Post | BatchMethod::Put | BatchMethod::Delete, _, Err(error)) => Err(error),
+                (BatchMethod::Post, None, Ok(class_name)) => self.prepare_create(caller, &class_name, &item.body).await,
+                (BatchMethod::Put, Some(object_id), Ok(class_name)) => {
+                    self.prepare_update(caller, &class_name, object_id, &item.body).await
                 }
-                (BatchMethod::Delete, Some(object_id)) => {
-                    self.prepare_delete(caller, &item.class_name, object_id).await
+                (BatchMethod::Delete, Some(object_id), Ok(class_name)) => {
+                    self.prepare_delete(caller, &class_name, object_id).await
                 }
                 _ => {
                     steps.push(Step::Read(item));
@@ -104,10 +108,11 @@ impl Engine {
     }
 
     async fn run_batch_read(&self, caller: &Caller, item: BatchItem) -> ParseResult<Value> {
+        let class_name = ClassName::parse(&item.class_name)?;
         match (item.method, item.object_id) {
             (BatchMethod::Get, Some(object_id)) => {
                 let params = GetParams::from_params(&item.body)?;
-                self.get_object(caller, &item.class_name, &object_id, &params).await
+                self.get_object(caller, &class_name, &object_id, &params).await
             }
             (BatchMethod::Get, None) => {
                 let params = FindParams::from_params(
@@ -115,7 +120,7 @@ impl Engine {
                     self.limits().find_limit_default,
                     self.limits().find_limit_max,
                 )?;
-                let found = self.find_objects(caller, &item.class_name, &params).await?;
+                let found = self.find_objects(caller, &class_name, &params).await?;
                 let mut response = Map::new();
                 response.insert("results".into(), Value::Array(found.results));
                 if let Some(count) = found.count {

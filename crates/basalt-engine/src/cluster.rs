@@ -82,17 +82,16 @@ impl Engine {
     /// On a cluster, reloads the schemas when the class's stored schema is not the cached one
     /// (changed on another node, whose announcement has not arrived yet), so a request acts on
     /// the schema as it is: one indexed read per request. A single node's cache is the truth.
-    pub(crate) async fn refresh_if_stale(&self, class_name: &str) -> ParseResult<()> {
+    pub(crate) async fn refresh_if_stale(&self, class_name: &ClassName) -> ParseResult<()> {
         if !self.is_clustered() {
             return Ok(());
         }
-        let Ok(class_name) = ClassName::parse(class_name) else { return Ok(()) };
-        let cached = self.schemas().get(&class_name).map(|schema| schema.version);
+        let cached = self.schemas().get(class_name).map(|schema| schema.version);
         // The webhooks' version comes in the same read: a webhook declared or removed on
         // another node serves this request.
         let hooks_class = Self::hooks_class();
         let (stored, hooks_stored) =
-            self.store().schema_versions(&class_name, &hooks_class).await.map_err(ParseError::from)?;
+            self.store().schema_versions(class_name, &hooks_class).await.map_err(ParseError::from)?;
         if cached != stored {
             self.reload_schemas().await?;
         }

@@ -363,7 +363,7 @@ impl Engine {
     pub async fn find_objects(
         &self,
         caller: &Caller,
-        class_name: &str,
+        class_name: &ClassName,
         params: &FindParams,
     ) -> ParseResult<FindResult> {
         self.refresh_if_stale(class_name).await?;
@@ -373,24 +373,24 @@ impl Engine {
     async fn find_objects_triggered(
         &self,
         caller: &Caller,
-        class_name: &str,
+        class_name: &ClassName,
         params: &FindParams,
         is_get: bool,
     ) -> ParseResult<FindResult> {
-        let before = self.before_find(caller, class_name, params, is_get).await?;
+        let before = self.before_find(caller, class_name.as_str(), params, is_get).await?;
         let params = before.as_ref().unwrap_or(params);
         let found = self.find_objects_untriggered(caller, class_name, params).await?;
-        let results = self.after_find(caller, class_name, found.results).await?;
+        let results = self.after_find(caller, class_name.as_str(), found.results).await?;
         Ok(FindResult { results, count: found.count })
     }
 
     async fn find_objects_untriggered(
         &self,
         caller: &Caller,
-        class_name: &str,
+        class_name: &ClassName,
         params: &FindParams,
     ) -> ParseResult<FindResult> {
-        let mut class_name = ClassName::parse(class_name)?;
+        let mut class_name = class_name.clone();
         if !self.check_readable_class(caller, &class_name)? {
             return Ok(FindResult { results: Vec::new(), count: params.count.then_some(0) });
         }
@@ -466,12 +466,12 @@ impl Engine {
     pub async fn get_object(
         &self,
         caller: &Caller,
-        class_name: &str,
+        class_name: &ClassName,
         object_id: &str,
         params: &GetParams,
     ) -> ParseResult<Value> {
         self.refresh_if_stale(class_name).await?;
-        if self.has_find_triggers(class_name) {
+        if self.has_find_triggers(class_name.as_str()) {
             // Parse compat: beforeFind/afterFind run for a get too (`request.isGet`).
             let find = FindParams {
                 where_json: serde_json::json!({ "objectId": object_id }),
@@ -484,7 +484,7 @@ impl Engine {
             let mut found = self.find_objects_triggered(caller, class_name, &find, true).await?;
             return found.results.pop().ok_or_else(ParseError::object_not_found);
         }
-        let class_name = ClassName::parse(class_name)?;
+        let class_name = class_name.clone();
         check_class_access(caller, &class_name, "get")?;
         if self.schemas().get(&class_name).is_none() {
             if caller.is_master || self.config().allow_client_class_creation {

@@ -720,8 +720,11 @@ mod tests {
         );
         assert_eq!(world.find(&Caller::master(), "Post", related.clone()).await, Ok(world.parse(related)));
         // A readable owner keeps the relation.
-        let created =
-            world.engine.create_object(&Caller::master(), "Box", &serde_json::Map::new()).await.expect("a box");
+        let created = world
+            .engine
+            .create_object(&Caller::master(), &crate::conditions::class("Box"), &serde_json::Map::new())
+            .await
+            .expect("a box");
         let related = json!({"$relatedTo": {"object": {"__type": "Pointer", "className": "Box",
             "objectId": created.object_id}, "key": "posts"}});
         assert_eq!(

@@ -8,6 +8,7 @@ use std::pin::Pin;
 use basalt_core::{ErrorCode, ParseError, ParseResult};
 use serde_json::{Map, Value};
 
+use crate::conditions::class;
 use crate::{Caller, Engine};
 
 /// One call of a cloud function, as the function's `request` describes it.
@@ -208,7 +209,7 @@ impl Engine {
             "params": Value::Object(params.clone()).to_string(),
         });
         let Value::Object(status) = status else { unreachable!("a JSON object literal") };
-        let created = self.create_object(&master, "_JobStatus", &status).await?;
+        let created = self.create_object(&master, &class("_JobStatus"), &status).await?;
         let job_status_id = created.object_id.clone();
         let engine = self.clone();
         let call = JobCall { name: name.to_owned(), params, job_status_id: job_status_id.clone() };
@@ -228,7 +229,9 @@ impl Engine {
                 Err(error) => serde_json::json!({"status": "failed", "message": error.message, "finishedAt": finished}),
             };
             let Value::Object(update) = update else { return };
-            if let Err(error) = engine.update_object(&Caller::master(), "_JobStatus", &job_status_id, &update).await {
+            if let Err(error) =
+                engine.update_object(&Caller::master(), &class("_JobStatus"), &job_status_id, &update).await
+            {
                 tracing::error!(%error, "could not record the end of a job");
             }
         });

@@ -266,10 +266,10 @@ impl Engine {
     pub(crate) async fn prepare_create(
         &self,
         caller: &Caller,
-        class_name: &str,
+        class_name: &ClassName,
         body: &Map<String, Value>,
     ) -> ParseResult<PreparedWrite> {
-        let (body, changed, context) = self.before_save(caller, class_name, None, body).await?;
+        let (body, changed, context) = self.before_save(caller, class_name.as_str(), None, body).await?;
         let prepared = self.prepare_create_after_trigger(caller, class_name, &body).await?;
         Ok(prepared.with_before_save(changed, context))
     }
@@ -277,10 +277,10 @@ impl Engine {
     async fn prepare_create_after_trigger(
         &self,
         caller: &Caller,
-        class_name: &str,
+        class_name: &ClassName,
         body: &Map<String, Value>,
     ) -> ParseResult<PreparedWrite> {
-        match class_name {
+        match class_name.as_str() {
             "_User" => self.prepare_sign_up(caller, body).await,
             "_Session" => self.prepare_session_create(caller, body).await,
             "_Role" => {
@@ -295,10 +295,10 @@ impl Engine {
     pub(crate) async fn prepare_generic_create(
         &self,
         caller: &Caller,
-        class_name: &str,
+        class_name: &ClassName,
         body: &Map<String, Value>,
     ) -> ParseResult<PreparedWrite> {
-        let class_name = ClassName::parse(class_name)?;
+        let class_name = class_name.clone();
         check_class_access(caller, &class_name, "create")?;
         let schema = self.schemas().get(&class_name);
         let mut checked = check_body(schema.as_deref(), &class_name, body, None, self.limits().class_fields_max)?;
@@ -331,11 +331,11 @@ impl Engine {
     pub(crate) async fn prepare_update(
         &self,
         caller: &Caller,
-        class_name: &str,
+        class_name: &ClassName,
         object_id: &str,
         body: &Map<String, Value>,
     ) -> ParseResult<PreparedWrite> {
-        let (body, changed, context) = self.before_save(caller, class_name, Some(object_id), body).await?;
+        let (body, changed, context) = self.before_save(caller, class_name.as_str(), Some(object_id), body).await?;
         let prepared = self.prepare_update_after_trigger(caller, class_name, object_id, &body).await?;
         Ok(prepared.with_before_save(changed, context))
     }
@@ -343,11 +343,11 @@ impl Engine {
     async fn prepare_update_after_trigger(
         &self,
         caller: &Caller,
-        class_name: &str,
+        class_name: &ClassName,
         object_id: &str,
         body: &Map<String, Value>,
     ) -> ParseResult<PreparedWrite> {
-        match class_name {
+        match class_name.as_str() {
             "_User" => self.prepare_user_update(caller, object_id, body).await,
             "_Session" => {
                 crate::roles::check_session_update(body)?;
@@ -365,11 +365,11 @@ impl Engine {
     pub(crate) async fn prepare_generic_update(
         &self,
         caller: &Caller,
-        class_name: &str,
+        class_name: &ClassName,
         object_id: &str,
         body: &Map<String, Value>,
     ) -> ParseResult<PreparedWrite> {
-        let class_name = ClassName::parse(class_name)?;
+        let class_name = class_name.clone();
         check_class_access(caller, &class_name, "update")?;
         let Some(schema) = self.schemas().get(&class_name) else {
             if !caller.is_master && !self.config().allow_client_class_creation {
@@ -419,14 +419,14 @@ impl Engine {
     pub(crate) async fn prepare_delete(
         &self,
         caller: &Caller,
-        class_name: &str,
+        class_name: &ClassName,
         object_id: &str,
     ) -> ParseResult<PreparedWrite> {
         self.before_delete(caller, class_name, object_id).await?;
         if class_name == "_User" {
             return self.prepare_user_delete(caller, object_id);
         }
-        let class_name = ClassName::parse(class_name)?;
+        let class_name = class_name.clone();
         check_class_access(caller, &class_name, "delete")?;
         let Some(schema) = self.schemas().get(&class_name) else {
             return Err(ParseError::object_not_found());
@@ -502,7 +502,7 @@ impl Engine {
     pub async fn create_object(
         &self,
         caller: &Caller,
-        class_name: &str,
+        class_name: &ClassName,
         body: &Map<String, Value>,
     ) -> ParseResult<Created> {
         self.refresh_if_stale(class_name).await?;
@@ -522,7 +522,7 @@ impl Engine {
     pub async fn update_object(
         &self,
         caller: &Caller,
-        class_name: &str,
+        class_name: &ClassName,
         object_id: &str,
         body: &Map<String, Value>,
     ) -> ParseResult<Map<String, Value>> {
@@ -538,7 +538,7 @@ impl Engine {
     pub async fn delete_object(
         &self,
         caller: &Caller,
-        class_name: &str,
+        class_name: &ClassName,
         object_id: &str,
     ) -> ParseResult<Map<String, Value>> {
         self.refresh_if_stale(class_name).await?;

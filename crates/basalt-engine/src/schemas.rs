@@ -135,10 +135,10 @@ impl Engine {
     ///
     /// # Errors
     /// 103 when the class does not exist.
-    pub async fn class_schema(&self, caller: &Caller, class_name: &str) -> ParseResult<Value> {
+    pub async fn class_schema(&self, caller: &Caller, class_name: &ClassName) -> ParseResult<Value> {
         caller.require_master()?;
         self.refresh_if_stale(class_name).await?;
-        let class_name = ClassName::parse(class_name)?;
+        let class_name = class_name.clone();
         let schema = self.schemas().get(&class_name).ok_or_else(|| class_missing(&class_name))?;
         Ok(schema.to_json())
     }
@@ -155,8 +155,10 @@ impl Engine {
         body: &Map<String, Value>,
     ) -> ParseResult<Value> {
         caller.require_master()?;
-        if let Some(class_name) = path_class.or_else(|| body.get("className").and_then(Value::as_str)) {
-            self.refresh_if_stale(class_name).await?;
+        if let Some(Ok(class_name)) =
+            path_class.or_else(|| body.get("className").and_then(Value::as_str)).map(ClassName::parse)
+        {
+            self.refresh_if_stale(&class_name).await?;
         }
         let body_class = body.get("className").and_then(Value::as_str);
         let class_name = match (path_class, body_class) {
@@ -225,12 +227,12 @@ impl Engine {
     pub async fn update_schema(
         &self,
         caller: &Caller,
-        class_name: &str,
+        class_name: &ClassName,
         body: &Map<String, Value>,
     ) -> ParseResult<Value> {
         caller.require_master()?;
         self.refresh_if_stale(class_name).await?;
-        let class_name = ClassName::parse(class_name)?;
+        let class_name = class_name.clone();
         if let Some(given) = body.get("className").and_then(Value::as_str)
             && given != class_name.as_str()
         {
@@ -295,20 +297,20 @@ impl Engine {
     ///
     /// # Errors
     /// 255 when the class still has objects.
-    pub async fn delete_schema(&self, caller: &Caller, class_name: &str) -> ParseResult<Value> {
+    pub async fn delete_schema(&self, caller: &Caller, class_name: &ClassName) -> ParseResult<Value> {
         caller.require_master()?;
         self.refresh_if_stale(class_name).await?;
-        let class_name = ClassName::parse(class_name)?;
+        let class_name = class_name.clone();
         self.store().delete_class(&class_name).await.map_err(ParseError::from)?;
         self.schemas().remove(&class_name);
         Ok(Value::Object(Map::new()))
     }
 
     /// `DELETE /purge/:className`: deletes every object, keeps the schema.
-    pub async fn purge_class(&self, caller: &Caller, class_name: &str) -> ParseResult<Value> {
+    pub async fn purge_class(&self, caller: &Caller, class_name: &ClassName) -> ParseResult<Value> {
         caller.require_master()?;
         self.refresh_if_stale(class_name).await?;
-        let class_name = ClassName::parse(class_name)?;
+        let class_name = class_name.clone();
         self.store().purge_class(&class_name).await.map_err(ParseError::from)?;
         Ok(Value::Object(Map::new()))
     }

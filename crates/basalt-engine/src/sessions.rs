@@ -50,7 +50,7 @@ impl Engine {
     ) -> ParseResult<Vec<ObjectRecord>> {
         // Sessions, users, config: read with the class's schema as it is (another node may have
         // just created the class or added the field).
-        self.refresh_if_stale(class_name.as_str()).await?;
+        self.refresh_if_stale(class_name).await?;
         self.cached_records_where(class_name, condition, limit).await
     }
 
@@ -221,7 +221,7 @@ impl Engine {
             limit: Some(1),
             ..crate::FindParams::default()
         };
-        let found = self.find_objects(&Caller::master(), "_Session", &params).await?;
+        let found = self.find_objects(&Caller::master(), &class("_Session"), &params).await?;
         found
             .results
             .into_iter()

@@ -272,13 +272,18 @@ impl Engine {
 
     /// Runs `beforeDelete` when the class has one, with the object as the caller can read it
     /// (an object the caller can't read is left to the delete, which answers 101).
-    pub(crate) async fn before_delete(&self, caller: &Caller, class_name: &str, object_id: &str) -> ParseResult<()> {
-        let Some(hooks) = self.trigger_hooks(TriggerKind::BeforeDelete, class_name) else { return Ok(()) };
+    pub(crate) async fn before_delete(
+        &self,
+        caller: &Caller,
+        class_name: &ClassName,
+        object_id: &str,
+    ) -> ParseResult<()> {
+        let Some(hooks) = self.trigger_hooks(TriggerKind::BeforeDelete, class_name.as_str()) else { return Ok(()) };
         let Ok(object) = self.get_object(caller, class_name, object_id, &crate::GetParams::default()).await else {
             return Ok(());
         };
         let Value::Object(object) = object else { return Ok(()) };
-        let call = self.trigger_call(TriggerKind::BeforeDelete, caller, class_name, None, object).await;
+        let call = self.trigger_call(TriggerKind::BeforeDelete, caller, class_name.as_str(), None, object).await;
         hooks.run_trigger(self, call).await.map(|_| ())
     }
 

@@ -182,7 +182,7 @@ impl Engine {
         let users = self.system_class("_User").await?;
         self.class_permission(caller, &users, basalt_core::clp::ClpOperation::Create)?;
         self.check_unique_identity(&body, None).await?;
-        let mut prepared = self.prepare_generic_create(caller, "_User", &body).await?;
+        let mut prepared = self.prepare_generic_create(caller, &class("_User"), &body).await?;
         let WriteOp::Insert { object_id, acl, .. } = &mut prepared.op else {
             return Err(ParseError::internal("a sign-up did not prepare an insert"));
         };
@@ -501,7 +501,7 @@ impl Engine {
             // A user can't lock themselves out of their own account.
             acl.insert(object_id.to_owned(), serde_json::json!({"read": true, "write": true}));
         }
-        let mut prepared = self.prepare_generic_update(caller, "_User", object_id, &body).await?;
+        let mut prepared = self.prepare_generic_update(caller, &class("_User"), object_id, &body).await?;
         let WriteOp::Update { updates, .. } = &mut prepared.op else {
             return Err(ParseError::internal("a user update did not prepare an update"));
         };

@@ -466,7 +466,7 @@ impl Engine {
         }
         let mut fields = target.fields(STORED_CLASS_KEY);
         fields.insert("url".into(), Value::from(url.as_str()));
-        self.create_object(&Caller::master(), HOOKS_CLASS, &fields).await?;
+        self.create_object(&Caller::master(), &Engine::hooks_class(), &fields).await?;
         self.webhooks_changed().await?;
         Ok(target.json(&url))
     }
@@ -488,7 +488,7 @@ impl Engine {
         let Some((object_id, _)) = self.stored_hook(target).await? else { return Err(target.missing()) };
         let mut update = Map::new();
         update.insert("url".into(), Value::from(url));
-        self.update_object(&Caller::master(), HOOKS_CLASS, &object_id, &update).await?;
+        self.update_object(&Caller::master(), &Engine::hooks_class(), &object_id, &update).await?;
         self.webhooks_changed().await?;
         Ok(target.json(url))
     }
@@ -501,7 +501,7 @@ impl Engine {
         caller.require_master()?;
         self.inner.webhooks.set(target, None);
         if let Some((object_id, _)) = self.stored_hook(target).await? {
-            self.delete_object(&Caller::master(), HOOKS_CLASS, &object_id).await?;
+            self.delete_object(&Caller::master(), &Engine::hooks_class(), &object_id).await?;
             self.webhooks_changed().await?;
         }
         Ok(())

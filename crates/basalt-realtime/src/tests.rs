@@ -56,7 +56,14 @@ async fn start_world_with(queue_frames_max: usize, events_queued_max: usize) -> 
     .await
     .expect("engine");
     let seed = json!({"n": -1});
-    engine.create_object(&Caller::master(), CLASS, seed.as_object().expect("object")).await.expect("seed the class");
+    engine
+        .create_object(
+            &Caller::master(),
+            &basalt_core::ClassName::parse(CLASS).expect("class name"),
+            seed.as_object().expect("object"),
+        )
+        .await
+        .expect("seed the class");
     let hub = Hub::new(
         engine,
         LiveQueryConfig {

@@ -224,7 +224,11 @@ async fn world() -> World {
 
 impl World {
     async fn users(&self, caller: &Caller) -> HashMap<String, Map<String, Value>> {
-        let found = self.engine.find_objects(caller, "_User", &FindParams::default()).await.expect("find users");
+        let found = self
+            .engine
+            .find_objects(caller, &crate::conditions::class("_User"), &FindParams::default())
+            .await
+            .expect("find users");
         found
             .results
             .into_iter()
@@ -236,7 +240,11 @@ impl World {
     }
 
     async fn post(&self, body: Value) -> String {
-        self.engine.create_object(&Caller::master(), "Post", &params(body)).await.expect("post").object_id
+        self.engine
+            .create_object(&Caller::master(), &crate::conditions::class("Post"), &params(body))
+            .await
+            .expect("post")
+            .object_id
     }
 }
 
@@ -285,14 +293,25 @@ async fn the_master_key_sees_emails_and_auth_data() {
 #[tokio::test]
 async fn a_get_of_ones_own_user_returns_the_session_token_and_of_another_user_does_not() {
     let world = world().await;
-    let own = world.engine.get_object(&world.alice, "_User", &world.alice_id, &GetParams::default()).await.unwrap();
+    let own = world
+        .engine
+        .get_object(&world.alice, &crate::conditions::class("_User"), &world.alice_id, &GetParams::default())
+        .await
+        .unwrap();
     assert_eq!(own["sessionToken"], json!(world.alice.session_token.clone().expect("token")));
     assert_eq!(own["email"], json!("alice@example.com"));
     assert!(own.get("password").is_none());
-    let other = world.engine.get_object(&world.bob, "_User", &world.alice_id, &GetParams::default()).await.unwrap();
+    let other = world
+        .engine
+        .get_object(&world.bob, &crate::conditions::class("_User"), &world.alice_id, &GetParams::default())
+        .await
+        .unwrap();
     assert!(other.get("sessionToken").is_none());
     assert!(other.get("email").is_none());
-    let master = world.engine.get_object(&Caller::master(), "_User", &world.alice_id, &GetParams::default()).await;
+    let master = world
+        .engine
+        .get_object(&Caller::master(), &crate::conditions::class("_User"), &world.alice_id, &GetParams::default())
+        .await;
     assert!(master.unwrap().get("sessionToken").is_none(), "the master key holds no session");
 }
 
@@ -301,13 +320,25 @@ async fn a_protected_field_is_left_out_of_finds_gets_and_keys_without_an_error()
     let world = world().await;
     let id = world.post(json!({"title": "t", "secret": "s"})).await;
     let keyed = FindParams { keys: Some("secret,title".into()), ..FindParams::default() };
-    let found = world.engine.find_objects(&world.bob, "Post", &keyed).await.expect("keys naming it are no error");
+    let found = world
+        .engine
+        .find_objects(&world.bob, &crate::conditions::class("Post"), &keyed)
+        .await
+        .expect("keys naming it are no error");
     assert_eq!(found.results.len(), 1);
     assert_eq!(found.results[0]["title"], json!("t"));
     assert!(found.results[0].get("secret").is_none());
-    let got = world.engine.get_object(&Caller::anonymous(), "Post", &id, &GetParams::default()).await.unwrap();
+    let got = world
+        .engine
+        .get_object(&Caller::anonymous(), &crate::conditions::class("Post"), &id, &GetParams::default())
+        .await
+        .unwrap();
     assert!(got.get("secret").is_none() && got["title"] == json!("t"));
-    let master = world.engine.get_object(&Caller::master(), "Post", &id, &GetParams::default()).await.unwrap();
+    let master = world
+        .engine
+        .get_object(&Caller::master(), &crate::conditions::class("Post"), &id, &GetParams::default())
+        .await
+        .unwrap();
     assert_eq!(master["secret"], json!("s"));
 }
 
@@ -321,14 +352,14 @@ async fn an_included_object_is_shaped_for_the_caller_too() {
             "author": author}))
         .await;
     let include = GetParams { include: Some("parent,author".into()), ..GetParams::default() };
-    let got = world.engine.get_object(&world.bob, "Post", &child, &include).await.unwrap();
+    let got = world.engine.get_object(&world.bob, &crate::conditions::class("Post"), &child, &include).await.unwrap();
     assert_eq!(got["parent"]["__type"], json!("Object"));
     assert_eq!(got["parent"]["className"], json!("Post"));
     assert_eq!(got["parent"]["title"], json!("parent"));
     assert!(got["parent"].get("secret").is_none());
     assert_eq!(got["author"]["username"], json!("alice"));
     assert!(got["author"].get("email").is_none(), "alice's email is hidden from bob");
-    let own = world.engine.get_object(&world.alice, "Post", &child, &include).await.unwrap();
+    let own = world.engine.get_object(&world.alice, &crate::conditions::class("Post"), &child, &include).await.unwrap();
     assert_eq!(own["author"]["email"], json!("alice@example.com"));
 }
 
@@ -339,21 +370,34 @@ async fn an_included_pointer_to_a_deleted_object_is_dropped() {
     let child = world
         .post(json!({"title": "child", "parent": {"__type": "Pointer", "className": "Post", "objectId": parent}}))
         .await;
-    world.engine.delete_object(&Caller::master(), "Post", &parent).await.expect("delete");
+    world.engine.delete_object(&Caller::master(), &crate::conditions::class("Post"), &parent).await.expect("delete");
     let include = GetParams { include: Some("parent".into()), ..GetParams::default() };
-    let got = world.engine.get_object(&Caller::anonymous(), "Post", &child, &include).await.unwrap();
+    let got = world
+        .engine
+        .get_object(&Caller::anonymous(), &crate::conditions::class("Post"), &child, &include)
+        .await
+        .unwrap();
     assert!(got.get("parent").is_none(), "{got}");
-    let plain = world.engine.get_object(&Caller::anonymous(), "Post", &child, &GetParams::default()).await.unwrap();
+    let plain = world
+        .engine
+        .get_object(&Caller::anonymous(), &crate::conditions::class("Post"), &child, &GetParams::default())
+        .await
+        .unwrap();
     assert_eq!(plain["parent"], json!({"__type": "Pointer", "className": "Post", "objectId": parent}));
 }
 
 #[tokio::test]
 async fn a_missing_class_is_119_for_clients_and_empty_for_the_master_key() {
     let world = world().await;
-    let error = world.engine.find_objects(&world.alice, "Nowhere", &FindParams::default()).await.unwrap_err();
+    let error = world
+        .engine
+        .find_objects(&world.alice, &crate::conditions::class("Nowhere"), &FindParams::default())
+        .await
+        .unwrap_err();
     assert_eq!(error.code, ErrorCode::OperationForbidden);
     assert_eq!(error.message, "This user is not allowed to access non-existent class: Nowhere");
     let counted = FindParams { count: true, ..FindParams::default() };
-    let found = world.engine.find_objects(&Caller::master(), "Nowhere", &counted).await.unwrap();
+    let found =
+        world.engine.find_objects(&Caller::master(), &crate::conditions::class("Nowhere"), &counted).await.unwrap();
     assert_eq!((found.results.len(), found.count), (0, Some(0)));
 }

@@ -227,23 +227,39 @@ async fn game_class(engine: &Engine, permissions: Value) {
 #[tokio::test]
 async fn clients_may_not_create_classes_and_the_master_key_may() {
     let (engine, _dir) = engine().await;
-    let error = engine.create_object(&user("u1"), "Fresh", &body(json!({"n": 1}))).await.unwrap_err();
+    let error = engine
+        .create_object(&user("u1"), &crate::conditions::class("Fresh"), &body(json!({"n": 1})))
+        .await
+        .unwrap_err();
     assert_eq!(
         (error.code, error.message.as_str()),
         (ErrorCode::OperationForbidden, "This user is not allowed to access non-existent class: Fresh")
     );
-    assert!(engine.create_object(&Caller::master(), "Fresh", &body(json!({"n": 1}))).await.is_ok());
+    assert!(
+        engine
+            .create_object(&Caller::master(), &crate::conditions::class("Fresh"), &body(json!({"n": 1})))
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
 async fn add_field_closed_refuses_new_fields_but_not_known_ones() {
     let (engine, _dir) = engine().await;
     game_class(&engine, json!({"addField": {}})).await;
-    let error = engine.create_object(&user("u1"), "Game", &body(json!({"extra": 1}))).await.unwrap_err();
+    let error = engine
+        .create_object(&user("u1"), &crate::conditions::class("Game"), &body(json!({"extra": 1})))
+        .await
+        .unwrap_err();
     assert_eq!(error.message, "Permission denied for action addField on class Game.");
-    let created = engine.create_object(&user("u1"), "Game", &body(json!({"score": 1}))).await.expect("known field");
-    let error =
-        engine.update_object(&user("u1"), "Game", &created.object_id, &body(json!({"extra": 1}))).await.unwrap_err();
+    let created = engine
+        .create_object(&user("u1"), &crate::conditions::class("Game"), &body(json!({"score": 1})))
+        .await
+        .expect("known field");
+    let error = engine
+        .update_object(&user("u1"), &crate::conditions::class("Game"), &created.object_id, &body(json!({"extra": 1})))
+        .await
+        .unwrap_err();
     assert_eq!(error.code, ErrorCode::OperationForbidden);
 }
 
@@ -252,11 +268,26 @@ async fn an_update_restricted_by_a_pointer_permission_finds_no_object_of_another
     let (engine, _dir) = engine().await;
     game_class(&engine, json!({"update": {"pointerFields": ["owner"]}})).await;
     let owned = json!({"score": 1, "owner": {"__type": "Pointer", "className": "_User", "objectId": "u1"}});
-    let created = engine.create_object(&Caller::master(), "Game", &body(owned)).await.expect("created");
-    let error =
-        engine.update_object(&user("u2"), "Game", &created.object_id, &body(json!({"score": 2}))).await.unwrap_err();
+    let created = engine
+        .create_object(&Caller::master(), &crate::conditions::class("Game"), &body(owned))
+        .await
+        .expect("created");
+    let error = engine
+        .update_object(&user("u2"), &crate::conditions::class("Game"), &created.object_id, &body(json!({"score": 2})))
+        .await
+        .unwrap_err();
     assert_eq!(error.code, ErrorCode::ObjectNotFound);
-    assert!(engine.update_object(&user("u1"), "Game", &created.object_id, &body(json!({"score": 2}))).await.is_ok());
+    assert!(
+        engine
+            .update_object(
+                &user("u1"),
+                &crate::conditions::class("Game"),
+                &created.object_id,
+                &body(json!({"score": 2}))
+            )
+            .await
+            .is_ok()
+    );
 }
 
 /// Parse compat: `addField` limited to pointer fields refuses a create that adds a field, and
@@ -265,13 +296,21 @@ async fn an_update_restricted_by_a_pointer_permission_finds_no_object_of_another
 async fn add_field_restricted_to_pointer_fields_refuses_new_fields_on_create_and_from_other_users() {
     let (engine, _dir) = engine().await;
     game_class(&engine, json!({"addField": {"pointerFields": ["owner"]}})).await;
-    let created = engine.create_object(&Caller::anonymous(), "Game", &body(json!({"extra": 1}))).await;
+    let created =
+        engine.create_object(&Caller::anonymous(), &crate::conditions::class("Game"), &body(json!({"extra": 1}))).await;
     assert_eq!(created.map(|_| ()).unwrap_err().code, ErrorCode::OperationForbidden);
     let owned = json!({"score": 1, "owner": {"__type": "Pointer", "className": "_User", "objectId": "u1"}});
-    let game = engine.create_object(&Caller::master(), "Game", &body(owned)).await.expect("created");
-    let updated = engine.update_object(&user("u2"), "Game", &game.object_id, &body(json!({"other": 1}))).await;
+    let game = engine
+        .create_object(&Caller::master(), &crate::conditions::class("Game"), &body(owned))
+        .await
+        .expect("created");
+    let updated = engine
+        .update_object(&user("u2"), &crate::conditions::class("Game"), &game.object_id, &body(json!({"other": 1})))
+        .await;
     assert!(updated.is_err(), "u2 is not the owner and may not add a field");
-    let owner = engine.update_object(&user("u1"), "Game", &game.object_id, &body(json!({"mine": 1}))).await;
+    let owner = engine
+        .update_object(&user("u1"), &crate::conditions::class("Game"), &game.object_id, &body(json!({"mine": 1})))
+        .await;
     assert!(owner.is_ok(), "the owner adds a field: {owner:?}");
     let schema = engine.schemas().get(&class("Game")).expect("Game");
     assert!(schema.field("extra").is_none() && schema.field("other").is_none(), "no field was added");
@@ -282,11 +321,18 @@ async fn a_required_field_cannot_be_unset_by_an_update() {
     let (engine, _dir) = engine().await;
     let schema = json!({"fields": {"name": {"type": "String", "required": true}}});
     engine.create_schema(&Caller::master(), Some("Card"), &body(schema)).await.expect("Card");
-    let error = engine.create_object(&Caller::master(), "Card", &Map::new()).await.unwrap_err();
+    let error =
+        engine.create_object(&Caller::master(), &crate::conditions::class("Card"), &Map::new()).await.unwrap_err();
     assert_eq!((error.code, error.message.as_str()), (ErrorCode::ValidationError, "name is required"));
-    let card = engine.create_object(&Caller::master(), "Card", &body(json!({"name": "ace"}))).await.expect("card");
+    let card = engine
+        .create_object(&Caller::master(), &crate::conditions::class("Card"), &body(json!({"name": "ace"})))
+        .await
+        .expect("card");
     for unset in [json!({"name": null}), json!({"name": {"__op": "Delete"}})] {
-        let error = engine.update_object(&Caller::master(), "Card", &card.object_id, &body(unset)).await.unwrap_err();
+        let error = engine
+            .update_object(&Caller::master(), &crate::conditions::class("Card"), &card.object_id, &body(unset))
+            .await
+            .unwrap_err();
         assert_eq!(error.message, "name is required");
     }
 }
@@ -297,7 +343,11 @@ async fn a_create_echoes_defaults_and_op_results_with_the_id_and_creation_time()
     let schema = json!({"fields": {"level": {"type": "Number", "defaultValue": 1}, "tags": {"type": "Array"}}});
     engine.create_schema(&Caller::master(), Some("Card"), &body(schema)).await.expect("Card");
     let created = engine
-        .create_object(&Caller::master(), "Card", &body(json!({"tags": {"__op": "Add", "objects": ["x"]}, "n": 2})))
+        .create_object(
+            &Caller::master(),
+            &crate::conditions::class("Card"),
+            &body(json!({"tags": {"__op": "Add", "objects": ["x"]}, "n": 2})),
+        )
         .await
         .expect("card");
     let mut keys: Vec<&str> = created.body.keys().map(String::as_str).collect();

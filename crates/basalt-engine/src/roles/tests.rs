@@ -82,14 +82,24 @@ async fn engine() -> (Engine, tempfile::TempDir) {
 async fn a_roles_name_is_set_once_and_may_be_rewritten_unchanged() {
     let (engine, _dir) = engine().await;
     let role = engine
-        .create_object(&Caller::master(), "_Role", &body(json!({"name": "Admins", "ACL": {"*": {"read": true}}})))
+        .create_object(
+            &Caller::master(),
+            &crate::conditions::class("_Role"),
+            &body(json!({"name": "Admins", "ACL": {"*": {"read": true}}})),
+        )
         .await
         .expect("role");
     let error = engine.check_role_update(&role.object_id, &body(json!({"name": "Owners"}))).await.unwrap_err();
     assert_eq!(error.code, ErrorCode::ChangedImmutableField);
     assert_eq!(error.message, "A role's name can only be set before it has been saved.");
-    let renamed =
-        engine.update_object(&Caller::master(), "_Role", &role.object_id, &body(json!({"name": "Owners"}))).await;
+    let renamed = engine
+        .update_object(
+            &Caller::master(),
+            &crate::conditions::class("_Role"),
+            &role.object_id,
+            &body(json!({"name": "Owners"})),
+        )
+        .await;
     assert_eq!(renamed.unwrap_err().code, ErrorCode::ChangedImmutableField, "not even the master key");
     assert_eq!(engine.check_role_update(&role.object_id, &body(json!({"name": "Admins"}))).await, Ok(()));
     assert_eq!(engine.check_role_update(&role.object_id, &body(json!({"other": 1}))).await, Ok(()));
@@ -99,9 +109,13 @@ async fn a_roles_name_is_set_once_and_may_be_rewritten_unchanged() {
 #[tokio::test]
 async fn a_role_is_created_only_with_a_valid_name_and_an_acl() {
     let (engine, _dir) = engine().await;
-    let without_acl = engine.create_object(&Caller::master(), "_Role", &body(json!({"name": "Admins"}))).await;
+    let without_acl = engine
+        .create_object(&Caller::master(), &crate::conditions::class("_Role"), &body(json!({"name": "Admins"})))
+        .await;
     assert_eq!(without_acl.unwrap_err(), ParseError::incorrect_type("ACL is required."));
-    let bad_name = engine.create_object(&Caller::master(), "_Role", &body(json!({"name": "a.b", "ACL": {}}))).await;
+    let bad_name = engine
+        .create_object(&Caller::master(), &crate::conditions::class("_Role"), &body(json!({"name": "a.b", "ACL": {}})))
+        .await;
     assert_eq!(bad_name.unwrap_err().code, ErrorCode::InvalidRoleName);
 }
 
@@ -114,11 +128,18 @@ async fn a_users_roles_become_the_callers_role_keys() {
         .expect("sign up");
     let user = json!({"__type": "Pointer", "className": "_User", "objectId": signed.object_id});
     let role = engine
-        .create_object(&Caller::master(), "_Role", &body(json!({"name": "Staff", "ACL": {"*": {"read": true}}})))
+        .create_object(
+            &Caller::master(),
+            &crate::conditions::class("_Role"),
+            &body(json!({"name": "Staff", "ACL": {"*": {"read": true}}})),
+        )
         .await
         .expect("role");
     let add = json!({"users": {"__op": "AddRelation", "objects": [user]}});
-    engine.update_object(&Caller::master(), "_Role", &role.object_id, &body(add)).await.expect("add member");
+    engine
+        .update_object(&Caller::master(), &crate::conditions::class("_Role"), &role.object_id, &body(add))
+        .await
+        .expect("add member");
     let token = signed.body["sessionToken"].as_str().expect("token");
     let caller = engine.caller_for_session(token, None).await.expect("caller");
     assert_eq!(caller.roles, vec!["role:Staff".to_owned()]);

@@ -173,7 +173,7 @@ async fn create(engine: &Engine, class_name: &str, value: Value) -> ParseResult<
 }
 
 async fn update(engine: &Engine, class_name: &str, value: Value) -> ParseResult<Value> {
-    engine.update_schema(&Caller::master(), class_name, &body(value)).await
+    engine.update_schema(&Caller::master(), &crate::conditions::class(class_name), &body(value)).await
 }
 
 fn code(result: ParseResult<Value>) -> (ErrorCode, String) {
@@ -187,11 +187,14 @@ async fn every_schema_operation_needs_the_master_key() {
     let user = Caller { user_id: Some("u1".into()), ..Caller::default() };
     let required = ParseError::master_key_required();
     assert_eq!(engine.all_schemas(&user).await, Err(required.clone()));
-    assert_eq!(engine.class_schema(&user, "Game").await, Err(required.clone()));
+    assert_eq!(engine.class_schema(&user, &crate::conditions::class("Game")).await, Err(required.clone()));
     assert_eq!(engine.create_schema(&user, Some("Game"), &Map::new()).await, Err(required.clone()));
-    assert_eq!(engine.update_schema(&user, "Game", &Map::new()).await, Err(required.clone()));
-    assert_eq!(engine.delete_schema(&user, "Game").await, Err(required.clone()));
-    assert_eq!(engine.purge_class(&user, "Game").await, Err(required));
+    assert_eq!(
+        engine.update_schema(&user, &crate::conditions::class("Game"), &Map::new()).await,
+        Err(required.clone())
+    );
+    assert_eq!(engine.delete_schema(&user, &crate::conditions::class("Game")).await, Err(required.clone()));
+    assert_eq!(engine.purge_class(&user, &crate::conditions::class("Game")).await, Err(required));
     assert_eq!(engine.all_schemas(&Caller::master()).await, Ok(json!({"results": []})));
 }
 
@@ -332,18 +335,24 @@ async fn an_update_names_an_existing_class_consistently() {
         code(update(&engine, "Game", json!({"className": "Other"})).await),
         (ErrorCode::InvalidClassName, "Class name mismatch between Other and Game.".into())
     );
-    assert_eq!(code(engine.class_schema(&Caller::master(), "Ghost").await).1, "Class Ghost does not exist.");
+    assert_eq!(
+        code(engine.class_schema(&Caller::master(), &crate::conditions::class("Ghost")).await).1,
+        "Class Ghost does not exist."
+    );
 }
 
 #[tokio::test]
 async fn a_class_with_objects_cannot_be_deleted_until_purged_and_a_missing_one_deletes_quietly() {
     let (engine, _dir) = engine().await;
-    assert_eq!(engine.delete_schema(&Caller::master(), "Ghost").await, Ok(json!({})));
+    assert_eq!(engine.delete_schema(&Caller::master(), &crate::conditions::class("Ghost")).await, Ok(json!({})));
     create(&engine, "Game", json!({})).await.unwrap();
-    engine.create_object(&Caller::master(), "Game", &body(json!({"n": 1}))).await.unwrap();
-    assert_eq!(code(engine.delete_schema(&Caller::master(), "Game").await).0, ErrorCode::InvalidSchemaOperation);
-    assert_eq!(engine.purge_class(&Caller::master(), "Game").await, Ok(json!({})));
-    assert_eq!(engine.delete_schema(&Caller::master(), "Game").await, Ok(json!({})));
+    engine.create_object(&Caller::master(), &crate::conditions::class("Game"), &body(json!({"n": 1}))).await.unwrap();
+    assert_eq!(
+        code(engine.delete_schema(&Caller::master(), &crate::conditions::class("Game")).await).0,
+        ErrorCode::InvalidSchemaOperation
+    );
+    assert_eq!(engine.purge_class(&Caller::master(), &crate::conditions::class("Game")).await, Ok(json!({})));
+    assert_eq!(engine.delete_schema(&Caller::master(), &crate::conditions::class("Game")).await, Ok(json!({})));
     assert_eq!(engine.schemas().get(&ClassName::parse("Game").unwrap()), None);
 }
 
@@ -351,7 +360,7 @@ async fn a_class_with_objects_cannot_be_deleted_until_purged_and_a_missing_one_d
 async fn the_schema_of_users_never_lists_auth_data() {
     let (engine, _dir) = engine().await;
     engine.system_class("_User").await.unwrap();
-    let users = engine.class_schema(&Caller::master(), "_User").await.unwrap();
+    let users = engine.class_schema(&Caller::master(), &crate::conditions::class("_User")).await.unwrap();
     assert!(users["fields"].get("authData").is_none());
     assert_eq!(users["fields"]["email"], json!({"type": "String"}));
 }

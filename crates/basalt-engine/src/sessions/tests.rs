@@ -58,7 +58,11 @@ impl World {
             where_json: json!({"user": {"__type": "Pointer", "className": "_User", "objectId": user_id}}),
             ..crate::FindParams::default()
         };
-        let found = self.engine.find_objects(&Caller::master(), "_Session", &params).await.expect("sessions");
+        let found = self
+            .engine
+            .find_objects(&Caller::master(), &crate::conditions::class("_Session"), &params)
+            .await
+            .expect("sessions");
         found.results.into_iter().map(|session| session.as_object().expect("object").clone()).collect()
     }
 }
@@ -211,8 +215,11 @@ async fn a_password_change_ends_the_other_sessions_and_gives_the_changer_a_new_o
     let elsewhere = Caller { installation_id: Some("device-2".into()), ..Caller::default() };
     let other = world.engine.log_in(&elsewhere, &body(json!({"username": "ruth", "password": "pw"}))).await.unwrap();
     let caller = world.engine.caller_for_session(&first, Some("device-1".into())).await.expect("caller");
-    let changed =
-        world.engine.update_object(&caller, "_User", &user_id, &body(json!({"password": "new"}))).await.unwrap();
+    let changed = world
+        .engine
+        .update_object(&caller, &crate::conditions::class("_User"), &user_id, &body(json!({"password": "new"})))
+        .await
+        .unwrap();
     let new_token = changed["sessionToken"].as_str().expect("a new session token is returned");
     assert_ne!(new_token, first);
     assert!(world.engine.caller_for_session(&first, None).await.is_err());
@@ -236,17 +243,29 @@ async fn the_current_session_needs_a_token() {
 #[tokio::test]
 async fn a_client_creates_a_session_only_for_itself_and_the_master_key_for_anyone() {
     let world = world().await;
-    let error = world.engine.create_object(&Caller::anonymous(), "_Session", &Map::new()).await.unwrap_err();
+    let error = world
+        .engine
+        .create_object(&Caller::anonymous(), &crate::conditions::class("_Session"), &Map::new())
+        .await
+        .unwrap_err();
     assert_eq!(error.code, ErrorCode::InvalidSessionToken);
     let (user_id, token) = world.sign_up("tess", None).await;
     let caller = world.engine.caller_for_session(&token, None).await.expect("caller");
     let forged = body(json!({"user": {"__type": "Pointer", "className": "_User", "objectId": "someone"}}));
-    let error = world.engine.create_object(&caller, "_Session", &forged).await.unwrap_err();
+    let error = world.engine.create_object(&caller, &crate::conditions::class("_Session"), &forged).await.unwrap_err();
     assert_eq!((error.code, error.message.as_str()), (ErrorCode::InvalidKeyName, "Invalid key name: user"));
-    let created = world.engine.create_object(&caller, "_Session", &Map::new()).await.expect("own session");
+    let created = world
+        .engine
+        .create_object(&caller, &crate::conditions::class("_Session"), &Map::new())
+        .await
+        .expect("own session");
     assert_eq!(created.body["user"], pointer_value("_User", &user_id));
     let for_tess = body(json!({"user": {"__type": "Pointer", "className": "_User", "objectId": user_id}}));
-    let by_master = world.engine.create_object(&Caller::master(), "_Session", &for_tess).await.expect("master");
+    let by_master = world
+        .engine
+        .create_object(&Caller::master(), &crate::conditions::class("_Session"), &for_tess)
+        .await
+        .expect("master");
     assert_eq!(by_master.body["user"], pointer_value("_User", &user_id));
     assert_eq!(world.sessions_of(&user_id).await.len(), 3);
 }

@@ -54,7 +54,7 @@ impl World {
 
     async fn user_count(&self) -> usize {
         self.engine
-            .find_objects(&Caller::master(), "_User", &crate::FindParams::default())
+            .find_objects(&Caller::master(), &crate::conditions::class("_User"), &crate::FindParams::default())
             .await
             .map_or(0, |f| f.results.len())
     }
@@ -161,11 +161,22 @@ async fn a_password_change_is_checked_against_the_stored_username() {
     let signed = world.sign_up(json!({"username": "dave", "password": "first-pw"})).await.expect("sign up");
     let error = world
         .engine
-        .update_object(&Caller::master(), "_User", &signed.object_id, &body(json!({"password": "dave2"})))
+        .update_object(
+            &Caller::master(),
+            &crate::conditions::class("_User"),
+            &signed.object_id,
+            &body(json!({"password": "dave2"})),
+        )
         .await;
     assert_error(error, ErrorCode::ValidationError, "Password cannot contain your username.");
     let renamed = json!({"username": "erin", "password": "dave2"});
-    assert!(world.engine.update_object(&Caller::master(), "_User", &signed.object_id, &body(renamed)).await.is_ok());
+    assert!(
+        world
+            .engine
+            .update_object(&Caller::master(), &crate::conditions::class("_User"), &signed.object_id, &body(renamed))
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
@@ -376,21 +387,27 @@ async fn only_the_user_or_the_master_key_may_change_or_delete_a_user() {
     let lena = world.engine.caller_for_session(lena_token, None).await.expect("lena's caller");
     let rename = body(json!({"username": "karl2"}));
     assert_error(
-        world.engine.update_object(&lena, "_User", &karl.object_id, &rename).await,
+        world.engine.update_object(&lena, &crate::conditions::class("_User"), &karl.object_id, &rename).await,
         ErrorCode::SessionMissing,
         &format!("Cannot modify user {}.", karl.object_id),
     );
     assert_error(
-        world.engine.delete_object(&Caller::anonymous(), "_User", &karl.object_id).await,
+        world.engine.delete_object(&Caller::anonymous(), &crate::conditions::class("_User"), &karl.object_id).await,
         ErrorCode::SessionMissing,
         "Insufficient auth to delete user",
     );
     assert_error(
-        world.engine.delete_object(&lena, "_User", &karl.object_id).await,
+        world.engine.delete_object(&lena, &crate::conditions::class("_User"), &karl.object_id).await,
         ErrorCode::SessionMissing,
         &format!("Cannot modify user {}.", karl.object_id),
     );
-    assert!(world.engine.update_object(&Caller::master(), "_User", &karl.object_id, &rename).await.is_ok());
+    assert!(
+        world
+            .engine
+            .update_object(&Caller::master(), &crate::conditions::class("_User"), &karl.object_id, &rename)
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
@@ -400,10 +417,19 @@ async fn a_user_cannot_lock_themselves_out_through_their_acl() {
     let token = signed.body["sessionToken"].as_str().expect("token");
     let mallory = world.engine.caller_for_session(token, None).await.expect("caller");
     let locked_out = body(json!({"ACL": {"*": {"read": true}}}));
-    world.engine.update_object(&mallory, "_User", &signed.object_id, &locked_out).await.expect("update");
+    world
+        .engine
+        .update_object(&mallory, &crate::conditions::class("_User"), &signed.object_id, &locked_out)
+        .await
+        .expect("update");
     let stored = world
         .engine
-        .get_object(&Caller::master(), "_User", &signed.object_id, &crate::GetParams::default())
+        .get_object(
+            &Caller::master(),
+            &crate::conditions::class("_User"),
+            &signed.object_id,
+            &crate::GetParams::default(),
+        )
         .await
         .expect("stored");
     assert_eq!(stored["ACL"], json!({"*": {"read": true}, signed.object_id.clone(): {"read": true, "write": true}}));

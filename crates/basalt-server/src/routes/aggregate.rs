@@ -3,6 +3,7 @@
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
+use basalt_core::ClassName;
 use serde_json::Value;
 
 use crate::AppState;
@@ -19,5 +20,5 @@ async fn aggregate(
     QueryPairs(query): QueryPairs,
     request: ParseRequest,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(state.engine.aggregate(&request.caller, &class_name, &request.params(&query)).await?))
+    Ok(Json(state.engine.aggregate(&request.caller, &ClassName::parse(&class_name)?, &request.params(&query)).await?))
 }

@@ -5,6 +5,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use basalt_core::ClassName;
 use basalt_engine::{FindParams, GetParams};
 use serde_json::{Map, Value};
 
@@ -27,7 +28,7 @@ async fn find_objects(
 ) -> Result<Json<Value>, ApiError> {
     let limits = state.engine.limits();
     let params = FindParams::from_params(&request.params(&query), limits.find_limit_default, limits.find_limit_max)?;
-    Ok(Json(find_response(state.engine.find_objects(&request.caller, &class_name, &params).await?)))
+    Ok(Json(find_response(state.engine.find_objects(&request.caller, &ClassName::parse(&class_name)?, &params).await?)))
 }
 
 /// `{"results": [...]}` plus `"count"` when asked.
@@ -45,7 +46,7 @@ async fn create_object(
     Path(class_name): Path<String>,
     request: ParseRequest,
 ) -> Result<Response, ApiError> {
-    let created = state.engine.create_object(&request.caller, &class_name, &request.body).await?;
+    let created = state.engine.create_object(&request.caller, &ClassName::parse(&class_name)?, &request.body).await?;
     Ok(created_response(&state, &["classes", &class_name], created))
 }
 
@@ -76,7 +77,7 @@ async fn get_object(
     request: ParseRequest,
 ) -> Result<Json<Value>, ApiError> {
     let params = GetParams::from_params(&request.params(&query))?;
-    let object = state.engine.get_object(&request.caller, &class_name, &object_id, &params).await?;
+    let object = state.engine.get_object(&request.caller, &ClassName::parse(&class_name)?, &object_id, &params).await?;
     Ok(Json(object))
 }
 
@@ -85,7 +86,8 @@ async fn update_object(
     Path((class_name, object_id)): Path<(String, String)>,
     request: ParseRequest,
 ) -> Result<Json<Value>, ApiError> {
-    let body = state.engine.update_object(&request.caller, &class_name, &object_id, &request.body).await?;
+    let body =
+        state.engine.update_object(&request.caller, &ClassName::parse(&class_name)?, &object_id, &request.body).await?;
     Ok(Json(Value::Object(body)))
 }
 
@@ -94,6 +96,6 @@ async fn delete_object(
     Path((class_name, object_id)): Path<(String, String)>,
     request: ParseRequest,
 ) -> Result<Json<Value>, ApiError> {
-    let body = state.engine.delete_object(&request.caller, &class_name, &object_id).await?;
+    let body = state.engine.delete_object(&request.caller, &ClassName::parse(&class_name)?, &object_id).await?;
     Ok(Json(Value::Object(body)))
 }

@@ -3,6 +3,7 @@
 use axum::extract::{Path, State};
 use axum::routing::{delete, get};
 use axum::{Json, Router};
+use basalt_core::ClassName;
 use serde_json::Value;
 
 use crate::AppState;
@@ -28,7 +29,7 @@ async fn class_schema(
     Path(class_name): Path<String>,
     request: ParseRequest,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(state.engine.class_schema(&request.caller, &class_name).await?))
+    Ok(Json(state.engine.class_schema(&request.caller, &ClassName::parse(&class_name)?).await?))
 }
 
 async fn create_schema_from_body(
@@ -51,7 +52,7 @@ async fn update_schema(
     Path(class_name): Path<String>,
     request: ParseRequest,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(state.engine.update_schema(&request.caller, &class_name, &request.body).await?))
+    Ok(Json(state.engine.update_schema(&request.caller, &ClassName::parse(&class_name)?, &request.body).await?))
 }
 
 async fn delete_schema(
@@ -59,7 +60,7 @@ async fn delete_schema(
     Path(class_name): Path<String>,
     request: ParseRequest,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(state.engine.delete_schema(&request.caller, &class_name).await?))
+    Ok(Json(state.engine.delete_schema(&request.caller, &ClassName::parse(&class_name)?).await?))
 }
 
 async fn purge_class(
@@ -67,5 +68,5 @@ async fn purge_class(
     Path(class_name): Path<String>,
     request: ParseRequest,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(state.engine.purge_class(&request.caller, &class_name).await?))
+    Ok(Json(state.engine.purge_class(&request.caller, &ClassName::parse(&class_name)?).await?))
 }

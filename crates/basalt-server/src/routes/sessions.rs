@@ -4,6 +4,7 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
+use basalt_core::ClassName;
 use basalt_engine::{FindParams, GetParams};
 use serde_json::Value;
 
@@ -27,7 +28,7 @@ async fn current_session(State(state): State<AppState>, request: ParseRequest) -
 
 async fn find_in(
     state: &AppState,
-    class_name: &str,
+    class_name: &ClassName,
     query: &[(String, String)],
     request: &ParseRequest,
 ) -> Result<Json<Value>, ApiError> {
@@ -38,7 +39,7 @@ async fn find_in(
 
 async fn get_in(
     state: &AppState,
-    class_name: &str,
+    class_name: &ClassName,
     object_id: &str,
     query: &[(String, String)],
     request: &ParseRequest,
@@ -52,11 +53,11 @@ async fn find_sessions(
     QueryPairs(query): QueryPairs,
     request: ParseRequest,
 ) -> Result<Json<Value>, ApiError> {
-    find_in(&state, "_Session", &query, &request).await
+    find_in(&state, &ClassName::system("_Session"), &query, &request).await
 }
 
 async fn create_session(State(state): State<AppState>, request: ParseRequest) -> Result<Response, ApiError> {
-    let created = state.engine.create_object(&request.caller, "_Session", &request.body).await?;
+    let created = state.engine.create_object(&request.caller, &ClassName::system("_Session"), &request.body).await?;
     Ok(created_response(&state, &["sessions"], created))
 }
 
@@ -66,7 +67,7 @@ async fn get_session(
     QueryPairs(query): QueryPairs,
     request: ParseRequest,
 ) -> Result<Json<Value>, ApiError> {
-    get_in(&state, "_Session", &object_id, &query, &request).await
+    get_in(&state, &ClassName::system("_Session"), &object_id, &query, &request).await
 }
 
 async fn update_session(
@@ -74,7 +75,9 @@ async fn update_session(
     Path(object_id): Path<String>,
     request: ParseRequest,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(Value::Object(state.engine.update_object(&request.caller, "_Session", &object_id, &request.body).await?)))
+    Ok(Json(Value::Object(
+        state.engine.update_object(&request.caller, &ClassName::system("_Session"), &object_id, &request.body).await?,
+    )))
 }
 
 async fn delete_session(
@@ -82,7 +85,9 @@ async fn delete_session(
     Path(object_id): Path<String>,
     request: ParseRequest,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(Value::Object(state.engine.delete_object(&request.caller, "_Session", &object_id).await?)))
+    Ok(Json(Value::Object(
+        state.engine.delete_object(&request.caller, &ClassName::system("_Session"), &object_id).await?,
+    )))
 }
 
 async fn find_roles(
@@ -90,11 +95,11 @@ async fn find_roles(
     QueryPairs(query): QueryPairs,
     request: ParseRequest,
 ) -> Result<Json<Value>, ApiError> {
-    find_in(&state, "_Role", &query, &request).await
+    find_in(&state, &ClassName::system("_Role"), &query, &request).await
 }
 
 async fn create_role(State(state): State<AppState>, request: ParseRequest) -> Result<Response, ApiError> {
-    let created = state.engine.create_object(&request.caller, "_Role", &request.body).await?;
+    let created = state.engine.create_object(&request.caller, &ClassName::system("_Role"), &request.body).await?;
     Ok(created_response(&state, &["classes", "_Role"], created))
 }
 
@@ -104,7 +109,7 @@ async fn get_role(
     QueryPairs(query): QueryPairs,
     request: ParseRequest,
 ) -> Result<Json<Value>, ApiError> {
-    get_in(&state, "_Role", &object_id, &query, &request).await
+    get_in(&state, &ClassName::system("_Role"), &object_id, &query, &request).await
 }
 
 async fn update_role(
@@ -112,7 +117,9 @@ async fn update_role(
     Path(object_id): Path<String>,
     request: ParseRequest,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(Value::Object(state.engine.update_object(&request.caller, "_Role", &object_id, &request.body).await?)))
+    Ok(Json(Value::Object(
+        state.engine.update_object(&request.caller, &ClassName::system("_Role"), &object_id, &request.body).await?,
+    )))
 }
 
 async fn delete_role(
@@ -120,5 +127,5 @@ async fn delete_role(
     Path(object_id): Path<String>,
     request: ParseRequest,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(Value::Object(state.engine.delete_object(&request.caller, "_Role", &object_id).await?)))
+    Ok(Json(Value::Object(state.engine.delete_object(&request.caller, &ClassName::system("_Role"), &object_id).await?)))
 }

@@ -4,6 +4,7 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use basalt_core::ClassName;
 use basalt_engine::{FindParams, GetParams};
 use serde_json::{Map, Value};
 
@@ -35,7 +36,7 @@ async fn find_users(
 ) -> Result<Json<Value>, ApiError> {
     let limits = state.engine.limits();
     let params = FindParams::from_params(&request.params(&query), limits.find_limit_default, limits.find_limit_max)?;
-    Ok(Json(find_response(state.engine.find_objects(&request.caller, "_User", &params).await?)))
+    Ok(Json(find_response(state.engine.find_objects(&request.caller, &ClassName::system("_User"), &params).await?)))
 }
 
 async fn current_user(State(state): State<AppState>, request: ParseRequest) -> Result<Json<Value>, ApiError> {
@@ -49,7 +50,7 @@ async fn get_user(
     request: ParseRequest,
 ) -> Result<Json<Value>, ApiError> {
     let params = GetParams::from_params(&request.params(&query))?;
-    Ok(Json(state.engine.get_object(&request.caller, "_User", &object_id, &params).await?))
+    Ok(Json(state.engine.get_object(&request.caller, &ClassName::system("_User"), &object_id, &params).await?))
 }
 
 async fn update_user(
@@ -57,7 +58,9 @@ async fn update_user(
     Path(object_id): Path<String>,
     request: ParseRequest,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(Value::Object(state.engine.update_object(&request.caller, "_User", &object_id, &request.body).await?)))
+    Ok(Json(Value::Object(
+        state.engine.update_object(&request.caller, &ClassName::system("_User"), &object_id, &request.body).await?,
+    )))
 }
 
 async fn delete_user(
@@ -65,7 +68,7 @@ async fn delete_user(
     Path(object_id): Path<String>,
     request: ParseRequest,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(Value::Object(state.engine.delete_object(&request.caller, "_User", &object_id).await?)))
+    Ok(Json(Value::Object(state.engine.delete_object(&request.caller, &ClassName::system("_User"), &object_id).await?)))
 }
 
 async fn log_in(
