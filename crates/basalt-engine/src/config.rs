@@ -132,7 +132,7 @@ impl Engine {
             self.write_ops(self.schemas().snapshot(), vec![update.clone()], false).await.map_err(ParseError::from)?;
         let missing = match outcome.into_iter().next() {
             Some(Ok(_)) => false,
-            Some(Err(basalt_store::StoreError::Parse(error))) if error.code == ErrorCode::ObjectNotFound => true,
+            Some(Err(error)) if error.is_not_found() => true,
             Some(Err(error)) => return Err(error.into()),
             None => return Err(ParseError::internal("the store returned no outcome")),
         };

@@ -210,7 +210,7 @@ impl Engine {
         ])];
         match self.write_ops(self.schemas().snapshot(), ops, true).await {
             Ok(_) => Ok(true),
-            Err(basalt_store::StoreError::Parse(error)) if error.code == ErrorCode::ObjectNotFound => Ok(false),
+            Err(error) if error.is_not_found() => Ok(false),
             Err(error) => Err(error.into()),
         }
     }
@@ -253,7 +253,7 @@ impl Engine {
         }
         match self.write_ops(self.schemas().snapshot(), vec![WriteOp::Atomic(group)], true).await {
             Ok(_) => Ok(()),
-            Err(basalt_store::StoreError::Parse(error)) if error.code == ErrorCode::ObjectNotFound => Err(invalid()),
+            Err(error) if error.is_not_found() => Err(invalid()),
             Err(error) => Err(error.into()),
         }
     }

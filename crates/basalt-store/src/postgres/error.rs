@@ -1,7 +1,5 @@
-//! Classifies tokio-postgres and pool errors into `StoreErrorKind`. The adapter picks a Parse
-//! code only for a pattern PostgreSQL cannot read (102, as the query parser answers).
+//! Classifies tokio-postgres and pool errors into `StoreErrorKind`.
 
-use basalt_core::ParseError;
 use tokio_postgres::error::SqlState;
 
 use crate::error::{StoreError, StoreErrorKind};
@@ -17,7 +15,7 @@ impl From<tokio_postgres::Error> for StoreError {
                 StoreErrorKind::Busy
             }
             SqlState::INVALID_REGULAR_EXPRESSION => {
-                return ParseError::invalid_query(format!("Invalid regular expression: {}", database.message())).into();
+                return StoreError::driver(StoreErrorKind::InvalidRegex, database.message());
             }
             _ => StoreErrorKind::Other,
         };

@@ -1,12 +1,11 @@
 //! `_User` secrets in internal columns (never selected by a find, which reads only schema
 //! fields), one-time tokens, and the role closure of a user.
 
-use basalt_core::ParseError;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
 use super::table_exists;
-use crate::error::StoreResult;
+use crate::error::{StoreError, StoreErrorKind, StoreResult};
 use crate::{TokenKind, UserSecrets};
 
 const SECRET_COLUMNS: &str = "\"_hashed_password\", \"_failed_login_count\", \"_account_lockout_expires_at\", \"_password_changed_at\", \"_password_history\", \"_email_verify_token\", \"_email_verify_token_expires_at\", \"_perishable_token\", \"_perishable_token_expires_at\"";
@@ -64,7 +63,7 @@ pub(crate) async fn put_secrets(
         )
         .await?;
     if changed == 0 {
-        return Err(ParseError::object_not_found().into());
+        return Err(StoreError::not_found());
     }
     Ok(secrets.clone())
 }
@@ -87,7 +86,7 @@ pub(crate) async fn record_login_failure(
     let row = client.query_opt(&statement, &[&user_id, &threshold, &lock_until]).await?;
     match row {
         Some(row) => secrets_of(&row),
-        None => Err(ParseError::object_not_found().into()),
+        None => Err(StoreError::not_found()),
     }
 }
 
@@ -125,9 +124,9 @@ pub(crate) async fn take_token(
     token: &str,
     now: i64,
 ) -> StoreResult<Option<String>> {
-    let invalid = || ParseError::object_not_found_with("Invalid or expired token.");
+    let invalid = || StoreError::driver(StoreErrorKind::InvalidToken, "invalid or expired token");
     if !table_exists(client, "_User").await? {
-        return Err(invalid().into());
+        return Err(invalid());
     }
     let (token_column, expiry_column) = token_columns(kind);
     let statement = client
@@ -137,7 +136,7 @@ pub(crate) async fn take_token(
         .await?;
     match client.query_opt(&statement, &[&token, &now]).await? {
         Some(row) => Ok(Some(row.try_get(0)?)),
-        None => Err(invalid().into()),
+        None => Err(invalid()),
     }
 }
 

@@ -6,14 +6,14 @@ use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
 
+use basalt_core::ClassSchema;
 use basalt_core::acl::{Access, Acl};
-use basalt_core::{ClassSchema, ParseError};
 use deadpool_postgres::GenericClient;
 use serde_json::Map;
 
 use super::codec::{PgParam, encode, param_refs};
 use super::read::decode_row;
-use crate::error::StoreResult;
+use crate::error::{StoreError, StoreResult};
 use crate::plan::{RelationChange, apply_updates, changed_fields, relation_fields, restore_updates};
 use crate::sql::postgres::{compile_delete_where, compile_target};
 use crate::sql::{join_table, quote, selected_columns};
@@ -64,7 +64,7 @@ pub(crate) fn apply<'a, C: GenericClient + Send>(client: &'a C, schemas: &'a Sch
                     let outcome = apply(client, schemas, op).await?;
                     first.get_or_insert(outcome);
                 }
-                first.ok_or_else(|| ParseError::internal("an empty atomic write").into())
+                first.ok_or_else(|| StoreError::internal("an empty atomic write"))
             }
             WriteOp::DeleteWhere { class_name, condition } => {
                 let Some(schema) = schemas.get(class_name) else { return Ok(WriteOutcome::Deleted(None)) };
@@ -88,7 +88,7 @@ pub(crate) fn apply<'a, C: GenericClient + Send>(client: &'a C, schemas: &'a Sch
 }
 
 fn schema_of<'a>(schemas: &'a Schemas, class_name: &basalt_core::ClassName) -> StoreResult<&'a ClassSchema> {
-    schemas.get(class_name).map(|schema| &**schema).ok_or_else(|| ParseError::object_not_found().into())
+    schemas.get(class_name).map(|schema| &**schema).ok_or_else(StoreError::not_found)
 }
 
 fn permission_list(list: Option<&BTreeSet<String>>) -> PgParam {
@@ -172,9 +172,7 @@ async fn insert(
     bind(permission_list(acl.map(|acl| &acl.write)));
     for (name, value) in &fields {
         let Some(field_type) = schema.field_type(name) else {
-            return Err(
-                ParseError::internal(format!("field {name} missing from the schema of {}", schema.class_name)).into()
-            );
+            return Err(StoreError::internal(format!("field {name} missing from the schema of {}", schema.class_name)));
         };
         columns.push(quote(name));
         bind(encode(field_type, value));
@@ -232,7 +230,7 @@ async fn update(
     updates: &[FieldUpdate],
 ) -> StoreResult<(ObjectRecord, ObjectRecord)> {
     let Some(mut record) = load_for_write(client, schema, target).await? else {
-        return Err(ParseError::object_not_found().into());
+        return Err(StoreError::not_found());
     };
     let original = record.clone();
     let relations = apply_updates(schema, &mut record.fields, updates, false)?;
@@ -267,7 +265,7 @@ async fn update(
 async fn delete(client: &impl GenericClient, schema: &ClassSchema, target: &Target<'_>) -> StoreResult<ObjectRecord> {
     // Read (and lock) the object first: the delete event (LiveQuery) reports what was deleted.
     let Some(deleted) = load_for_write(client, schema, target).await? else {
-        return Err(ParseError::object_not_found().into());
+        return Err(StoreError::not_found());
     };
     let key = [PgParam::Text(target.object_id.to_owned())];
     let removed = execute(
@@ -277,7 +275,7 @@ async fn delete(client: &impl GenericClient, schema: &ClassSchema, target: &Targ
     )
     .await?;
     if removed == 0 {
-        return Err(ParseError::object_not_found().into());
+        return Err(StoreError::not_found());
     }
     for name in relation_fields(schema) {
         let table = quote(&join_table(name.as_str(), schema.class_name.as_str()));

@@ -19,7 +19,7 @@ pub(crate) fn create_schema_table(connection: &Connection) -> rusqlite::Result<(
 
 fn schema_from_stored(class_name: &str, stored: &str) -> StoreResult<ClassSchema> {
     let document: serde_json::Value = serde_json::from_str(stored)
-        .map_err(|error| basalt_core::ParseError::internal(format!("corrupt _SCHEMA row for {class_name}: {error}")))?;
+        .map_err(|error| crate::StoreError::internal(format!("corrupt _SCHEMA row for {class_name}: {error}")))?;
     plan::schema_from_stored(class_name, &document)
 }
 

@@ -6,8 +6,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::TokenKind;
 use crate::UserSecrets;
-use crate::error::StoreResult;
-use basalt_core::{ClassName, ParseError};
+use crate::error::{StoreError, StoreErrorKind, StoreResult};
+use basalt_core::ClassName;
 
 /// Internal columns of `_User`. Parse Server's names, so a migrated database reads the same.
 const USER_SECRET_COLUMNS: &str = "\"_hashed_password\", \"_failed_login_count\", \"_account_lockout_expires_at\", \"_password_changed_at\", \"_password_history\", \"_email_verify_token\", \"_email_verify_token_expires_at\", \"_perishable_token\", \"_perishable_token_expires_at\"";
@@ -91,7 +91,7 @@ pub(crate) fn put_secrets(connection: &Connection, user_id: &str, secrets: &User
         user_id
     ])?;
     if changed == 0 {
-        return Err(ParseError::object_not_found().into());
+        return Err(StoreError::not_found());
     }
     Ok(secrets.clone())
 }
@@ -112,7 +112,7 @@ pub(crate) fn record_login_failure(
             "UPDATE \"_User\" SET \"_account_lockout_expires_at\" = ?, \"_failed_login_count\" = 0 WHERE \"objectId\" = ? AND \"_failed_login_count\" >= ?",
         )?
         .execute(params![lock_until, user_id, threshold])?;
-    secrets(connection, user_id)?.ok_or_else(|| ParseError::object_not_found().into())
+    secrets(connection, user_id)?.ok_or_else(StoreError::not_found)
 }
 
 fn token_columns(kind: TokenKind) -> (&'static str, &'static str) {
@@ -148,7 +148,7 @@ pub(crate) fn take_token(
     now: i64,
 ) -> StoreResult<Option<String>> {
     let Some(user_id) = user_for_token(connection, kind, token, now)? else {
-        return Err(ParseError::object_not_found_with("Invalid or expired token.").into());
+        return Err(StoreError::driver(StoreErrorKind::InvalidToken, "invalid or expired token"));
     };
     let (token_column, expiry_column) = token_columns(kind);
     connection

@@ -4,15 +4,15 @@
 
 use std::collections::BTreeSet;
 
+use basalt_core::ClassSchema;
 use basalt_core::acl::{Access, Acl};
-use basalt_core::{ClassSchema, ParseError};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
 use serde_json::Map;
 
 use super::codec::encode;
 use super::read::decode_row;
-use crate::error::StoreResult;
+use crate::error::{StoreError, StoreResult};
 use crate::plan::{RelationChange, apply_updates, changed_fields, relation_fields, restore_updates};
 use crate::sql::sqlite::{compile_access, compile_condition, compile_delete_where, selected_columns};
 use crate::sql::{join_table, push_quoted, quote};
@@ -59,7 +59,7 @@ pub(crate) fn apply(connection: &Connection, schemas: &Schemas, op: &WriteOp) ->
                 let outcome = apply(connection, schemas, op)?;
                 first.get_or_insert(outcome);
             }
-            first.ok_or_else(|| ParseError::internal("an empty atomic write").into())
+            first.ok_or_else(|| StoreError::internal("an empty atomic write"))
         }
         WriteOp::DeleteWhere { class_name, condition } => {
             let Some(schema) = schemas.get(class_name) else { return Ok(WriteOutcome::Deleted(None)) };
@@ -82,7 +82,7 @@ pub(crate) fn apply(connection: &Connection, schemas: &Schemas, op: &WriteOp) ->
 fn schema_of<'a>(schemas: &'a Schemas, class_name: &basalt_core::ClassName) -> StoreResult<&'a ClassSchema> {
     match schemas.get(class_name) {
         Some(schema) => Ok(schema),
-        None => Err(ParseError::object_not_found().into()),
+        None => Err(StoreError::not_found()),
     }
 }
 
@@ -156,9 +156,7 @@ fn insert(
     ]);
     for (name, value) in &fields {
         let Some(field_type) = schema.field_type(name) else {
-            return Err(
-                ParseError::internal(format!("field {name} missing from the schema of {}", schema.class_name)).into()
-            );
+            return Err(StoreError::internal(format!("field {name} missing from the schema of {}", schema.class_name)));
         };
         sql.push_str(", ");
         push_quoted(&mut sql, name);
@@ -223,7 +221,7 @@ fn update(
 ) -> StoreResult<(ObjectRecord, ObjectRecord)> {
     let object_id = target.object_id;
     let Some(mut record) = load_for_write(connection, schema, target)? else {
-        return Err(ParseError::object_not_found().into());
+        return Err(StoreError::not_found());
     };
     let original = record.clone();
     let before = record.fields.clone();
@@ -254,13 +252,13 @@ fn delete(connection: &Connection, schema: &ClassSchema, target: &Target<'_>) ->
     let object_id = target.object_id;
     // Read the object first: the delete event (LiveQuery) reports what was deleted.
     let Some(deleted_record) = load_for_write(connection, schema, target)? else {
-        return Err(ParseError::object_not_found().into());
+        return Err(StoreError::not_found());
     };
     let (clause, params) = target_clause(schema, target);
     let sql = format!("DELETE FROM {} AS t0 WHERE {clause}", quote(schema.class_name.as_str()));
     let deleted = connection.prepare_cached(&sql)?.execute(params_from_iter(params))?;
     if deleted == 0 {
-        return Err(ParseError::object_not_found().into());
+        return Err(StoreError::not_found());
     }
     for name in relation_fields(schema) {
         let table = quote(&join_table(name.as_str(), schema.class_name.as_str()));
