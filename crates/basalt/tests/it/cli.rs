@@ -470,3 +470,31 @@ async fn data_survives_sigterm_and_restart_on_the_same_data_dir() {
     assert_eq!(status, 200, "{object}");
     assert_eq!((&object["text"], &object["tags"]), (&json!("kept"), &json!(["a", "b"])), "{object}");
 }
+
+/// Cloud code gets the engine with each call; top-level code, which runs before there is a
+/// server, gets a clear refusal (141) instead of a request racing the start.
+#[tokio::test]
+async fn top_level_cloud_code_cannot_call_the_server_while_it_loads() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let main_js = temp.path().join("main.js");
+    std::fs::write(
+        &main_js,
+        "let outcome = 'pending';\n\
+         new Parse.Query('Thing').find().then(() => { outcome = 'answered'; }, (error) => { outcome = `${error.code}: ${error.message}`; });\n\
+         Parse.Cloud.define('loadOutcome', async () => { await null; await null; return outcome; });\n\
+         Parse.Cloud.define('count', async () => (await new Parse.Query('Thing').find({ useMasterKey: true })).length);\n",
+    )
+    .expect("write main.js");
+    let mut command = serve(&temp.path().join("data"), &["--app-id", "app", "--master-key", "master", "--cloud"]);
+    command.arg(&main_js);
+    let running = start(command).await;
+    let client = http_client();
+    let keys = Keys::new("app", "master");
+    let url = |name: &str| format!("{}/functions/{name}", running.base_url);
+    let (status, reply) = call(&client, &keys, reqwest::Method::POST, &url("loadOutcome"), Some(&json!({}))).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["result"], json!("141: Cloud code cannot call the server while it loads."), "{reply}");
+    let (status, reply) = call(&client, &keys, reqwest::Method::POST, &url("count"), Some(&json!({}))).await;
+    assert_eq!((status, &reply["result"]), (200, &json!(0)), "a function calls the server: {reply}");
+    assert!(running.terminate().await.success());
+}
