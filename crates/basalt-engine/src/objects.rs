@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 use crate::conditions::field_equals;
 use crate::output::field_json;
 use crate::permissions::check_class_access;
+use crate::triggers::SaveTriggered;
 use crate::{Caller, Engine};
 
 /// What a create answers: a new object (201), or, for `_User` with the `authData` of a known
@@ -269,7 +270,8 @@ impl Engine {
         class_name: &ClassName,
         body: &Map<String, Value>,
     ) -> ParseResult<PreparedWrite> {
-        let (body, changed, context) = self.before_save(caller, class_name.as_str(), None, body).await?;
+        let SaveTriggered { body, changed, context } =
+            self.before_save(caller, class_name.as_str(), None, body).await?;
         let prepared = self.prepare_create_after_trigger(caller, class_name, &body).await?;
         Ok(prepared.with_before_save(changed, context))
     }
@@ -335,7 +337,8 @@ impl Engine {
         object_id: &str,
         body: &Map<String, Value>,
     ) -> ParseResult<PreparedWrite> {
-        let (body, changed, context) = self.before_save(caller, class_name.as_str(), Some(object_id), body).await?;
+        let SaveTriggered { body, changed, context } =
+            self.before_save(caller, class_name.as_str(), Some(object_id), body).await?;
         let prepared = self.prepare_update_after_trigger(caller, class_name, object_id, &body).await?;
         Ok(prepared.with_before_save(changed, context))
     }

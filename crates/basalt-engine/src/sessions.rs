@@ -14,6 +14,12 @@ use serde_json::{Map, Value, json};
 use crate::conditions::{class, field_equals, set_field};
 use crate::{Caller, Engine, TriggerKind};
 
+/// A session about to start: the writes that create it (and replace an older one), its token.
+pub(crate) struct NewSession {
+    pub(crate) ops: Vec<WriteOp>,
+    pub(crate) token: String,
+}
+
 /// `r:` and 128 bits from the thread's CSPRNG, as 32 hex digits.
 fn new_session_token() -> String {
     let bytes: [u8; 16] = rand::rng().random();
@@ -128,7 +134,7 @@ impl Engine {
         installation_id: Option<&str>,
         origin: SessionOrigin<'_>,
         extra_fields: Map<String, Value>,
-    ) -> ParseResult<(Vec<WriteOp>, String)> {
+    ) -> ParseResult<NewSession> {
         self.system_class("_Session").await?;
         let token = new_session_token();
         let now = self.now();
@@ -171,7 +177,7 @@ impl Engine {
             acl: None,
             updates,
         });
-        Ok((ops, token))
+        Ok(NewSession { ops, token })
     }
 
     /// The writes that end every session of a user (except, when given, the one with `keep`).

@@ -28,8 +28,15 @@ pub(crate) struct FileInfo<'a> {
     pub(crate) content_type: Option<&'a str>,
 }
 
-/// What a `beforeSave` leaves: the body to write, the fields it changed, its context.
-type SaveTriggered = (Map<String, Value>, Vec<String>, Option<Map<String, Value>>);
+/// What a `beforeSave` leaves.
+pub(crate) struct SaveTriggered {
+    /// The body to write (the trigger's, or the client's when there is no trigger).
+    pub(crate) body: Map<String, Value>,
+    /// Fields the trigger changed, echoed in the response.
+    pub(crate) changed: Vec<String>,
+    /// `request.context` as the trigger left it, for the afterSave.
+    pub(crate) context: Option<Map<String, Value>>,
+}
 
 impl Engine {
     pub(crate) fn has_trigger(&self, kind: TriggerKind, class_name: &str) -> bool {
@@ -84,7 +91,7 @@ impl Engine {
         body: &Map<String, Value>,
     ) -> ParseResult<SaveTriggered> {
         let Some(hooks) = self.trigger_hooks(TriggerKind::BeforeSave, class_name) else {
-            return Ok((body.clone(), Vec::new(), None));
+            return Ok(SaveTriggered { body: body.clone(), changed: Vec::new(), context: None });
         };
         let original = match object_id {
             Some(object_id) => self.stored_object(class_name, object_id).await?,
@@ -98,7 +105,7 @@ impl Engine {
         };
         let echo =
             changed.iter().filter(|(key, value)| body.get(*key) != Some(*value)).map(|(key, _)| key.clone()).collect();
-        Ok((changed, echo, context))
+        Ok(SaveTriggered { body: changed, changed: echo, context })
     }
 
     /// Runs `beforeLogin` / `afterLogin` (on the user) or `afterLogout` (on the ended session)

@@ -238,7 +238,7 @@ impl Engine {
         // email is verified.
         let withhold_session = verify && self.config().email.prevent_login_with_unverified_email;
         if !withhold_session {
-            let (session_ops, token) = self
+            let crate::sessions::NewSession { ops: session_ops, token } = self
                 .new_session(
                     &user_id,
                     caller.installation_id.as_deref(),
@@ -283,7 +283,8 @@ impl Engine {
                 }
             }
         }
-        let (written, changed, context) = self.before_save(caller, "_User", None, body).await?;
+        let crate::triggers::SaveTriggered { body: written, changed, context } =
+            self.before_save(caller, "_User", None, body).await?;
         let prepared = self.prepare_sign_up(caller, &written).await?;
         let prepared = prepared.with_before_save(changed.into_iter().filter(|key| key != "password"), context);
         let body = self.run_prepared(caller, prepared).await.map_err(|error| unique_error(error, body))?;
@@ -304,7 +305,7 @@ impl Engine {
             let object = self.user_json(user.clone());
             self.run_auth_trigger(TriggerKind::BeforeLogin, caller, object, None).await?;
         }
-        let (ops, token) = self
+        let crate::sessions::NewSession { ops, token } = self
             .new_session(
                 &user.object_id,
                 caller.installation_id.as_deref(),
@@ -577,7 +578,7 @@ impl Engine {
             if self.config().auth.revoke_session_on_password_reset {
                 ops.push(self.end_sessions(object_id, None));
                 if caller.user_id.as_deref() == Some(object_id) {
-                    let (session_ops, token) = self
+                    let crate::sessions::NewSession { ops: session_ops, token } = self
                         .new_session(
                             object_id,
                             caller.installation_id.as_deref(),
@@ -657,7 +658,7 @@ impl Engine {
         let mut echo: Vec<String> =
             ["sessionToken", "user", "createdWith", "expiresAt", "installationId"].map(String::from).to_vec();
         echo.extend(extra_fields.keys().cloned());
-        let (ops, token) = self
+        let crate::sessions::NewSession { ops, token } = self
             .new_session(
                 &user_id,
                 caller.installation_id.as_deref(),

@@ -88,6 +88,16 @@ impl State {
 /// than after the frames still queued for it.
 pub type Kick = Arc<tokio::sync::Notify>;
 
+/// A connection just registered with the hub.
+pub struct Opened {
+    pub client_id: u64,
+    /// The frames to write to the client; when it closes without the connection having ended,
+    /// the client fell behind.
+    pub frames: mpsc::Receiver<Frame>,
+    /// Notified when the client fell behind and was dropped.
+    pub kick: Kick,
+}
+
 /// The LiveQuery server: clients, their subscriptions, and event delivery.
 pub struct Hub {
     engine: Engine,
@@ -242,14 +252,12 @@ impl Hub {
     #[cfg(test)]
     pub(crate) fn open(&self) -> (u64, mpsc::Receiver<Frame>) {
         let loopback = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
-        let (client_id, receiver, _) = self.open_with_kick(Some(loopback));
-        (client_id, receiver)
+        let opened = self.open_with_kick(Some(loopback));
+        (opened.client_id, opened.frames)
     }
 
-    /// Registers a connection from `address`; returns its id, the queue of frames to write to it
-    /// (when the queue closes without the connection having ended, the client fell behind), and
-    /// the notification that the client fell behind and was dropped.
-    pub fn open_with_kick(&self, address: Option<std::net::IpAddr>) -> (u64, mpsc::Receiver<Frame>, Kick) {
+    /// Registers a connection from `address`.
+    pub fn open_with_kick(&self, address: Option<std::net::IpAddr>) -> Opened {
         let kick = Kick::default();
         let (sender, receiver) = mpsc::channel(self.engine.limits().live_query_frames_queued_per_connection_max.max(1));
         let mut state = self.state();
@@ -267,7 +275,7 @@ impl Hub {
                 subscriptions: HashMap::new(),
             },
         );
-        (client_id, receiver, kick)
+        Opened { client_id, frames: receiver, kick }
     }
 
     /// Forgets a connection and its subscriptions.

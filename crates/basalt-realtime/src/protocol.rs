@@ -96,6 +96,13 @@ fn request_id_of(message: &Map<String, Value>) -> Result<i64, Frame> {
     }
 }
 
+/// A connection that has sent `connect`: whose rights it has, its public id, its installation.
+struct Connected {
+    caller: Caller,
+    public_id: String,
+    installation_id: Option<String>,
+}
+
 impl Hub {
     /// Handles one text frame from a client. Frames that are not JSON are ignored (Parse compat).
     pub async fn receive(&self, client_id: u64, raw: &str) {
@@ -181,10 +188,14 @@ impl Hub {
         self.send(&mut state, client_id, Frame::Text(frame.to_string()));
     }
 
-    fn connected(&self, client_id: u64) -> Option<(Caller, String, Option<String>)> {
+    fn connected(&self, client_id: u64) -> Option<Connected> {
         let state = self.state();
         let client = state.clients.get(&client_id)?;
-        Some((client.caller.clone()?, client.public_id.clone(), client.installation_id.clone()))
+        Some(Connected {
+            caller: client.caller.clone()?,
+            public_id: client.public_id.clone(),
+            installation_id: client.installation_id.clone(),
+        })
     }
 
     async fn subscribe(&self, client_id: u64, message: &Map<String, Value>) {
@@ -208,7 +219,8 @@ impl Hub {
                 return;
             }
         };
-        let Some((connection_caller, public_id, installation_id)) = self.connected(client_id) else {
+        let Some(Connected { caller: connection_caller, public_id, installation_id }) = self.connected(client_id)
+        else {
             let message = "Can not find this client, make sure you connect to server before subscribing";
             self.reply(client_id, error_frame(CODE_NO_CLIENT, message, true, None));
             return;

@@ -122,7 +122,7 @@ pub fn test_database(data_dir: &std::path::Path) -> (basalt::Database, Option<Te
 /// When the store cannot be opened (a test failure).
 pub async fn open_test_store(data_dir: &std::path::Path) -> (Arc<dyn basalt_store::Store>, Option<TestDatabase>) {
     let (database, test_database) = test_database(data_dir);
-    let (store, _) = database.open(basalt::Existing::Created).await.expect("open the store");
+    let store = database.open(basalt::Existing::Created).await.expect("open the store").store;
     (store, test_database)
 }
 

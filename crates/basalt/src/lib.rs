@@ -33,20 +33,17 @@ pub enum Existing {
 }
 
 impl Database {
-    /// The store, and PostgreSQL's store a second time when it is one (other nodes may share it).
+    /// Opens the store.
     ///
     /// # Errors
     /// When the database cannot be opened or reached, or must exist and does not.
-    pub async fn open(
-        &self,
-        existing: Existing,
-    ) -> anyhow::Result<(Arc<dyn basalt_store::Store>, Option<basalt_store::postgres::PgStore>)> {
+    pub async fn open(&self, existing: Existing) -> anyhow::Result<OpenedStore> {
         match self {
             Database::Postgres { uri } => {
                 let store = basalt_store::postgres::PgStore::connect(uri)
                     .await
                     .map_err(|error| anyhow::anyhow!("connecting to PostgreSQL: {error}"))?;
-                Ok((Arc::new(store.clone()), Some(store)))
+                Ok(OpenedStore { store: Arc::new(store.clone()), shared: Some(store) })
             }
             Database::Sqlite { path, durability } => {
                 if existing == Existing::Required && !path.is_file() {
@@ -61,10 +58,17 @@ impl Database {
                 options.durability = *durability;
                 let store = SqliteStore::open(options)
                     .map_err(|error| anyhow::anyhow!("opening {}: {error}", path.display()))?;
-                Ok((Arc::new(store), None))
+                Ok(OpenedStore { store: Arc::new(store), shared: None })
             }
         }
     }
+}
+
+/// An open store.
+pub struct OpenedStore {
+    pub store: Arc<dyn basalt_store::Store>,
+    /// PostgreSQL's store a second time when it is one: other nodes may share it.
+    pub shared: Option<basalt_store::postgres::PgStore>,
 }
 
 /// Cloud code to load (its limits are the engine's `Limits`).
@@ -101,7 +105,7 @@ pub struct Server {
 /// # Errors
 /// When the database cannot be opened, cloud code does not load, or the schemas cannot be read.
 pub async fn build(settings: Settings, listener: TcpListener) -> anyhow::Result<Server> {
-    let (store, shared_store) = settings.database.open(Existing::Created).await?;
+    let OpenedStore { store, shared: shared_store } = settings.database.open(Existing::Created).await?;
     let mut parts = EngineParts::default();
     let mut deliveries = None;
     if let Some(shared_store) = &shared_store {

@@ -92,8 +92,8 @@ pub(crate) async fn open_store(
     args: &cli::DatabaseArgs,
     sync_full: bool,
     existing: Existing,
-) -> anyhow::Result<(Arc<dyn basalt_store::Store>, Option<basalt_store::postgres::PgStore>)> {
-    database(args, sync_full)?.open(existing).await
+) -> anyhow::Result<Arc<dyn basalt_store::Store>> {
+    Ok(database(args, sync_full)?.open(existing).await?.store)
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {

@@ -68,7 +68,7 @@ fn report(summary: &Summary, verb: &str) {
 }
 
 pub(crate) async fn export(args: ExportArgs) -> anyhow::Result<()> {
-    let (store, _) = open_store(&args.database, false, Existing::Required).await?;
+    let store = open_store(&args.database, false, Existing::Required).await?;
     let bars = Bars::new();
     let summary = if args.to == "-" {
         let mut out = BufWriter::new(std::io::stdout().lock());
@@ -93,7 +93,7 @@ pub(crate) async fn import(args: ImportArgs) -> anyhow::Result<()> {
         basalt::Database::Sqlite { path, .. } if !path.exists() => Some(path),
         _ => None,
     };
-    let (store, _) = open_store(&args.database, false, Existing::Created).await?;
+    let store = open_store(&args.database, false, Existing::Created).await?;
     let imported = import_into(store.as_ref(), &args).await;
     if imported.is_err()
         && let Some(path) = created
@@ -142,7 +142,7 @@ async fn import_into(store: &dyn basalt_store::Store, args: &ImportArgs) -> anyh
         // Another database: export it to a temporary dump, then import that.
         let source_args =
             crate::cli::DatabaseArgs { data_dir: args.database.data_dir.clone(), database_uri: Some(from.to_owned()) };
-        let (source, _) = open_store(&source_args, false, Existing::Required).await?;
+        let source = open_store(&source_args, false, Existing::Required).await?;
         let mut dump = tempfile::tempfile().context("creating a temporary dump")?;
         {
             let mut out = BufWriter::new(&mut dump);

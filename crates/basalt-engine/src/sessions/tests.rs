@@ -101,7 +101,8 @@ fn set_value<'a>(op: &'a WriteOp, field: &str) -> Option<&'a Value> {
 async fn a_new_session_is_an_insert_without_acl_that_expires_after_the_session_length() {
     let world = world().await;
     let origin = SessionOrigin { action: "login", auth_provider: "password" };
-    let (ops, token) = world.engine.new_session("u1", None, origin, Map::new()).await.expect("session");
+    let super::NewSession { ops, token } =
+        world.engine.new_session("u1", None, origin, Map::new()).await.expect("session");
     assert_eq!(ops.len(), 1, "without an installation no older session is replaced");
     let insert = &ops[0];
     let WriteOp::Insert { acl, class_name, .. } = insert else { panic!("an insert: {insert:?}") };
@@ -119,7 +120,8 @@ async fn a_new_session_on_an_installation_replaces_the_users_older_session_there
     let world = world().await;
     let origin = SessionOrigin { action: "create", auth_provider: "password" };
     let extra = body(json!({"deviceName": "phone"}));
-    let (ops, _) = world.engine.new_session("u1", Some("device-1"), origin, extra).await.expect("session");
+    let super::NewSession { ops, .. } =
+        world.engine.new_session("u1", Some("device-1"), origin, extra).await.expect("session");
     let WriteOp::DeleteWhere { class_name, condition } = &ops[0] else { panic!("a delete first: {:?}", ops[0]) };
     assert_eq!(class_name.as_str(), "_Session");
     assert_eq!(

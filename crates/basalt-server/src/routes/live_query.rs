@@ -47,7 +47,7 @@ async fn serve_socket(
     mut closing: tokio::sync::watch::Receiver<bool>,
 ) {
     let (mut sink, mut stream) = socket.split();
-    let (client_id, mut frames, kick) = hub.open_with_kick(peer);
+    let basalt_realtime::Opened { client_id, mut frames, kick } = hub.open_with_kick(peer);
     // How long one burst of frames may take to reach the client before it counts as gone.
     let frame_write = Duration::from_millis(hub.limits().live_query_frame_write_ms_max);
     let mut writer = tokio::spawn(async move {
