@@ -48,12 +48,21 @@ pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
     }
 }
 
-/// The JSON body of a Parse error (also used inside batch responses). Internal errors never
-/// show their cause.
+/// The generic message of an internal error; its cause goes to the log only.
+const INTERNAL_MESSAGE: &str = "Internal server error.";
+
+/// The body of an internal error answered on its own: Parse Server's shape, whose key is
+/// `message` (the SDKs read either key).
+fn internal_response_body() -> serde_json::Value {
+    json!({"code": 1, "message": INTERNAL_MESSAGE})
+}
+
+/// The JSON body of a Parse error (also each failed item of a batch, where every item's error
+/// has the `error` key, internal ones included). Internal errors never show their cause.
 pub(crate) fn error_body(error: &ParseError) -> serde_json::Value {
     if error.code == ErrorCode::InternalServerError && !error.is_busy() {
         tracing::error!(cause = %error.message, "internal error");
-        return json!({"code": 1, "error": "Internal server error."});
+        return json!({"code": 1, "error": INTERNAL_MESSAGE});
     }
     json!({"code": error.code.as_i32(), "error": error.message})
 }
@@ -68,10 +77,7 @@ impl IntoResponse for ApiError {
             ),
             ApiError::Parse(error) if error.code == ErrorCode::InternalServerError => {
                 tracing::error!(cause = %error.message, "internal error");
-                json_response(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    json!({"code": 1, "message": "Internal server error."}),
-                )
+                json_response(StatusCode::INTERNAL_SERVER_ERROR, internal_response_body())
             }
             ApiError::Parse(error) => json_response(status_of(error.code), error_body(&error)),
             ApiError::Unauthorized => json_response(StatusCode::FORBIDDEN, json!({"error": "unauthorized"})),
@@ -101,5 +107,5 @@ pub(crate) fn panic_response(cause: Box<dyn std::any::Any + Send + 'static>) -> 
         .or_else(|| cause.downcast_ref::<&str>().map(|text| (*text).to_owned()))
         .unwrap_or_default();
     tracing::error!(%message, "request handler panicked");
-    json_response(StatusCode::INTERNAL_SERVER_ERROR, json!({"code": 1, "message": "Internal server error."}))
+    json_response(StatusCode::INTERNAL_SERVER_ERROR, internal_response_body())
 }
