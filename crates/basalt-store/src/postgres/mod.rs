@@ -154,6 +154,41 @@ async fn ensure_database(config: &tokio_postgres::Config) -> StoreResult<()> {
 }
 
 impl PgStore {
+    /// Does the database of `uri` exist (and can this user reach it)?
+    ///
+    /// # Errors
+    /// When the URI is malformed or the server cannot be reached.
+    pub async fn database_exists(uri: &str) -> StoreResult<bool> {
+        let config: tokio_postgres::Config =
+            uri.parse().map_err(|error| StoreError::driver(StoreErrorKind::Other, format!("database URI: {error}")))?;
+        match config.connect(NoTls).await {
+            Ok(_) => Ok(true),
+            Err(error) => match error.as_db_error() {
+                Some(database) if *database.code() == SqlState::INVALID_CATALOG_NAME => Ok(false),
+                _ => Err(error.into()),
+            },
+        }
+    }
+
+    /// Drops the database of `uri` (closing its connections): what a command that created it
+    /// and then failed leaves behind.
+    ///
+    /// # Errors
+    /// When the server cannot be reached or refuses.
+    pub async fn drop_database(uri: &str) -> StoreResult<()> {
+        let mut config: tokio_postgres::Config =
+            uri.parse().map_err(|error| StoreError::driver(StoreErrorKind::Other, format!("database URI: {error}")))?;
+        let Some(name) = config.get_dbname().map(str::to_owned) else { return Ok(()) };
+        config.dbname("postgres");
+        let (client, connection) = config.connect(NoTls).await?;
+        let driver = tokio::spawn(connection);
+        let dropped =
+            client.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", crate::sql::quote(&name))).await;
+        drop(client);
+        let _ = driver.await;
+        dropped.map_err(StoreError::from)
+    }
+
     /// Connects to the database of `uri` (`postgres://user:password@host:port/database`),
     /// creating the database when it does not exist, and prepares it for Basalt.
     ///

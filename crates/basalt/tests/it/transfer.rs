@@ -231,6 +231,14 @@ async fn a_database_moves_sqlite_to_postgres_and_back_unchanged() {
     let (status, _, stderr) = run_to_exit(import).await;
     assert!(!status.success() && stderr.contains("/nonexistent/dump.jsonl"), "{stderr}");
     assert!(!temp.path().join("fifth").join("basalt.sqlite3").exists(), "no empty database left behind");
+    // On PostgreSQL too: the database the import created is dropped again.
+    let unused = TestDatabase::new(&postgres_server(), "refused");
+    let mut import = basalt(&["import", "--database-uri", &unused.uri(), "--from", "/nonexistent/dump.jsonl"]);
+    import.arg("--data-dir").arg(temp.path().join("sixth"));
+    let (status, _, stderr) = run_to_exit(import).await;
+    assert!(!status.success() && stderr.contains("/nonexistent/dump.jsonl"), "{stderr}");
+    let exists = basalt_store::postgres::PgStore::database_exists(&unused.uri()).await.expect("ask PostgreSQL");
+    assert!(!exists, "the refused import dropped the database it created");
     let edited = temp.path().join("edited.jsonl");
     let without_one: Vec<&str> = lines
         .iter()
