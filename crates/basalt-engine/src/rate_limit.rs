@@ -293,13 +293,17 @@ mod tests {
     }
 
     async fn world(rules: Vec<RateLimitRule>) -> World {
+        world_with(rules, basalt_core::Limits::default()).await
+    }
+
+    async fn world_with(rules: Vec<RateLimitRule>, limits: basalt_core::Limits) -> World {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = SqliteStore::open(SqliteOptions::new(dir.path().join("basalt.sqlite3"))).expect("open store");
         let clock = Arc::new(ManualClock::starting_now());
         let config = EngineConfig {
             allow_client_class_creation: false,
             files_url_prefix: "http://localhost/parse/files/app/".into(),
-            limits: basalt_core::Limits::default(),
+            limits,
             auth: Default::default(),
             clock: clock.clone(),
             email: Default::default(),
@@ -339,6 +343,34 @@ mod tests {
 
     fn user(id: &str, token: &str) -> Caller {
         Caller { user_id: Some(id.into()), session_token: Some(token.into()), ..Caller::default() }
+    }
+
+    /// Counters are kept up to `Limits::rate_limit_counters_max`; one more sweeps out those whose
+    /// window has ended, so a flood of addresses does not grow memory — and live windows stay.
+    #[tokio::test]
+    async fn counters_past_the_cap_whose_window_ended_are_swept_and_live_ones_kept() {
+        let limits = basalt_core::Limits { rate_limit_counters_max: 3, ..basalt_core::Limits::default() };
+        let world = world_with(vec![two_per_second(json!({}))], limits).await;
+        fn held(world: &World) -> Option<usize> {
+            world.engine.inner.rate_counters.counters.lock().ok().map(|counters| counters.len())
+        }
+        let ip = |n: u8| Some(IpAddr::V4(Ipv4Addr::new(198, 51, 100, n)));
+        for n in 1..=4 {
+            world.call(&Caller::anonymous(), ip(n)).await.expect("first request of an address");
+        }
+        assert_eq!(held(&world), Some(4), "at the cap nothing is swept (the sweep runs past it)");
+        world.clock.advance_millis(1_500);
+        world.call(&Caller::anonymous(), ip(5)).await.expect("a new address");
+        assert_eq!(held(&world), Some(1), "past the cap, ended windows are swept");
+        // A live window survives a sweep: this address is still limited.
+        world.call(&Caller::anonymous(), ip(5)).await.expect("second request");
+        for n in 6..=9 {
+            world.call(&Caller::anonymous(), ip(n)).await.expect("another address");
+        }
+        assert_eq!(
+            world.call(&Caller::anonymous(), ip(5)).await.map_err(|error| error.code),
+            Err(ErrorCode::ConnectionFailed)
+        );
     }
 
     #[tokio::test]

@@ -1,8 +1,10 @@
 //! Limits at their edge and one past it, for those not held at the edge elsewhere (the request
 //! body, `$or` depth, `$in` length, includes and `$regex` length are in `api_errors`; batch size
 //! in `api_schemas_batch`; fields per class, names, increments, connections and time limits in
-//! `hardening`; LiveQuery's per-connection cap in `attacks`). Each server here runs with small
-//! limits so the edge is cheap to reach; the answer past it is a Parse error and nothing changes.
+//! `hardening`; LiveQuery's per-connection cap in `attacks`; the changes queued for LiveQuery and
+//! the frames per client in basalt-realtime's tests; rate-limit counters in basalt-engine's
+//! `rate_limit` tests). Each server here runs with small limits so the edge is cheap to reach;
+//! the answer past it is a Parse error and nothing changes.
 
 use basalt_core::Limits;
 use basalt_test_support::{APP_ID, MASTER_KEY, Reply, TestOptions, TestServer};
@@ -160,4 +162,76 @@ async fn live_query_subscriptions_per_address_at_the_cap_and_one_past() {
     first.send(json!({"op": "unsubscribe", "requestId": 1})).await;
     assert_eq!(first.next("unsubscribed").await["op"], "unsubscribed");
     second.subscribe(3, query, None).await;
+}
+
+/// A `basalt serve` with `main.js` as its cloud code and `flags`.
+async fn cloud_server(main_js: &str, flags: &[&str]) -> (crate::cli::Running, tempfile::TempDir) {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let main = temp.path().join("main.js");
+    std::fs::write(&main, main_js).expect("write main.js");
+    let mut args = vec!["--app-id", "app", "--master-key", "master", "--cloud"];
+    let main = main.to_str().expect("a UTF-8 path").to_owned();
+    args.push(&main);
+    args.extend_from_slice(flags);
+    let running = crate::cli::start(crate::cli::serve(&temp.path().join("data"), &args)).await;
+    (running, temp)
+}
+
+async fn run_function(running: &crate::cli::Running, name: &str, params: Value) -> (u16, Value) {
+    let keys = crate::cli::Keys::new("app", "master");
+    let url = format!("{}/functions/{name}", running.base_url);
+    crate::cli::call(&crate::cli::http_client(), &keys, reqwest::Method::POST, &url, Some(&params)).await
+}
+
+/// Cloud code's CPU time per call and memory per runtime: work well inside each is answered,
+/// work past it is 141 and the server keeps serving.
+#[tokio::test]
+async fn cloud_code_within_its_time_and_memory_limits_runs_and_past_them_is_141() {
+    let main_js = "Parse.Cloud.define('spin', (request) => {\n\
+                   const until = Date.now() + request.params.ms;\n\
+                   let turns = 0;\n\
+                   while (Date.now() < until) { turns += 1; }\n\
+                   return turns > 0;\n\
+                   });\n\
+                   Parse.Cloud.define('hold', (request) => {\n\
+                   const kept = new Array(request.params.mb * 1024 * 1024 / 8).fill(1.5);\n\
+                   return kept.length;\n\
+                   });\n";
+    let (running, _temp) = cloud_server(main_js, &["--cloud-timeout-ms", "1000", "--cloud-memory-mb", "64"]).await;
+    let (status, reply) = run_function(&running, "spin", json!({"ms": 250})).await;
+    assert_eq!((status, &reply["result"]), (200, &json!(true)), "well inside the time limit: {reply}");
+    let (status, reply) = run_function(&running, "spin", json!({"ms": 5_000})).await;
+    assert_eq!((status, &reply["code"]), (400, &json!(141)), "past the time limit: {reply}");
+    let (status, reply) = run_function(&running, "hold", json!({"mb": 16})).await;
+    assert_eq!((status, &reply["result"]), (200, &json!(2 * 1024 * 1024)), "well inside the memory limit: {reply}");
+    let (status, reply) = run_function(&running, "hold", json!({"mb": 256})).await;
+    assert_eq!((status, &reply["code"]), (400, &json!(141)), "past the memory limit: {reply}");
+    let (status, reply) = run_function(&running, "spin", json!({"ms": 10})).await;
+    assert_eq!((status, &reply["result"]), (200, &json!(true)), "the server keeps serving: {reply}");
+    assert!(running.terminate().await.success());
+}
+
+/// Cloud code calling cloud code (a trigger whose save runs the trigger again) is answered up to
+/// `Limits::CLOUD_NESTING_DEPTH_MAX` levels, and refused with 141 one level past it.
+#[tokio::test]
+async fn cloud_code_nested_to_the_depth_limit_runs_and_one_level_more_is_141() {
+    let main_js = "Parse.Cloud.beforeSave('Chain', async (request) => {\n\
+                   const n = request.object.get('n');\n\
+                   if (n > 0) { await new Parse.Object('Chain').save({ n: n - 1 }, { useMasterKey: true }); }\n\
+                   });\n";
+    let (running, _temp) = cloud_server(main_js, &[]).await;
+    let keys = crate::cli::Keys::new("app", "master");
+    let client = crate::cli::http_client();
+    let url = format!("{}/classes/Chain", running.base_url);
+    let save = |n: usize| {
+        let (client, keys, url) = (client.clone(), keys.clone(), url.clone());
+        async move { crate::cli::call(&client, &keys, reqwest::Method::POST, &url, Some(&json!({"n": n}))).await }
+    };
+    // A save of n runs the trigger n + 1 times, n of them from inside cloud code.
+    let (status, reply) = save(Limits::CLOUD_NESTING_DEPTH_MAX - 1).await;
+    assert_eq!(status, 201, "at the limit: {reply}");
+    let (status, reply) = save(Limits::CLOUD_NESTING_DEPTH_MAX).await;
+    assert_eq!((status, &reply["code"]), (400, &json!(141)), "one level past it: {reply}");
+    assert!(reply["error"].as_str().is_some_and(|message| message.contains("levels deep")), "{reply}");
+    assert!(running.terminate().await.success());
 }
