@@ -102,10 +102,9 @@ pub fn check(
     Err(denied())
 }
 
-/// The fields hidden from the public: the class's `*` list plus `default_public`. What any
-/// caller has hidden is a subset of these (see `protected_fields`), so when this is empty no
-/// caller has anything hidden.
-pub fn public_protected_fields(permissions: &Value, default_public: &[&str]) -> BTreeSet<String> {
+/// The `*` list of `protectedFields` plus `default_public`: the list every caller's applies, when
+/// there is one (see `protected_fields`).
+fn public_protected_fields(permissions: &Value, default_public: &[&str]) -> BTreeSet<String> {
     let listed = permissions.get("protectedFields").and_then(|configured| configured.get("*"));
     let mut public: BTreeSet<String> = string_list(listed).into_iter().collect();
     public.extend(default_public.iter().map(|field| (*field).to_owned()));

@@ -1,7 +1,6 @@
 //! Small builders of the conditions and writes the engine makes for itself (a session by its
 //! token, a user by its email, a field set by a system write).
 
-use basalt_core::ClassName;
 use basalt_core::query::{Condition, Constraint, FieldPath};
 use basalt_core::update::UpdateOp;
 use basalt_store::FieldUpdate;
@@ -18,8 +17,4 @@ pub(crate) fn field_equals(field: &str, value: Value) -> Condition {
 /// A write of `value` to a top-level field.
 pub(crate) fn set_field(field: &str, value: Value) -> FieldUpdate {
     FieldUpdate { path: FieldPath { field: field.to_owned(), sub_keys: Vec::new() }, op: UpdateOp::Set(value) }
-}
-
-pub(crate) fn class(name: &str) -> ClassName {
-    ClassName::parse(name).expect("system class names are valid")
 }

@@ -7,11 +7,11 @@ use basalt_core::names::is_valid_nested_key;
 use basalt_core::query::{Condition, FieldPath};
 use basalt_core::update::UpdateOp;
 use basalt_core::value::normalize_nested;
-use basalt_core::{ErrorCode, ParseError, ParseResult, time};
+use basalt_core::{ClassName, ErrorCode, ParseError, ParseResult, time};
 use basalt_store::{FieldUpdate, WriteOp};
 use serde_json::{Map, Value, json};
 
-use crate::conditions::{class, field_equals};
+use crate::conditions::field_equals;
 use crate::{Caller, Engine};
 
 /// The objectId of the single config object (Parse Server uses "1" as well).
@@ -26,7 +26,11 @@ impl Engine {
     /// nor the flags of master-only parameters.
     pub async fn get_config(&self, caller: &Caller) -> ParseResult<Value> {
         let stored = self
-            .records_where(&class("_GlobalConfig"), field_equals("objectId", json!(CONFIG_OBJECT_ID)), Some(1))
+            .records_where(
+                &ClassName::system("_GlobalConfig"),
+                field_equals("objectId", json!(CONFIG_OBJECT_ID)),
+                Some(1),
+            )
             .await?;
         let record = stored.into_iter().next();
         let empty = Map::new();
@@ -107,20 +111,23 @@ impl Engine {
         self.system_class("_GlobalConfig").await?;
         let schema = self
             .schemas()
-            .get(&class("_GlobalConfig"))
+            .get(&ClassName::system("_GlobalConfig"))
             .ok_or_else(|| ParseError::internal("no _GlobalConfig class"))?;
         if schema.field("params").is_none() || schema.field("masterKeyOnly").is_none() {
             let fields = vec![
                 (basalt_core::FieldName::internal("params"), basalt_core::FieldType::Object),
                 (basalt_core::FieldName::internal("masterKeyOnly"), basalt_core::FieldType::Object),
             ];
-            let grown =
-                self.store().ensure_fields(&class("_GlobalConfig"), fields, false).await.map_err(ParseError::from)?;
+            let grown = self
+                .store()
+                .ensure_fields(&ClassName::system("_GlobalConfig"), fields, false)
+                .await
+                .map_err(ParseError::from)?;
             self.schemas().put(grown);
         }
         let now = time::format_iso(self.now());
         let update = WriteOp::Update {
-            class_name: class("_GlobalConfig"),
+            class_name: ClassName::system("_GlobalConfig"),
             object_id: CONFIG_OBJECT_ID.into(),
             updated_at: now.clone(),
             access: Access::Master,
@@ -138,7 +145,7 @@ impl Engine {
         };
         if missing {
             let insert = WriteOp::Insert {
-                class_name: class("_GlobalConfig"),
+                class_name: ClassName::system("_GlobalConfig"),
                 object_id: CONFIG_OBJECT_ID.into(),
                 created_at: now,
                 acl: Some(basalt_core::acl::Acl::default()),

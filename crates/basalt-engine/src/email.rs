@@ -9,13 +9,13 @@ use std::sync::Arc;
 
 use basalt_core::acl::Access;
 use basalt_core::query::Condition;
-use basalt_core::{ErrorCode, ParseError, ParseResult};
+use basalt_core::{ClassName, ErrorCode, ParseError, ParseResult};
 use basalt_store::{TokenKind, UserSecrets, WriteOp};
 use rand::Rng;
 use rand::distr::Alphanumeric;
 use serde_json::{Map, Value};
 
-use crate::conditions::{class, field_equals, set_field};
+use crate::conditions::{field_equals, set_field};
 use crate::{Caller, Engine, TriggerKind};
 
 /// One mail to send.
@@ -108,11 +108,11 @@ impl Engine {
     }
 
     async fn user_by_email(&self, email: &str) -> ParseResult<Option<basalt_store::ObjectRecord>> {
-        if self.schemas().get(&class("_User")).is_none() {
+        if self.schemas().get(&ClassName::system("_User")).is_none() {
             return Ok(None);
         }
         let by_email = field_equals("email", Value::String(email.to_owned()));
-        let found = self.records_where(&class("_User"), by_email, Some(1)).await?;
+        let found = self.records_where(&ClassName::system("_User"), by_email, Some(1)).await?;
         if let Some(user) = found.into_iter().next() {
             return Ok(Some(user));
         }
@@ -124,7 +124,7 @@ impl Engine {
                 constraint: basalt_core::query::Constraint::Exists(false),
             },
         ]);
-        Ok(self.records_where(&class("_User"), by_username, Some(1)).await?.into_iter().next())
+        Ok(self.records_where(&ClassName::system("_User"), by_username, Some(1)).await?.into_iter().next())
     }
 
     /// `POST /requestPasswordReset` `{"email"}`: mails a reset link. An unknown email is not an
@@ -199,7 +199,7 @@ impl Engine {
         let ops = vec![WriteOp::Atomic(vec![
             WriteOp::TakeToken { kind: TokenKind::EmailVerification, token: token.to_owned(), now: self.now() },
             WriteOp::Update {
-                class_name: class("_User"),
+                class_name: ClassName::system("_User"),
                 object_id: user_id,
                 updated_at: basalt_core::time::format_iso(self.now()),
                 access: Access::Master,
@@ -237,7 +237,11 @@ impl Engine {
             return Err(invalid());
         };
         let user = self
-            .records_where(&class("_User"), field_equals("objectId", Value::String(user_id.clone())), Some(1))
+            .records_where(
+                &ClassName::system("_User"),
+                field_equals("objectId", Value::String(user_id.clone())),
+                Some(1),
+            )
             .await?;
         let username =
             user.first().and_then(|user| user.fields.get("username")).and_then(Value::as_str).map(str::to_owned);

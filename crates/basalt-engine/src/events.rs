@@ -167,10 +167,6 @@ impl Watched {
             }
         }
     }
-
-    pub fn is_watched(&self, class_name: &ClassName) -> bool {
-        self.shared.watched_read().contains_key(class_name)
-    }
 }
 
 fn class_of(op: &WriteOp) -> Option<&ClassName> {
@@ -368,7 +364,8 @@ mod tests {
     use serde_json::{Map, Value, json};
 
     use super::{LiveQueryEvent, Received, SessionsEnded, event_queue, may_end_sessions, sessions_ended_by};
-    use crate::conditions::{class, field_equals};
+    use crate::conditions::field_equals;
+    use crate::test_support::class;
 
     fn tokens(token: &str) -> LiveQueryEvent {
         LiveQueryEvent::SessionsEnded(SessionsEnded { tokens: vec![token.to_owned()], ..SessionsEnded::default() })

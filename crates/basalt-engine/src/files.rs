@@ -3,14 +3,14 @@
 
 use std::sync::Arc;
 
-use basalt_core::{ErrorCode, ParseError, ParseResult};
+use basalt_core::{ClassName, ErrorCode, ParseError, ParseResult};
 use basalt_files::{ByteRange, ByteStream, FileError, FileRead, FileStore};
 use base64::Engine as _;
 use rand::Rng;
 use serde_json::Value;
 
 use crate::TriggerKind;
-use crate::conditions::{class, field_equals};
+use crate::conditions::field_equals;
 use crate::triggers::FileInfo;
 use crate::{Caller, Engine};
 
@@ -197,7 +197,11 @@ impl Engine {
             return Err(ParseError::new(ErrorCode::FileSaveError, "File upload by public is disabled."));
         };
         let user = self
-            .records_where(&class("_User"), field_equals("objectId", Value::String(user_id.clone())), Some(1))
+            .records_where(
+                &ClassName::system("_User"),
+                field_equals("objectId", Value::String(user_id.clone())),
+                Some(1),
+            )
             .await?;
         let anonymous =
             user.first().and_then(|user| user.fields.get("authData")).and_then(|data| data.get("anonymous")).is_some();

@@ -343,15 +343,11 @@ impl Engine {
 mod tests {
     use std::collections::BTreeSet;
 
-    use basalt_core::ClassName;
     use basalt_core::query::{Condition, Constraint, FieldPath, SubQuery};
     use serde_json::json;
 
     use super::{Depth, ReadRequest, condition_fields, related_owners};
-
-    fn class(name: &str) -> ClassName {
-        ClassName::parse(name).expect("class name")
-    }
+    use crate::test_support::class;
 
     fn related(owner_id: &str) -> Condition {
         Condition::RelatedTo { owner_class: class("Box"), owner_id: owner_id.into(), key: "items".into() }
@@ -393,11 +389,12 @@ mod tests {
     use basalt_core::query::{OrderKey, QueryParser, parse_order};
     use basalt_core::value::pointer_value;
     use basalt_core::{ClassSchema, ErrorCode, ParseError};
-    use basalt_store::sqlite::{SqliteOptions, SqliteStore};
+
     use serde_json::Value;
 
     use crate::conditions::field_equals;
-    use crate::{Caller, Engine, EngineConfig, EngineParts};
+    use crate::test_support::user;
+    use crate::{Caller, Engine};
 
     struct World {
         engine: Engine,
@@ -405,19 +402,8 @@ mod tests {
     }
 
     async fn world() -> World {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = SqliteStore::open(SqliteOptions::new(dir.path().join("basalt.sqlite3"))).expect("open store");
-        let config = EngineConfig {
-            allow_client_class_creation: false,
-            files_url_prefix: "http://localhost/parse/files/app/".into(),
-            limits: basalt_core::Limits::default(),
-            auth: Default::default(),
-            clock: Arc::new(crate::SystemClock),
-            email: Default::default(),
-            files: None,
-            webhook_key: None,
-        };
-        let engine = Engine::start(Arc::new(store), config, EngineParts::default()).await.expect("engine");
+        let test = crate::test_support::test_engine().await;
+        let (engine, dir) = (test.engine, test.dir);
         engine.system_class("_User").await.expect("_User");
         engine.system_class("_Session").await.expect("_Session");
         let open = json!({"find": {"*": true}, "get": {"*": true}, "count": {"*": true}, "create": {"*": true},
@@ -491,8 +477,18 @@ mod tests {
         }
     }
 
-    fn user(id: &str) -> Caller {
-        Caller { user_id: Some(id.into()), ..Caller::default() }
+    /// A top-level read of every object of `schema`.
+    fn every(schema: &ClassSchema, operation: ClpOperation) -> ReadRequest<'_> {
+        ReadRequest {
+            schema,
+            condition: Condition::all(),
+            order: Vec::new(),
+            limit: None,
+            skip: 0,
+            fields: None,
+            operation,
+            depth: Depth::TopLevel,
+        }
     }
 
     fn refused_to_query(error: ParseError, field: &str, class_name: &str) {
@@ -514,16 +510,7 @@ mod tests {
         for name in ["_Hooks", "_GlobalConfig", "_JobStatus", "_PushStatus", "_Audience", "_Idempotency"] {
             let schema = ClassSchema::new(class(name));
             for (operation, verb) in [(ClpOperation::Find, "find"), (ClpOperation::Get, "get")] {
-                let request = ReadRequest {
-                    schema: &schema,
-                    condition: Condition::all(),
-                    order: Vec::new(),
-                    limit: None,
-                    skip: 0,
-                    fields: None,
-                    operation,
-                    depth: Depth::TopLevel,
-                };
+                let request = every(&schema, operation);
                 let error = world.engine.gate_read(&user("u1"), request).await.unwrap_err();
                 assert_eq!(error.code, ErrorCode::OperationForbidden);
                 assert_eq!(
@@ -531,16 +518,7 @@ mod tests {
                     format!("Clients aren't allowed to perform the {verb} operation on the {name} collection.")
                 );
             }
-            let request = ReadRequest {
-                schema: &schema,
-                condition: Condition::all(),
-                order: Vec::new(),
-                limit: None,
-                skip: 0,
-                fields: None,
-                operation: ClpOperation::Find,
-                depth: Depth::TopLevel,
-            };
+            let request = every(&schema, ClpOperation::Find);
             let gated = world.engine.gate_read(&Caller::master(), request).await.expect("master reads");
             assert_eq!(gated.query().condition, Condition::all());
         }
@@ -722,7 +700,7 @@ mod tests {
         // A readable owner keeps the relation.
         let created = world
             .engine
-            .create_object(&Caller::master(), &crate::conditions::class("Box"), &serde_json::Map::new())
+            .create_object(&Caller::master(), &crate::test_support::class("Box"), &serde_json::Map::new())
             .await
             .expect("a box");
         let related = json!({"$relatedTo": {"object": {"__type": "Pointer", "className": "Box",
@@ -737,16 +715,7 @@ mod tests {
     async fn a_count_also_needs_the_count_permission() {
         let world = world().await;
         let schema = world.schema("Post");
-        let request = ReadRequest {
-            schema: &schema,
-            condition: Condition::all(),
-            order: Vec::new(),
-            limit: None,
-            skip: 0,
-            fields: None,
-            operation: ClpOperation::Find,
-            depth: Depth::TopLevel,
-        };
+        let request = every(&schema, ClpOperation::Find);
         let found = world.engine.gate_read(&user("u1"), request).await.expect("find is open");
         let error = world.engine.gate_count(&user("u1"), &schema, &found).unwrap_err();
         assert_eq!(error.message, "Permission denied for action count on class Post.");

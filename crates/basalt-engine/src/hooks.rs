@@ -5,10 +5,9 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use basalt_core::{ErrorCode, ParseError, ParseResult};
+use basalt_core::{ClassName, ErrorCode, ParseError, ParseResult};
 use serde_json::{Map, Value};
 
-use crate::conditions::class;
 use crate::{Caller, Engine};
 
 /// One call of a cloud function, as the function's `request` describes it.
@@ -209,7 +208,7 @@ impl Engine {
             "params": Value::Object(params.clone()).to_string(),
         });
         let Value::Object(status) = status else { unreachable!("a JSON object literal") };
-        let created = self.create_object(&master, &class("_JobStatus"), &status).await?;
+        let created = self.create_object(&master, &ClassName::system("_JobStatus"), &status).await?;
         let job_status_id = created.object_id.clone();
         let engine = self.clone();
         let call = JobCall { name: name.to_owned(), params, job_status_id: job_status_id.clone() };
@@ -230,7 +229,7 @@ impl Engine {
             };
             let Value::Object(update) = update else { return };
             if let Err(error) =
-                engine.update_object(&Caller::master(), &class("_JobStatus"), &job_status_id, &update).await
+                engine.update_object(&Caller::master(), &ClassName::system("_JobStatus"), &job_status_id, &update).await
             {
                 tracing::error!(%error, "could not record the end of a job");
             }

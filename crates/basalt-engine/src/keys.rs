@@ -52,12 +52,11 @@ impl AppKeys {
         if master_key == Some(self.master_key.as_str()) {
             return self.accepts_master_key_from(peer).then_some(Admission::Master);
         }
-        let mut configured = self.client_keys().peekable();
-        if configured.peek().is_none() {
+        if self.client_keys().next().is_none() {
             return Some(Admission::Client);
         }
-        let configured: Vec<&str> = configured.collect();
-        client_keys.into_iter().any(|key| configured.contains(&key)).then_some(Admission::Client)
+        let mut presented = client_keys.into_iter();
+        presented.any(|key| self.client_keys().any(|configured| configured == key)).then_some(Admission::Client)
     }
 }
 

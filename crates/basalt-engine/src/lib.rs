@@ -36,6 +36,8 @@ mod schema_cache;
 mod schemas;
 mod sessions;
 mod settings;
+#[cfg(test)]
+mod test_support;
 mod triggers;
 mod users;
 mod webhooks;

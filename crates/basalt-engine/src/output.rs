@@ -77,6 +77,7 @@ pub(crate) fn field_json(value: Value, files_url_prefix: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::class;
 
     #[test]
     fn file_names_are_percent_encoded() {
@@ -105,10 +106,6 @@ mod tests {
             acl,
             fields: fields.as_object().expect("object").clone(),
         }
-    }
-
-    fn class(name: &str) -> ClassName {
-        ClassName::parse(name).expect("class name")
     }
 
     #[test]

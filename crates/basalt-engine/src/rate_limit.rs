@@ -185,11 +185,10 @@ mod tests {
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
     use std::sync::Arc;
 
-    use basalt_store::sqlite::{SqliteOptions, SqliteStore};
     use serde_json::Map;
 
     use crate::hooks::{FunctionCall, HookFuture, Hooks, JobCall, TriggerCall, TriggerKind};
-    use crate::{EngineConfig, EngineParts, ManualClock};
+    use crate::{EngineParts, ManualClock};
 
     fn rule(options: Value) -> RateLimitRule {
         RateLimitRule::from_json("/functions/f", false, &[], &options).expect("a valid rule")
@@ -297,22 +296,9 @@ mod tests {
     }
 
     async fn world_with(rules: Vec<RateLimitRule>, limits: basalt_core::Limits) -> World {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = SqliteStore::open(SqliteOptions::new(dir.path().join("basalt.sqlite3"))).expect("open store");
-        let clock = Arc::new(ManualClock::starting_now());
-        let config = EngineConfig {
-            allow_client_class_creation: false,
-            files_url_prefix: "http://localhost/parse/files/app/".into(),
-            limits,
-            auth: Default::default(),
-            clock: clock.clone(),
-            email: Default::default(),
-            files: None,
-            webhook_key: None,
-        };
         let parts = EngineParts { hooks: Some(Arc::new(Declared(rules))), ..EngineParts::default() };
-        let engine = Engine::start(Arc::new(store), config, parts).await.expect("engine");
-        World { engine, clock, _dir: dir }
+        let test = crate::test_support::test_engine_with(|config| config.limits = limits, parts).await;
+        World { engine: test.engine, clock: test.clock, _dir: test.dir }
     }
 
     const ALICE_IP: Option<IpAddr> = Some(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 1)));

@@ -1,11 +1,11 @@
 //! The rules special to `_Role` and `_Session` writes: roles need a valid,
 //! unique, immutable name and an ACL; sessions keep their identity fields out of clients' hands.
 
-use basalt_core::{ErrorCode, ParseError, ParseResult};
+use basalt_core::{ClassName, ErrorCode, ParseError, ParseResult};
 use serde_json::{Map, Value};
 
 use crate::Engine;
-use crate::conditions::{class, field_equals};
+use crate::conditions::field_equals;
 
 /// Fields of a session only the server sets.
 const SESSION_SERVER_FIELDS: &[&str] = &["user", "installationId", "sessionToken", "expiresAt", "createdWith"];
@@ -57,7 +57,11 @@ impl Engine {
     pub(crate) async fn check_role_update(&self, object_id: &str, body: &Map<String, Value>) -> ParseResult<()> {
         let Some(new_name) = body.get("name") else { return Ok(()) };
         let current = self
-            .records_where(&class("_Role"), field_equals("objectId", Value::String(object_id.to_owned())), Some(1))
+            .records_where(
+                &ClassName::system("_Role"),
+                field_equals("objectId", Value::String(object_id.to_owned())),
+                Some(1),
+            )
             .await?;
         let unchanged = current.first().and_then(|role| role.fields.get("name")) == Some(new_name);
         if !unchanged && !current.is_empty() {

@@ -11,7 +11,7 @@ use basalt_store::{FindQuery, ObjectRecord, WriteOp};
 use rand::Rng;
 use serde_json::{Map, Value, json};
 
-use crate::conditions::{class, field_equals, set_field};
+use crate::conditions::{field_equals, set_field};
 use crate::{Caller, Engine, TriggerKind};
 
 /// A session about to start: the writes that create it (and replace an older one), its token.
@@ -38,8 +38,8 @@ pub(crate) struct SessionOrigin<'a> {
 
 impl Engine {
     /// The schema of a system class, creating the class with its default fields if needed.
-    pub(crate) async fn system_class(&self, name: &str) -> ParseResult<Arc<ClassSchema>> {
-        let class_name = class(name);
+    pub(crate) async fn system_class(&self, name: &'static str) -> ParseResult<Arc<ClassSchema>> {
+        let class_name = ClassName::system(name);
         if let Some(schema) = self.schemas().get(&class_name) {
             return Ok(schema);
         }
@@ -87,7 +87,11 @@ impl Engine {
     pub async fn caller_for_session(&self, token: &str, installation_id: Option<String>) -> ParseResult<Caller> {
         let invalid = || ParseError::new(ErrorCode::InvalidSessionToken, "Invalid session token");
         let sessions = self
-            .records_where(&class("_Session"), field_equals("sessionToken", Value::String(token.to_owned())), Some(1))
+            .records_where(
+                &ClassName::system("_Session"),
+                field_equals("sessionToken", Value::String(token.to_owned())),
+                Some(1),
+            )
             .await?;
         let session = sessions.into_iter().next().ok_or_else(invalid)?;
         let expires_at = session
@@ -99,7 +103,7 @@ impl Engine {
         let expired = expires_at.is_some_and(|at| at <= self.now());
         if expired {
             let op = WriteOp::Delete {
-                class_name: class("_Session"),
+                class_name: ClassName::system("_Session"),
                 object_id: session.object_id,
                 access: Access::Master,
                 condition: Condition::all(),
@@ -142,7 +146,7 @@ impl Engine {
         let mut ops = Vec::new();
         if let Some(installation_id) = installation_id {
             ops.push(WriteOp::DeleteWhere {
-                class_name: class("_Session"),
+                class_name: ClassName::system("_Session"),
                 condition: Condition::And(vec![
                     field_equals("user", pointer_value("_User", user_id)),
                     field_equals("installationId", Value::String(installation_id.to_owned())),
@@ -171,7 +175,7 @@ impl Engine {
         // Parse compat: sessions carry no ACL; clients reach only their own sessions because
         // every client read and write of `_Session` is restricted to `user = caller`.
         ops.push(WriteOp::Insert {
-            class_name: class("_Session"),
+            class_name: ClassName::system("_Session"),
             object_id: crate::object_id::new_object_id(),
             created_at: time::format_iso(now),
             acl: None,
@@ -189,7 +193,7 @@ impl Engine {
                 constraint: Constraint::NotEquals(Value::String(keep.to_owned())),
             });
         }
-        WriteOp::DeleteWhere { class_name: class("_Session"), condition: Condition::And(parts) }
+        WriteOp::DeleteWhere { class_name: ClassName::system("_Session"), condition: Condition::And(parts) }
     }
 
     /// `POST /logout`: ends the caller's session. Without one, nothing happens.
@@ -200,7 +204,7 @@ impl Engine {
                 false => None,
             };
             let op = WriteOp::DeleteWhere {
-                class_name: class("_Session"),
+                class_name: ClassName::system("_Session"),
                 condition: field_equals("sessionToken", Value::String(token.clone())),
             };
             self.write_ops(self.schemas().snapshot(), vec![op], true).await.map_err(ParseError::from)?;
@@ -227,7 +231,7 @@ impl Engine {
             limit: Some(1),
             ..crate::FindParams::default()
         };
-        let found = self.find_objects(&Caller::master(), &class("_Session"), &params).await?;
+        let found = self.find_objects(&Caller::master(), &ClassName::system("_Session"), &params).await?;
         found
             .results
             .into_iter()

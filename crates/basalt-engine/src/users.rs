@@ -6,13 +6,13 @@
 use basalt_core::acl::{Access, Acl};
 use basalt_core::query::{Condition, Constraint, FieldPath, RegexPattern};
 use basalt_core::update::UpdateOp;
-use basalt_core::{ErrorCode, ParseError, ParseResult};
+use basalt_core::{ClassName, ErrorCode, ParseError, ParseResult};
 use basalt_store::{FieldUpdate, ObjectRecord, UserSecrets, WriteOp, WriteOutcome};
 use rand::Rng;
 use rand::distr::Alphanumeric;
 use serde_json::{Map, Value};
 
-use crate::conditions::{class, field_equals, set_field};
+use crate::conditions::{field_equals, set_field};
 use crate::objects::{Created, PreparedWrite, WriteKind, push_once};
 use crate::output::object_json;
 use crate::password::{Verified, hash_password, verify_password};
@@ -45,7 +45,7 @@ impl Engine {
 
     async fn user_with(&self, condition: Condition) -> ParseResult<Option<ObjectRecord>> {
         self.system_class("_User").await?;
-        Ok(self.records_where(&class("_User"), condition, Some(1)).await?.into_iter().next())
+        Ok(self.records_where(&ClassName::system("_User"), condition, Some(1)).await?.into_iter().next())
     }
 
     /// Refuses a username or email another user has (case-insensitively).
@@ -182,7 +182,7 @@ impl Engine {
         let users = self.system_class("_User").await?;
         self.class_permission(caller, &users, basalt_core::clp::ClpOperation::Create)?;
         self.check_unique_identity(&body, None).await?;
-        let mut prepared = self.prepare_generic_create(caller, &class("_User"), &body).await?;
+        let mut prepared = self.prepare_generic_create(caller, &ClassName::system("_User"), &body).await?;
         let WriteOp::Insert { object_id, acl, .. } = &mut prepared.op else {
             return Err(ParseError::internal("a sign-up did not prepare an insert"));
         };
@@ -325,7 +325,7 @@ impl Engine {
     }
 
     pub(crate) fn user_json(&self, user: ObjectRecord) -> Map<String, Value> {
-        let schema = self.schemas().get(&class("_User")).expect("the _User class exists once a user does");
+        let schema = self.schemas().get(&ClassName::system("_User")).expect("the _User class exists once a user does");
         let mut body = object_json(&schema, user, &self.config().files_url_prefix);
         body.remove("password");
         body
@@ -502,7 +502,7 @@ impl Engine {
             // A user can't lock themselves out of their own account.
             acl.insert(object_id.to_owned(), serde_json::json!({"read": true, "write": true}));
         }
-        let mut prepared = self.prepare_generic_update(caller, &class("_User"), object_id, &body).await?;
+        let mut prepared = self.prepare_generic_update(caller, &ClassName::system("_User"), object_id, &body).await?;
         let WriteOp::Update { updates, .. } = &mut prepared.op else {
             return Err(ParseError::internal("a user update did not prepare an update"));
         };
@@ -532,11 +532,11 @@ impl Engine {
             }
         }
         if !provider_changes.is_empty()
-            && self.schemas().get(&class("_User")).and_then(|s| s.field_type("authData").cloned()).is_none()
+            && self.schemas().get(&ClassName::system("_User")).and_then(|s| s.field_type("authData").cloned()).is_none()
         {
             self.store()
                 .ensure_fields(
-                    &class("_User"),
+                    &ClassName::system("_User"),
                     vec![(basalt_core::FieldName::internal("authData"), basalt_core::FieldType::Object)],
                     false,
                 )
@@ -599,14 +599,19 @@ impl Engine {
     /// A delete of a user: only by that user (or the master key); their sessions go too.
     pub(crate) fn prepare_user_delete(&self, caller: &Caller, object_id: &str) -> ParseResult<PreparedWrite> {
         self.check_own_user(caller, object_id, true)?;
-        if self.schemas().get(&class("_User")).is_none() {
+        if self.schemas().get(&ClassName::system("_User")).is_none() {
             return Err(ParseError::object_not_found());
         }
         let access = if caller.is_master { Access::Master } else { caller.access() };
-        let schema = self.schemas().get(&class("_User")).ok_or_else(ParseError::object_not_found)?;
+        let schema = self.schemas().get(&ClassName::system("_User")).ok_or_else(ParseError::object_not_found)?;
         let condition = self.class_permission(caller, &schema, basalt_core::clp::ClpOperation::Delete)?;
         let op = WriteOp::Atomic(vec![
-            WriteOp::Delete { class_name: class("_User"), object_id: object_id.to_owned(), access, condition },
+            WriteOp::Delete {
+                class_name: ClassName::system("_User"),
+                object_id: object_id.to_owned(),
+                access,
+                condition,
+            },
             self.end_sessions(object_id, None),
         ]);
         Ok(PreparedWrite::new(WriteKind::Delete, op))
@@ -651,8 +656,11 @@ impl Engine {
             extra_fields.insert(key, value);
         }
         if !new_fields.is_empty() {
-            let grown =
-                self.store().ensure_fields(&class("_Session"), new_fields, false).await.map_err(ParseError::from)?;
+            let grown = self
+                .store()
+                .ensure_fields(&ClassName::system("_Session"), new_fields, false)
+                .await
+                .map_err(ParseError::from)?;
             self.schemas().put(grown);
         }
         let mut echo: Vec<String> =

@@ -2,13 +2,14 @@
 //! an object starts or stops matching, changes, or is deleted.
 //!
 //! The server hands each connection's text frames to `Hub::receive` and writes out what the
-//! connection's queue yields. The engine calls `Hub::publish` (as its `EventSink`) after every
-//! commit; the hub matches the change against each subscription in memory with
-//! `basalt_core::query::matcher` — the same semantics as the SQL compiler — and applies the
+//! connection's queue yields. The engine queues every committed change on its `EventQueue`; the
+//! hub's delivery task takes them in order and matches each against every subscription in memory
+//! with `basalt_core::query::matcher` — the same semantics as the SQL compiler — applying the
 //! subscriber's ACL, class-level permissions and protected fields exactly as a find would.
 //!
-//! Slow clients never slow writers: each connection has a bounded queue, `publish` never waits,
-//! and a client whose queue is full is disconnected with an error.
+//! Slow clients never slow writers: the engine's queue and each connection's are bounded and
+//! never waited on; a client whose queue is full is disconnected with an error, and when the
+//! engine's queue is full every client is.
 
 mod protocol;
 
@@ -287,7 +288,7 @@ impl Hub {
     fn forget_client(&self, state: &mut State, client_id: u64) {
         if let Some(client) = state.clients.remove(&client_id) {
             for subscription in client.subscriptions.values() {
-                self.unwatch(&subscription.class_name);
+                self.watched.unwatch(&subscription.class_name);
             }
             let held = isize::try_from(client.subscriptions.len()).unwrap_or(isize::MAX);
             state.count_for_address(client.address, -held);
@@ -299,16 +300,6 @@ impl Hub {
         if let Some(expires_at) = caller.session_expires_at {
             self.next_expiry.fetch_min(expires_at, std::sync::atomic::Ordering::SeqCst);
         }
-    }
-
-    /// Counts a new subscription to `class_name` (called with `state` locked).
-    fn watch(&self, class_name: &ClassName) {
-        self.watched.watch(class_name);
-    }
-
-    /// Uncounts a subscription that ended (called with `state` locked).
-    fn unwatch(&self, class_name: &ClassName) {
-        self.watched.unwatch(class_name);
     }
 
     /// Disconnects every client: the engine's queue overflowed, so any of them may have missed

@@ -238,11 +238,11 @@ impl Hub {
             return;
         }
         let Some(client) = state.clients.get_mut(&client_id) else { return };
-        self.watch(&subscription.class_name);
+        self.watched.watch(&subscription.class_name);
         self.note_expiry(&subscription.caller);
         let address = client.address;
         match client.subscriptions.insert(request_id, subscription) {
-            Some(replaced) => self.unwatch(&replaced.class_name),
+            Some(replaced) => self.watched.unwatch(&replaced.class_name),
             None => state.count_for_address(address, 1),
         }
         let mut frame = Map::new();
@@ -366,7 +366,7 @@ impl Hub {
         let frame = match state.clients.get_mut(&client_id) {
             Some(client) if client.caller.is_some() => match client.subscriptions.remove(&request_id) {
                 Some(ended) => {
-                    self.unwatch(&ended.class_name);
+                    self.watched.unwatch(&ended.class_name);
                     ended_on = Some(client.address);
                     let mut frame = Map::new();
                     frame.insert("op".into(), Value::String("unsubscribed".into()));

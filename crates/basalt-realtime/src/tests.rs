@@ -139,7 +139,7 @@ fn event_of(frame: &Value) -> (String, i64, i64) {
 }
 
 #[tokio::test]
-async fn open_returns_a_queue_bounded_by_queue_frames_max() {
+async fn open_returns_a_queue_bounded_by_the_frames_limit() {
     let world = start_world(7).await;
     let (_, receiver) = world.hub.open();
     assert_eq!(receiver.max_capacity(), 7);

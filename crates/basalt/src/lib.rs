@@ -3,7 +3,6 @@
 //! `Settings`; the tests build `Settings` of their own and run the very same wiring.
 
 use std::collections::HashSet;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -33,6 +32,40 @@ pub enum Existing {
 }
 
 impl Database {
+    /// Is the database there already?
+    ///
+    /// # Errors
+    /// When PostgreSQL cannot be reached.
+    pub async fn exists(&self) -> anyhow::Result<bool> {
+        match self {
+            Database::Sqlite { path, .. } => Ok(path.exists()),
+            Database::Postgres { uri } => basalt_store::postgres::PgStore::database_exists(uri)
+                .await
+                .map_err(|error| anyhow::anyhow!("connecting to PostgreSQL: {error}")),
+        }
+    }
+
+    /// Removes the database (the SQLite file with its journal files, or the PostgreSQL database):
+    /// what a command that created it and then failed leaves behind.
+    ///
+    /// # Errors
+    /// When PostgreSQL refuses; a SQLite file already gone is no error.
+    pub async fn remove(&self) -> anyhow::Result<()> {
+        match self {
+            Database::Sqlite { path, .. } => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut file = path.clone().into_os_string();
+                    file.push(suffix);
+                    let _ = std::fs::remove_file(file);
+                }
+                Ok(())
+            }
+            Database::Postgres { uri } => basalt_store::postgres::PgStore::drop_database(uri)
+                .await
+                .map_err(|error| anyhow::anyhow!("dropping the database: {error}")),
+        }
+    }
+
     /// Opens the store.
     ///
     /// # Errors
@@ -95,7 +128,6 @@ pub struct Server {
     engine: Engine,
     hub: Arc<basalt_realtime::Hub>,
     config: ServerConfig,
-    clustered: bool,
 }
 
 /// Builds the server `settings` describe on `listener`: opens the database, joins the other
@@ -137,7 +169,7 @@ pub async fn build(settings: Settings, listener: TcpListener) -> anyhow::Result<
         basalt_realtime::LiveQueryConfig { classes: settings.live_query_classes, keys: settings.server.keys.clone() },
         events,
     );
-    Ok(Server { listener, engine, hub, config: settings.server, clustered: shared_store.is_some() })
+    Ok(Server { listener, engine, hub, config: settings.server })
 }
 
 /// Applies what the other nodes announce (and this node's own announcements, back in the order
@@ -161,23 +193,6 @@ fn apply_deliveries(
 }
 
 impl Server {
-    /// The address the server listens on.
-    ///
-    /// # Errors
-    /// When the socket's address cannot be read.
-    pub fn address(&self) -> std::io::Result<SocketAddr> {
-        self.listener.local_addr()
-    }
-
-    /// Is this one of several nodes on a shared database?
-    pub fn is_clustered(&self) -> bool {
-        self.clustered
-    }
-
-    pub fn engine(&self) -> &Engine {
-        &self.engine
-    }
-
     /// Answers requests until `shutdown` completes.
     ///
     /// # Errors

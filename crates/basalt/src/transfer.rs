@@ -89,33 +89,14 @@ pub(crate) async fn export(args: ExportArgs) -> anyhow::Result<()> {
 pub(crate) async fn import(args: ImportArgs) -> anyhow::Result<()> {
     // A database this import creates is removed again when the import fails: a refused or
     // broken import leaves nothing behind.
-    let created = match crate::database(&args.database, false)? {
-        basalt::Database::Sqlite { path, .. } if !path.exists() => {
-            Some(basalt::Database::Sqlite { path, durability: basalt_store::sqlite::Durability::Process })
-        }
-        basalt::Database::Postgres { uri } if !basalt_store::postgres::PgStore::database_exists(&uri).await? => {
-            Some(basalt::Database::Postgres { uri })
-        }
-        _ => None,
-    };
-    let store = open_store(&args.database, false, Existing::Created).await?;
+    let database = crate::database(&args.database, false)?;
+    let created = !database.exists().await?;
+    let store = database.open(Existing::Created).await?.store;
     let imported = import_into(store.as_ref(), &args).await;
-    if imported.is_err() {
+    if imported.is_err() && created {
         drop(store);
-        match created {
-            Some(basalt::Database::Sqlite { path, .. }) => {
-                for suffix in ["", "-wal", "-shm"] {
-                    let mut file = path.clone().into_os_string();
-                    file.push(suffix);
-                    let _ = std::fs::remove_file(file);
-                }
-            }
-            Some(basalt::Database::Postgres { uri }) => {
-                if let Err(error) = basalt_store::postgres::PgStore::drop_database(&uri).await {
-                    eprintln!("could not drop the database this import created: {error}");
-                }
-            }
-            None => {}
+        if let Err(error) = database.remove().await {
+            eprintln!("could not remove the database this import created: {error:#}");
         }
     }
     imported

@@ -3,14 +3,12 @@
 //! passwords never returned, a session token only on a get of one's own user.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use basalt_core::{ErrorCode, Limits};
-use basalt_store::sqlite::{SqliteOptions, SqliteStore};
 use serde_json::{Map, Value, json};
 
 use super::*;
-use crate::{AuthConfig, Caller, Engine, EngineConfig, EngineParts};
+use crate::{AuthConfig, Caller, Engine, EngineParts};
 
 fn params(value: Value) -> Map<String, Value> {
     value.as_object().expect("object").clone()
@@ -191,19 +189,12 @@ async fn sign_up(engine: &Engine, body: Value) -> (String, Option<String>) {
 /// Users alice and bob (with emails), an anonymous user "ghost" (with `authData`), all publicly
 /// readable; `Post` with `secret` protected from the public and a pointer `author`.
 async fn world() -> World {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = SqliteStore::open(SqliteOptions::new(dir.path().join("basalt.sqlite3"))).expect("open store");
-    let config = EngineConfig {
-        allow_client_class_creation: false,
-        files_url_prefix: "http://localhost/parse/files/app/".into(),
-        limits: Limits::default(),
-        auth: AuthConfig { enforce_private_users: false, ..AuthConfig::default() },
-        clock: Arc::new(crate::SystemClock),
-        email: Default::default(),
-        files: None,
-        webhook_key: None,
-    };
-    let engine = Engine::start(Arc::new(store), config, EngineParts::default()).await.expect("engine");
+    let test = crate::test_support::test_engine_with(
+        |config| config.auth = AuthConfig { enforce_private_users: false, ..AuthConfig::default() },
+        EngineParts::default(),
+    )
+    .await;
+    let (engine, dir) = (test.engine, test.dir);
     let (alice_id, alice_token) =
         sign_up(&engine, json!({"username": "alice", "password": "pw-alice", "email": "alice@example.com"})).await;
     let (_, bob_token) =
@@ -226,7 +217,7 @@ impl World {
     async fn users(&self, caller: &Caller) -> HashMap<String, Map<String, Value>> {
         let found = self
             .engine
-            .find_objects(caller, &crate::conditions::class("_User"), &FindParams::default())
+            .find_objects(caller, &crate::test_support::class("_User"), &FindParams::default())
             .await
             .expect("find users");
         found
@@ -241,7 +232,7 @@ impl World {
 
     async fn post(&self, body: Value) -> String {
         self.engine
-            .create_object(&Caller::master(), &crate::conditions::class("Post"), &params(body))
+            .create_object(&Caller::master(), &crate::test_support::class("Post"), &params(body))
             .await
             .expect("post")
             .object_id
@@ -295,7 +286,7 @@ async fn a_get_of_ones_own_user_returns_the_session_token_and_of_another_user_do
     let world = world().await;
     let own = world
         .engine
-        .get_object(&world.alice, &crate::conditions::class("_User"), &world.alice_id, &GetParams::default())
+        .get_object(&world.alice, &crate::test_support::class("_User"), &world.alice_id, &GetParams::default())
         .await
         .unwrap();
     assert_eq!(own["sessionToken"], json!(world.alice.session_token.clone().expect("token")));
@@ -303,14 +294,14 @@ async fn a_get_of_ones_own_user_returns_the_session_token_and_of_another_user_do
     assert!(own.get("password").is_none());
     let other = world
         .engine
-        .get_object(&world.bob, &crate::conditions::class("_User"), &world.alice_id, &GetParams::default())
+        .get_object(&world.bob, &crate::test_support::class("_User"), &world.alice_id, &GetParams::default())
         .await
         .unwrap();
     assert!(other.get("sessionToken").is_none());
     assert!(other.get("email").is_none());
     let master = world
         .engine
-        .get_object(&Caller::master(), &crate::conditions::class("_User"), &world.alice_id, &GetParams::default())
+        .get_object(&Caller::master(), &crate::test_support::class("_User"), &world.alice_id, &GetParams::default())
         .await;
     assert!(master.unwrap().get("sessionToken").is_none(), "the master key holds no session");
 }
@@ -322,7 +313,7 @@ async fn a_protected_field_is_left_out_of_finds_gets_and_keys_without_an_error()
     let keyed = FindParams { keys: Some("secret,title".into()), ..FindParams::default() };
     let found = world
         .engine
-        .find_objects(&world.bob, &crate::conditions::class("Post"), &keyed)
+        .find_objects(&world.bob, &crate::test_support::class("Post"), &keyed)
         .await
         .expect("keys naming it are no error");
     assert_eq!(found.results.len(), 1);
@@ -330,13 +321,13 @@ async fn a_protected_field_is_left_out_of_finds_gets_and_keys_without_an_error()
     assert!(found.results[0].get("secret").is_none());
     let got = world
         .engine
-        .get_object(&Caller::anonymous(), &crate::conditions::class("Post"), &id, &GetParams::default())
+        .get_object(&Caller::anonymous(), &crate::test_support::class("Post"), &id, &GetParams::default())
         .await
         .unwrap();
     assert!(got.get("secret").is_none() && got["title"] == json!("t"));
     let master = world
         .engine
-        .get_object(&Caller::master(), &crate::conditions::class("Post"), &id, &GetParams::default())
+        .get_object(&Caller::master(), &crate::test_support::class("Post"), &id, &GetParams::default())
         .await
         .unwrap();
     assert_eq!(master["secret"], json!("s"));
@@ -352,14 +343,15 @@ async fn an_included_object_is_shaped_for_the_caller_too() {
             "author": author}))
         .await;
     let include = GetParams { include: Some("parent,author".into()), ..GetParams::default() };
-    let got = world.engine.get_object(&world.bob, &crate::conditions::class("Post"), &child, &include).await.unwrap();
+    let got = world.engine.get_object(&world.bob, &crate::test_support::class("Post"), &child, &include).await.unwrap();
     assert_eq!(got["parent"]["__type"], json!("Object"));
     assert_eq!(got["parent"]["className"], json!("Post"));
     assert_eq!(got["parent"]["title"], json!("parent"));
     assert!(got["parent"].get("secret").is_none());
     assert_eq!(got["author"]["username"], json!("alice"));
     assert!(got["author"].get("email").is_none(), "alice's email is hidden from bob");
-    let own = world.engine.get_object(&world.alice, &crate::conditions::class("Post"), &child, &include).await.unwrap();
+    let own =
+        world.engine.get_object(&world.alice, &crate::test_support::class("Post"), &child, &include).await.unwrap();
     assert_eq!(own["author"]["email"], json!("alice@example.com"));
 }
 
@@ -370,17 +362,17 @@ async fn an_included_pointer_to_a_deleted_object_is_dropped() {
     let child = world
         .post(json!({"title": "child", "parent": {"__type": "Pointer", "className": "Post", "objectId": parent}}))
         .await;
-    world.engine.delete_object(&Caller::master(), &crate::conditions::class("Post"), &parent).await.expect("delete");
+    world.engine.delete_object(&Caller::master(), &crate::test_support::class("Post"), &parent).await.expect("delete");
     let include = GetParams { include: Some("parent".into()), ..GetParams::default() };
     let got = world
         .engine
-        .get_object(&Caller::anonymous(), &crate::conditions::class("Post"), &child, &include)
+        .get_object(&Caller::anonymous(), &crate::test_support::class("Post"), &child, &include)
         .await
         .unwrap();
     assert!(got.get("parent").is_none(), "{got}");
     let plain = world
         .engine
-        .get_object(&Caller::anonymous(), &crate::conditions::class("Post"), &child, &GetParams::default())
+        .get_object(&Caller::anonymous(), &crate::test_support::class("Post"), &child, &GetParams::default())
         .await
         .unwrap();
     assert_eq!(plain["parent"], json!({"__type": "Pointer", "className": "Post", "objectId": parent}));
@@ -391,13 +383,13 @@ async fn a_missing_class_is_119_for_clients_and_empty_for_the_master_key() {
     let world = world().await;
     let error = world
         .engine
-        .find_objects(&world.alice, &crate::conditions::class("Nowhere"), &FindParams::default())
+        .find_objects(&world.alice, &crate::test_support::class("Nowhere"), &FindParams::default())
         .await
         .unwrap_err();
     assert_eq!(error.code, ErrorCode::OperationForbidden);
     assert_eq!(error.message, "This user is not allowed to access non-existent class: Nowhere");
     let counted = FindParams { count: true, ..FindParams::default() };
     let found =
-        world.engine.find_objects(&Caller::master(), &crate::conditions::class("Nowhere"), &counted).await.unwrap();
+        world.engine.find_objects(&Caller::master(), &crate::test_support::class("Nowhere"), &counted).await.unwrap();
     assert_eq!((found.results.len(), found.count), (0, Some(0)));
 }

@@ -1,27 +1,13 @@
 //! The rules of writes: which classes clients may touch, what a body may hold, defaults and
 //! required fields, and the class-level permissions of creates, updates and new fields.
 
-use std::sync::Arc;
-
 use basalt_core::update::UpdateOp;
-use basalt_core::{ClassName, ClassSchema, ErrorCode, FieldName, FieldSpec, FieldType};
-use basalt_store::sqlite::{SqliteOptions, SqliteStore};
+use basalt_core::{ClassSchema, ErrorCode, FieldName, FieldSpec, FieldType};
 use serde_json::{Map, Value, json};
 
 use super::{apply_defaults_and_required, check_body, check_class_access, merge_into};
-use crate::{Caller, Engine, EngineConfig, EngineParts};
-
-fn body(value: Value) -> Map<String, Value> {
-    value.as_object().expect("object").clone()
-}
-
-fn class(name: &str) -> ClassName {
-    ClassName::parse(name).expect("class name")
-}
-
-fn user(id: &str) -> Caller {
-    Caller { user_id: Some(id.into()), ..Caller::default() }
-}
+use crate::test_support::{body, class, user};
+use crate::{Caller, Engine};
 
 /// `Game` with `score: Number`, `owner: Pointer<_User>`, `fans: Relation<_User>`, `meta: Object`.
 fn game() -> ClassSchema {
@@ -198,19 +184,8 @@ fn echoed_values_of_one_object_field_are_merged() {
 // Against an engine over a temporary SQLite store.
 
 async fn engine() -> (Engine, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = SqliteStore::open(SqliteOptions::new(dir.path().join("basalt.sqlite3"))).expect("open store");
-    let config = EngineConfig {
-        allow_client_class_creation: false,
-        files_url_prefix: "http://localhost/parse/files/app/".into(),
-        limits: basalt_core::Limits::default(),
-        auth: Default::default(),
-        clock: Arc::new(crate::SystemClock),
-        email: Default::default(),
-        files: None,
-        webhook_key: None,
-    };
-    (Engine::start(Arc::new(store), config, EngineParts::default()).await.expect("engine"), dir)
+    let test = crate::test_support::test_engine_with(|_| {}, crate::EngineParts::default()).await;
+    (test.engine, test.dir)
 }
 
 async fn game_class(engine: &Engine, permissions: Value) {
@@ -228,7 +203,7 @@ async fn game_class(engine: &Engine, permissions: Value) {
 async fn clients_may_not_create_classes_and_the_master_key_may() {
     let (engine, _dir) = engine().await;
     let error = engine
-        .create_object(&user("u1"), &crate::conditions::class("Fresh"), &body(json!({"n": 1})))
+        .create_object(&user("u1"), &crate::test_support::class("Fresh"), &body(json!({"n": 1})))
         .await
         .unwrap_err();
     assert_eq!(
@@ -237,7 +212,7 @@ async fn clients_may_not_create_classes_and_the_master_key_may() {
     );
     assert!(
         engine
-            .create_object(&Caller::master(), &crate::conditions::class("Fresh"), &body(json!({"n": 1})))
+            .create_object(&Caller::master(), &crate::test_support::class("Fresh"), &body(json!({"n": 1})))
             .await
             .is_ok()
     );
@@ -248,16 +223,16 @@ async fn add_field_closed_refuses_new_fields_but_not_known_ones() {
     let (engine, _dir) = engine().await;
     game_class(&engine, json!({"addField": {}})).await;
     let error = engine
-        .create_object(&user("u1"), &crate::conditions::class("Game"), &body(json!({"extra": 1})))
+        .create_object(&user("u1"), &crate::test_support::class("Game"), &body(json!({"extra": 1})))
         .await
         .unwrap_err();
     assert_eq!(error.message, "Permission denied for action addField on class Game.");
     let created = engine
-        .create_object(&user("u1"), &crate::conditions::class("Game"), &body(json!({"score": 1})))
+        .create_object(&user("u1"), &crate::test_support::class("Game"), &body(json!({"score": 1})))
         .await
         .expect("known field");
     let error = engine
-        .update_object(&user("u1"), &crate::conditions::class("Game"), &created.object_id, &body(json!({"extra": 1})))
+        .update_object(&user("u1"), &crate::test_support::class("Game"), &created.object_id, &body(json!({"extra": 1})))
         .await
         .unwrap_err();
     assert_eq!(error.code, ErrorCode::OperationForbidden);
@@ -269,11 +244,11 @@ async fn an_update_restricted_by_a_pointer_permission_finds_no_object_of_another
     game_class(&engine, json!({"update": {"pointerFields": ["owner"]}})).await;
     let owned = json!({"score": 1, "owner": {"__type": "Pointer", "className": "_User", "objectId": "u1"}});
     let created = engine
-        .create_object(&Caller::master(), &crate::conditions::class("Game"), &body(owned))
+        .create_object(&Caller::master(), &crate::test_support::class("Game"), &body(owned))
         .await
         .expect("created");
     let error = engine
-        .update_object(&user("u2"), &crate::conditions::class("Game"), &created.object_id, &body(json!({"score": 2})))
+        .update_object(&user("u2"), &crate::test_support::class("Game"), &created.object_id, &body(json!({"score": 2})))
         .await
         .unwrap_err();
     assert_eq!(error.code, ErrorCode::ObjectNotFound);
@@ -281,7 +256,7 @@ async fn an_update_restricted_by_a_pointer_permission_finds_no_object_of_another
         engine
             .update_object(
                 &user("u1"),
-                &crate::conditions::class("Game"),
+                &crate::test_support::class("Game"),
                 &created.object_id,
                 &body(json!({"score": 2}))
             )
@@ -296,20 +271,21 @@ async fn an_update_restricted_by_a_pointer_permission_finds_no_object_of_another
 async fn add_field_restricted_to_pointer_fields_refuses_new_fields_on_create_and_from_other_users() {
     let (engine, _dir) = engine().await;
     game_class(&engine, json!({"addField": {"pointerFields": ["owner"]}})).await;
-    let created =
-        engine.create_object(&Caller::anonymous(), &crate::conditions::class("Game"), &body(json!({"extra": 1}))).await;
+    let created = engine
+        .create_object(&Caller::anonymous(), &crate::test_support::class("Game"), &body(json!({"extra": 1})))
+        .await;
     assert_eq!(created.map(|_| ()).unwrap_err().code, ErrorCode::OperationForbidden);
     let owned = json!({"score": 1, "owner": {"__type": "Pointer", "className": "_User", "objectId": "u1"}});
     let game = engine
-        .create_object(&Caller::master(), &crate::conditions::class("Game"), &body(owned))
+        .create_object(&Caller::master(), &crate::test_support::class("Game"), &body(owned))
         .await
         .expect("created");
     let updated = engine
-        .update_object(&user("u2"), &crate::conditions::class("Game"), &game.object_id, &body(json!({"other": 1})))
+        .update_object(&user("u2"), &crate::test_support::class("Game"), &game.object_id, &body(json!({"other": 1})))
         .await;
     assert!(updated.is_err(), "u2 is not the owner and may not add a field");
     let owner = engine
-        .update_object(&user("u1"), &crate::conditions::class("Game"), &game.object_id, &body(json!({"mine": 1})))
+        .update_object(&user("u1"), &crate::test_support::class("Game"), &game.object_id, &body(json!({"mine": 1})))
         .await;
     assert!(owner.is_ok(), "the owner adds a field: {owner:?}");
     let schema = engine.schemas().get(&class("Game")).expect("Game");
@@ -322,15 +298,15 @@ async fn a_required_field_cannot_be_unset_by_an_update() {
     let schema = json!({"fields": {"name": {"type": "String", "required": true}}});
     engine.create_schema(&Caller::master(), Some("Card"), &body(schema)).await.expect("Card");
     let error =
-        engine.create_object(&Caller::master(), &crate::conditions::class("Card"), &Map::new()).await.unwrap_err();
+        engine.create_object(&Caller::master(), &crate::test_support::class("Card"), &Map::new()).await.unwrap_err();
     assert_eq!((error.code, error.message.as_str()), (ErrorCode::ValidationError, "name is required"));
     let card = engine
-        .create_object(&Caller::master(), &crate::conditions::class("Card"), &body(json!({"name": "ace"})))
+        .create_object(&Caller::master(), &crate::test_support::class("Card"), &body(json!({"name": "ace"})))
         .await
         .expect("card");
     for unset in [json!({"name": null}), json!({"name": {"__op": "Delete"}})] {
         let error = engine
-            .update_object(&Caller::master(), &crate::conditions::class("Card"), &card.object_id, &body(unset))
+            .update_object(&Caller::master(), &crate::test_support::class("Card"), &card.object_id, &body(unset))
             .await
             .unwrap_err();
         assert_eq!(error.message, "name is required");
@@ -345,7 +321,7 @@ async fn a_create_echoes_defaults_and_op_results_with_the_id_and_creation_time()
     let created = engine
         .create_object(
             &Caller::master(),
-            &crate::conditions::class("Card"),
+            &crate::test_support::class("Card"),
             &body(json!({"tags": {"__op": "Add", "objects": ["x"]}, "n": 2})),
         )
         .await

@@ -3,34 +3,21 @@
 //! protected from whom.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use basalt_core::clp::ClpOperation;
 use basalt_core::query::Condition;
 use basalt_core::value::pointer_value;
 use basalt_core::{ClassName, ClassSchema, ErrorCode, FieldName, FieldSpec, FieldType};
-use basalt_store::sqlite::{SqliteOptions, SqliteStore};
 use serde_json::{Value, json};
 
 use crate::conditions::field_equals;
-use crate::{Caller, Engine, EngineConfig, EngineParts};
+use crate::test_support::user;
+use crate::{Caller, Engine};
 
 /// An engine over an empty SQLite store (kept alive by the `TempDir`).
 async fn engine() -> (Engine, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = SqliteStore::open(SqliteOptions::new(dir.path().join("basalt.sqlite3"))).expect("open store");
-    let config = EngineConfig {
-        allow_client_class_creation: false,
-        files_url_prefix: "http://localhost/parse/files/app/".into(),
-        limits: basalt_core::Limits::default(),
-        auth: Default::default(),
-        clock: Arc::new(crate::SystemClock),
-        email: Default::default(),
-        files: None,
-        webhook_key: None,
-    };
-    let engine = Engine::start(Arc::new(store), config, EngineParts::default()).await.expect("engine");
-    (engine, dir)
+    let test = crate::test_support::test_engine_with(|_| {}, crate::EngineParts::default()).await;
+    (test.engine, test.dir)
 }
 
 /// `Post` with `owner: Pointer<_User>`, `editors: Array`, `secret`, `title`, and these permissions.
@@ -52,10 +39,6 @@ fn schema(class_name: &str, permissions: Value) -> ClassSchema {
     }
     schema.class_level_permissions = permissions;
     schema
-}
-
-fn user(id: &str) -> Caller {
-    Caller { user_id: Some(id.into()), ..Caller::default() }
 }
 
 fn member(id: &str, roles: &[&str]) -> Caller {

@@ -1,17 +1,11 @@
 //! The rules of `_Role` and `_Session` writes.
 
-use std::sync::Arc;
-
 use basalt_core::{ErrorCode, ParseError};
-use basalt_store::sqlite::{SqliteOptions, SqliteStore};
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
 use super::{check_new_role, check_session_create, check_session_update, valid_role_name};
-use crate::{Caller, Engine, EngineConfig, EngineParts};
-
-fn body(value: Value) -> Map<String, Value> {
-    value.as_object().expect("object").clone()
-}
+use crate::test_support::body;
+use crate::{Caller, Engine};
 
 #[test]
 fn a_role_name_holds_letters_digits_underscores_hyphens_and_spaces() {
@@ -63,19 +57,8 @@ fn a_session_a_client_creates_may_set_neither_server_fields_nor_its_acl() {
 }
 
 async fn engine() -> (Engine, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = SqliteStore::open(SqliteOptions::new(dir.path().join("basalt.sqlite3"))).expect("open store");
-    let config = EngineConfig {
-        allow_client_class_creation: false,
-        files_url_prefix: "http://localhost/parse/files/app/".into(),
-        limits: basalt_core::Limits::default(),
-        auth: Default::default(),
-        clock: Arc::new(crate::SystemClock),
-        email: Default::default(),
-        files: None,
-        webhook_key: None,
-    };
-    (Engine::start(Arc::new(store), config, EngineParts::default()).await.expect("engine"), dir)
+    let test = crate::test_support::test_engine_with(|_| {}, crate::EngineParts::default()).await;
+    (test.engine, test.dir)
 }
 
 #[tokio::test]
@@ -84,7 +67,7 @@ async fn a_roles_name_is_set_once_and_may_be_rewritten_unchanged() {
     let role = engine
         .create_object(
             &Caller::master(),
-            &crate::conditions::class("_Role"),
+            &crate::test_support::class("_Role"),
             &body(json!({"name": "Admins", "ACL": {"*": {"read": true}}})),
         )
         .await
@@ -95,7 +78,7 @@ async fn a_roles_name_is_set_once_and_may_be_rewritten_unchanged() {
     let renamed = engine
         .update_object(
             &Caller::master(),
-            &crate::conditions::class("_Role"),
+            &crate::test_support::class("_Role"),
             &role.object_id,
             &body(json!({"name": "Owners"})),
         )
@@ -110,11 +93,15 @@ async fn a_roles_name_is_set_once_and_may_be_rewritten_unchanged() {
 async fn a_role_is_created_only_with_a_valid_name_and_an_acl() {
     let (engine, _dir) = engine().await;
     let without_acl = engine
-        .create_object(&Caller::master(), &crate::conditions::class("_Role"), &body(json!({"name": "Admins"})))
+        .create_object(&Caller::master(), &crate::test_support::class("_Role"), &body(json!({"name": "Admins"})))
         .await;
     assert_eq!(without_acl.unwrap_err(), ParseError::incorrect_type("ACL is required."));
     let bad_name = engine
-        .create_object(&Caller::master(), &crate::conditions::class("_Role"), &body(json!({"name": "a.b", "ACL": {}})))
+        .create_object(
+            &Caller::master(),
+            &crate::test_support::class("_Role"),
+            &body(json!({"name": "a.b", "ACL": {}})),
+        )
         .await;
     assert_eq!(bad_name.unwrap_err().code, ErrorCode::InvalidRoleName);
 }
@@ -130,14 +117,14 @@ async fn a_users_roles_become_the_callers_role_keys() {
     let role = engine
         .create_object(
             &Caller::master(),
-            &crate::conditions::class("_Role"),
+            &crate::test_support::class("_Role"),
             &body(json!({"name": "Staff", "ACL": {"*": {"read": true}}})),
         )
         .await
         .expect("role");
     let add = json!({"users": {"__op": "AddRelation", "objects": [user]}});
     engine
-        .update_object(&Caller::master(), &crate::conditions::class("_Role"), &role.object_id, &body(add))
+        .update_object(&Caller::master(), &crate::test_support::class("_Role"), &role.object_id, &body(add))
         .await
         .expect("add member");
     let token = signed.body["sessionToken"].as_str().expect("token");

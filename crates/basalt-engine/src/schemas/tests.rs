@@ -2,18 +2,12 @@
 //! default fields that may not be touched, indexes, and class-level permissions checked and
 //! completed as Parse Server does.
 
-use std::sync::Arc;
-
 use basalt_core::{ClassName, ClassSchema, ErrorCode, FieldName, FieldSpec, FieldType, ParseError, ParseResult};
-use basalt_store::sqlite::{SqliteOptions, SqliteStore};
 use serde_json::{Map, Value, json};
 
 use super::{check_class_level_permissions, index_fields, valid_clp_entity};
-use crate::{Caller, Engine, EngineConfig, EngineParts};
-
-fn body(value: Value) -> Map<String, Value> {
-    value.as_object().expect("object").clone()
-}
+use crate::test_support::body;
+use crate::{Caller, Engine};
 
 /// `Game` with `owner: Pointer<_User>`, `team: Pointer<Team>`, `players: Array`, `score: Number`.
 fn game() -> ClassSchema {
@@ -153,19 +147,12 @@ fn index_names_are_identifiers_other_than_the_primary_key_and_fields_sort_one_wa
 // Against an engine over a temporary SQLite store.
 
 async fn engine() -> (Engine, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = SqliteStore::open(SqliteOptions::new(dir.path().join("basalt.sqlite3"))).expect("open store");
-    let config = EngineConfig {
-        allow_client_class_creation: false,
-        files_url_prefix: "http://localhost/parse/files/app/".into(),
-        limits: basalt_core::Limits { class_fields_max: 8, ..basalt_core::Limits::default() },
-        auth: Default::default(),
-        clock: Arc::new(crate::SystemClock),
-        email: Default::default(),
-        files: None,
-        webhook_key: None,
-    };
-    (Engine::start(Arc::new(store), config, EngineParts::default()).await.expect("engine"), dir)
+    let test = crate::test_support::test_engine_with(
+        |config| config.limits.class_fields_max = 8,
+        crate::EngineParts::default(),
+    )
+    .await;
+    (test.engine, test.dir)
 }
 
 async fn create(engine: &Engine, class_name: &str, value: Value) -> ParseResult<Value> {
@@ -173,7 +160,7 @@ async fn create(engine: &Engine, class_name: &str, value: Value) -> ParseResult<
 }
 
 async fn update(engine: &Engine, class_name: &str, value: Value) -> ParseResult<Value> {
-    engine.update_schema(&Caller::master(), &crate::conditions::class(class_name), &body(value)).await
+    engine.update_schema(&Caller::master(), &crate::test_support::class(class_name), &body(value)).await
 }
 
 fn code(result: ParseResult<Value>) -> (ErrorCode, String) {
@@ -187,14 +174,14 @@ async fn every_schema_operation_needs_the_master_key() {
     let user = Caller { user_id: Some("u1".into()), ..Caller::default() };
     let required = ParseError::master_key_required();
     assert_eq!(engine.all_schemas(&user).await, Err(required.clone()));
-    assert_eq!(engine.class_schema(&user, &crate::conditions::class("Game")).await, Err(required.clone()));
+    assert_eq!(engine.class_schema(&user, &crate::test_support::class("Game")).await, Err(required.clone()));
     assert_eq!(engine.create_schema(&user, Some("Game"), &Map::new()).await, Err(required.clone()));
     assert_eq!(
-        engine.update_schema(&user, &crate::conditions::class("Game"), &Map::new()).await,
+        engine.update_schema(&user, &crate::test_support::class("Game"), &Map::new()).await,
         Err(required.clone())
     );
-    assert_eq!(engine.delete_schema(&user, &crate::conditions::class("Game")).await, Err(required.clone()));
-    assert_eq!(engine.purge_class(&user, &crate::conditions::class("Game")).await, Err(required));
+    assert_eq!(engine.delete_schema(&user, &crate::test_support::class("Game")).await, Err(required.clone()));
+    assert_eq!(engine.purge_class(&user, &crate::test_support::class("Game")).await, Err(required));
     assert_eq!(engine.all_schemas(&Caller::master()).await, Ok(json!({"results": []})));
 }
 
@@ -336,7 +323,7 @@ async fn an_update_names_an_existing_class_consistently() {
         (ErrorCode::InvalidClassName, "Class name mismatch between Other and Game.".into())
     );
     assert_eq!(
-        code(engine.class_schema(&Caller::master(), &crate::conditions::class("Ghost")).await).1,
+        code(engine.class_schema(&Caller::master(), &crate::test_support::class("Ghost")).await).1,
         "Class Ghost does not exist."
     );
 }
@@ -344,15 +331,15 @@ async fn an_update_names_an_existing_class_consistently() {
 #[tokio::test]
 async fn a_class_with_objects_cannot_be_deleted_until_purged_and_a_missing_one_deletes_quietly() {
     let (engine, _dir) = engine().await;
-    assert_eq!(engine.delete_schema(&Caller::master(), &crate::conditions::class("Ghost")).await, Ok(json!({})));
+    assert_eq!(engine.delete_schema(&Caller::master(), &crate::test_support::class("Ghost")).await, Ok(json!({})));
     create(&engine, "Game", json!({})).await.unwrap();
-    engine.create_object(&Caller::master(), &crate::conditions::class("Game"), &body(json!({"n": 1}))).await.unwrap();
+    engine.create_object(&Caller::master(), &crate::test_support::class("Game"), &body(json!({"n": 1}))).await.unwrap();
     assert_eq!(
-        code(engine.delete_schema(&Caller::master(), &crate::conditions::class("Game")).await).0,
+        code(engine.delete_schema(&Caller::master(), &crate::test_support::class("Game")).await).0,
         ErrorCode::InvalidSchemaOperation
     );
-    assert_eq!(engine.purge_class(&Caller::master(), &crate::conditions::class("Game")).await, Ok(json!({})));
-    assert_eq!(engine.delete_schema(&Caller::master(), &crate::conditions::class("Game")).await, Ok(json!({})));
+    assert_eq!(engine.purge_class(&Caller::master(), &crate::test_support::class("Game")).await, Ok(json!({})));
+    assert_eq!(engine.delete_schema(&Caller::master(), &crate::test_support::class("Game")).await, Ok(json!({})));
     assert_eq!(engine.schemas().get(&ClassName::parse("Game").unwrap()), None);
 }
 
@@ -360,7 +347,7 @@ async fn a_class_with_objects_cannot_be_deleted_until_purged_and_a_missing_one_d
 async fn the_schema_of_users_never_lists_auth_data() {
     let (engine, _dir) = engine().await;
     engine.system_class("_User").await.unwrap();
-    let users = engine.class_schema(&Caller::master(), &crate::conditions::class("_User")).await.unwrap();
+    let users = engine.class_schema(&Caller::master(), &crate::test_support::class("_User")).await.unwrap();
     assert!(users["fields"].get("authData").is_none());
     assert_eq!(users["fields"]["email"], json!({"type": "String"}));
 }

@@ -7,15 +7,11 @@ use basalt_core::update::UpdateOp;
 use basalt_core::value::pointer_value;
 use basalt_core::{ErrorCode, time};
 use basalt_store::WriteOp;
-use basalt_store::sqlite::{SqliteOptions, SqliteStore};
 use serde_json::{Map, Value, json};
 
 use super::{SessionOrigin, field_equals, new_session_token};
-use crate::{AuthConfig, Caller, Engine, EngineConfig, EngineParts, ManualClock};
-
-fn body(value: Value) -> Map<String, Value> {
-    value.as_object().expect("object").clone()
-}
+use crate::test_support::body;
+use crate::{AuthConfig, Caller, Engine, EngineParts, ManualClock};
 
 struct World {
     engine: Engine,
@@ -24,21 +20,12 @@ struct World {
 }
 
 async fn world() -> World {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = SqliteStore::open(SqliteOptions::new(dir.path().join("basalt.sqlite3"))).expect("open store");
-    let clock = Arc::new(ManualClock::starting_now());
-    let config = EngineConfig {
-        allow_client_class_creation: false,
-        files_url_prefix: "http://localhost/parse/files/app/".into(),
-        limits: basalt_core::Limits::default(),
-        auth: AuthConfig { session_length_secs: 3600, ..AuthConfig::default() },
-        clock: clock.clone(),
-        email: Default::default(),
-        files: None,
-        webhook_key: None,
-    };
-    let engine = Engine::start(Arc::new(store), config, EngineParts::default()).await.expect("engine");
-    World { engine, clock, _dir: dir }
+    let test = crate::test_support::test_engine_with(
+        |config| config.auth = AuthConfig { session_length_secs: 3600, ..AuthConfig::default() },
+        EngineParts::default(),
+    )
+    .await;
+    World { engine: test.engine, clock: test.clock, _dir: test.dir }
 }
 
 impl World {
@@ -60,7 +47,7 @@ impl World {
         };
         let found = self
             .engine
-            .find_objects(&Caller::master(), &crate::conditions::class("_Session"), &params)
+            .find_objects(&Caller::master(), &crate::test_support::class("_Session"), &params)
             .await
             .expect("sessions");
         found.results.into_iter().map(|session| session.as_object().expect("object").clone()).collect()
@@ -219,7 +206,7 @@ async fn a_password_change_ends_the_other_sessions_and_gives_the_changer_a_new_o
     let caller = world.engine.caller_for_session(&first, Some("device-1".into())).await.expect("caller");
     let changed = world
         .engine
-        .update_object(&caller, &crate::conditions::class("_User"), &user_id, &body(json!({"password": "new"})))
+        .update_object(&caller, &crate::test_support::class("_User"), &user_id, &body(json!({"password": "new"})))
         .await
         .unwrap();
     let new_token = changed["sessionToken"].as_str().expect("a new session token is returned");
@@ -247,25 +234,26 @@ async fn a_client_creates_a_session_only_for_itself_and_the_master_key_for_anyon
     let world = world().await;
     let error = world
         .engine
-        .create_object(&Caller::anonymous(), &crate::conditions::class("_Session"), &Map::new())
+        .create_object(&Caller::anonymous(), &crate::test_support::class("_Session"), &Map::new())
         .await
         .unwrap_err();
     assert_eq!(error.code, ErrorCode::InvalidSessionToken);
     let (user_id, token) = world.sign_up("tess", None).await;
     let caller = world.engine.caller_for_session(&token, None).await.expect("caller");
     let forged = body(json!({"user": {"__type": "Pointer", "className": "_User", "objectId": "someone"}}));
-    let error = world.engine.create_object(&caller, &crate::conditions::class("_Session"), &forged).await.unwrap_err();
+    let error =
+        world.engine.create_object(&caller, &crate::test_support::class("_Session"), &forged).await.unwrap_err();
     assert_eq!((error.code, error.message.as_str()), (ErrorCode::InvalidKeyName, "Invalid key name: user"));
     let created = world
         .engine
-        .create_object(&caller, &crate::conditions::class("_Session"), &Map::new())
+        .create_object(&caller, &crate::test_support::class("_Session"), &Map::new())
         .await
         .expect("own session");
     assert_eq!(created.body["user"], pointer_value("_User", &user_id));
     let for_tess = body(json!({"user": {"__type": "Pointer", "className": "_User", "objectId": user_id}}));
     let by_master = world
         .engine
-        .create_object(&Caller::master(), &crate::conditions::class("_Session"), &for_tess)
+        .create_object(&Caller::master(), &crate::test_support::class("_Session"), &for_tess)
         .await
         .expect("master");
     assert_eq!(by_master.body["user"], pointer_value("_User", &user_id));

@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use basalt_core::ErrorCode;
 use basalt_store::UserSecrets;
-use basalt_store::sqlite::{SqliteOptions, SqliteStore};
 use serde_json::{Map, Value, json};
 
 use super::{unique_error, valid_email};
-use crate::{AccountLockout, AuthConfig, Caller, Engine, EngineConfig, EngineParts, ManualClock, PasswordPolicy};
+use crate::test_support::body;
+use crate::{AccountLockout, AuthConfig, Caller, Engine, EngineParts, ManualClock, PasswordPolicy};
 
 struct World {
     engine: Engine,
@@ -18,29 +18,12 @@ struct World {
 }
 
 async fn world(auth: AuthConfig) -> World {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = SqliteStore::open(SqliteOptions::new(dir.path().join("basalt.sqlite3"))).expect("open store");
-    let clock = Arc::new(ManualClock::starting_now());
-    let config = EngineConfig {
-        allow_client_class_creation: false,
-        files_url_prefix: "http://localhost/parse/files/app/".into(),
-        limits: basalt_core::Limits::default(),
-        auth,
-        clock: clock.clone(),
-        email: Default::default(),
-        files: None,
-        webhook_key: None,
-    };
-    let engine = Engine::start(Arc::new(store), config, EngineParts::default()).await.expect("engine");
-    World { engine, clock, _dir: dir }
+    let test = crate::test_support::test_engine_with(|config| config.auth = auth, EngineParts::default()).await;
+    World { engine: test.engine, clock: test.clock, _dir: test.dir }
 }
 
 async fn with_policy(policy: PasswordPolicy) -> World {
     world(AuthConfig { password_policy: Some(policy), ..AuthConfig::default() }).await
-}
-
-fn body(value: Value) -> Map<String, Value> {
-    value.as_object().expect("object").clone()
 }
 
 impl World {
@@ -54,7 +37,7 @@ impl World {
 
     async fn user_count(&self) -> usize {
         self.engine
-            .find_objects(&Caller::master(), &crate::conditions::class("_User"), &crate::FindParams::default())
+            .find_objects(&Caller::master(), &crate::test_support::class("_User"), &crate::FindParams::default())
             .await
             .map_or(0, |f| f.results.len())
     }
@@ -163,7 +146,7 @@ async fn a_password_change_is_checked_against_the_stored_username() {
         .engine
         .update_object(
             &Caller::master(),
-            &crate::conditions::class("_User"),
+            &crate::test_support::class("_User"),
             &signed.object_id,
             &body(json!({"password": "dave2"})),
         )
@@ -173,7 +156,7 @@ async fn a_password_change_is_checked_against_the_stored_username() {
     assert!(
         world
             .engine
-            .update_object(&Caller::master(), &crate::conditions::class("_User"), &signed.object_id, &body(renamed))
+            .update_object(&Caller::master(), &crate::test_support::class("_User"), &signed.object_id, &body(renamed))
             .await
             .is_ok()
     );
@@ -387,24 +370,24 @@ async fn only_the_user_or_the_master_key_may_change_or_delete_a_user() {
     let lena = world.engine.caller_for_session(lena_token, None).await.expect("lena's caller");
     let rename = body(json!({"username": "karl2"}));
     assert_error(
-        world.engine.update_object(&lena, &crate::conditions::class("_User"), &karl.object_id, &rename).await,
+        world.engine.update_object(&lena, &crate::test_support::class("_User"), &karl.object_id, &rename).await,
         ErrorCode::SessionMissing,
         &format!("Cannot modify user {}.", karl.object_id),
     );
     assert_error(
-        world.engine.delete_object(&Caller::anonymous(), &crate::conditions::class("_User"), &karl.object_id).await,
+        world.engine.delete_object(&Caller::anonymous(), &crate::test_support::class("_User"), &karl.object_id).await,
         ErrorCode::SessionMissing,
         "Insufficient auth to delete user",
     );
     assert_error(
-        world.engine.delete_object(&lena, &crate::conditions::class("_User"), &karl.object_id).await,
+        world.engine.delete_object(&lena, &crate::test_support::class("_User"), &karl.object_id).await,
         ErrorCode::SessionMissing,
         &format!("Cannot modify user {}.", karl.object_id),
     );
     assert!(
         world
             .engine
-            .update_object(&Caller::master(), &crate::conditions::class("_User"), &karl.object_id, &rename)
+            .update_object(&Caller::master(), &crate::test_support::class("_User"), &karl.object_id, &rename)
             .await
             .is_ok()
     );
@@ -419,14 +402,14 @@ async fn a_user_cannot_lock_themselves_out_through_their_acl() {
     let locked_out = body(json!({"ACL": {"*": {"read": true}}}));
     world
         .engine
-        .update_object(&mallory, &crate::conditions::class("_User"), &signed.object_id, &locked_out)
+        .update_object(&mallory, &crate::test_support::class("_User"), &signed.object_id, &locked_out)
         .await
         .expect("update");
     let stored = world
         .engine
         .get_object(
             &Caller::master(),
-            &crate::conditions::class("_User"),
+            &crate::test_support::class("_User"),
             &signed.object_id,
             &crate::GetParams::default(),
         )

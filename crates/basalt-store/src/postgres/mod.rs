@@ -117,25 +117,44 @@ pub struct PgStore {
     config: tokio_postgres::Config,
 }
 
-/// Connects with `config`, creating its database first when it does not exist.
-async fn ensure_database(config: &tokio_postgres::Config) -> StoreResult<()> {
-    let missing = match config.connect(NoTls).await {
-        Ok(_) => return Ok(()),
+/// The connection settings of a `postgres://` URI.
+pub(super) fn parse_uri(uri: &str) -> StoreResult<tokio_postgres::Config> {
+    uri.parse().map_err(|error| StoreError::driver(StoreErrorKind::Other, format!("database URI: {error}")))
+}
+
+/// Does `config`'s database exist (and can this user reach it)?
+async fn database_exists(config: &tokio_postgres::Config) -> StoreResult<bool> {
+    match config.connect(NoTls).await {
+        Ok(_) => Ok(true),
         Err(error) => match error.as_db_error() {
-            Some(database) if *database.code() == SqlState::INVALID_CATALOG_NAME => true,
-            _ => return Err(error.into()),
+            Some(database) if *database.code() == SqlState::INVALID_CATALOG_NAME => Ok(false),
+            _ => Err(error.into()),
         },
-    };
-    debug_assert!(missing);
-    let Some(name) = config.get_dbname() else { return Ok(()) };
+    }
+}
+
+/// Runs `statement` on the server's `postgres` database (creating or dropping `config`'s).
+async fn on_maintenance_database(
+    config: &tokio_postgres::Config,
+    statement: &str,
+) -> Result<(), tokio_postgres::Error> {
     let mut maintenance = config.clone();
     maintenance.dbname("postgres");
     let (client, connection) = maintenance.connect(NoTls).await?;
     let driver = tokio::spawn(connection);
-    let created = client.batch_execute(&format!("CREATE DATABASE {}", crate::sql::quote(name))).await;
+    let done = client.batch_execute(statement).await;
     drop(client);
     let _ = driver.await;
-    match created {
+    done
+}
+
+/// Connects with `config`, creating its database first when it does not exist.
+async fn ensure_database(config: &tokio_postgres::Config) -> StoreResult<()> {
+    if database_exists(config).await? {
+        return Ok(());
+    }
+    let Some(name) = config.get_dbname() else { return Ok(()) };
+    match on_maintenance_database(config, &format!("CREATE DATABASE {}", crate::sql::quote(name))).await {
         Ok(()) => {
             tracing::info!(database = name, "created the database");
             Ok(())
@@ -159,15 +178,7 @@ impl PgStore {
     /// # Errors
     /// When the URI is malformed or the server cannot be reached.
     pub async fn database_exists(uri: &str) -> StoreResult<bool> {
-        let config: tokio_postgres::Config =
-            uri.parse().map_err(|error| StoreError::driver(StoreErrorKind::Other, format!("database URI: {error}")))?;
-        match config.connect(NoTls).await {
-            Ok(_) => Ok(true),
-            Err(error) => match error.as_db_error() {
-                Some(database) if *database.code() == SqlState::INVALID_CATALOG_NAME => Ok(false),
-                _ => Err(error.into()),
-            },
-        }
+        database_exists(&parse_uri(uri)?).await
     }
 
     /// Drops the database of `uri` (closing its connections): what a command that created it
@@ -176,17 +187,10 @@ impl PgStore {
     /// # Errors
     /// When the server cannot be reached or refuses.
     pub async fn drop_database(uri: &str) -> StoreResult<()> {
-        let mut config: tokio_postgres::Config =
-            uri.parse().map_err(|error| StoreError::driver(StoreErrorKind::Other, format!("database URI: {error}")))?;
-        let Some(name) = config.get_dbname().map(str::to_owned) else { return Ok(()) };
-        config.dbname("postgres");
-        let (client, connection) = config.connect(NoTls).await?;
-        let driver = tokio::spawn(connection);
-        let dropped =
-            client.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", crate::sql::quote(&name))).await;
-        drop(client);
-        let _ = driver.await;
-        dropped.map_err(StoreError::from)
+        let config = parse_uri(uri)?;
+        let Some(name) = config.get_dbname() else { return Ok(()) };
+        let statement = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", crate::sql::quote(name));
+        on_maintenance_database(&config, &statement).await.map_err(StoreError::from)
     }
 
     /// Connects to the database of `uri` (`postgres://user:password@host:port/database`),
@@ -195,8 +199,7 @@ impl PgStore {
     /// # Errors
     /// When the URI is malformed or the server cannot be reached.
     pub async fn connect(uri: &str) -> StoreResult<PgStore> {
-        let mut config: tokio_postgres::Config =
-            uri.parse().map_err(|error| StoreError::driver(StoreErrorKind::Other, format!("database URI: {error}")))?;
+        let mut config = parse_uri(uri)?;
         // A statement waiting on a lock (a row another session holds FOR UPDATE, a table lock)
         // fails after the limit instead of waiting for as long as the lock is held. Notices
         // ("relation … already exists, skipping" on every start) are not for the log; warnings are.

@@ -23,7 +23,7 @@ use basalt_core::{ClassName, ClassSchema, FieldName, FieldSpec, FieldType};
 use serde_json::{Map, Value, json};
 use tokio_postgres::{Client, NoTls, Row};
 
-use crate::error::{StoreError, StoreErrorKind};
+use crate::error::StoreError;
 use crate::sql::quote;
 use crate::transfer::{DumpWriter, Progress, Summary, TransferError};
 use crate::{DumpedObject, ObjectRecord, UserSecrets};
@@ -44,8 +44,7 @@ fn millis(column: &str) -> String {
 }
 
 async fn connect(uri: &str) -> Result<Client> {
-    let config: tokio_postgres::Config =
-        uri.parse().map_err(|error| StoreError::driver(StoreErrorKind::Other, format!("database URI: {error}")))?;
+    let config = super::parse_uri(uri)?;
     let (client, connection) = config.connect(NoTls).await.map_err(StoreError::from)?;
     tokio::spawn(async move {
         if let Err(error) = connection.await {

@@ -11,6 +11,7 @@ use basalt_engine::{AuthConfig, ManualClock};
 use basalt_test_support::{APP_ID, Reply, TestOptions, TestServer};
 use serde_json::{Value, json};
 
+use crate::cli::urlencode;
 use crate::live_query::Socket;
 
 /// A client request (app id, no master key) with an optional session token.
@@ -34,15 +35,6 @@ async fn find(server: &TestServer, class_name: &str, token: Option<&str>, params
         query.push(format!("{key}={}", urlencode(&text)));
     }
     user_call(server, "GET", &format!("/classes/{class_name}?{}", query.join("&")), token, None).await
-}
-
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (byte as char).to_string(),
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }
 
 /// Signs up `username`; returns (objectId, sessionToken).

@@ -153,6 +153,16 @@ impl Keys {
 }
 
 /// A client with a bounded request time (the bound fails the test, it never paces it).
+/// `text` percent-encoded for a query string (unreserved characters kept).
+pub(crate) fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (byte as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
 pub(crate) fn http_client() -> reqwest::Client {
     reqwest::Client::builder().timeout(WAIT_BOUND).build().expect("http client")
 }

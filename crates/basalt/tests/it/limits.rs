@@ -10,6 +10,7 @@ use basalt_core::Limits;
 use basalt_test_support::{APP_ID, MASTER_KEY, Reply, TestOptions, TestServer};
 use serde_json::{Value, json};
 
+use crate::cli::urlencode;
 use crate::live_query::Socket;
 
 async fn server_with(limits: Limits) -> TestServer {
@@ -63,15 +64,6 @@ async fn aggregation_input_at_the_limit_and_one_past() {
     let narrowed = json!([{"$match": {"n": {"$lt": 4}}}, {"$group": {"_id": null, "total": {"$sum": 1}}}]).to_string();
     let narrowed = server.master("GET", &format!("/aggregate/Item?pipeline={}", urlencode(&narrowed)), None).await;
     assert_eq!((narrowed.status, &narrowed.body["results"][0]["total"]), (200, &json!(5)), "{narrowed:?}");
-}
-
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (byte as char).to_string(),
-            _ => format!("%{byte:02X}"),
-        })
-        .collect()
 }
 
 /// `POST /files/<name>` with the master key (uploads are open to it).

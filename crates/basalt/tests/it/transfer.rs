@@ -9,7 +9,7 @@ use basalt_test_support::{TestDatabase, postgres_server};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::cli::{Keys, Running, basalt, call, http_client, run_to_exit, serve, start};
+use crate::cli::{Keys, Running, basalt, call, http_client, run_to_exit, serve, start, urlencode};
 
 const APP: &str = "transfer-app";
 const MASTER: &str = "transfer-master";
@@ -127,15 +127,6 @@ async fn ada_sees(client: &reqwest::Client, base_url: &str) -> usize {
     let public: Value = public.json().await.expect("json");
     assert_eq!(public["results"].as_array().map(Vec::len), Some(0), "the ACLs still hide the items from the public");
     items["results"].as_array().map_or(0, Vec::len)
-}
-
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (byte as char).to_string(),
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }
 
 #[tokio::test]
