@@ -57,8 +57,13 @@ error_codes! {
     InvalidAcl = 123,
     InvalidEmailAddress = 125,
     Timeout = 124,
-    /// Parse Server's code for a missing class name in `POST /schemas` (no SDK name).
-    ClassNameMissing = 135,
+    /// A field the operation needs is missing (a class name in `POST /schemas`, an
+    /// installation's `deviceType`).
+    MissingRequiredField = 135,
+    /// A device token several installations hold, written without an installation id.
+    InvalidInstallationId = 132,
+    /// A push the server cannot send as asked (no provider, a malformed push).
+    PushMisconfigured = 115,
     FileSaveError = 130,
     ChangedImmutableField = 136,
     DuplicateValue = 137,

@@ -24,6 +24,7 @@ mod files;
 mod find;
 mod gate;
 mod hooks;
+mod installations;
 mod keys;
 mod object_id;
 mod objects;

@@ -285,6 +285,7 @@ impl Engine {
         match class_name.as_str() {
             "_User" => self.prepare_sign_up(caller, body).await,
             "_Session" => self.prepare_session_create(caller, body).await,
+            "_Installation" => self.prepare_installation_create(caller, body).await,
             "_Role" => {
                 crate::roles::check_new_role(body)?;
                 self.prepare_generic_create(caller, class_name, body).await
@@ -356,6 +357,7 @@ impl Engine {
                 crate::roles::check_session_update(body)?;
                 self.prepare_generic_update(caller, class_name, object_id, body).await
             }
+            "_Installation" => self.prepare_installation_update(caller, object_id, body).await,
             "_Role" => {
                 self.check_role_update(object_id, body).await?;
                 self.prepare_generic_update(caller, class_name, object_id, body).await
@@ -513,9 +515,11 @@ impl Engine {
             return self.sign_up(caller, body).await;
         }
         let prepared = self.prepare_create(caller, class_name, body).await?;
+        // An installation's create may turn out to update the device's row (200, not 201).
+        let created = prepared.kind == WriteKind::Create;
         let response = self.run_one(caller, prepared).await?;
         let object_id = response.get("objectId").and_then(Value::as_str).unwrap_or_default().to_owned();
-        Ok(Created { created: true, object_id, body: response })
+        Ok(Created { created, object_id, body: response })
     }
 
     /// `PUT /classes/:className/:objectId`: returns `{"updatedAt"}` plus echoed op results.

@@ -170,7 +170,7 @@ impl Engine {
             }
             (Some(name), _) | (None, Some(name)) => ClassName::parse(name)?,
             (None, None) => {
-                return Err(ParseError::new(ErrorCode::ClassNameMissing, "POST /schemas needs a class name."));
+                return Err(ParseError::new(ErrorCode::MissingRequiredField, "POST /schemas needs a class name."));
             }
         };
         if self.schemas().get(&class_name).is_some() {

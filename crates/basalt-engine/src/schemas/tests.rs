@@ -190,7 +190,7 @@ async fn a_new_class_needs_one_consistent_name_not_yet_taken() {
     let (engine, _dir) = engine().await;
     assert_eq!(
         code(engine.create_schema(&Caller::master(), None, &Map::new()).await),
-        (ErrorCode::ClassNameMissing, "POST /schemas needs a class name.".into())
+        (ErrorCode::MissingRequiredField, "POST /schemas needs a class name.".into())
     );
     assert_eq!(
         code(create(&engine, "Game", json!({"className": "Match"})).await),

@@ -62,6 +62,13 @@ fn route_item(state: &AppState, request: &Value) -> Result<BatchItem, ParseError
             object_id: Some((*object_id).to_owned()),
             body,
         }),
+        // The routes that mirror a system class.
+        [mirror @ ("installations" | "roles"), rest @ ..] if rest.len() <= 1 => Ok(BatchItem {
+            method,
+            class_name: if *mirror == "roles" { "_Role" } else { "_Installation" }.to_owned(),
+            object_id: rest.first().map(|id| (*id).to_owned()),
+            body,
+        }),
         _ => Err(cannot_route()),
     }
 }

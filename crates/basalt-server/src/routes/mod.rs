@@ -10,10 +10,10 @@ pub(crate) mod health;
 pub(crate) mod hooks;
 pub(crate) mod jobs;
 pub(crate) mod live_query;
+pub(crate) mod mirrors;
 pub(crate) mod pages;
 pub(crate) mod schemas;
 pub(crate) mod server_info;
-pub(crate) mod sessions;
 pub(crate) mod users;
 
 use axum::http::{Method, Uri};

@@ -1,0 +1,153 @@
+//! Parse's installation rules: required fields, lower-casing, immutable fields, and the
+//! de-duplication by installation id and device token.
+
+use basalt_core::ErrorCode;
+use serde_json::{Value, json};
+
+use crate::test_support::{TestEngine, body, class, test_engine};
+use crate::{Caller, FindParams};
+
+const TOKEN: &str = "ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789";
+
+fn device(installation_id: Option<&str>) -> Caller {
+    Caller { installation_id: installation_id.map(str::to_owned), ..Caller::default() }
+}
+
+async fn create(test: &TestEngine, caller: &Caller, value: Value) -> Result<(bool, String), basalt_core::ParseError> {
+    let created = test.engine.create_object(caller, &class("_Installation"), &body(value)).await?;
+    Ok((created.created, created.object_id))
+}
+
+/// Every installation row, as `(objectId, installationId, deviceToken)`, sorted.
+async fn rows(test: &TestEngine) -> Vec<(String, Value, Value)> {
+    let params = FindParams::from_params(&serde_json::Map::new(), 100, 1000).expect("params");
+    let found = test.engine.find_objects(&Caller::master(), &class("_Installation"), &params).await.expect("find");
+    let mut rows: Vec<_> = found
+        .results
+        .iter()
+        .map(|row| {
+            let field = |name: &str| row.get(name).cloned().unwrap_or(Value::Null);
+            (field("objectId").as_str().unwrap_or_default().to_owned(), field("installationId"), field("deviceToken"))
+        })
+        .collect();
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    rows
+}
+
+#[tokio::test]
+async fn a_create_needs_an_id_field_and_a_device_type() {
+    let test = test_engine().await;
+    let error = create(&test, &device(None), json!({"deviceType": "ios"})).await.unwrap_err();
+    assert_eq!(
+        (error.code, error.message.as_str()),
+        (
+            ErrorCode::MissingRequiredField,
+            "at least one ID field (deviceToken, installationId) must be specified in this operation"
+        )
+    );
+    let error = create(&test, &device(None), json!({"installationId": "a"})).await.unwrap_err();
+    assert_eq!(
+        (error.code, error.message.as_str()),
+        (ErrorCode::MissingRequiredField, "deviceType must be specified in this operation")
+    );
+    // The installation id header counts as the id field, and is stored.
+    let (created, id) = create(&test, &device(Some("HEADER-ID")), json!({"deviceType": "android"})).await.unwrap();
+    assert!(created);
+    assert_eq!(rows(&test).await, vec![(id, json!("header-id"), Value::Null)]);
+}
+
+#[tokio::test]
+async fn ids_are_lower_cased_and_a_second_create_updates_the_same_row() {
+    let test = test_engine().await;
+    let first = json!({"installationId": "ABC-1", "deviceType": "ios", "deviceToken": TOKEN, "badge": 1});
+    let (created, id) = create(&test, &device(None), first).await.unwrap();
+    assert!(created);
+    assert_eq!(rows(&test).await, vec![(id.clone(), json!("abc-1"), json!(TOKEN.to_lowercase()))]);
+    // Same installation id, no device type: the same row, updated (not a new one).
+    let (created, again) = create(&test, &device(None), json!({"installationId": "abc-1", "badge": 5})).await.unwrap();
+    assert_eq!((created, again.as_str()), (false, id.as_str()));
+    assert_eq!(rows(&test).await.len(), 1);
+    // A token that is not 64 characters long is kept as written.
+    let (_, other) =
+        create(&test, &device(None), json!({"installationId": "b", "deviceType": "android", "deviceToken": "FcM:Tok"}))
+            .await
+            .unwrap();
+    assert!(rows(&test).await.contains(&(other, json!("b"), json!("FcM:Tok"))));
+}
+
+#[tokio::test]
+async fn installation_id_and_device_type_never_change() {
+    let test = test_engine().await;
+    let (_, id) = create(&test, &device(None), json!({"installationId": "one", "deviceType": "ios"})).await.unwrap();
+    let installations = class("_Installation");
+    for (change, field) in
+        [(json!({"installationId": "two"}), "installationId"), (json!({"deviceType": "android"}), "deviceType")]
+    {
+        let error = test.engine.update_object(&device(None), &installations, &id, &body(change)).await.unwrap_err();
+        assert_eq!(
+            (error.code, error.message),
+            (ErrorCode::ChangedImmutableField, format!("{field} may not be changed in this operation"))
+        );
+    }
+    // The same values, and the other fields, may be written.
+    let same = json!({"installationId": "ONE", "deviceType": "ios", "channels": ["news"]});
+    test.engine.update_object(&device(None), &installations, &id, &body(same)).await.expect("same ids");
+    let missing = body(json!({"deviceType": "ios"}));
+    let error = test.engine.update_object(&device(None), &installations, "missing", &missing).await.unwrap_err();
+    assert_eq!(error.code, ErrorCode::ObjectNotFound);
+}
+
+#[tokio::test]
+async fn a_token_moves_to_the_device_that_claims_it() {
+    let test = test_engine().await;
+    let old = json!({"installationId": "old", "deviceType": "ios", "deviceToken": TOKEN});
+    let (_, old_id) = create(&test, &device(None), old).await.unwrap();
+    // A new device (another installation id) with the same token: the old row goes.
+    let new = json!({"installationId": "new", "deviceType": "ios", "deviceToken": TOKEN});
+    let (created, new_id) = create(&test, &device(None), new).await.unwrap();
+    assert!(created);
+    assert_ne!(old_id, new_id);
+    assert_eq!(rows(&test).await, vec![(new_id.clone(), json!("new"), json!(TOKEN.to_lowercase()))]);
+
+    // A row with the token and no installation id is merged into by the device's write.
+    let test = test_engine().await;
+    let (_, token_row) =
+        create(&test, &device(None), json!({"deviceType": "ios", "deviceToken": TOKEN})).await.unwrap();
+    let (_, device_row) =
+        create(&test, &device(None), json!({"installationId": "dev", "deviceType": "ios"})).await.unwrap();
+    let claim = json!({"installationId": "dev", "deviceToken": TOKEN});
+    let (created, kept) = create(&test, &device(None), claim).await.unwrap();
+    assert_eq!((created, kept.as_str()), (false, token_row.as_str()));
+    assert_eq!(rows(&test).await, vec![(token_row, json!("dev"), json!(TOKEN.to_lowercase()))]);
+    assert_ne!(device_row, kept);
+}
+
+#[tokio::test]
+async fn a_token_several_devices_hold_needs_an_installation_id() {
+    let test = test_engine().await;
+    for name in ["a", "b"] {
+        // Rows that share a token (imported, say): written past the rules, as an import does.
+        let row = json!({"installationId": name, "deviceType": "android"});
+        let (_, id) = create(&test, &Caller::master(), row).await.unwrap();
+        let op = basalt_store::WriteOp::Update {
+            class_name: class("_Installation"),
+            object_id: id,
+            updated_at: basalt_core::time::format_iso(test.engine.now()),
+            access: Caller::master().access(),
+            acl: None,
+            updates: vec![crate::conditions::set_field("deviceToken", json!("shared"))],
+            condition: basalt_core::query::Condition::all(),
+        };
+        test.engine.write_ops(test.engine.schemas().snapshot(), vec![op], true).await.expect("write");
+    }
+    assert_eq!(rows(&test).await.len(), 2);
+    let error =
+        create(&test, &Caller::master(), json!({"deviceType": "android", "deviceToken": "shared"})).await.unwrap_err();
+    assert_eq!(
+        (error.code, error.message.as_str()),
+        (
+            ErrorCode::InvalidInstallationId,
+            "Must specify installationId when deviceToken matches multiple Installation objects"
+        )
+    );
+}
