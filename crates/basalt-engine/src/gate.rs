@@ -77,7 +77,7 @@ pub(crate) struct ReadRequest<'a> {
     pub(crate) depth: Depth,
 }
 
-/// The verb of an operation in "Clients aren't allowed to perform the … operation" messages.
+/// The verb of an operation, as messages name it.
 fn verb(operation: ClpOperation) -> &'static str {
     match operation {
         ClpOperation::Get => "get",
@@ -513,10 +513,7 @@ mod tests {
                 let request = every(&schema, operation);
                 let error = world.engine.gate_read(&user("u1"), request).await.unwrap_err();
                 assert_eq!(error.code, ErrorCode::OperationForbidden);
-                assert_eq!(
-                    error.message,
-                    format!("Clients aren't allowed to perform the {verb} operation on the {name} collection.")
-                );
+                assert_eq!(error.message, crate::permissions::PERMISSION_DENIED, "{verb} {name}");
             }
             let request = every(&schema, ClpOperation::Find);
             let gated = world.engine.gate_read(&Caller::master(), request).await.expect("master reads");
@@ -529,10 +526,7 @@ mod tests {
         let world = world().await;
         world.engine.system_class("_Installation").await.expect("_Installation");
         let error = world.find(&user("u1"), "_Installation", json!({})).await.unwrap_err();
-        assert_eq!(
-            error.message,
-            "Clients aren't allowed to perform the find operation on the _Installation collection."
-        );
+        assert_eq!(error.message, crate::permissions::PERMISSION_DENIED);
         let by_id = json!({"objectId": "i1"});
         assert!(world.gate(&user("u1"), "_Installation", by_id.clone(), "", ClpOperation::Get).await.is_ok());
         assert!(world.find(&Caller::master(), "_Installation", json!({})).await.is_ok());
@@ -660,7 +654,7 @@ mod tests {
         );
         let hooks = json!({"title": {"$inQuery": {"className": "_Hooks", "where": {}}}});
         let error = world.find(&user("u1"), "Box", hooks).await.unwrap_err();
-        assert_eq!(error.message, "Clients aren't allowed to perform the find operation on the _Hooks collection.");
+        assert_eq!(error.message, crate::permissions::PERMISSION_DENIED);
     }
 
     #[tokio::test]

@@ -113,13 +113,12 @@ impl Engine {
         body: &mut Map<String, Value>,
     ) -> ParseResult<Resolved> {
         let creating = object_id.is_none();
-        // Parse compat: a client's installation id header stands for the body's when the body
-        // names none (a new row stores it).
+        // Parse compat: a client's installation id header finds the device's row when the body
+        // names no installation id (it is not stored on a new row); the master key always
+        // passes for an installation of its own.
         let header_id = caller.installation_id.as_deref().filter(|id| !id.is_empty() && !caller.is_master);
-        if let (true, None, Some(id)) = (creating, text(body, "installationId"), header_id) {
-            body.insert("installationId".into(), Value::String(id.to_owned()));
-        }
-        if creating && text(body, "deviceToken").is_none() && text(body, "installationId").is_none() {
+        let names_device = text(body, "deviceToken").is_some() || text(body, "installationId").is_some();
+        if creating && !names_device && header_id.is_none() && !caller.is_master {
             return Err(ParseError::new(
                 ErrorCode::MissingRequiredField,
                 "at least one ID field (deviceToken, installationId) must be specified in this operation",
@@ -203,13 +202,11 @@ impl Engine {
         if let Some(token) = &device_token
             && field_of(id_match, "deviceToken") != Some(token.as_str())
         {
-            // The device has a new token: other rows holding it go.
-            let keep = match (&written_id, object_id) {
-                (Some(installation_id), _) => not_equal("installationId", installation_id),
-                (None, Some(object_id)) if object_id == id_match_id => not_equal("objectId", object_id),
-                _ => return Ok(Resolved::Update(id_match_id)),
-            };
-            self.delete_installations(token, keep, app).await?;
+            // The device has a new token: other rows holding it go, when the write names the
+            // device's installation id (Parse compat: without it, they stay).
+            if let Some(installation_id) = &written_id {
+                self.delete_installations(token, not_equal("installationId", installation_id), app).await?;
+            }
         }
         Ok(Resolved::Update(id_match_id))
     }

@@ -13,6 +13,9 @@ use serde_json::Value;
 use crate::conditions::field_equals;
 use crate::{Caller, Engine};
 
+/// The message of a refused master-only class, and of listing or deleting installations.
+pub(crate) const PERMISSION_DENIED: &str = "Permission denied";
+
 /// Refuses classes the caller may not reach through the generic object routes (master-only
 /// classes; listing or deleting installations).
 pub(crate) fn check_class_access(caller: &Caller, class_name: &ClassName, verb: &str) -> ParseResult<()> {
@@ -20,9 +23,9 @@ pub(crate) fn check_class_access(caller: &Caller, class_name: &ClassName, verb: 
     // the master key lists or deletes them.
     let installation_guarded = class_name.as_str() == "_Installation" && matches!(verb, "find" | "delete");
     if (class_name.is_master_only() || installation_guarded) && !caller.is_master {
-        return Err(ParseError::forbidden(format!(
-            "Clients aren't allowed to perform the {verb} operation on the {class_name} collection."
-        )));
+        // Parse compat: Parse Server 9 answers this without saying which class or operation.
+        tracing::debug!("clients aren't allowed to perform the {verb} operation on the {class_name} collection");
+        return Err(ParseError::forbidden(PERMISSION_DENIED));
     }
     Ok(())
 }

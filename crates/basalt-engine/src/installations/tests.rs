@@ -50,10 +50,14 @@ async fn a_create_needs_an_id_field_and_a_device_type() {
         (error.code, error.message.as_str()),
         (ErrorCode::MissingRequiredField, "deviceType must be specified in this operation")
     );
-    // The installation id header counts as the id field, and is stored.
+    // The installation id header counts as the id field (Parse compat: it is not stored); the
+    // master key needs none.
     let (created, id) = create(&test, &device(Some("HEADER-ID")), json!({"deviceType": "android"})).await.unwrap();
     assert!(created);
-    assert_eq!(rows(&test).await, vec![(id, json!("header-id"), Value::Null)]);
+    let (_, by_master) = create(&test, &Caller::master(), json!({"deviceType": "ios"})).await.unwrap();
+    let mut expected = vec![(id, Value::Null, Value::Null), (by_master, Value::Null, Value::Null)];
+    expected.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(rows(&test).await, expected);
 }
 
 #[tokio::test]
@@ -125,21 +129,14 @@ async fn a_token_moves_to_the_device_that_claims_it() {
 #[tokio::test]
 async fn a_token_several_devices_hold_needs_an_installation_id() {
     let test = test_engine().await;
-    for name in ["a", "b"] {
-        // Rows that share a token (imported, say): written past the rules, as an import does.
-        let row = json!({"installationId": name, "deviceType": "android"});
-        let (_, id) = create(&test, &Caller::master(), row).await.unwrap();
-        let op = basalt_store::WriteOp::Update {
-            class_name: class("_Installation"),
-            object_id: id,
-            updated_at: basalt_core::time::format_iso(test.engine.now()),
-            access: Caller::master().access(),
-            acl: None,
-            updates: vec![crate::conditions::set_field("deviceToken", json!("shared"))],
-            condition: basalt_core::query::Condition::all(),
-        };
-        test.engine.write_ops(test.engine.schemas().snapshot(), vec![op], true).await.expect("write");
-    }
+    let installations = class("_Installation");
+    let first = json!({"installationId": "a", "deviceType": "android", "deviceToken": "shared"});
+    create(&test, &device(None), first).await.unwrap();
+    // A token set on a row by objectId, without the installation id, leaves the other holder.
+    let (_, second) =
+        create(&test, &device(None), json!({"installationId": "b", "deviceType": "android"})).await.unwrap();
+    let token = body(json!({"deviceToken": "shared"}));
+    test.engine.update_object(&device(None), &installations, &second, &token).await.expect("token set");
     assert_eq!(rows(&test).await.len(), 2);
     let error =
         create(&test, &Caller::master(), json!({"deviceType": "android", "deviceToken": "shared"})).await.unwrap_err();

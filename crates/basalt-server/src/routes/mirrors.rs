@@ -18,7 +18,7 @@ pub(crate) fn router(mount: &str) -> Router<AppState> {
     let router = Router::new().route(&super::at(mount, "/sessions/me"), get(current_session));
     let router = mirror(router, mount, "sessions", "_Session", &["sessions"]);
     let router = mirror(router, mount, "roles", "_Role", &["classes", "_Role"]);
-    mirror(router, mount, "installations", "_Installation", &["installations"])
+    mirror(router, mount, "installations", "_Installation", &["classes", "_Installation"])
 }
 
 /// The five object routes of `class_name` at `/{path}`; a created object's `Location` is under
