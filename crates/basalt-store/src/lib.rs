@@ -312,4 +312,37 @@ pub trait Store: Send + Sync + 'static {
     /// The names of every role the user has, directly or inherited through `roles` relations
     /// (as Parse resolves roles), without the `role:` prefix. Cycles terminate.
     async fn role_names(&self, user_id: &str) -> StoreResult<Vec<String>>;
+
+    /// Adds a durable task (work due at `task.due_at`, kept across restarts until finished).
+    async fn add_task(&self, task: &Task) -> StoreResult<()>;
+
+    /// Claims the earliest task due at `now` that no live claim holds (a claim whose lease ran
+    /// out counts as none: its node died); the claim is `owner`'s until `lease_until`. With
+    /// several nodes on one database, one claim at a time holds a task.
+    async fn claim_task(&self, now: i64, owner: &str, lease_until: i64) -> StoreResult<Option<Task>>;
+
+    /// Saves the progress of `owner`'s claimed task: its state, when it is due next, and the
+    /// lease (`0` lets the claim go, so whoever is first when it is due takes it). `false` when
+    /// `owner` no longer holds it (the lease ran out and another node claimed it).
+    async fn save_task(&self, task: &Task, owner: &str, lease_until: i64) -> StoreResult<bool>;
+
+    /// Removes `owner`'s finished task; `false` when `owner` no longer holds it.
+    async fn finish_task(&self, id: &str, owner: &str) -> StoreResult<bool>;
+
+    /// When the next task may be claimed: the earliest due time, or, for a claimed task, when
+    /// its lease runs out (for a worker to sleep until then).
+    async fn next_task_due(&self) -> StoreResult<Option<i64>>;
+}
+
+/// Durable work: a push to send, at its time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Task {
+    /// Unique (the push status's objectId, for a push).
+    pub id: String,
+    /// What the task is (`push`); tells the worker how to run `state`.
+    pub kind: String,
+    /// Unix milliseconds.
+    pub due_at: i64,
+    /// What the worker needs, and how far it got.
+    pub state: serde_json::Value,
 }

@@ -18,6 +18,7 @@ mod error;
 pub mod parse_server;
 mod read;
 mod schema;
+mod tasks;
 mod users;
 mod write;
 
@@ -221,6 +222,7 @@ impl PgStore {
         let transaction = client.transaction().await?;
         transaction.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK]).await?;
         transaction.batch_execute(SETUP_SQL).await?;
+        transaction.batch_execute(tasks::SETUP_SQL).await?;
         transaction.commit().await?;
         Ok(store)
     }
@@ -405,6 +407,26 @@ impl Store for PgStore {
             client.execute("DELETE FROM \"_basalt_rate\" WHERE \"expires\" < $1::int8", &[&now]).await?;
         }
         Ok(Some(u64::try_from(count).unwrap_or(0)))
+    }
+
+    async fn add_task(&self, task: &crate::Task) -> StoreResult<()> {
+        tasks::add(&self.client().await?, task).await
+    }
+
+    async fn claim_task(&self, now: i64, owner: &str, lease_until: i64) -> StoreResult<Option<crate::Task>> {
+        tasks::claim(&self.client().await?, now, owner, lease_until).await
+    }
+
+    async fn save_task(&self, task: &crate::Task, owner: &str, lease_until: i64) -> StoreResult<bool> {
+        tasks::save(&self.client().await?, task, owner, lease_until).await
+    }
+
+    async fn finish_task(&self, id: &str, owner: &str) -> StoreResult<bool> {
+        tasks::finish(&self.client().await?, id, owner).await
+    }
+
+    async fn next_task_due(&self) -> StoreResult<Option<i64>> {
+        tasks::next_due(&self.client().await?).await
     }
 
     async fn schema_versions(

@@ -17,6 +17,7 @@ mod error;
 mod functions;
 mod read;
 mod schema;
+mod tasks;
 mod users;
 mod write;
 
@@ -157,6 +158,7 @@ impl SqliteStore {
             "PRAGMA journal_mode=WAL; PRAGMA synchronous={synchronous}; PRAGMA foreign_keys=OFF;"
         ))?;
         schema::create_schema_table(&connection)?;
+        tasks::create_table(&connection)?;
         // Checkpoints mostly off the commit path (see `Checkpoints`); the hook replaces SQLite's
         // automatic checkpoint, which ran inside COMMIT.
         connection.wal_hook(Some(record_wal_frames));
@@ -516,6 +518,30 @@ impl Store for SqliteStore {
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
         .await
+    }
+
+    async fn add_task(&self, task: &crate::Task) -> StoreResult<()> {
+        let task = task.clone();
+        self.on_writer(move |connection| tasks::add(connection, &task)).await
+    }
+
+    async fn claim_task(&self, now: i64, owner: &str, lease_until: i64) -> StoreResult<Option<crate::Task>> {
+        let owner = owner.to_owned();
+        self.on_writer(move |connection| tasks::claim(connection, now, &owner, lease_until)).await
+    }
+
+    async fn save_task(&self, task: &crate::Task, owner: &str, lease_until: i64) -> StoreResult<bool> {
+        let (task, owner) = (task.clone(), owner.to_owned());
+        self.on_writer(move |connection| tasks::save(connection, &task, &owner, lease_until)).await
+    }
+
+    async fn finish_task(&self, id: &str, owner: &str) -> StoreResult<bool> {
+        let (id, owner) = (id.to_owned(), owner.to_owned());
+        self.on_writer(move |connection| tasks::finish(connection, &id, &owner)).await
+    }
+
+    async fn next_task_due(&self) -> StoreResult<Option<i64>> {
+        self.on_reader(tasks::next_due).await
     }
 
     async fn schema_version(&self, class_name: &ClassName) -> StoreResult<Option<u64>> {
