@@ -7,7 +7,7 @@ use std::sync::Arc;
 use basalt_core::{Limits, ParseResult};
 use basalt_store::Store;
 
-use crate::{ClusterLink, EngineConfig, EventQueue, Hooks, SchemaCache, rate_limit, webhooks};
+use crate::{ClusterLink, EngineConfig, EventQueue, Hooks, SchemaCache, push, rate_limit, webhooks};
 
 /// A cheap-to-clone handle over the store and the schema cache.
 #[derive(Clone)]
@@ -27,6 +27,8 @@ pub(crate) struct Inner {
     pub(crate) hooks: Option<Arc<dyn Hooks>>,
     pub(crate) webhooks: webhooks::Webhooks,
     pub(crate) rate_counters: rate_limit::RateCounters,
+    /// Push notifications, when providers are configured.
+    pub(crate) push: Option<push::PushPart>,
 }
 
 /// What the engine works with besides its store and settings; each is optional.
@@ -39,6 +41,8 @@ pub struct EngineParts {
     pub hooks: Option<Arc<dyn Hooks>>,
     /// LiveQuery's queue (`event_queue`; LiveQuery holds the receiving end).
     pub events: Option<EventQueue>,
+    /// The push providers (the engine runs a push worker when there are).
+    pub push: Option<Arc<dyn basalt_push::PushSender>>,
 }
 
 impl Engine {
@@ -59,6 +63,7 @@ impl Engine {
                 hooks: parts.hooks,
                 webhooks,
                 rate_counters: rate_limit::RateCounters::default(),
+                push: parts.push.map(push::PushPart::new),
             }),
         };
         engine.load_webhooks().await?;

@@ -31,6 +31,7 @@ mod objects;
 mod output;
 mod password;
 mod permissions;
+mod push;
 mod rate_limit;
 mod roles;
 mod schema_cache;

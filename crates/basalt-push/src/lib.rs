@@ -17,7 +17,23 @@
 //! }
 //! ```
 
+use std::future::Future;
+use std::pin::Pin;
+
 use serde_json::{Map, Value};
+
+/// What `PushSender::send` returns.
+pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Vec<Delivery>> + Send + 'a>>;
+
+/// Sends notifications: the configured providers, or a fake in tests.
+pub trait PushSender: Send + Sync {
+    /// The device types it can send to (sorted).
+    fn device_types(&self) -> Vec<String>;
+
+    /// Sends `notification` to `devices` (any mix of types): one `Delivery` per device, in any
+    /// order, after the provider's retries.
+    fn send<'a>(&'a self, notification: &'a Notification, devices: &'a [Device]) -> SendFuture<'a>;
+}
 
 /// One device to send to, as its installation row has it.
 #[derive(Clone, Debug, PartialEq)]
