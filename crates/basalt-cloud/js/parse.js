@@ -707,6 +707,30 @@
     }
   }
 
+  // ---- push -----------------------------------------------------------------------------------
+  /** Parse.Push: `send` queues a push (the master key is needed, as on Parse Server) and resolves
+   * to its `_PushStatus` objectId; `getPushStatus` reads that row. */
+  const Push = {
+    send(data, options) {
+      return new Promise((resolve) => {
+        const body = Object.assign({}, data);
+        if (body.where instanceof ParseQuery) {
+          if (body.where.className !== '_Installation') {
+            throw new ParseError(ParseError.INVALID_QUERY, 'A push query must be a query on installations.');
+          }
+          body.where = body.where.toJSON().where;
+        }
+        for (const key of ['push_time', 'expiration_time']) {
+          if (body[key] instanceof Date) body[key] = body[key].toJSON();
+        }
+        resolve(call('POST', 'push', body, options).pushStatusId);
+      });
+    },
+    getPushStatus(pushStatusId, options) {
+      return new ParseQuery('_PushStatus').get(pushStatusId, options);
+    },
+  };
+
   class ParseRelation {
     constructor(parent, key) {
       this.parent = parent;
@@ -1226,6 +1250,7 @@
     ACL,
     GeoPoint,
     Config: ParseConfig,
+    Push,
     Relation: ParseRelation,
     File: ParseFile,
     Cloud,

@@ -101,6 +101,7 @@ async fn dispatch(
         ("GET", ["files", name]) => read_file(engine, &caller, name).await,
         ("DELETE", ["files", name]) => engine.delete_file(&caller, name).await.map(|()| json!({})),
         ("PUT", ["config"]) => engine.update_config(&caller, &body).await,
+        ("POST", ["push"]) => Ok(json!({ "pushStatusId": engine.send_push(&caller, &body).await? })),
         _ => Err(ParseError::invalid_json(format!("cannot route {method} {path} from cloud code"))),
     }
 }

@@ -61,6 +61,7 @@ impl Engine {
     /// Without the master key.
     pub fn server_info(&self, caller: &Caller, parse_server_version: &str) -> ParseResult<Value> {
         caller.require_master()?;
+        let push = !self.push_device_types().is_empty();
         Ok(json!({
             "parseServerVersion": parse_server_version,
             "features": {
@@ -68,7 +69,10 @@ impl Engine {
                 "hooks": {"create": true, "read": true, "update": true, "delete": true},
                 "cloudCode": {"jobs": false},
                 "logs": {"level": false, "size": false, "order": false, "until": false, "from": false},
-                "push": {"immediatePush": false, "scheduledPush": false, "storedPushData": false, "pushAudiences": false, "localization": false},
+                "push": {
+                    "immediatePush": push, "scheduledPush": push, "storedPushData": push,
+                    "pushAudiences": true, "localization": push
+                },
                 "schemas": {
                     "addField": true, "removeField": true, "addClass": true, "removeClass": true,
                     "clearAllDataFromClass": true, "exportClass": false, "editClassLevelPermissions": true,

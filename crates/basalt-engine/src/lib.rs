@@ -9,6 +9,7 @@
 //! LiveQuery, `cluster` for other nodes…).
 
 mod aggregate;
+mod audiences;
 mod auth_adapters;
 mod auth_oidc;
 mod batch;

@@ -207,9 +207,7 @@ impl Engine {
     /// 119 without the master key; 115 without push configuration or for a malformed push (see
     /// `PushRequest::parse`); 102 for a bad `where`.
     pub async fn send_push(&self, caller: &Caller, body: &Map<String, Value>) -> ParseResult<String> {
-        if !caller.is_master {
-            return Err(ParseError::forbidden("unauthorized: master key is required"));
-        }
+        caller.require_master()?;
         let Some(push) = self.push_part() else {
             return Err(misconfigured("Missing push configuration"));
         };
@@ -249,6 +247,9 @@ impl Engine {
         };
         self.store().add_task(&task).await.map_err(ParseError::from)?;
         push.wake.notify_one();
+        if let Some(audience) = body.get("audience_id").and_then(Value::as_str) {
+            self.audience_used(audience).await;
+        }
         Ok(created.object_id)
     }
 }

@@ -61,6 +61,7 @@ fn routes(state: AppState) -> axum::routing::RouterIntoService<axum::body::Body>
         .merge(routes::health::router(&mount)) // /health
         .merge(routes::classes::router(&mount)) // /classes/:className[/:objectId]
         .merge(routes::users::router(&mount)) // /users, /users/me, /login, /logout
+        .merge(routes::push::router(&mount)) // /push, /push_audiences
         .merge(routes::mirrors::router(&mount)) // /sessions, /sessions/me, /roles, /installations
         .merge(routes::schemas::router(&mount)) // /schemas[/:className], /purge/:className
         .merge(routes::batch::router(&mount)) // /batch

@@ -34,6 +34,11 @@ pub struct TestOptions {
     pub master_key_ips: Option<Vec<std::net::IpAddr>>,
     /// `X-Parse-Webhook-Key` for webhook calls.
     pub webhook_key: Option<String>,
+    /// Push providers (a fake that records, say).
+    pub push: Option<Arc<dyn basalt_push::PushSender>>,
+    /// The database to use (one the test keeps across servers, or shares between them) instead
+    /// of a new one.
+    pub database: Option<basalt::Database>,
 }
 
 /// A running server; stops when dropped.
@@ -143,7 +148,10 @@ impl TestServer {
     /// When the server cannot start (a test failure).
     pub async fn start_with(options: TestOptions) -> TestServer {
         let data_dir = tempfile::tempdir().expect("temp dir");
-        let (database, test_database) = test_database(data_dir.path());
+        let (database, test_database) = match options.database.clone() {
+            Some(database) => (database, None),
+            None => test_database(data_dir.path()),
+        };
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
         let base_url = format!("http://{address}/parse");
@@ -178,7 +186,7 @@ impl TestServer {
             mount_path: "/parse".into(),
             public_server_url: base_url.clone(),
         };
-        let settings = basalt::Settings { database, engine, server, cloud: None, live_query_classes: None };
+        let settings = basalt::Settings { database, engine, server, cloud: None, live_query_classes: None, push: options.push.clone() };
         let running = basalt::build(settings, listener).await.expect("start the server");
         let (shutdown, shutdown_signal) = oneshot::channel::<()>();
         tokio::spawn(async move {

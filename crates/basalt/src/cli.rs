@@ -117,6 +117,10 @@ pub(crate) struct ServeArgs {
     /// Cloud code runtimes (each on its own thread); 0 = one per CPU.
     #[arg(long, env = "BASALT_CLOUD_WORKERS", default_value_t = 0)]
     pub(crate) cloud_workers: usize,
+    /// Push providers, as Parse Server's `push` option: a JSON file, or the JSON itself
+    /// (`{"ios": {…APNs…}, "android": {…FCM…}, "web": {…VAPID…}, "expo": {…}}`).
+    #[arg(long, env = "PARSE_SERVER_PUSH")]
+    pub(crate) push_config: Option<String>,
     /// Classes with LiveQuery on (`*` or absent = all).
     #[arg(long, env = "PARSE_SERVER_LIVE_QUERY_CLASSES", value_delimiter = ',')]
     pub(crate) live_query_classes: Option<Vec<String>>,

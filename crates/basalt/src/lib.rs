@@ -120,6 +120,8 @@ pub struct Settings {
     pub cloud: Option<CloudSettings>,
     /// Classes LiveQuery serves; `None` for every class.
     pub live_query_classes: Option<HashSet<String>>,
+    /// The push providers (`--push-config`), when push is on.
+    pub push: Option<Arc<dyn basalt_push::PushSender>>,
 }
 
 /// A server built and bound, not yet answering: `serve` runs it.
@@ -158,9 +160,11 @@ pub async fn build(settings: Settings, listener: TcpListener) -> anyhow::Result<
     }
     let (queue, events) = basalt_engine::event_queue(settings.engine.limits.live_query_events_queued_max);
     parts.events = Some(queue);
+    parts.push = settings.push;
     let engine = Engine::start(store, settings.engine, parts)
         .await
         .map_err(|error| anyhow::anyhow!("loading schemas: {error}"))?;
+    engine.start_push_worker();
     if let Some(deliveries) = deliveries {
         apply_deliveries(engine.clone(), deliveries);
     }

@@ -174,13 +174,27 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             Some(classes.iter().map(|class| class.trim().to_owned()).filter(|class| !class.is_empty()).collect())
         }
     };
-    let settings = basalt::Settings { database, engine, server, cloud, live_query_classes };
+    let push = args.push_config.as_deref().map(push_providers).transpose()?;
+    let settings = basalt::Settings { database, engine, server, cloud, live_query_classes, push };
     let server = basalt::build(settings, listener).await?;
     let shutdown = shutdown_signal()?;
     println!("basalt listening on http://{address}{mount_path}");
     server.serve(shutdown).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The push providers `--push-config` names: a JSON file, or the JSON itself.
+fn push_providers(config: &str) -> anyhow::Result<Arc<dyn basalt_push::PushSender>> {
+    let text = match config.trim_start().starts_with('{') {
+        true => config.to_owned(),
+        false => std::fs::read_to_string(config).map_err(|error| anyhow::anyhow!("--push-config {config}: {error}"))?,
+    };
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|error| anyhow::anyhow!("--push-config is not JSON: {error}"))?;
+    let providers = basalt_push::Providers::from_config(&json).map_err(|error| anyhow::anyhow!("--push-config: {error}"))?;
+    tracing::info!(devices = ?basalt_push::PushSender::device_types(&providers), "push providers configured");
+    Ok(Arc::new(providers))
 }
 
 fn files_config(args: &ServeArgs) -> anyhow::Result<basalt_engine::FilesConfig> {

@@ -120,7 +120,7 @@ async fn malformed_pushes_are_refused_before_anything_is_queued() {
         assert_eq!((error.code, error.message.as_str()), (ErrorCode::PushMisconfigured, message), "{request}");
     }
     let error = test.engine.send_push(&Caller::default(), &body(json!({"where": {}, "data": {}}))).await.unwrap_err();
-    assert_eq!(error.code, ErrorCode::OperationForbidden);
+    assert_eq!(error, basalt_core::ParseError::master_key_required());
     assert_eq!(test.engine.store().next_task_due().await.expect("tasks"), None);
 
     let unconfigured = crate::test_support::test_engine().await;

@@ -12,6 +12,7 @@ pub(crate) mod jobs;
 pub(crate) mod live_query;
 pub(crate) mod mirrors;
 pub(crate) mod pages;
+pub(crate) mod push;
 pub(crate) mod schemas;
 pub(crate) mod server_info;
 pub(crate) mod users;

@@ -15,6 +15,7 @@ mod durability;
 mod gate_reference;
 mod hardening;
 mod limits;
+mod push;
 mod live_query;
 mod transfer;
 mod webhooks;

@@ -1,0 +1,144 @@
+//! Push through the server's own wiring: `POST /push` answers with `X-Parse-Push-Status-Id`, and
+//! two nodes on one PostgreSQL database, each with its push worker, send every push to every
+//! device exactly once between them.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use basalt_push::{Delivery, Device, Notification, Outcome, PushSender, SendFuture};
+use basalt_test_support::{TestDatabase, TestOptions, TestServer, postgres_server};
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+/// Bound on waiting for pushes to be delivered; reaching it fails the test.
+const WAIT_BOUND: Duration = Duration::from_secs(60);
+
+/// Records every device it is asked to send to, by the notification's alert.
+#[derive(Default)]
+struct Recorder {
+    sent: Mutex<Vec<(String, String)>>,
+    changed: Notify,
+}
+
+impl PushSender for Recorder {
+    fn device_types(&self) -> Vec<String> {
+        vec!["android".into(), "ios".into()]
+    }
+
+    fn send<'a>(&'a self, notification: &'a Notification, devices: &'a [Device]) -> SendFuture<'a> {
+        Box::pin(async move {
+            let alert = notification.data.get("alert").and_then(Value::as_str).unwrap_or_default().to_owned();
+            {
+                let mut sent = self.sent.lock().expect("lock");
+                sent.extend(devices.iter().map(|device| (alert.clone(), device.installation.clone())));
+            }
+            self.changed.notify_waiters();
+            devices
+                .iter()
+                .map(|device| Delivery {
+                    installation: device.installation.clone(),
+                    device_type: device.device_type.clone(),
+                    outcome: Outcome::Sent,
+                })
+                .collect()
+        })
+    }
+}
+
+impl Recorder {
+    fn count(&self) -> usize {
+        self.sent.lock().expect("lock").len()
+    }
+}
+
+/// Waits until the recorders together hold `total` deliveries.
+async fn delivered(recorders: &[Arc<Recorder>], total: usize) {
+    let waiting = async {
+        loop {
+            let notified: Vec<_> = recorders.iter().map(|recorder| recorder.changed.notified()).collect();
+            if recorders.iter().map(|recorder| recorder.count()).sum::<usize>() >= total {
+                return;
+            }
+            futures_util::future::select_all(notified.into_iter().map(Box::pin)).await;
+        }
+    };
+    tokio::time::timeout(WAIT_BOUND, waiting).await.expect("the pushes were delivered in time");
+}
+
+/// Waits until the push's status reads `succeeded` (the worker writes it right after sending).
+async fn succeeded(server: &TestServer, id: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + WAIT_BOUND;
+    loop {
+        let status = server.master("GET", &format!("/classes/_PushStatus/{id}"), None).await.body;
+        if status["status"] == "succeeded" || tokio::time::Instant::now() > deadline {
+            return status;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn node(database: &basalt::Database, recorder: &Arc<Recorder>) -> TestServer {
+    let push: Arc<dyn PushSender> = recorder.clone();
+    TestServer::start_with(TestOptions { push: Some(push), database: Some(database.clone()), ..TestOptions::default() })
+        .await
+}
+
+#[tokio::test]
+async fn two_nodes_send_each_push_to_each_device_once() {
+    let database = TestDatabase::new(&postgres_server(), "push");
+    let shared = basalt::Database::Postgres { uri: database.uri() };
+    let recorders = [Arc::new(Recorder::default()), Arc::new(Recorder::default())];
+    let nodes = [node(&shared, &recorders[0]).await, node(&shared, &recorders[1]).await];
+    // 2,500 devices: three batches of the worker's thousand.
+    let devices = 2_500;
+    for chunk in 0..5 {
+        let requests: Vec<Value> = (0..devices / 5)
+            .map(|n| {
+                let device_type = if n % 2 == 0 { "ios" } else { "android" };
+                json!({"method": "POST", "path": "/parse/classes/_Installation",
+                       "body": {"deviceType": device_type, "deviceToken": format!("token-{chunk}-{n}"), "channels": ["all"]}})
+            })
+            .collect();
+        let reply = nodes[chunk % 2].master("POST", "/batch", Some(json!({"requests": requests}))).await;
+        assert_eq!(reply.status, 200, "{reply:?}");
+    }
+    let pushes = 6;
+    let mut ids = Vec::new();
+    for push in 0..pushes {
+        let request = json!({"channels": ["all"], "data": {"alert": format!("push {push}")}});
+        let reply = nodes[push % 2].master("POST", "/push", Some(request)).await;
+        assert_eq!((reply.status, &reply.body), (200, &json!({"result": true})), "{reply:?}");
+        let id = reply.headers.get("X-Parse-Push-Status-Id").and_then(|id| id.to_str().ok()).expect("status id");
+        ids.push(id.to_owned());
+    }
+    delivered(&recorders, pushes * devices).await;
+    let mut per_push: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    for recorder in &recorders {
+        for (alert, installation) in recorder.sent.lock().expect("lock").iter() {
+            *per_push.entry(alert.clone()).or_default().entry(installation.clone()).or_default() += 1;
+        }
+    }
+    assert_eq!(per_push.len(), pushes);
+    for (alert, installations) in &per_push {
+        assert_eq!(installations.len(), devices, "{alert} reached every device");
+        assert!(installations.values().all(|count| *count == 1), "{alert} reached a device twice");
+    }
+    for (n, id) in ids.iter().enumerate() {
+        let status = succeeded(&nodes[(n + 1) % 2], id).await;
+        assert_eq!((&status["status"], &status["numSent"], &status["count"]), (&json!("succeeded"), &json!(devices), &json!(devices)));
+        assert_eq!(status["sentPerType"], json!({"ios": devices / 2, "android": devices / 2}));
+    }
+}
+
+#[tokio::test]
+async fn push_needs_the_master_key_and_a_configuration() {
+    let server = TestServer::start().await;
+    let request = json!({"where": {}, "data": {"alert": "x"}});
+    let reply = server.client_call("POST", "/push", Some(request.clone())).await;
+    assert_eq!(reply.status, 403, "{reply:?}");
+    let reply = server.master("POST", "/push", Some(request)).await;
+    assert_eq!((reply.status, &reply.body), (400, &json!({"code": 115, "error": "Missing push configuration"})));
+    let info = server.master("GET", "/serverInfo", None).await;
+    assert_eq!(info.body["features"]["push"]["immediatePush"], json!(false));
+}
