@@ -16,8 +16,22 @@
 //!   "expo":    {"accessToken": "…", "url": "https://…"}
 //! }
 //! ```
+//!
+//! `Providers` is built once from that option and shared; `Providers::send` routes each device to
+//! its provider and answers one `Delivery` per device.
+
+mod apns;
+mod config;
+mod delivery;
+mod expo;
+mod fcm;
+mod providers;
+mod web_push;
 
 use serde_json::{Map, Value};
+
+pub use delivery::Tuning;
+pub use providers::Providers;
 
 /// One device to send to, as its installation row has it.
 #[derive(Clone, Debug, PartialEq)]
