@@ -64,8 +64,19 @@ pub(crate) fn pem(value: &str, what: &str) -> Result<String, ConfigError> {
 
 /// A file's text (`what` names the setting in errors).
 pub(crate) fn read(path: &str, what: &str) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|error| ConfigError(format!("{what}: cannot read {path}: {error}")))
+    std::fs::read_to_string(path).map_err(|error| {
+        // A long value is more likely a key pasted without its PEM armour than a path: not
+        // repeated, as errors end up in logs.
+        if path.len() > MAX_SHOWN_PATH || path.contains(char::is_whitespace) {
+            ConfigError(format!("{what} is neither PEM text nor the path of a readable file"))
+        } else {
+            ConfigError(format!("{what}: cannot read {path}: {error}"))
+        }
+    })
 }
+
+/// The longest path an error repeats.
+const MAX_SHOWN_PATH: usize = 120;
 
 #[cfg(test)]
 mod tests {
@@ -112,5 +123,8 @@ mod tests {
         assert!(pem("-----BEGIN PRIVATE KEY-----\nAA==\n-----END PRIVATE KEY-----", "k").is_ok());
         let error = pem("/nonexistent/AuthKey.p8", "ios.token.key").unwrap_err().to_string();
         assert!(error.starts_with("push configuration: ios.token.key: cannot read /nonexistent/AuthKey.p8"), "{error}");
+        let pasted = "MIGTAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBHkwdwIBAQQg".repeat(4);
+        let error = pem(&pasted, "ios.token.key").unwrap_err().to_string();
+        assert_eq!(error, "push configuration: ios.token.key is neither PEM text nor the path of a readable file");
     }
 }

@@ -1,8 +1,9 @@
 //! Web Push (RFC 8030) to the endpoint of a browser's push subscription: the payload encrypted
 //! with RFC 8291 `aes128gcm` (by the `web-push-native` crate) and the sender identified by VAPID
 //! (RFC 8292), an ES256 JWT per push service origin. The device token is the subscription's JSON
-//! (`{"endpoint", "keys": {"p256dh", "auth"}}`); endpoints name their own host, so this provider
-//! has no `url` to replace.
+//! (`{"endpoint", "keys": {"p256dh", "auth"}}`). Endpoints name their push service; a `url` in
+//! the section replaces every endpoint's scheme, host and port (the VAPID audience stays the
+//! endpoint's own origin), to send to a fake.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -31,6 +32,8 @@ const NAME: &str = "Web Push";
 /// Web Push with the application server's VAPID keys.
 pub(crate) struct WebPush {
     client: reqwest::Client,
+    /// Replaces the endpoints' origin.
+    url: Option<reqwest::Url>,
     vapid: Vapid,
     limit: Semaphore,
     tuning: Tuning,
@@ -147,8 +150,16 @@ impl WebPush {
         let what = format!("{device_type}.vapidDetails");
         let details = section.get("vapidDetails").ok_or_else(|| ConfigError(format!("{what} is missing")))?;
         let vapid = Vapid::new(config::section(details, &what)?, &what)?;
+        let url = match section.get("url").filter(|url| !url.is_null()) {
+            Some(_) => {
+                let url = config::base_url(section, device_type, "")?;
+                Some(reqwest::Url::parse(&url).map_err(|_| ConfigError(format!("{device_type}.url is not a URL")))?)
+            }
+            None => None,
+        };
         Ok(WebPush {
             client: delivery::build_client(tuning.client(), device_type)?,
+            url,
             vapid,
             limit: tuning.semaphore(),
             tuning: tuning.clone(),
@@ -173,6 +184,18 @@ impl WebPush {
         .await
     }
 
+    /// Where a push to `endpoint` goes: the endpoint, or its path and query under `url`.
+    fn target(&self, endpoint: &reqwest::Url) -> reqwest::Url {
+        let Some(url) = &self.url else {
+            return endpoint.clone();
+        };
+        let mut target = url.clone();
+        let base_path = url.path().trim_end_matches('/');
+        target.set_path(&format!("{base_path}{}", endpoint.path()));
+        target.set_query(endpoint.query());
+        target
+    }
+
     async fn attempt(&self, subscription: &Subscription, body: &[u8], ttl: i64) -> Attempt<Outcome> {
         let _permit = self.limit.acquire().await.ok();
         let authorization = match self.vapid.authorization(&subscription.audience(), delivery::unix_now()) {
@@ -181,7 +204,7 @@ impl WebPush {
         };
         let response = self
             .client
-            .post(subscription.endpoint.clone())
+            .post(self.target(&subscription.endpoint))
             .header("authorization", authorization)
             .header("ttl", ttl.to_string())
             .header("content-encoding", "aes128gcm")
@@ -312,6 +335,20 @@ mod tests {
         assert!(Subscription::parse(&json.to_string()).is_none());
         assert!(Subscription::parse("deadbeef").is_none());
         assert!(Subscription::parse(r#"{"endpoint": "https://x.example"}"#).is_none());
+    }
+
+    #[test]
+    fn a_url_replaces_the_endpoints_origin() {
+        let (_, details) = keys();
+        let section = |url: Value| json!({"vapidDetails": details, "url": url}).as_object().unwrap().clone();
+        let endpoint = reqwest::Url::parse("https://fcm.googleapis.com/fcm/send/abc?x=1").unwrap();
+        let web_push = WebPush::new(&section(Value::Null), "web", &Tuning::default()).unwrap();
+        assert_eq!(web_push.target(&endpoint), endpoint);
+        let web_push = WebPush::new(&section(json!("http://127.0.0.1:9/")), "web", &Tuning::default()).unwrap();
+        assert_eq!(web_push.target(&endpoint).as_str(), "http://127.0.0.1:9/fcm/send/abc?x=1");
+        let web_push = WebPush::new(&section(json!("http://127.0.0.1:9/fake")), "web", &Tuning::default()).unwrap();
+        assert_eq!(web_push.target(&endpoint).as_str(), "http://127.0.0.1:9/fake/fcm/send/abc?x=1");
+        assert!(WebPush::new(&section(json!("nope")), "web", &Tuning::default()).is_err());
     }
 
     #[test]
