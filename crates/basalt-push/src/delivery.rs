@@ -62,10 +62,12 @@ impl Tuning {
         retry_after.unwrap_or_else(|| self.backoff_base.saturating_mul(factor)).min(self.backoff_max)
     }
 
-    /// A client with this tuning's timeout, for a provider to finish configuring.
+    /// A client with this tuning's timeout, for a provider to finish configuring. Redirects are
+    /// not followed: no push service answers with one, and a redirected POST would lose its body.
     pub(crate) fn client(&self) -> reqwest::ClientBuilder {
         reqwest::Client::builder()
             .timeout(self.request_timeout)
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("basalt-push/", env!("CARGO_PKG_VERSION")))
     }
 
