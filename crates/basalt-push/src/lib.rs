@@ -16,6 +16,17 @@
 //!   "expo":    {"accessToken": "…", "url": "https://…"}
 //! }
 //! ```
+//!
+//! `Providers` is built once from that option and shared; `Providers::send` routes each device to
+//! its provider and answers one `Delivery` per device.
+
+mod apns;
+mod config;
+mod delivery;
+mod expo;
+mod fcm;
+mod providers;
+mod web_push;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -26,13 +37,25 @@ use serde_json::{Map, Value};
 pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Vec<Delivery>> + Send + 'a>>;
 
 /// Sends notifications: the configured providers, or a fake in tests.
-pub trait PushSender: Send + Sync {
+pub trait PushSender: Send + Sync + std::fmt::Debug {
     /// The device types it can send to (sorted).
     fn device_types(&self) -> Vec<String>;
 
     /// Sends `notification` to `devices` (any mix of types): one `Delivery` per device, in any
     /// order, after the provider's retries.
     fn send<'a>(&'a self, notification: &'a Notification, devices: &'a [Device]) -> SendFuture<'a>;
+}
+pub use delivery::Tuning;
+pub use providers::Providers;
+
+impl PushSender for Providers {
+    fn device_types(&self) -> Vec<String> {
+        Providers::device_types(self)
+    }
+
+    fn send<'a>(&'a self, notification: &'a Notification, devices: &'a [Device]) -> SendFuture<'a> {
+        Box::pin(Providers::send(self, notification, devices))
+    }
 }
 
 /// One device to send to, as its installation row has it.

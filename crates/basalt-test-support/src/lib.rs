@@ -186,7 +186,14 @@ impl TestServer {
             mount_path: "/parse".into(),
             public_server_url: base_url.clone(),
         };
-        let settings = basalt::Settings { database, engine, server, cloud: None, live_query_classes: None, push: options.push.clone() };
+        let settings = basalt::Settings {
+            database,
+            engine,
+            server,
+            cloud: None,
+            live_query_classes: None,
+            push: options.push.clone(),
+        };
         let running = basalt::build(settings, listener).await.expect("start the server");
         let (shutdown, shutdown_signal) = oneshot::channel::<()>();
         tokio::spawn(async move {

@@ -192,7 +192,8 @@ fn push_providers(config: &str) -> anyhow::Result<Arc<dyn basalt_push::PushSende
     };
     let json: serde_json::Value =
         serde_json::from_str(&text).map_err(|error| anyhow::anyhow!("--push-config is not JSON: {error}"))?;
-    let providers = basalt_push::Providers::from_config(&json).map_err(|error| anyhow::anyhow!("--push-config: {error}"))?;
+    let providers =
+        basalt_push::Providers::from_config(&json).map_err(|error| anyhow::anyhow!("--push-config: {error}"))?;
     tracing::info!(devices = ?basalt_push::PushSender::device_types(&providers), "push providers configured");
     Ok(Arc::new(providers))
 }

@@ -13,7 +13,7 @@ use crate::test_support::{TestEngine, body, class, test_engine_with};
 use crate::{Caller, EngineParts, FindParams};
 
 /// Records what it is asked to send; a token starting with `gone` is reported unregistered.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct FakeSender {
     sent: Mutex<Vec<(Notification, Device)>>,
 }

@@ -15,7 +15,7 @@ mod durability;
 mod gate_reference;
 mod hardening;
 mod limits;
-mod push;
 mod live_query;
+mod push;
 mod transfer;
 mod webhooks;

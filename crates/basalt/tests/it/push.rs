@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 const WAIT_BOUND: Duration = Duration::from_secs(60);
 
 /// Records every device it is asked to send to, by the notification's alert.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Recorder {
     sent: Mutex<Vec<(String, String)>>,
     changed: Notify,
@@ -126,7 +126,10 @@ async fn two_nodes_send_each_push_to_each_device_once() {
     }
     for (n, id) in ids.iter().enumerate() {
         let status = succeeded(&nodes[(n + 1) % 2], id).await;
-        assert_eq!((&status["status"], &status["numSent"], &status["count"]), (&json!("succeeded"), &json!(devices), &json!(devices)));
+        assert_eq!(
+            (&status["status"], &status["numSent"], &status["count"]),
+            (&json!("succeeded"), &json!(devices), &json!(devices))
+        );
         assert_eq!(status["sentPerType"], json!({"ios": devices / 2, "android": devices / 2}));
     }
 }
