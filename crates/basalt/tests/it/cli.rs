@@ -35,6 +35,7 @@ const BASALT_ENV: &[&str] = &[
     "PARSE_SERVER_MASTER_KEY_IPS",
     "PARSE_SERVER_MAX_UPLOAD_SIZE",
     "BASALT_SYNC_FULL",
+    "PARSE_SERVER_PUSH",
 ];
 
 /// `basalt` with the given arguments and a clean environment; killed when dropped.

@@ -1,6 +1,7 @@
-//! Push through the server's own wiring: `POST /push` answers with `X-Parse-Push-Status-Id`, and
+//! Push through the server's own wiring: `POST /push` answers with `X-Parse-Push-Status-Id`;
 //! two nodes on one PostgreSQL database, each with its push worker, send every push to every
-//! device exactly once between them.
+//! device exactly once between them; a scheduled push outlives a crash of the process and goes
+//! out once, at its time, after the restart (the binary, sending to a local Expo fake).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -144,4 +145,87 @@ async fn push_needs_the_master_key_and_a_configuration() {
     assert_eq!((reply.status, &reply.body), (400, &json!({"code": 115, "error": "Missing push configuration"})));
     let info = server.master("GET", "/serverInfo", None).await;
     assert_eq!(info.body["features"]["push"]["immediatePush"], json!(false));
+}
+
+/// What the Expo fake received: the time of each request and its messages.
+type ExpoLog = Arc<Mutex<Vec<(std::time::SystemTime, Vec<Value>)>>>;
+
+/// An Expo push endpoint on 127.0.0.1 that accepts every message; answers its base URL.
+async fn expo_fake(log: ExpoLog, arrived: Arc<Notify>) -> String {
+    async fn send(
+        axum::extract::State((log, arrived)): axum::extract::State<(ExpoLog, Arc<Notify>)>,
+        axum::Json(messages): axum::Json<Vec<Value>>,
+    ) -> axum::Json<Value> {
+        let tickets: Vec<Value> = messages.iter().map(|_| json!({"status": "ok", "id": "ticket"})).collect();
+        log.lock().expect("lock").push((std::time::SystemTime::now(), messages));
+        arrived.notify_waiters();
+        axum::Json(json!({"data": tickets}))
+    }
+    let router =
+        axum::Router::new().route("/--/api/v2/push/send", axum::routing::post(send)).with_state((log, arrived));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("http://{address}")
+}
+
+#[tokio::test]
+async fn a_scheduled_push_outlives_a_crash_and_goes_out_once_at_its_time() {
+    use crate::cli::{Keys, call, create, http_client, serve, start};
+    use basalt_test_support::{APP_ID, MASTER_KEY};
+
+    let log = ExpoLog::default();
+    let arrived = Arc::new(Notify::new());
+    let expo = expo_fake(log.clone(), arrived.clone()).await;
+    let config = json!({"expo": {"url": expo}}).to_string();
+    let data_dir = tempfile::tempdir().expect("data dir");
+    let flags = ["--app-id", APP_ID, "--master-key", MASTER_KEY, "--push-config", config.as_str()];
+    let keys = Keys::new(APP_ID, MASTER_KEY);
+    let client = http_client();
+
+    let first = start(serve(data_dir.path(), &flags)).await;
+    let device = json!({"deviceType": "ios", "deviceToken": "ExponentPushToken[crash-test]"});
+    create(&client, &keys, &first.base_url, "_Installation", &device).await;
+    let push_at = std::time::SystemTime::now() + Duration::from_secs(2);
+    let at = basalt_core::time::format_iso(
+        i64::try_from(push_at.duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_millis()).expect("millis"),
+    );
+    let request = json!({"where": {}, "data": {"alert": "after the crash"}, "push_time": at});
+    let (status, reply) =
+        call(&client, &keys, reqwest::Method::POST, &format!("{}/push", first.base_url), Some(&request)).await;
+    assert_eq!(status, 200, "{reply}");
+    first.crash().await;
+    assert!(log.lock().expect("lock").is_empty(), "nothing went out before the crash");
+
+    let second = start(serve(data_dir.path(), &flags)).await;
+    let waiting = async {
+        loop {
+            let notified = arrived.notified();
+            if !log.lock().expect("lock").is_empty() {
+                return;
+            }
+            notified.await;
+        }
+    };
+    tokio::time::timeout(WAIT_BOUND, waiting).await.expect("the push went out after the restart");
+    let (_, statuses) =
+        call(&client, &keys, reqwest::Method::GET, &format!("{}/classes/_PushStatus", second.base_url), None).await;
+    let id = statuses["results"][0]["objectId"].as_str().expect("a push status").to_owned();
+    let deadline = tokio::time::Instant::now() + WAIT_BOUND;
+    let mut done = Value::Null;
+    while tokio::time::Instant::now() < deadline {
+        done = crate::cli::get(&client, &keys, &second.base_url, "_PushStatus", &id).await.1;
+        if done["status"] == "succeeded" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!((&done["status"], &done["numSent"]), (&json!("succeeded"), &json!(1)), "{done}");
+    let log = log.lock().expect("lock");
+    assert_eq!(log.len(), 1, "sent once: {log:?}");
+    assert!(log[0].0 >= push_at, "sent before its time");
+    assert_eq!(
+        log[0].1,
+        vec![json!({"to": "ExponentPushToken[crash-test]", "body": "after the crash", "priority": "high"})]
+    );
 }
