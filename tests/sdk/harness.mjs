@@ -56,9 +56,10 @@ const listeningLine = /^basalt listening on (http:\/\/\S+)\s*$/;
 /**
  * Starts (or attaches to) a server and initialises the SDK against it.
  *
- * @param {{args?: string[]}} [options] `args`: extra command-line arguments for the spawned
- *   `basalt serve` (e.g. `['--verify-user-emails']`); ignored with an external server, which is
- *   configured where it runs.
+ * @param {{args?: string[], env?: Record<string, string>}} [options] `args`: extra command-line
+ *   arguments for the spawned `basalt serve` (e.g. `['--verify-user-emails']`); `env`: variables
+ *   added to its environment; both ignored with an external server, which is configured where it
+ *   runs.
  * @returns {Promise<{serverURL: string, appId: string, masterKey: string, javascriptKey: string,
  *   className: (base: string) => string,
  *   rest: (method: string, route: string, options?: RestOptions) => Promise<RestResponse>,
@@ -68,9 +69,9 @@ const listeningLine = /^basalt listening on (http:\/\/\S+)\s*$/;
  *   line the server printed, before or after the call, that matches `pattern` (no `g` flag);
  *   rejects when none arrives within `timeoutMs`.
  */
-export async function startServer({ args = [] } = {}) {
+export async function startServer({ args = [], env = {} } = {}) {
   const external = process.env.PARSE_SERVER_URL;
-  const config = external ? externalConfig(external) : await spawnBasalt(args);
+  const config = external ? externalConfig(external) : await spawnBasalt(args, env);
 
   Parse.initialize(config.appId, config.javascriptKey, config.masterKey);
   Parse.serverURL = config.serverURL;
@@ -116,7 +117,7 @@ function nodeCount() {
   return Math.max(nodes, 1);
 }
 
-async function spawnBasalt(extraArgs) {
+async function spawnBasalt(extraArgs, extraEnv = {}) {
   const bin = process.env.BASALT_BIN ?? path.join(repoRoot, 'target', 'debug', 'basalt');
   const appId = 'test-app';
   const masterKey = 'test-master';
@@ -147,7 +148,7 @@ async function spawnBasalt(extraArgs) {
         ['serve', '--port', '0', '--data-dir', dataDir, '--app-id', appId,
           '--master-key', masterKey, '--javascript-key', javascriptKey, ...publicURL,
           ...(database ? ['--database-uri', database.uri] : []), ...extraArgs],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
+        { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...extraEnv } },
       );
       // A test file that crashes before `after` must not leave a server behind.
       const supervised = supervise(child);

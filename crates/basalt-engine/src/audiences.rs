@@ -1,6 +1,6 @@
 //! `/push_audiences` (master key): saved push audiences, rows of `_Audience` (`name`, `query` —
-//! a `where` on installations stored as a JSON string and answered as an object — `lastUsed`,
-//! `timesUsed`), as Parse Dashboard keeps them. A push naming an `audience_id` counts a use.
+//! a `where` on installations written and stored as a JSON string, answered as an object —
+//! `lastUsed`, `timesUsed`), as Parse Dashboard keeps them. A push naming an `audience_id` counts a use.
 
 use basalt_core::{ClassName, ParseError, ParseResult, time};
 use serde_json::{Map, Value, json};
@@ -20,20 +20,15 @@ fn query_as_object(row: &mut Value) {
     }
 }
 
-/// A body with its `query` as the JSON string `_Audience` stores.
-fn query_as_text(body: &Map<String, Value>) -> ParseResult<Map<String, Value>> {
-    let mut body = body.clone();
+/// Checks that a written `query` is a JSON string holding an object (Parse compat: an object
+/// is refused by the schema, 111).
+fn check_query(body: &Map<String, Value>) -> ParseResult<()> {
     match body.get("query") {
-        Some(Value::Object(query)) => {
-            let text = Value::Object(query.clone()).to_string();
-            body.insert("query".into(), Value::String(text));
-        }
         Some(Value::String(text)) if !serde_json::from_str::<Value>(text).is_ok_and(|query| query.is_object()) => {
-            return Err(ParseError::invalid_json("an audience's query must be a JSON object"));
+            Err(ParseError::invalid_json("an audience's query must be a JSON object"))
         }
-        _ => {}
+        _ => Ok(()),
     }
-    Ok(body)
 }
 
 impl Engine {
@@ -68,7 +63,8 @@ impl Engine {
     /// Without the master key; 107 for a query that is not a JSON object.
     pub async fn create_audience(&self, caller: &Caller, body: &Map<String, Value>) -> ParseResult<Created> {
         caller.require_master()?;
-        self.create_object(caller, &audiences(), &query_as_text(body)?).await
+        check_query(body)?;
+        self.create_object(caller, &audiences(), body).await
     }
 
     /// `PUT /push_audiences/:id`.
@@ -82,7 +78,8 @@ impl Engine {
         body: &Map<String, Value>,
     ) -> ParseResult<Map<String, Value>> {
         caller.require_master()?;
-        self.update_object(caller, &audiences(), id, &query_as_text(body)?).await
+        check_query(body)?;
+        self.update_object(caller, &audiences(), id, body).await
     }
 
     /// `DELETE /push_audiences/:id`.

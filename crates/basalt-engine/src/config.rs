@@ -71,7 +71,7 @@ impl Engine {
                 "logs": {"level": false, "size": false, "order": false, "until": false, "from": false},
                 "push": {
                     "immediatePush": push, "scheduledPush": push, "storedPushData": push,
-                    "pushAudiences": true, "localization": push
+                    "pushAudiences": true, "localization": true
                 },
                 "schemas": {
                     "addField": true, "removeField": true, "addClass": true, "removeClass": true,

@@ -225,9 +225,6 @@ impl Engine {
         status.insert("source".into(), json!("rest"));
         status.insert("query".into(), Value::String(request.where_json.to_string()));
         status.insert("payload".into(), Value::String(Value::Object(request.data.clone()).to_string()));
-        if let Some(title) = request.data.get("title").filter(|title| title.is_string()) {
-            status.insert("title".into(), title.clone());
-        }
         if let Some(expiry) = request.expiration_time {
             status.insert("expiry".into(), json!(expiry));
         }

@@ -155,15 +155,23 @@ impl State {
         self.value.insert(key.to_owned(), json!(count + amount));
     }
 
-    /// The `_PushStatus` fields that report progress.
+    /// The `_PushStatus` fields that report progress. Parse compat: a count of failures or a
+    /// tally that is still zero or empty is left out.
     fn progress(&self) -> Map<String, Value> {
         let mut progress = Map::new();
-        for key in ["numSent", "numFailed", "sentPerType", "failedPerType"] {
-            progress.insert(key.to_owned(), self.value.get(key).cloned().unwrap_or(Value::Null));
+        progress.insert("numSent".into(), json!(self.number("numSent").unwrap_or(0)));
+        if let Some(failed) = self.number("numFailed").filter(|failed| *failed > 0) {
+            progress.insert("numFailed".into(), json!(failed));
         }
+        let mut tallies = vec!["sentPerType", "failedPerType"];
         if self.local().is_some() {
-            for key in ["sentPerUTCOffset", "failedPerUTCOffset"] {
-                progress.insert(key.to_owned(), self.value.get(key).cloned().unwrap_or(Value::Null));
+            tallies.extend(["sentPerUTCOffset", "failedPerUTCOffset"]);
+        }
+        for key in tallies {
+            if let Some(Value::Object(tally)) =
+                self.value.get(key).filter(|tally| tally.as_object().is_some_and(|tally| !tally.is_empty()))
+            {
+                progress.insert(key.to_owned(), Value::Object(tally.clone()));
             }
         }
         progress
@@ -306,6 +314,8 @@ impl Engine {
         }
         let mut finished = state.progress();
         finished.insert("status".into(), json!("succeeded"));
+        // Parse compat: `count` (the devices still to send to, as Parse Server keeps it) goes.
+        finished.insert("count".into(), json!({"__op": "Delete"}));
         self.set_push_status(&task.id, finished).await?;
         self.store().finish_task(&task.id, owner).await.map_err(ParseError::from)?;
         Ok(())
