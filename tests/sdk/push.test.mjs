@@ -39,6 +39,11 @@ const ece = createRequire(import.meta.url)('http_ece');
 /** Cloud code of the `notify` function (written to a temporary main.js for Basalt). */
 const NOTIFY_SOURCE = `Parse.Cloud.define('notify', async (req) =>
   Parse.Push.send({ channels: [req.params.channel], data: { alert: 'from cloud' } }, { useMasterKey: true }));
+Parse.Cloud.beforeSave(Parse.Installation, (req) => {
+  if (!(req.object.get('channels') || []).includes('triggered')) return;
+  if (req.object.get('deviceType') === 'win') throw new Parse.Error(Parse.Error.VALIDATION_ERROR, 'no Windows devices here');
+  req.object.set('registeredBy', 'cloud');
+});
 `;
 
 const basaltOnly = isExternalServer && 'needs a Basalt server started by this file';
@@ -624,6 +629,16 @@ describe('cloud code', () => {
     assert.equal(deliveriesTo(phone)[0].payload.aps.alert, 'from cloud');
     const status = await pushStatus(id);
     assert.equal(status.get('numSent'), 1);
+  });
+});
+
+describe('triggers on installations', () => {
+  test('a beforeSave on Parse.Installation changes and refuses installations as on any class', async () => {
+    const tagged = await device('android', { channels: ['triggered'] });
+    await tagged.fetch();
+    assert.equal(tagged.get('registeredBy'), 'cloud');
+    await assert.rejects(device('win', { channels: ['triggered'], token: 'a-windows-token' }),
+      (error) => error.code === Parse.Error.VALIDATION_ERROR && error.message === 'no Windows devices here');
   });
 });
 

@@ -221,7 +221,7 @@
       if (attributes) this.set(attributes);
     }
     static _classFor(className) {
-      return subclasses[className] || (className === '_User' ? ParseUser : className === '_Role' ? ParseRole : null);
+      return subclasses[className] || SYSTEM_CLASSES[className] || null;
     }
     static _fromPointer(className, objectId) {
       const Class = ParseObject._classFor(className);
@@ -432,6 +432,19 @@
     getName() { return this.get('name'); }
   }
   ParseRole.className = '_Role';
+
+  class ParseInstallation extends ParseObject {
+    constructor(attributes) { super('_Installation', attributes); }
+  }
+  ParseInstallation.className = '_Installation';
+
+  class ParseSession extends ParseObject {
+    constructor(attributes) { super('_Session', attributes); }
+    getSessionToken() { return this.get('sessionToken'); }
+  }
+  ParseSession.className = '_Session';
+
+  const SYSTEM_CLASSES = { _User: ParseUser, _Role: ParseRole, _Installation: ParseInstallation, _Session: ParseSession };
 
   // ---- queries --------------------------------------------------------------------------------
   function quote(text) {
@@ -1246,6 +1259,8 @@
     Object: ParseObject,
     User: ParseUser,
     Role: ParseRole,
+    Installation: ParseInstallation,
+    Session: ParseSession,
     Query: ParseQuery,
     ACL,
     GeoPoint,

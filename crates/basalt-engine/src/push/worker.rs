@@ -269,8 +269,8 @@ impl Engine {
         let done = state.zones_done();
         let mut waiting: BTreeMap<String, i64> = BTreeMap::new();
         let mut served: BTreeSet<String> = BTreeSet::new();
+        let mut batch = self.target_batch(&where_json, state.text("cursor")).await?;
         loop {
-            let batch = self.target_batch(&where_json, state.text("cursor")).await?;
             let Some(last) = batch.last().and_then(|row| row.get("objectId")).and_then(Value::as_str) else { break };
             let last = last.to_owned();
             let mut due = Vec::new();
@@ -291,7 +291,11 @@ impl Engine {
                     waiting.insert(zone, at);
                 }
             }
-            self.send_batch(&mut state, due).await?;
+            // The next batch is read while this one is sent.
+            let (sent, next) =
+                tokio::join!(self.send_batch(&mut state, due), self.target_batch(&where_json, Some(&last)));
+            sent?;
+            batch = next?;
             state.value.insert("cursor".into(), Value::String(last));
             self.set_push_status(&task.id, state.progress()).await?;
             let progress = Task { state: Value::Object(state.value.clone()), ..task.clone() };
@@ -470,10 +474,9 @@ impl Engine {
                 .1
                 .push(device);
         }
-        let mut deliveries: Vec<Delivery> = Vec::new();
-        for (notification, devices) in groups.values() {
-            deliveries.extend(push.sender.send(notification, devices).await);
-        }
+        // The groups go out at once (each provider caps its own requests in flight).
+        let sends = groups.values().map(|(notification, devices)| push.sender.send(notification, devices));
+        let mut deliveries: Vec<Delivery> = futures_util::future::join_all(sends).await.into_iter().flatten().collect();
         let mut gone = Vec::new();
         for (id, device_type) in expired {
             deliveries.push(Delivery {

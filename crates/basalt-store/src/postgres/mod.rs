@@ -223,6 +223,10 @@ impl PgStore {
         transaction.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK]).await?;
         transaction.batch_execute(SETUP_SQL).await?;
         transaction.batch_execute(tasks::SETUP_SQL).await?;
+        // An `_Installation` table made before Basalt indexed it.
+        if table_exists(&transaction, "_Installation").await? {
+            transaction.batch_execute(crate::sql::INSTALLATION_INDEXES).await?;
+        }
         transaction.commit().await?;
         Ok(store)
     }

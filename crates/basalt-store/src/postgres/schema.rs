@@ -109,6 +109,7 @@ fn system_storage_sql(class_name: &ClassName) -> &'static str {
              CREATE INDEX IF NOT EXISTS \"_Session:user\" ON \"_Session\" (\"user\");"
         }
         "_Role" => "CREATE UNIQUE INDEX IF NOT EXISTS \"_Role:name_unique\" ON \"_Role\" (\"name\");",
+        "_Installation" => crate::sql::INSTALLATION_INDEXES,
         _ => "",
     }
 }

@@ -59,6 +59,12 @@ pub(crate) fn join_table(field: &str, owner_class: &str) -> String {
 }
 
 /// The system columns every class table has, in this order.
+/// A device's row is found by its installation id or its token on every installation write
+/// (both dialects).
+pub(crate) const INSTALLATION_INDEXES: &str =
+    "CREATE INDEX IF NOT EXISTS \"_Installation:installationId\" ON \"_Installation\" (\"installationId\");
+     CREATE INDEX IF NOT EXISTS \"_Installation:deviceToken\" ON \"_Installation\" (\"deviceToken\");";
+
 pub(crate) const SYSTEM_COLUMNS: &[&str] = &["objectId", "createdAt", "updatedAt", "_rperm", "_wperm"];
 
 /// The columns a find reads, with their types, in SELECT order (system columns first).

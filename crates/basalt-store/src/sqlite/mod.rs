@@ -159,6 +159,7 @@ impl SqliteStore {
         ))?;
         schema::create_schema_table(&connection)?;
         tasks::create_table(&connection)?;
+        users::index_existing_installations(&connection)?;
         // Checkpoints mostly off the commit path (see `Checkpoints`); the hook replaces SQLite's
         // automatic checkpoint, which ran inside COMMIT.
         connection.wal_hook(Some(record_wal_frames));

@@ -13,6 +13,14 @@ use basalt_core::ClassName;
 const USER_SECRET_COLUMNS: &str = "\"_hashed_password\", \"_failed_login_count\", \"_account_lockout_expires_at\", \"_password_changed_at\", \"_password_history\", \"_email_verify_token\", \"_email_verify_token_expires_at\", \"_perishable_token\", \"_perishable_token_expires_at\"";
 
 /// Adds the internal columns and unique indexes of a system class when it is created.
+/// Indexes an `_Installation` table made before Basalt indexed it.
+pub(crate) fn index_existing_installations(connection: &Connection) -> StoreResult<()> {
+    if table_exists(connection, "_Installation")? {
+        connection.execute_batch(crate::sql::INSTALLATION_INDEXES)?;
+    }
+    Ok(())
+}
+
 pub(crate) fn create_system_storage(connection: &Connection, class_name: &ClassName) -> StoreResult<()> {
     match class_name.as_str() {
         "_User" => connection.execute_batch(
@@ -36,6 +44,7 @@ pub(crate) fn create_system_storage(connection: &Connection, class_name: &ClassN
         )?,
         "_Role" => connection
             .execute_batch("CREATE UNIQUE INDEX IF NOT EXISTS \"_Role:name_unique\" ON \"_Role\" (\"name\");")?,
+        "_Installation" => connection.execute_batch(crate::sql::INSTALLATION_INDEXES)?,
         _ => {}
     }
     Ok(())
