@@ -270,8 +270,7 @@ impl Engine {
         let mut waiting: BTreeMap<String, i64> = BTreeMap::new();
         let mut served: BTreeSet<String> = BTreeSet::new();
         let mut batch = self.target_batch(&where_json, state.text("cursor")).await?;
-        loop {
-            let Some(last) = batch.last().and_then(|row| row.get("objectId")).and_then(Value::as_str) else { break };
+        while let Some(last) = batch.last().and_then(|row| row.get("objectId")).and_then(Value::as_str) {
             let last = last.to_owned();
             let mut due = Vec::new();
             for installation in batch {
