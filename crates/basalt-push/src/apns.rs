@@ -197,10 +197,7 @@ impl Apns {
                 Err(reason) => return Attempt::Done(Outcome::Failed { reason, token_gone: false }),
             }
         }
-        let answer = match builder.body(request.body.clone()).send().await {
-            Ok(response) => Answer::read(response).await,
-            Err(error) => Err(error),
-        };
+        let answer = Answer::of(builder.body(request.body.clone()).send().await).await;
         match answer {
             Ok(answer) => {
                 let attempt = classify(&answer);

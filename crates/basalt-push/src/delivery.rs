@@ -151,6 +151,11 @@ pub(crate) struct Answer {
 }
 
 impl Answer {
+    /// Reads the answer to a request that was sent, or passes on why it could not be.
+    pub(crate) async fn of(sent: Result<reqwest::Response, reqwest::Error>) -> Result<Answer, reqwest::Error> {
+        Answer::read(sent?).await
+    }
+
     /// Reads `response`'s status, `Retry-After` and body.
     pub(crate) async fn read(response: reqwest::Response) -> Result<Answer, reqwest::Error> {
         let status = response.status().as_u16();

@@ -102,10 +102,7 @@ impl Expo {
         if let Some(token) = &self.access_token {
             request = request.header("authorization", format!("Bearer {token}"));
         }
-        let answer = match request.send().await {
-            Ok(response) => Answer::read(response).await,
-            Err(error) => Err(error),
-        };
+        let answer = Answer::of(request.send().await).await;
         match answer {
             Ok(answer) => classify(&answer, count),
             Err(error) => delivery::unreachable(NAME, &error),

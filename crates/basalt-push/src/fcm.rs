@@ -161,10 +161,7 @@ impl Fcm {
             .body(body.to_owned())
             .send()
             .await;
-        let answer = match response {
-            Ok(response) => Answer::read(response).await,
-            Err(error) => Err(error),
-        };
+        let answer = Answer::of(response).await;
         match answer {
             Ok(answer) if answer.status == 401 => {
                 self.forget(&access).await;
@@ -197,10 +194,7 @@ impl Fcm {
             .body(format!("grant_type={GRANT_TYPE}&assertion={assertion}"))
             .send()
             .await;
-        let answer = match response {
-            Ok(response) => Answer::read(response).await,
-            Err(error) => Err(error),
-        };
+        let answer = Answer::of(response).await;
         let answer = answer.map_err(|error| delivery::unreachable("FCM OAuth", &error))?;
         let (value, lifetime) = token_answer(&answer)?;
         tracing::debug!(lifetime_secs = lifetime.as_secs(), "FCM access token obtained");

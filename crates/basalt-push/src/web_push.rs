@@ -212,10 +212,7 @@ impl WebPush {
             .body(body.to_vec())
             .send()
             .await;
-        let answer = match response {
-            Ok(response) => Answer::read(response).await,
-            Err(error) => Err(error),
-        };
+        let answer = Answer::of(response).await;
         match answer {
             Ok(answer) => classify(&answer),
             Err(error) => delivery::unreachable(NAME, &error),

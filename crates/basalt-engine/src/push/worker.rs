@@ -382,12 +382,9 @@ impl Engine {
             .collect())
     }
 
-    /// Sets or increments the badge of each installation; returns each one's new badge.
-    async fn update_badges(&self, badge: Badge, ids: &[String]) -> ParseResult<BTreeMap<String, Value>> {
-        let op = match badge {
-            Badge::Set(value) => UpdateOp::Set(number_json(value)),
-            Badge::Increment(amount) => UpdateOp::Increment(amount),
-        };
+    /// Writes `op` to `field` of each installation (as the master key, no triggers), and
+    /// answers what the store did.
+    async fn update_installations(&self, ids: &[String], field: &str, op: UpdateOp) -> ParseResult<Vec<WriteOutcome>> {
         let now = time::format_iso(self.now());
         let ops: Vec<WriteOp> = ids
             .iter()
@@ -398,15 +395,24 @@ impl Engine {
                 access: Caller::master().access(),
                 acl: None,
                 updates: vec![FieldUpdate {
-                    path: basalt_core::query::FieldPath { field: "badge".into(), sub_keys: Vec::new() },
+                    path: basalt_core::query::FieldPath { field: field.to_owned(), sub_keys: Vec::new() },
                     op: op.clone(),
                 }],
                 condition: Condition::all(),
             })
             .collect();
         let outcomes = self.write_ops(self.schemas().snapshot(), ops, false).await.map_err(ParseError::from)?;
+        Ok(outcomes.into_iter().flatten().collect())
+    }
+
+    /// Sets or increments the badge of each installation; returns each one's new badge.
+    async fn update_badges(&self, badge: Badge, ids: &[String]) -> ParseResult<BTreeMap<String, Value>> {
+        let op = match badge {
+            Badge::Set(value) => UpdateOp::Set(number_json(value)),
+            Badge::Increment(amount) => UpdateOp::Increment(amount),
+        };
         let mut badges = BTreeMap::new();
-        for outcome in outcomes.into_iter().flatten() {
+        for outcome in self.update_installations(ids, "badge", op).await? {
             if let WriteOutcome::Updated { after, .. } = outcome
                 && let Some(badge) = after.fields.get("badge")
             {
@@ -512,26 +518,9 @@ impl Engine {
 
     /// Removes the device tokens providers reported gone from their installations.
     async fn forget_tokens(&self, installations: &[String]) -> ParseResult<()> {
-        if installations.is_empty() {
-            return Ok(());
+        if !installations.is_empty() {
+            self.update_installations(installations, "deviceToken", UpdateOp::Delete).await?;
         }
-        let now = time::format_iso(self.now());
-        let ops = installations
-            .iter()
-            .map(|id| WriteOp::Update {
-                class_name: ClassName::system("_Installation"),
-                object_id: id.clone(),
-                updated_at: now.clone(),
-                access: Caller::master().access(),
-                acl: None,
-                updates: vec![FieldUpdate {
-                    path: basalt_core::query::FieldPath { field: "deviceToken".into(), sub_keys: Vec::new() },
-                    op: UpdateOp::Delete,
-                }],
-                condition: Condition::all(),
-            })
-            .collect();
-        self.write_ops(self.schemas().snapshot(), ops, false).await.map_err(ParseError::from)?;
         Ok(())
     }
 }
