@@ -24,11 +24,18 @@ pub(crate) struct PushPart {
     pub(crate) wake: Arc<Notify>,
     /// This engine's name in task claims (unique per process).
     pub(crate) owner: String,
+    /// One permit per push this node may send at once (`worker::PUSHES_AT_ONCE`).
+    pub(crate) running: Arc<tokio::sync::Semaphore>,
 }
 
 impl PushPart {
     pub(crate) fn new(sender: Arc<dyn PushSender>) -> PushPart {
-        PushPart { sender, wake: Arc::new(Notify::new()), owner: format!("push-{}", crate::object_id::new_object_id()) }
+        PushPart {
+            sender,
+            wake: Arc::new(Notify::new()),
+            owner: format!("push-{}", crate::object_id::new_object_id()),
+            running: Arc::new(tokio::sync::Semaphore::new(worker::PUSHES_AT_ONCE)),
+        }
     }
 }
 

@@ -12,10 +12,12 @@ use serde_json::{Map, Value, json};
 use crate::test_support::{TestEngine, body, class, test_engine_with};
 use crate::{Caller, EngineParts, FindParams};
 
-/// Records what it is asked to send; a token starting with `gone` is reported unregistered.
+/// Records what it is asked to send; a token starting with `gone` is reported unregistered; a
+/// send to a token starting with `slow` waits until `release` is rung.
 #[derive(Debug, Default)]
 struct FakeSender {
     sent: Mutex<Vec<(Notification, Device)>>,
+    release: tokio::sync::Notify,
 }
 
 impl FakeSender {
@@ -31,6 +33,9 @@ impl PushSender for FakeSender {
 
     fn send<'a>(&'a self, notification: &'a Notification, devices: &'a [Device]) -> SendFuture<'a> {
         Box::pin(async move {
+            if devices.iter().any(|device| device.device_token.starts_with("slow")) {
+                self.release.notified().await;
+            }
             let mut sent = self.sent.lock().expect("lock");
             devices
                 .iter()
@@ -61,6 +66,13 @@ async fn engine_with_push() -> (TestEngine, Arc<FakeSender>) {
 async fn install(test: &TestEngine, fields: Value) -> String {
     let created = test.engine.create_object(&Caller::master(), &class("_Installation"), &body(fields)).await;
     created.expect("installation").object_id
+}
+
+/// Starts the pushes due now and waits until they are sent; answers when the next falls due.
+async fn run(test: &TestEngine) -> Option<i64> {
+    let next = test.engine.run_due_pushes().await.expect("run");
+    test.engine.pushes_settled().await;
+    next
 }
 
 async fn push(test: &TestEngine, request: Value) -> String {
@@ -151,7 +163,7 @@ async fn a_push_reaches_its_channel_in_each_language_with_badges_and_counts() {
     assert_eq!(queued["query"], json!(json!({"channels": {"$in": ["news"]}}).to_string()));
     assert_eq!(queued["pushHash"], json!("8b1a9953c4611296a827abf8c47804d7"));
 
-    test.engine.run_due_pushes().await.expect("run");
+    run(&test).await;
     let sent = sender.take();
     assert_eq!(tokens(&sent), vec!["and-1", "gone-1", "ios-1"]);
     for (notification, device) in &sent {
@@ -182,13 +194,14 @@ async fn a_scheduled_push_goes_at_its_time_and_not_before() {
         push(&test, json!({"where": {}, "data": {"alert": "later"}, "push_time": basalt_core::time::format_iso(at)}))
             .await;
     assert_eq!(status(&test, &id).await["status"], json!("scheduled"));
-    assert_eq!(test.engine.run_due_pushes().await.expect("run"), Some(at));
+    assert_eq!(run(&test).await, Some(at));
     assert!(sender.take().is_empty());
     test.clock.advance_millis(59_999);
-    test.engine.run_due_pushes().await.expect("run");
+    run(&test).await;
     assert!(sender.take().is_empty());
     test.clock.advance_millis(1);
-    assert_eq!(test.engine.run_due_pushes().await.expect("run"), None);
+    run(&test).await;
+    assert_eq!(test.engine.store().next_task_due().await.expect("tasks"), None);
     assert_eq!(tokens(&sender.take()), vec!["a"]);
     assert_eq!(status(&test, &id).await["status"], json!("succeeded"));
 }
@@ -207,10 +220,10 @@ async fn a_local_time_push_reaches_each_zone_at_that_time() {
     let mut received = Vec::new();
     for (at, expected) in [(utc_nine - 3_600_000, "paris"), (utc_nine, "utc"), (utc_nine + 5 * 3_600_000, "new-york")] {
         test.clock.advance_millis(at - 1 - test.engine.now());
-        test.engine.run_due_pushes().await.expect("run");
+        run(&test).await;
         assert!(sender.take().is_empty(), "sent before {expected}'s time");
         test.clock.advance_millis(1);
-        test.engine.run_due_pushes().await.expect("run");
+        run(&test).await;
         let sent = tokens(&sender.take());
         assert_eq!(sent, vec![expected.to_owned()]);
         received.extend(sent);
@@ -228,7 +241,7 @@ async fn an_expired_push_is_not_sent() {
     let request = json!({"where": {}, "data": {"alert": "x"}, "push_time": basalt_core::time::format_iso(at), "expiration_interval": 5});
     let id = push(&test, request).await;
     test.clock.advance_millis(10_000);
-    test.engine.run_due_pushes().await.expect("run");
+    run(&test).await;
     assert!(sender.take().is_empty());
     let failed = status(&test, &id).await;
     assert_eq!(failed["status"], json!("failed"));
@@ -247,10 +260,32 @@ async fn a_claim_whose_lease_ran_out_is_taken_over() {
     let now = test.engine.now();
     let claimed = test.engine.store().claim_task(now, "a-node-that-died", now + 60_000).await.expect("claim");
     assert_eq!(claimed.map(|task| task.id), Some(id.clone()));
-    assert_eq!(test.engine.run_due_pushes().await.expect("run"), Some(now + 60_000));
+    assert_eq!(run(&test).await, Some(now + 60_000));
     assert!(sender.take().is_empty());
     test.clock.advance_millis(60_000);
-    test.engine.run_due_pushes().await.expect("run");
+    run(&test).await;
     assert_eq!(tokens(&sender.take()), vec!["a"]);
     assert_eq!(status(&test, &id).await["status"], json!("succeeded"));
+}
+
+#[tokio::test]
+async fn a_push_that_takes_long_does_not_hold_back_one_due_meanwhile() {
+    let (test, sender) = engine_with_push().await;
+    install(&test, json!({"deviceType": "ios", "deviceToken": "slow-1", "channels": ["slow"]})).await;
+    install(&test, json!({"deviceType": "ios", "deviceToken": "fast-1", "channels": ["fast"]})).await;
+    let slow = push(&test, json!({"channels": ["slow"], "data": {"alert": "slow"}})).await;
+    let fast = push(&test, json!({"channels": ["fast"], "data": {"alert": "fast"}})).await;
+    test.engine.run_due_pushes().await.expect("run");
+    // The fast push finishes while the slow one is still being sent.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while status(&test, &fast).await["status"] != json!("succeeded") {
+        assert!(tokio::time::Instant::now() < deadline, "the fast push waited for the slow one");
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(tokens(&sender.take()), vec!["fast-1"]);
+    assert_eq!(status(&test, &slow).await["status"], json!("running"));
+    sender.release.notify_one();
+    test.engine.pushes_settled().await;
+    assert_eq!(tokens(&sender.take()), vec!["slow-1"]);
+    assert_eq!(status(&test, &slow).await["status"], json!("succeeded"));
 }

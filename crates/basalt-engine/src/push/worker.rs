@@ -10,7 +10,7 @@
 //! zone's time.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 
 use basalt_core::query::Condition;
 use basalt_core::update::UpdateOp;
@@ -24,6 +24,9 @@ use crate::conditions::field_equals;
 use crate::engine::Inner;
 use crate::{Caller, Engine, FindParams};
 
+/// Pushes one node sends at once: a long push (a million devices, a provider retrying) does not
+/// hold back one that falls due meanwhile.
+pub(crate) const PUSHES_AT_ONCE: usize = 4;
 /// Installations read and sent per step (and progress saved after each).
 const BATCH_DEVICES: usize = 1000;
 /// How long a claim holds a task without saving progress; a node that died loses it after this.
@@ -208,21 +211,39 @@ fn localized(data: &Map<String, Value>, locale: Option<&str>, badge: Option<&Val
 }
 
 impl Engine {
-    /// Claims and runs every push task due now; returns when the next one falls due.
+    /// Claims the push tasks due now, as many as this node may send at once, and starts each;
+    /// returns when the next one falls due. A finished push wakes the worker to look again.
     pub(crate) async fn run_due_pushes(&self) -> ParseResult<Option<i64>> {
         let Some(push) = self.push_part() else { return Ok(None) };
         let owner = push.owner.clone();
-        loop {
+        while let Ok(permit) = Arc::clone(&push.running).try_acquire_owned() {
             let now = self.now();
             let claimed = self.store().claim_task(now, &owner, now + LEASE_MS).await.map_err(ParseError::from)?;
             let Some(task) = claimed else { break };
-            if let Err(error) = self.run_push_task(task.clone(), &owner).await {
-                tracing::error!(%error, push = %task.id, "a push step failed; it runs again later");
-                let retry = Task { due_at: self.now() + RETRY_MS, ..task };
-                let _ = self.store().save_task(&retry, &owner, 0).await;
-            }
+            let engine = self.clone();
+            let owner = owner.clone();
+            let wake = Arc::clone(&push.wake);
+            tokio::spawn(async move {
+                if let Err(error) = engine.run_push_task(task.clone(), &owner).await {
+                    tracing::error!(%error, push = %task.id, "a push step failed; it runs again later");
+                    let retry = Task { due_at: engine.now() + RETRY_MS, ..task };
+                    let _ = engine.store().save_task(&retry, &owner, 0).await;
+                }
+                drop(permit);
+                wake.notify_one();
+            });
         }
         self.store().next_task_due().await.map_err(ParseError::from)
+    }
+
+    /// Waits until none of the pushes this node started is still being sent (for tests, which
+    /// look at what a push did).
+    #[cfg(test)]
+    pub(crate) async fn pushes_settled(&self) {
+        if let Some(push) = self.push_part() {
+            let all = u32::try_from(PUSHES_AT_ONCE).unwrap_or(u32::MAX);
+            let _all = push.running.acquire_many(all).await;
+        }
     }
 
     async fn set_push_status(&self, id: &str, fields: Map<String, Value>) -> ParseResult<()> {
