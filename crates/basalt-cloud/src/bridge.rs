@@ -4,7 +4,7 @@
 //! as on Parse Server), blocking the worker thread until the engine answers.
 
 use basalt_core::{ClassName, ErrorCode, ParseError, ParseResult};
-use basalt_engine::{Caller, DownloadError, Engine, FindParams, GetParams};
+use basalt_engine::{Caller, DownloadError, Engine, GetParams};
 use basalt_files::FileError;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -70,8 +70,7 @@ async fn dispatch(
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (method, segments.as_slice()) {
         ("GET", ["classes", class_name]) => {
-            let limits = engine.limits();
-            let params = FindParams::from_params(&body, limits.find_limit_default, limits.find_limit_max)?;
+            let params = engine.find_params(&body)?;
             let found = engine.find_objects(&caller, &ClassName::parse(class_name)?, &params).await?;
             let mut response = Map::new();
             response.insert("results".into(), Value::Array(found.results));

@@ -5,7 +5,7 @@
 use basalt_core::{ClassName, ParseError, ParseResult};
 use serde_json::{Map, Value};
 
-use crate::find::{FindParams, GetParams};
+use crate::find::GetParams;
 use crate::objects::PreparedWrite;
 use crate::{Caller, Engine};
 
@@ -115,11 +115,7 @@ impl Engine {
                 self.get_object(caller, &class_name, &object_id, &params).await
             }
             (BatchMethod::Get, None) => {
-                let params = FindParams::from_params(
-                    &item.body,
-                    self.limits().find_limit_default,
-                    self.limits().find_limit_max,
-                )?;
+                let params = self.find_params(&item.body)?;
                 let found = self.find_objects(caller, &class_name, &params).await?;
                 let mut response = Map::new();
                 response.insert("results".into(), Value::Array(found.results));

@@ -78,6 +78,16 @@ fn count_param(name: &str, value: &Value) -> ParseResult<Option<i64>> {
     }
 }
 
+impl crate::Engine {
+    /// Reads the parameters of a find with this server's default and maximum `limit`.
+    ///
+    /// # Errors
+    /// As `FindParams::from_params`.
+    pub fn find_params(&self, params: &Map<String, Value>) -> ParseResult<FindParams> {
+        FindParams::from_params(params, self.limits().find_limit_default, self.limits().find_limit_max)
+    }
+}
+
 impl FindParams {
     /// Reads the parameters of a find (query-string values already JSON-decoded).
     ///

@@ -3,6 +3,7 @@
 //! rows that claimed the same token are cleaned out; `installationId` and `deviceType` never
 //! change once set.
 
+use basalt_core::clp::ClpOperation;
 use basalt_core::query::{Condition, Constraint, FieldPath};
 use basalt_core::{ClassName, ErrorCode, ParseError, ParseResult};
 use basalt_store::{ObjectRecord, WriteOp};
@@ -10,15 +11,16 @@ use serde_json::{Map, Value};
 
 use crate::conditions::field_equals;
 use crate::objects::PreparedWrite;
+use crate::permissions::check_class_access;
 use crate::{Caller, Engine};
 
-/// What an installation write turns out to be.
+/// Where an installation write goes.
 #[derive(Debug, PartialEq)]
 pub(crate) enum Resolved {
-    /// A new row.
-    Create,
-    /// An update of this row (a create naming a device that has one already).
-    Update(String),
+    /// Where it was aimed: a new row for a create, the named row for an update.
+    AsAimed,
+    /// To this row (the device's own, which a create or an update named by its ids).
+    Row(String),
 }
 
 /// A string field of the body.
@@ -70,9 +72,10 @@ impl Engine {
     ) -> ParseResult<PreparedWrite> {
         let mut body = body.clone();
         let class_name = ClassName::system("_Installation");
+        self.check_installation_write(caller, ClpOperation::Create)?;
         match self.resolve_installation(caller, None, &mut body).await? {
-            Resolved::Create => self.prepare_generic_create(caller, &class_name, &body).await,
-            Resolved::Update(object_id) => {
+            Resolved::AsAimed => self.prepare_generic_create(caller, &class_name, &body).await,
+            Resolved::Row(object_id) => {
                 body.remove("objectId");
                 body.remove("createdAt");
                 let mut prepared = self.prepare_generic_update(caller, &class_name, &object_id, &body).await?;
@@ -80,6 +83,19 @@ impl Engine {
                 Ok(prepared)
             }
         }
+    }
+
+    /// Refuses a caller the class's permissions refuse the write, before the device lookup may
+    /// remove other rows (which it does with the master key): a caller who may not write
+    /// installations must not get rows deleted by trying.
+    fn check_installation_write(&self, caller: &Caller, operation: ClpOperation) -> ParseResult<()> {
+        let class_name = ClassName::system("_Installation");
+        let verb = if operation == ClpOperation::Create { "create" } else { "update" };
+        check_class_access(caller, &class_name, verb)?;
+        if let Some(schema) = self.schemas().get(&class_name) {
+            self.class_permission(caller, &schema, operation)?;
+        }
+        Ok(())
     }
 
     /// Prepares an update of an installation by objectId.
@@ -91,9 +107,10 @@ impl Engine {
     ) -> ParseResult<PreparedWrite> {
         let mut body = body.clone();
         let class_name = ClassName::system("_Installation");
+        self.check_installation_write(caller, ClpOperation::Update)?;
         let object_id = match self.resolve_installation(caller, Some(object_id), &mut body).await? {
-            Resolved::Update(matched) => matched,
-            Resolved::Create => object_id.to_owned(),
+            Resolved::Row(matched) => matched,
+            Resolved::AsAimed => object_id.to_owned(),
         };
         self.prepare_generic_update(caller, &class_name, &object_id, &body).await
     }
@@ -130,10 +147,10 @@ impl Engine {
         let device_token = text(body, "deviceToken").map(str::to_owned);
         let device_type = body.get("deviceType").filter(|value| !value.is_null()).cloned();
         if !creating && device_token.is_none() && installation_id.is_none() && device_type.is_none() {
-            return Ok(Resolved::Create);
+            return Ok(Resolved::AsAimed);
         }
         let matches = self.installation_matches(object_id, installation_id.as_deref(), device_token.as_deref()).await?;
-        if let Some(object_id) = object_id {
+        if !creating {
             let Some(current) = &matches.by_object_id else {
                 return Err(ParseError::object_not_found_with("Object not found for update."));
             };
@@ -155,7 +172,6 @@ impl Engine {
             {
                 return Err(immutable("deviceType"));
             }
-            debug_assert_eq!(current.object_id, object_id);
         }
         let id_match = matches.by_installation_id.as_ref().or(matches.by_object_id.as_ref());
         if creating && device_type.is_none() && id_match.is_none() {
@@ -167,11 +183,11 @@ impl Engine {
         let tokens = &matches.by_device_token;
         let app = body.get("appIdentifier").cloned();
         let Some(id_match) = id_match else {
-            let Some(token) = device_token else { return Ok(Resolved::Create) };
+            let Some(token) = device_token else { return Ok(Resolved::AsAimed) };
             return match tokens.as_slice() {
-                [] => Ok(Resolved::Create),
+                [] => Ok(Resolved::AsAimed),
                 [only] if field_of(only, "installationId").is_none() || installation_id.is_none() => {
-                    Ok(Resolved::Update(only.object_id.clone()))
+                    Ok(Resolved::Row(only.object_id.clone()))
                 }
                 _ => {
                     let Some(installation_id) = &written_id else {
@@ -182,7 +198,7 @@ impl Engine {
                     };
                     // The token moved to a new device: the rows that held it go.
                     self.delete_installations(&token, not_equal("installationId", installation_id), app).await?;
-                    Ok(Resolved::Create)
+                    Ok(Resolved::AsAimed)
                 }
             };
         };
@@ -197,7 +213,7 @@ impl Engine {
             self.write_ops(self.schemas().snapshot(), vec![delete_where(doomed)], true)
                 .await
                 .map_err(ParseError::from)?;
-            return Ok(Resolved::Update(only.object_id.clone()));
+            return Ok(Resolved::Row(only.object_id.clone()));
         }
         if let Some(token) = &device_token
             && field_of(id_match, "deviceToken") != Some(token.as_str())
@@ -208,7 +224,7 @@ impl Engine {
                 self.delete_installations(token, not_equal("installationId", installation_id), app).await?;
             }
         }
-        Ok(Resolved::Update(id_match_id))
+        Ok(Resolved::Row(id_match_id))
     }
 
     async fn installation_matches(

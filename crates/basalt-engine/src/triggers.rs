@@ -243,8 +243,7 @@ impl Engine {
         let call = self.trigger_call(TriggerKind::BeforeFind, caller, class_name, None, object).await;
         let Some(mut changed) = hooks.run_trigger(self, call).await? else { return Ok(None) };
         changed.remove("isGet");
-        let limits = self.limits();
-        crate::FindParams::from_params(&changed, limits.find_limit_default, limits.find_limit_max).map(Some)
+        self.find_params(&changed).map(Some)
     }
 
     /// Runs `afterFind` when the class has one: it may change or replace the results.

@@ -113,16 +113,7 @@ impl Expo {
 /// The message, less its `to`.
 pub(crate) fn message(data: &Map<String, Value>, expires_at: Option<i64>, now: i64) -> Map<String, Value> {
     let mut message = Map::new();
-    let alert = data.get("alert").filter(|alert| !alert.is_null());
-    let title = match (data.get("title"), alert) {
-        (Some(title), _) if !title.is_null() => Some(title),
-        (_, Some(Value::Object(alert))) => alert.get("title"),
-        _ => None,
-    };
-    let body = match alert {
-        Some(Value::Object(alert)) => alert.get("body"),
-        other => other,
-    };
+    let (title, body) = crate::Notification::title_and_body(data);
     if let Some(title) = title {
         message.insert("title".into(), title.clone());
     }

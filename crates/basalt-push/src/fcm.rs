@@ -261,17 +261,7 @@ pub(crate) fn message(data: &Map<String, Value>, expires_at: Option<i64>, apple:
     let ttl = expires_at.map(|expires_at| (expires_at - now).max(0));
     if apple {
         let mut shown = Map::new();
-        let alert = data.get("alert");
-        let title = match (data.get("title"), alert) {
-            (Some(title), _) if !title.is_null() => Some(title),
-            (_, Some(Value::Object(alert))) => alert.get("title"),
-            _ => None,
-        };
-        let body = match alert {
-            Some(Value::Object(alert)) => alert.get("body"),
-            Some(alert) if !alert.is_null() => Some(alert),
-            _ => None,
-        };
+        let (title, body) = crate::Notification::title_and_body(data);
         if let Some(title) = title {
             shown.insert("title".into(), as_string(title));
         }

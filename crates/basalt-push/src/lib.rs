@@ -81,6 +81,24 @@ pub struct Notification {
     pub expires_at: Option<i64>,
 }
 
+impl Notification {
+    /// What a notification shows: its title (`title`, or an `alert` object's `title`) and body
+    /// (the `alert` string, or an `alert` object's `body`).
+    pub(crate) fn title_and_body(data: &Map<String, Value>) -> (Option<&Value>, Option<&Value>) {
+        let alert = data.get("alert").filter(|alert| !alert.is_null());
+        let title = match (data.get("title"), alert) {
+            (Some(title), _) if !title.is_null() => Some(title),
+            (_, Some(Value::Object(alert))) => alert.get("title"),
+            _ => None,
+        };
+        let body = match alert {
+            Some(Value::Object(alert)) => alert.get("body"),
+            other => other,
+        };
+        (title, body)
+    }
+}
+
 /// What happened to one device.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Delivery {

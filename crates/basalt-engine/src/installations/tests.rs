@@ -148,3 +148,22 @@ async fn a_token_several_devices_hold_needs_an_installation_id() {
         )
     );
 }
+
+#[tokio::test]
+async fn a_caller_the_class_refuses_cannot_get_rows_deleted_by_trying() {
+    let test = test_engine().await;
+    let held = json!({"installationId": "victim", "deviceType": "ios", "deviceToken": TOKEN});
+    let (_, victim) = create(&test, &device(None), held).await.unwrap();
+    // Creating and updating installations closed to clients.
+    let closed = json!({"classLevelPermissions": {"create": {}, "update": {}, "get": {"*": true}}});
+    let schemas = test.engine.update_schema(&Caller::master(), &class("_Installation"), &body(closed)).await;
+    schemas.expect("class-level permissions set");
+    // The token claimed by a new device would remove the victim's row; refused first.
+    let claim = json!({"installationId": "attacker", "deviceType": "ios", "deviceToken": TOKEN});
+    let error = create(&test, &device(None), claim).await.unwrap_err();
+    assert_eq!(error.code, ErrorCode::OperationForbidden);
+    let update = body(json!({"deviceToken": TOKEN, "installationId": "attacker"}));
+    let error = test.engine.update_object(&device(None), &class("_Installation"), &victim, &update).await.unwrap_err();
+    assert_eq!(error.code, ErrorCode::OperationForbidden);
+    assert_eq!(rows(&test).await, vec![(victim, json!("victim"), json!(TOKEN.to_lowercase()))]);
+}

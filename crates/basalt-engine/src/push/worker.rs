@@ -22,7 +22,7 @@ use serde_json::{Map, Value, json};
 use super::{Badge, PushRequest, PushTime, badge_of};
 use crate::conditions::field_equals;
 use crate::engine::Inner;
-use crate::{Caller, Engine, FindParams};
+use crate::{Caller, Engine};
 
 /// Pushes one node sends at once: a long push (a million devices, a provider retrying) does not
 /// hold back one that falls due meanwhile.
@@ -368,36 +368,40 @@ impl Engine {
         json!({"$and": parts})
     }
 
-    async fn count_targets(&self, where_json: &Value) -> ParseResult<u64> {
-        let mut params = Map::new();
-        params.insert("where".into(), self.target_where(where_json, None));
-        params.insert("count".into(), json!(1));
-        params.insert("limit".into(), json!(0));
-        let limits = self.limits();
-        let params = FindParams::from_params(&params, limits.find_limit_default, limits.find_limit_max)?;
+    /// A find (as the master key) of the installations a push targets, after `after`, with the
+    /// other find parameters in `params`; `None` before the class exists.
+    async fn find_targets(
+        &self,
+        where_json: &Value,
+        after: Option<&str>,
+        mut params: Map<String, Value>,
+    ) -> ParseResult<Option<crate::FindResult>> {
         let installations = ClassName::system("_Installation");
         if self.schemas().get(&installations).is_none() {
-            return Ok(0);
+            return Ok(None);
         }
-        Ok(self.find_objects(&Caller::master(), &installations, &params).await?.count.unwrap_or(0))
+        params.insert("where".into(), self.target_where(where_json, after));
+        let params = self.find_params(&params)?;
+        Ok(Some(self.find_objects(&Caller::master(), &installations, &params).await?))
+    }
+
+    async fn count_targets(&self, where_json: &Value) -> ParseResult<u64> {
+        let params = json!({"count": 1, "limit": 0});
+        let found = self.find_targets(where_json, None, params.as_object().cloned().unwrap_or_default()).await?;
+        Ok(found.and_then(|found| found.count).unwrap_or(0))
     }
 
     /// The next installations after `after`, in `objectId` order.
     async fn target_batch(&self, where_json: &Value, after: Option<&str>) -> ParseResult<Vec<Map<String, Value>>> {
-        let installations = ClassName::system("_Installation");
-        if self.schemas().get(&installations).is_none() {
-            return Ok(Vec::new());
-        }
-        let limits = self.limits();
-        let mut params = Map::new();
-        params.insert("where".into(), self.target_where(where_json, after));
-        params.insert("order".into(), json!("objectId"));
-        params.insert("limit".into(), json!(BATCH_DEVICES.min(limits.find_limit_max)));
-        params.insert("keys".into(), json!("deviceType,deviceToken,badge,localeIdentifier,timeZone,pushType"));
-        let params = FindParams::from_params(&params, limits.find_limit_default, limits.find_limit_max)?;
-        let found = self.find_objects(&Caller::master(), &installations, &params).await?;
+        let params = json!({
+            "order": "objectId",
+            "limit": BATCH_DEVICES.min(self.limits().find_limit_max),
+            "keys": "deviceType,deviceToken,badge,localeIdentifier,timeZone,pushType",
+        });
+        let found = self.find_targets(where_json, after, params.as_object().cloned().unwrap_or_default()).await?;
         Ok(found
-            .results
+            .map(|found| found.results)
+            .unwrap_or_default()
             .into_iter()
             .filter_map(|row| if let Value::Object(row) = row { Some(row) } else { None })
             .collect())

@@ -6,7 +6,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use basalt_core::ClassName;
-use basalt_engine::{FindParams, GetParams};
+use basalt_engine::GetParams;
 use serde_json::Value;
 
 use crate::AppState;
@@ -32,9 +32,7 @@ fn mirror(
 ) -> Router<AppState> {
     let class = move || ClassName::system(class_name);
     let find = move |State(state): State<AppState>, QueryPairs(query): QueryPairs, request: ParseRequest| async move {
-        let limits = state.engine.limits();
-        let params =
-            FindParams::from_params(&request.params(&query), limits.find_limit_default, limits.find_limit_max)?;
+        let params = state.engine.find_params(&request.params(&query))?;
         Ok::<_, ApiError>(Json(find_response(state.engine.find_objects(&request.caller, &class(), &params).await?)))
     };
     let create = move |State(state): State<AppState>, request: ParseRequest| async move {

@@ -7,7 +7,6 @@ use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use basalt_engine::FindParams;
 use serde_json::{Value, json};
 
 use crate::AppState;
@@ -39,8 +38,7 @@ async fn find_audiences(
     QueryPairs(query): QueryPairs,
     request: ParseRequest,
 ) -> Result<Json<Value>, ApiError> {
-    let limits = state.engine.limits();
-    let params = FindParams::from_params(&request.params(&query), limits.find_limit_default, limits.find_limit_max)?;
+    let params = state.engine.find_params(&request.params(&query))?;
     Ok(Json(find_response(state.engine.find_audiences(&request.caller, &params).await?)))
 }
 

@@ -5,7 +5,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use basalt_core::ClassName;
-use basalt_engine::{FindParams, GetParams};
+use basalt_engine::GetParams;
 use serde_json::{Map, Value};
 
 use crate::AppState;
@@ -34,8 +34,7 @@ async fn find_users(
     QueryPairs(query): QueryPairs,
     request: ParseRequest,
 ) -> Result<Json<Value>, ApiError> {
-    let limits = state.engine.limits();
-    let params = FindParams::from_params(&request.params(&query), limits.find_limit_default, limits.find_limit_max)?;
+    let params = state.engine.find_params(&request.params(&query))?;
     Ok(Json(find_response(state.engine.find_objects(&request.caller, &ClassName::system("_User"), &params).await?)))
 }
 

@@ -401,6 +401,12 @@ async fn master_only_operations_refuse_every_other_caller_in_the_engine() {
         ("POST", "/jobs/anything", Some(json!({}))),
         ("DELETE", "/files/some-file.txt", None),
         ("GET", "/serverInfo", None),
+        ("POST", "/push", Some(json!({"where": {}, "data": {"alert": "x"}}))),
+        ("GET", "/push_audiences", None),
+        ("POST", "/push_audiences", Some(json!({"name": "all", "query": "{}"}))),
+        ("GET", "/push_audiences/any", None),
+        ("PUT", "/push_audiences/any", Some(json!({"name": "x"}))),
+        ("DELETE", "/push_audiences/any", None),
     ];
     for (method, path, body) in routes {
         for token in [None, Some(token.as_str())] {
